@@ -1,0 +1,67 @@
+// kvd: starts one member with etcd's flags, stops cleanly on SIGTERM/SIGINT.
+import { createRequire } from 'node:module';
+import { CommanderError } from 'commander';
+import { ConfigError, createLogger, DataDirError, EtcdApiVersion, KvServer } from '@kv/server';
+import { parseFlags } from './flags.js';
+
+const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
+
+export async function main(argv: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseFlags(argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode);
+    if (err instanceof ConfigError) {
+      process.stderr.write(`kvd: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(`kvd Version: ${pkg.version}\netcd API Version: ${EtcdApiVersion}\nNode Version: ${process.version}\n`);
+    return;
+  }
+  const config = parsed.config;
+  const logger = createLogger(config.logLevel, 'kvd');
+  let server: KvServer;
+  try {
+    server = await KvServer.start({
+      config,
+      logger,
+      kvVersion: pkg.version,
+      onFatal: (err) => {
+        logger.fatal({ err }, 'fatal error; exiting');
+        logger.flush();
+        process.exit(1);
+      },
+    });
+  } catch (err) {
+    const msg = err instanceof DataDirError || err instanceof ConfigError ? err.message : String((err as Error)?.stack ?? err);
+    logger.fatal({ err: msg }, 'failed to start');
+    logger.flush();
+    process.stderr.write(`kvd: ${(err as Error).message ?? err}\n`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'received signal; shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    server.stop().then(
+      () => {
+        logger.flush();
+        process.exit(0);
+      },
+      (err) => {
+        logger.error({ err }, 'error during shutdown');
+        logger.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

@@ -1,0 +1,152 @@
+// The apply path: turns one committed log entry (an InternalRaftRequest) into changes of the
+// state machine — mvcc, leases, alarms — inside the batch of the current commit group.
+//
+// Invariants:
+// - apply() is called in log order, one entry at a time, never concurrently; the caller commits
+//   the batch (with the consistent index) before publishing the writes or answering anyone.
+// - An entry that fails (e.g. lease not found) changes nothing: the KV request layer validates
+//   before it writes, and a failed entry's TxnWrite is ended without changes.
+// - Every member applies the same entries to the same state and reaches the same state: nothing
+//   here reads the clock or the member's role, except lease expiry times (not replicated state).
+import { etcdserverpb } from '@kv/api';
+import {
+  applyDeleteRange,
+  applyPut,
+  applyTxn,
+  type BatchTx,
+  type KVStore,
+  type TxnWrite,
+} from '@kv/mvcc';
+import { RpcError } from '../errors.js';
+import type { Lessor } from '../lease/lessor.js';
+import type { AlarmStore } from './alarms.js';
+
+export type Response =
+  | etcdserverpb.PutResponse
+  | etcdserverpb.DeleteRangeResponse
+  | etcdserverpb.TxnResponse
+  | etcdserverpb.CompactionResponse
+  | etcdserverpb.LeaseGrantResponse
+  | etcdserverpb.LeaseRevokeResponse
+  | etcdserverpb.LeaseCheckpointResponse
+  | etcdserverpb.AlarmResponse;
+
+export interface ApplyResult {
+  resp?: Response;
+  err?: unknown;
+  /** Resolves when the physical part of a compaction is done (for `physical: true`). */
+  compacted?: Promise<void>;
+}
+
+/** Writes to the side buckets of the batch being applied. */
+function bucketOf(tx: BatchTx, bucket: 'lease' | 'alarm') {
+  return {
+    put: (k: Buffer, v: Buffer) => tx.put(bucket, k, v),
+    del: (k: Buffer) => tx.del(bucket, k),
+  };
+}
+
+export interface ApplierDeps {
+  store: KVStore;
+  lessor: Lessor;
+  alarms: AlarmStore;
+  /** Fills a response header (cluster id, member id, raft term) with the given revision. */
+  header: (revision: bigint) => etcdserverpb.ResponseHeader;
+}
+
+export class Applier {
+  constructor(private readonly d: ApplierDeps) {}
+
+  /**
+   * Applies one entry. `w` is the write transaction opened for it on `tx`; the caller ends it
+   * (via the returned writes) and commits `tx`.
+   */
+  async apply(req: etcdserverpb.InternalRaftRequest, tx: BatchTx, w: TxnWrite): Promise<ApplyResult> {
+    try {
+      return await this.dispatch(req, tx, w);
+    } catch (err) {
+      return { err };
+    }
+  }
+
+  private capped(): boolean {
+    return this.d.alarms.has(etcdserverpb.AlarmType.NOSPACE) || this.d.alarms.has(etcdserverpb.AlarmType.CORRUPT);
+  }
+
+  private async dispatch(req: etcdserverpb.InternalRaftRequest, tx: BatchTx, w: TxnWrite): Promise<ApplyResult> {
+    const { lessor, store } = this.d;
+    if (this.d.alarms.has(etcdserverpb.AlarmType.CORRUPT) && !req.alarm) {
+      throw new RpcError('Corrupt');
+    }
+    if (req.put) {
+      if (this.capped()) throw new RpcError('NoSpace');
+      const resp = await applyPut(w, req.put, lessor);
+      resp.header = this.d.header(w.rev);
+      return { resp };
+    }
+    if (req.deleteRange) {
+      const resp = await applyDeleteRange(w, req.deleteRange);
+      resp.header = this.d.header(resp.deleted > 0n ? w.rev : w.rev - 1n);
+      return { resp };
+    }
+    if (req.txn) {
+      if (this.capped() && txnWrites(req.txn)) throw new RpcError('NoSpace');
+      const resp = await applyTxn(w, req.txn, lessor);
+      resp.header = this.d.header(w.changes().length > 0 ? w.rev : w.rev - 1n);
+      return { resp };
+    }
+    if (req.compaction) {
+      const compacted = store.compact(req.compaction.revision, tx);
+      const resp: etcdserverpb.CompactionResponse = { header: this.d.header(store.currentRev()) };
+      return { resp, compacted: Promise.resolve(compacted).then(() => undefined) };
+    }
+    if (req.leaseGrant) {
+      if (this.capped()) throw new RpcError('NoSpace');
+      const l = lessor.grant(req.leaseGrant.ID, req.leaseGrant.TTL, bucketOf(tx, 'lease'));
+      const resp: etcdserverpb.LeaseGrantResponse = { header: this.d.header(store.currentRev()), ID: l.id, TTL: l.ttl, error: '' };
+      return { resp };
+    }
+    if (req.leaseRevoke) {
+      await lessor.revoke(req.leaseRevoke.ID, w, bucketOf(tx, 'lease'));
+      const resp: etcdserverpb.LeaseRevokeResponse = { header: this.d.header(w.changes().length > 0 ? w.rev : w.rev - 1n) };
+      return { resp };
+    }
+    if (req.leaseCheckpoint) {
+      for (const c of req.leaseCheckpoint.checkpoints) lessor.checkpoint(c.ID, c.remainingTTL, bucketOf(tx, 'lease'));
+      return { resp: { header: this.d.header(store.currentRev()) } };
+    }
+    if (req.alarm) {
+      return { resp: this.applyAlarm(req.alarm, tx) };
+    }
+    throw new RpcError('NotCapable');
+  }
+
+  private applyAlarm(ar: etcdserverpb.AlarmRequest, tx: BatchTx): etcdserverpb.AlarmResponse {
+    const resp: etcdserverpb.AlarmResponse = { header: this.d.header(this.d.store.currentRev()), alarms: [] };
+    const bucket = bucketOf(tx, 'alarm');
+    switch (ar.action) {
+      case etcdserverpb.AlarmRequest_AlarmAction.GET:
+        resp.alarms = this.d.alarms.get(ar.alarm);
+        break;
+      case etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE: {
+        if (ar.alarm === etcdserverpb.AlarmType.NONE) break;
+        const m = this.d.alarms.activate(ar.memberID, ar.alarm, bucket);
+        if (m) resp.alarms.push(m);
+        break;
+      }
+      case etcdserverpb.AlarmRequest_AlarmAction.DEACTIVATE: {
+        const m = this.d.alarms.deactivate(ar.memberID, ar.alarm, bucket);
+        if (m) resp.alarms.push(m);
+        break;
+      }
+    }
+    return resp;
+  }
+}
+
+/** Whether a txn may write (any put/delete in any branch, nested included). */
+export function txnWrites(t: etcdserverpb.TxnRequest): boolean {
+  return [...t.success, ...t.failure].some(
+    (op) => op.requestPut !== undefined || op.requestDeleteRange !== undefined || (op.requestTxn !== undefined && txnWrites(op.requestTxn)),
+  );
+}

@@ -1,0 +1,90 @@
+// The member's data directory: created 0700 like etcd's, and locked against a second process.
+//
+// Layout:
+//   <data-dir>/member/          0700
+//   <data-dir>/member/lock      pid of the process that owns the directory
+//   <data-dir>/member/db/       the backend (LevelDB; its own LOCK file is a second, kernel-held guard)
+//   <data-dir>/member/wal/      the write-ahead log (replicated cluster)
+//   <data-dir>/member/snap/     raft snapshot files (replicated cluster)
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync, chmodSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class DataDirError extends Error {
+  override readonly name = 'DataDirError';
+}
+
+export interface DataDirLayout {
+  root: string;
+  member: string;
+  db: string;
+  wal: string;
+  snap: string;
+}
+
+export function layout(dataDir: string): DataDirLayout {
+  const member = join(dataDir, 'member');
+  return { root: dataDir, member, db: join(member, 'db'), wal: join(member, 'wal'), snap: join(member, 'snap') };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** A held lock on a data directory; `release()` removes it. */
+export interface DataDirLock {
+  readonly path: string;
+  release(): void;
+}
+
+/**
+ * Creates the directory tree (mode 0700) and takes its lock: a `lock` file created exclusively
+ * that holds our pid. A lock left by a process that is gone (a crash, SIGKILL) is taken over; a
+ * lock held by a live process is refused with an error naming it.
+ */
+export function openDataDir(dataDir: string): { dirs: DataDirLayout; lock: DataDirLock } {
+  const dirs = layout(dataDir);
+  for (const d of [dirs.root, dirs.member]) {
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    // etcd refuses group/world access too; tighten a directory created earlier by someone else.
+    if ((statSync(d).mode & 0o077) !== 0) chmodSync(d, 0o700);
+  }
+  const lockPath = join(dirs.member, 'lock');
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(lockPath, 'wx', 0o600);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      let released = false;
+      return {
+        dirs,
+        lock: {
+          path: lockPath,
+          release() {
+            if (released) return;
+            released = true;
+            rmSync(lockPath, { force: true });
+          },
+        },
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let owner = NaN;
+      try {
+        owner = Number.parseInt(readFileSync(lockPath, 'utf8'), 10);
+      } catch {
+        // vanished between open and read: try again
+      }
+      if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) {
+        throw new DataDirError(`data dir ${dataDir} is in use by another process (pid ${owner}); lock file ${lockPath}`);
+      }
+      // Stale: its owner died without releasing it.
+      rmSync(lockPath, { force: true });
+    }
+  }
+  throw new DataDirError(`could not lock data dir ${dataDir}`);
+}

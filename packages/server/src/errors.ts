@@ -1,0 +1,31 @@
+// Errors that leave the server as gRPC statuses carrying etcd's exact texts and codes.
+import { ErrorCode, ErrorText, type EtcdErrorName } from '@kv/api';
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+
+/** An error with an etcd name; the gRPC layer sends it as etcd's status code and text. */
+export class RpcError extends Error {
+  readonly code: status;
+  constructor(readonly etcdName: EtcdErrorName) {
+    super(ErrorText[etcdName]);
+    this.name = 'RpcError';
+    this.code = ErrorCode[etcdName];
+  }
+}
+
+/** Anything thrown by a handler → a ServiceError. Unknown errors become UNKNOWN with their text. */
+export function toServiceError(err: unknown): ServiceError {
+  const e = err as { etcdName?: EtcdErrorName; code?: unknown; message?: string };
+  let code: status = status.UNKNOWN;
+  let details = String(e?.message ?? err);
+  if (e && typeof e.etcdName === 'string' && e.etcdName in ErrorText) {
+    code = ErrorCode[e.etcdName];
+    details = ErrorText[e.etcdName];
+  } else if (e && typeof e.code === 'number' && e.code in status) {
+    code = e.code as status;
+  }
+  const se = new Error(details) as ServiceError;
+  se.code = code;
+  se.details = details;
+  se.metadata = new Metadata();
+  return se;
+}

@@ -1,0 +1,113 @@
+// The client port: gRPC (HTTP/2) and plain HTTP/1.1 (/health, /version, later /metrics and the
+// JSON gateway) share one listener, as in etcd. The first bytes of a connection decide: the
+// HTTP/2 connection preface goes to grpc-js through its connection injector, an HTTP/1.x request
+// line to the HTTP handler, anything else is closed. TLS, when configured, is terminated here and
+// the protocol is chosen by ALPN instead.
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+
+const h2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+const httpMethods = ['GET ', 'POST ', 'PUT ', 'HEAD ', 'DELETE ', 'OPTIONS ', 'PATCH '];
+
+export type Protocol = 'h2' | 'http1' | 'garbage' | 'undecided';
+
+/** Classifies the first bytes of a plain-text connection. */
+export function sniff(head: Buffer): Protocol {
+  const n = Math.min(head.length, h2Preface.length);
+  if (head.subarray(0, n).equals(h2Preface.subarray(0, n))) return n === h2Preface.length ? 'h2' : 'undecided';
+  const text = head.toString('latin1');
+  for (const m of httpMethods) {
+    const k = Math.min(text.length, m.length);
+    if (text.slice(0, k) === m.slice(0, k)) return k === m.length ? 'http1' : 'undecided';
+  }
+  return 'garbage';
+}
+
+export interface ClientListenerOptions {
+  host: string;
+  port: number;
+  tls?: TlsOptions;
+  /** Hands an HTTP/2 connection to grpc-js. */
+  grpc: (conn: Duplex) => void;
+  http: (req: IncomingMessage, res: ServerResponse) => void;
+  logger: Logger;
+}
+
+/** Bytes we wait for before deciding; a client that sends fewer and stalls is dropped. */
+const sniffTimeoutMs = 10_000;
+
+export class ClientListener {
+  private server?: NetServer;
+  private readonly sockets = new Set<Socket>();
+  private readonly httpServer;
+
+  constructor(private readonly o: ClientListenerOptions) {
+    this.httpServer = createHttpServer(o.http);
+    this.httpServer.keepAliveTimeout = 5_000;
+  }
+
+  async listen(): Promise<number> {
+    const server = this.o.tls
+      ? createTlsServer({ ...this.o.tls, ALPNProtocols: ['h2', 'http/1.1'] }, (s) => this.onTls(s))
+      : createNetServer((s) => this.onPlain(s));
+    this.server = server;
+    server.on('connection', (s: Socket) => {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.o.port, this.o.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.o.logger.error({ err }, 'client listener error'));
+    return (server.address() as { port: number }).port;
+  }
+
+  private onTls(s: TLSSocket): void {
+    s.on('error', () => s.destroy());
+    if (s.alpnProtocol === 'h2') this.o.grpc(s);
+    else this.httpServer.emit('connection', s);
+  }
+
+  private onPlain(s: Socket): void {
+    let head = Buffer.alloc(0);
+    const timer = setTimeout(() => s.destroy(), sniffTimeoutMs);
+    const onError = () => s.destroy();
+    s.on('error', onError);
+    const onData = (chunk: Buffer) => {
+      head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
+      const p = sniff(head);
+      if (p === 'undecided') return;
+      clearTimeout(timer);
+      s.off('data', onData);
+      s.pause();
+      if (p === 'garbage') {
+        this.o.logger.debug({ remote: s.remoteAddress }, 'closing connection that speaks neither HTTP/2 nor HTTP/1');
+        s.destroy();
+        return;
+      }
+      // Give the bytes back; node's HTTP/2 and HTTP/1 servers both read them from the socket.
+      s.unshift(head);
+      s.off('error', onError);
+      if (p === 'h2') this.o.grpc(s);
+      else this.httpServer.emit('connection', s);
+    };
+    s.on('data', onData);
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of this.sockets) s.destroy();
+    });
+  }
+}

@@ -1,0 +1,153 @@
+// KvServer: a Member behind its client listeners (gRPC + HTTP on each --listen-client-urls) and
+// its peer listener (--listen-peer-urls).
+import { etcdserverpb } from '@kv/api';
+import { Server as GrpcServer, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { TlsOptions } from 'node:tls';
+import type { Logger } from 'pino';
+import type { ServerConfig, TlsFiles } from './config.js';
+import { ClientListener } from './listener.js';
+import { Member } from './member.js';
+import { clusterService } from './services/cluster.js';
+import { kvService } from './services/kv.js';
+import { leaseService } from './services/lease.js';
+import { maintenanceService } from './services/maintenance.js';
+import { watchService } from './services/watch.js';
+
+/** etcd lets gRPC messages exceed --max-request-bytes by this much (framing, headers). */
+const grpcOverheadBytes = 512 * 1024;
+
+export interface KvServerOptions {
+  config: ServerConfig;
+  logger: Logger;
+  kvVersion?: string;
+  onFatal?: (err: unknown) => void;
+}
+
+function tlsOptions(files: TlsFiles): TlsOptions | undefined {
+  if (!files.certFile || !files.keyFile) return undefined;
+  return {
+    cert: readFileSync(files.certFile),
+    key: readFileSync(files.keyFile),
+    ca: files.trustedCaFile ? readFileSync(files.trustedCaFile) : undefined,
+    requestCert: files.clientCertAuth,
+    rejectUnauthorized: files.clientCertAuth,
+  };
+}
+
+export class KvServer {
+  private readonly listeners: ClientListener[] = [];
+  private readonly peerServers: HttpServer[] = [];
+  private grpc?: GrpcServer;
+  private injector?: ConnectionInjector;
+  /** Actual client ports, in --listen-client-urls order (useful with port 0). */
+  readonly clientPorts: number[] = [];
+  readonly peerPorts: number[] = [];
+
+  private constructor(
+    readonly member: Member,
+    private readonly o: KvServerOptions,
+  ) {}
+
+  static async start(o: KvServerOptions): Promise<KvServer> {
+    const member = await Member.open({ config: o.config, logger: o.logger, kvVersion: o.kvVersion, onFatal: o.onFatal });
+    const s = new KvServer(member, o);
+    try {
+      await s.listen();
+    } catch (err) {
+      await s.stop();
+      throw err;
+    }
+    return s;
+  }
+
+  private async listen(): Promise<void> {
+    const { config, logger } = this.o;
+    const grpc = new GrpcServer({
+      'grpc.max_receive_message_length': config.maxRequestBytes + grpcOverheadBytes,
+      'grpc.max_send_message_length': -1,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.http2.min_ping_interval_without_data_ms': 5000,
+    });
+    const m = this.member;
+    grpc.addService(etcdserverpb.KVService, kvService(m));
+    grpc.addService(etcdserverpb.WatchService, watchService(m));
+    grpc.addService(etcdserverpb.LeaseService, leaseService(m));
+    grpc.addService(etcdserverpb.MaintenanceService, maintenanceService(m));
+    grpc.addService(etcdserverpb.ClusterService, clusterService(m));
+    this.grpc = grpc;
+    // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2.
+    const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());
+    this.injector = injector;
+    const clientTls = tlsOptions(config.clientTls);
+    for (const raw of config.listenClientUrls) {
+      const u = new URL(raw);
+      if (u.protocol === 'https:' && !clientTls) throw new Error(`--listen-client-urls ${raw} is https but --cert-file/--key-file are not set`);
+      const l = new ClientListener({
+        host: u.hostname.replace(/^\[|\]$/g, ''),
+        port: Number(u.port || 2379),
+        tls: u.protocol === 'https:' ? clientTls : undefined,
+        grpc: (conn) => injector.injectConnection(conn),
+        http: (req, res) => this.serveHttp(req, res),
+        logger,
+      });
+      this.clientPorts.push(await l.listen());
+      this.listeners.push(l);
+      logger.info({ address: raw }, 'serving client traffic');
+    }
+    for (const raw of config.listenPeerUrls) {
+      const u = new URL(raw);
+      const srv = createHttpServer((req, res) => this.servePeerHttp(req, res));
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(Number(u.port || 2380), u.hostname.replace(/^\[|\]$/g, ''), () => {
+          srv.off('error', reject);
+          resolve();
+        });
+      });
+      this.peerPorts.push((srv.address() as { port: number }).port);
+      this.peerServers.push(srv);
+      logger.info({ address: raw }, 'serving peer traffic');
+    }
+  }
+
+  /** Client-port HTTP: /health and /version (etcd 3.4's shapes). */
+  private serveHttp(req: IncomingMessage, res: ServerResponse): void {
+    const path = (req.url ?? '/').split('?')[0];
+    const json = (code: number, body: unknown) => {
+      res.writeHead(code, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(body));
+    };
+    if (path === '/version') {
+      json(200, { etcdserver: this.member.version.server, etcdcluster: this.member.version.cluster, kv: this.member.version.kv });
+    } else if (path === '/health') {
+      const healthy = this.member.consensus.leader() !== 0n && this.member.alarms.get(etcdserverpb.AlarmType.NONE).length === 0;
+      json(healthy ? 200 : 503, { health: healthy ? 'true' : 'false' });
+    } else {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('404 page not found\n');
+    }
+  }
+
+  /** Peer-port HTTP: /version for now; raft transport arrives with the replicated cluster. */
+  private servePeerHttp(req: IncomingMessage, res: ServerResponse): void {
+    if ((req.url ?? '').startsWith('/version')) {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ etcdserver: this.member.version.server, etcdcluster: this.member.version.cluster }));
+      return;
+    }
+    res.writeHead(404, { 'Content-Type': 'text/plain' });
+    res.end('404 page not found\n');
+  }
+
+  /** Graceful stop: no new connections, in-flight requests finish, state is persisted. */
+  async stop(): Promise<void> {
+    for (const l of this.listeners) await l.close();
+    for (const s of this.peerServers) await new Promise<void>((r) => s.close(() => r()));
+    this.injector?.drain(1000);
+    await this.member.stop();
+    this.injector?.destroy();
+    this.grpc?.forceShutdown();
+  }
+}

@@ -1,0 +1,52 @@
+// KV service: request checks as etcd's v3rpc/key.go, then reads locally (after the read barrier
+// for linearizable ones) and writes through consensus.
+import { etcdserverpb } from '@kv/api';
+import { applyRange, checkTxnRequest } from '@kv/mvcc';
+import { RpcError } from '../errors.js';
+import type { Member } from '../member.js';
+import { unary } from './unary.js';
+
+function checkRangeRequest(r: etcdserverpb.RangeRequest): void {
+  if (r.key.length === 0) throw new RpcError('EmptyKey');
+}
+
+function checkPutRequest(r: etcdserverpb.PutRequest): void {
+  if (r.key.length === 0) throw new RpcError('EmptyKey');
+  if (r.ignoreValue && r.value.length !== 0) throw new RpcError('ValueProvided');
+  if (r.ignoreLease && r.lease !== 0n) throw new RpcError('LeaseProvided');
+}
+
+function checkDeleteRequest(r: etcdserverpb.DeleteRangeRequest): void {
+  if (r.key.length === 0) throw new RpcError('EmptyKey');
+}
+
+export function kvService(m: Member): etcdserverpb.KVServer {
+  return {
+    range: unary(async (req: etcdserverpb.RangeRequest) => {
+      checkRangeRequest(req);
+      if (!req.serializable) await m.consensus.readBarrier();
+      const resp = await applyRange(m.store, req);
+      resp.header = m.header(resp.header?.revision ?? m.store.currentRev());
+      return resp;
+    }),
+    put: unary(async (req: etcdserverpb.PutRequest) => {
+      checkPutRequest(req);
+      return (await m.propose({ put: req })) as etcdserverpb.PutResponse;
+    }),
+    deleteRange: unary(async (req: etcdserverpb.DeleteRangeRequest) => {
+      checkDeleteRequest(req);
+      return (await m.propose({ deleteRange: req })) as etcdserverpb.DeleteRangeResponse;
+    }),
+    txn: unary(async (req: etcdserverpb.TxnRequest) => {
+      checkTxnRequest(req, m.config.maxTxnOps);
+      // etcd serves read-only txns without the log; here they go through it too (one ordered
+      // path, always linearizable), which costs a log slot but no revision.
+      return (await m.propose({ txn: req })) as etcdserverpb.TxnResponse;
+    }),
+    compact: unary(async (req: etcdserverpb.CompactionRequest) => {
+      const { resp, compacted } = await m.proposeFull({ compaction: req });
+      if (req.physical && compacted) await compacted;
+      return resp as etcdserverpb.CompactionResponse;
+    }),
+  };
+}

@@ -1,0 +1,61 @@
+// Lease service: grant and revoke go through consensus; keep-alive, time-to-live and list are
+// answered by the primary lessor (this member while it leads).
+import { etcdserverpb } from '@kv/api';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { RpcError, toServiceError } from '../errors.js';
+import type { Member } from '../member.js';
+import { unary } from './unary.js';
+
+export function leaseService(m: Member): etcdserverpb.LeaseServer {
+  return {
+    leaseGrant: unary(async (req: etcdserverpb.LeaseGrantRequest) => {
+      const r = { ...req };
+      // No id given: choose one, positive (as etcd does).
+      while (r.ID === 0n) r.ID = m.ids.next() & 0x7fff_ffff_ffff_ffffn;
+      return (await m.propose({ leaseGrant: r })) as etcdserverpb.LeaseGrantResponse;
+    }),
+    leaseRevoke: unary(async (req: etcdserverpb.LeaseRevokeRequest) => {
+      return (await m.propose({ leaseRevoke: req })) as etcdserverpb.LeaseRevokeResponse;
+    }),
+    leaseTimeToLive: unary(async (req: etcdserverpb.LeaseTimeToLiveRequest) => {
+      await m.consensus.readBarrier();
+      const l = m.lessor.lookup(req.ID);
+      if (!l) throw new RpcError('LeaseNotFound');
+      const now = m.clock();
+      const resp: etcdserverpb.LeaseTimeToLiveResponse = {
+        header: m.header(m.store.currentRev()),
+        ID: req.ID,
+        TTL: l.remainingSeconds(now),
+        grantedTTL: l.ttl,
+        keys: req.keys ? [...l.keys].sort().map((k) => Buffer.from(k, 'latin1')) : [],
+      };
+      return resp;
+    }),
+    leaseLeases: unary(async () => {
+      const resp: etcdserverpb.LeaseLeasesResponse = {
+        header: m.header(m.store.currentRev()),
+        leases: m.lessor.list().map((l) => ({ ID: l.id })),
+      };
+      return resp;
+    }),
+    leaseKeepAlive(stream: ServerDuplexStream<etcdserverpb.LeaseKeepAliveRequest, etcdserverpb.LeaseKeepAliveResponse>) {
+      stream.on('data', (req: etcdserverpb.LeaseKeepAliveRequest) => {
+        m.renew(req.ID).then(
+          (ttl) => {
+            // An unknown or expired lease answers TTL 0 on the stream, as etcd does.
+            if (!stream.writableEnded) stream.write({ header: m.header(m.store.currentRev()), ID: req.ID, TTL: ttl });
+          },
+          (err) => {
+            if (err instanceof RpcError && err.etcdName === 'LeaseNotFound') {
+              if (!stream.writableEnded) stream.write({ header: m.header(m.store.currentRev()), ID: req.ID, TTL: 0n });
+              return;
+            }
+            stream.destroy(toServiceError(err));
+          },
+        );
+      });
+      stream.on('end', () => stream.end());
+      stream.on('error', () => undefined);
+    },
+  };
+}

@@ -1,0 +1,91 @@
+// Maintenance service: status, hashes, alarms, defragmentation, snapshots.
+import { etcdserverpb } from '@kv/api';
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import { createHash } from 'node:crypto';
+import { RpcError, toServiceError } from '../errors.js';
+import type { Member } from '../member.js';
+import { unary } from './unary.js';
+
+/** etcd sends snapshots in 32 KiB chunks. */
+const snapshotChunk = 32 * 1024;
+
+/** An alarm as Go's proto text form prints it, which is what etcd puts in Status.errors. */
+function alarmString(a: etcdserverpb.AlarmMember): string {
+  return `memberID:${a.memberID} alarm:${etcdserverpb.alarmTypeToJSON(a.alarm)} `;
+}
+
+export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
+  return {
+    alarm: unary(async (req: etcdserverpb.AlarmRequest) => {
+      return (await m.propose({ alarm: req })) as etcdserverpb.AlarmResponse;
+    }),
+    status: unary(async () => {
+      const leader = m.consensus.leader();
+      const errors: string[] = [];
+      if (leader === 0n) errors.push('etcdserver: no leader');
+      for (const a of m.alarms.get(etcdserverpb.AlarmType.NONE)) errors.push(alarmString(a));
+      const resp: etcdserverpb.StatusResponse = etcdserverpb.StatusResponse.fromPartial({
+        header: m.header(m.store.currentRev()),
+        version: m.version.server,
+        dbSize: BigInt(await m.backend.sizeOnDisk()),
+        dbSizeInUse: BigInt(await m.backend.sizeInUse()),
+        leader,
+        raftIndex: m.consensus.commitIndex(),
+        raftTerm: m.consensus.term(),
+        raftAppliedIndex: m.consensus.appliedIndex(),
+        errors,
+        isLearner: false,
+      });
+      return resp;
+    }),
+    defragment: unary(async () => {
+      await m.backend.defragment();
+      return { header: m.header(m.store.currentRev()) };
+    }),
+    hash: unary(async () => {
+      const hash = await m.store.hash();
+      return { header: m.header(m.store.currentRev()), hash };
+    }),
+    hashKv: unary(async (req: etcdserverpb.HashKVRequest) => {
+      const r = await m.store.hashByRev(req.revision);
+      return etcdserverpb.HashKVResponse.fromPartial({
+        header: m.header(r.currentRev),
+        hash: r.hash,
+        compactRevision: r.compactRev,
+        hashRevision: req.revision === 0n ? r.currentRev : req.revision,
+      });
+    }),
+    moveLeader: unary(async (req: etcdserverpb.MoveLeaderRequest) => {
+      // One member: it already leads; any other target is not a member.
+      if (req.targetID !== m.memberId) throw new RpcError('BadLeaderTransferee');
+      return { header: m.header(m.store.currentRev()) };
+    }),
+    snapshot(call: ServerWritableStream<etcdserverpb.SnapshotRequest, etcdserverpb.SnapshotResponse>) {
+      void (async () => {
+        // Materialize a consistent copy first so that remainingBytes is exact, as etcd's is.
+        const chunks: Buffer[] = [];
+        let total = 0;
+        for await (const b of m.backend.snapshotStream()) {
+          chunks.push(b);
+          total += b.length;
+        }
+        const data = Buffer.concat(chunks, total);
+        const sha = createHash('sha256');
+        const header = m.header(m.store.currentRev());
+        for (let off = 0; off < data.length; off += snapshotChunk) {
+          const blob = data.subarray(off, Math.min(off + snapshotChunk, data.length));
+          sha.update(blob);
+          const ok = call.write({ header, remainingBytes: BigInt(data.length - off - blob.length), blob });
+          if (!ok) await new Promise((r) => call.once('drain', r));
+          if (call.cancelled) return;
+        }
+        // Last message: the sha256 of everything before it, as etcd appends to its snapshots.
+        call.write({ header, remainingBytes: 0n, blob: sha.digest() });
+        call.end();
+      })().catch((err) => call.destroy(toServiceError(err)));
+    },
+    downgrade: unary(async () => {
+      throw new RpcError('NotCapable');
+    }),
+  };
+}

@@ -1,0 +1,99 @@
+// Watch service: one mvcc WatchStream per gRPC stream (etcd's v3rpc/watch.go). Create, cancel and
+// progress requests come in; created/canceled responses, events, progress and compaction
+// notices go out, in order, with fragmenting for watchers that asked for it.
+import { etcdserverpb } from '@kv/api';
+import { fragmentResponse, type WatchResponse } from '@kv/mvcc';
+import type { ServerDuplexStream } from '@grpc/grpc-js';
+import type { Member } from '../member.js';
+
+type Stream = ServerDuplexStream<etcdserverpb.WatchRequest, etcdserverpb.WatchResponse>;
+
+/** etcd allows this much over --max-request-bytes for gRPC framing. */
+const grpcOverheadBytes = 512 * 1024;
+
+export function watchService(m: Member): etcdserverpb.WatchServer {
+  return {
+    watch(stream: Stream) {
+      let closed = false;
+      const send = (resp: etcdserverpb.WatchResponse): boolean => {
+        if (closed || stream.writableEnded || stream.destroyed) return true;
+        return stream.write(resp);
+      };
+      const ws = m.watchable.newWatchStream(
+        (r: WatchResponse) => {
+          const resp: etcdserverpb.WatchResponse = etcdserverpb.WatchResponse.fromPartial({
+            header: m.header(r.revision),
+            watchId: r.watchId,
+            events: r.events,
+            compactRevision: r.compactRevision,
+            canceled: r.compactRevision > 0n,
+          });
+          if (r.compactRevision > 0n) resp.cancelReason = 'mvcc: required revision has been compacted';
+          if (r.watchId >= 0n && ws.fragmentRequested(r.watchId)) {
+            let ok = true;
+            for (const part of fragmentResponse(resp, m.config.maxRequestBytes + grpcOverheadBytes)) ok = send(part) && ok;
+            return ok;
+          }
+          return send(resp);
+        },
+        { onError: () => stream.destroy() },
+      );
+      stream.on('drain', () => ws.resume());
+
+      stream.on('data', (req: etcdserverpb.WatchRequest) => {
+        if (req.createRequest) {
+          const c = req.createRequest;
+          const wsrev = m.store.currentRev();
+          const filters = new Set(c.filters);
+          let id: bigint;
+          let error: string | undefined;
+          try {
+            id = ws.watch({
+              id: c.watchId,
+              key: c.key,
+              end: c.rangeEnd.length === 0 ? undefined : c.rangeEnd,
+              startRev: c.startRevision === 0n ? wsrev + 1n : c.startRevision,
+              prevKv: c.prevKv,
+              noPut: filters.has(etcdserverpb.WatchCreateRequest_FilterType.NOPUT),
+              noDelete: filters.has(etcdserverpb.WatchCreateRequest_FilterType.NODELETE),
+              progressNotify: c.progressNotify,
+              fragment: c.fragment,
+            });
+          } catch (err) {
+            id = -1n;
+            error = (err as Error).message;
+          }
+          send(
+            etcdserverpb.WatchResponse.fromPartial({
+              header: m.header(wsrev),
+              watchId: id,
+              created: true,
+              canceled: error !== undefined,
+              cancelReason: error ?? '',
+            }),
+          );
+        } else if (req.cancelRequest) {
+          const id = req.cancelRequest.watchId;
+          if (ws.cancel(id)) {
+            send(etcdserverpb.WatchResponse.fromPartial({ header: m.header(m.store.currentRev()), watchId: id, canceled: true }));
+          }
+        } else if (req.progressRequest) {
+          ws.requestProgress();
+        }
+      });
+      const finish = () => {
+        if (closed) return;
+        closed = true;
+        ws.close();
+        m.untrackWatchStream(ws);
+      };
+      m.trackWatchStream(ws);
+      stream.on('end', () => {
+        finish();
+        stream.end();
+      });
+      stream.on('error', finish);
+      stream.on('close', finish);
+    },
+  };
+}
