@@ -46,6 +46,9 @@ export interface DataDirLock {
  * that holds our pid. A lock left by a process that is gone (a crash, SIGKILL) is taken over; a
  * lock held by a live process is refused with an error naming it.
  */
+/** Lock files held by this process (a second open from the same process is refused too). */
+const heldHere = new Set<string>();
+
 export function openDataDir(dataDir: string): { dirs: DataDirLayout; lock: DataDirLock } {
   const dirs = layout(dataDir);
   for (const d of [dirs.root, dirs.member]) {
@@ -54,11 +57,15 @@ export function openDataDir(dataDir: string): { dirs: DataDirLayout; lock: DataD
     if ((statSync(d).mode & 0o077) !== 0) chmodSync(d, 0o700);
   }
   const lockPath = join(dirs.member, 'lock');
+  if (heldHere.has(lockPath)) {
+    throw new DataDirError(`data dir ${dataDir} is in use by another process (pid ${process.pid}); lock file ${lockPath}`);
+  }
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fd = openSync(lockPath, 'wx', 0o600);
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
+      heldHere.add(lockPath);
       let released = false;
       return {
         dirs,
@@ -67,6 +74,7 @@ export function openDataDir(dataDir: string): { dirs: DataDirLayout; lock: DataD
           release() {
             if (released) return;
             released = true;
+            heldHere.delete(lockPath);
             rmSync(lockPath, { force: true });
           },
         },

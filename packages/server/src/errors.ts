@@ -14,12 +14,14 @@ export class RpcError extends Error {
 
 /** Anything thrown by a handler → a ServiceError. Unknown errors become UNKNOWN with their text. */
 export function toServiceError(err: unknown): ServiceError {
-  const e = err as { etcdName?: EtcdErrorName; code?: unknown; message?: string };
+  const e = err as { etcdName?: string; name?: string; code?: unknown; message?: string };
   let code: status = status.UNKNOWN;
   let details = String(e?.message ?? err);
-  if (e && typeof e.etcdName === 'string' && e.etcdName in ErrorText) {
-    code = ErrorCode[e.etcdName];
-    details = ErrorText[e.etcdName];
+  // RpcError carries `etcdName`; @kv/mvcc's KvError carries the same key as `name`.
+  const name = [e?.etcdName, e?.name].find((n): n is EtcdErrorName => typeof n === 'string' && n in ErrorText);
+  if (name !== undefined) {
+    code = ErrorCode[name];
+    details = ErrorText[name];
   } else if (e && typeof e.code === 'number' && e.code in status) {
     code = e.code as status;
   }

@@ -76,7 +76,7 @@ export class ClientListener {
   }
 
   private onPlain(s: Socket): void {
-    let head = Buffer.alloc(0);
+    let head: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => s.destroy(), sniffTimeoutMs);
     const onError = () => s.destroy();
     s.on('error', onError);
@@ -95,8 +95,13 @@ export class ClientListener {
       // Give the bytes back; node's HTTP/2 and HTTP/1 servers both read them from the socket.
       s.unshift(head);
       s.off('error', onError);
-      if (p === 'h2') this.o.grpc(s);
-      else this.httpServer.emit('connection', s);
+      if (p === 'h2') {
+        this.o.grpc(s);
+      } else {
+        this.httpServer.emit('connection', s);
+        // The HTTP/1 server reads through 'data' events; we paused the socket explicitly.
+        s.resume();
+      }
     };
     s.on('data', onData);
   }

@@ -1,5 +1,5 @@
 // Structured logs: JSON lines on stderr through pino (fast, widely used, levels as etcd's zap).
-import { pino, type Logger } from 'pino';
+import { pino, destination, stdTimeFunctions, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -7,8 +7,8 @@ export function createLogger(level: string, name: string): Logger {
   // etcd's 'panic' and 'fatal' both map to pino's fatal.
   const pinoLevel = level === 'panic' ? 'fatal' : level;
   return pino(
-    { level: pinoLevel, base: { name }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
-    pino.destination({ fd: 2, sync: false }),
+    { level: pinoLevel, base: { name }, timestamp: stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
+    destination({ fd: 2, sync: false }),
   );
 }
 

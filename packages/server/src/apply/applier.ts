@@ -81,48 +81,51 @@ export class Applier {
     if (req.put) {
       if (this.capped()) throw new RpcError('NoSpace');
       const resp = await applyPut(w, req.put, lessor);
-      resp.header = this.d.header(w.rev);
+      resp.header = this.d.header(resp.header?.revision ?? w.rev);
       return { resp };
     }
     if (req.deleteRange) {
       const resp = await applyDeleteRange(w, req.deleteRange);
-      resp.header = this.d.header(resp.deleted > 0n ? w.rev : w.rev - 1n);
+      resp.header = this.d.header(resp.header?.revision ?? w.readRev());
       return { resp };
     }
     if (req.txn) {
       if (this.capped() && txnWrites(req.txn)) throw new RpcError('NoSpace');
       const resp = await applyTxn(w, req.txn, lessor);
-      resp.header = this.d.header(w.changes().length > 0 ? w.rev : w.rev - 1n);
+      resp.header = this.d.header(resp.header?.revision ?? w.readRev());
       return { resp };
     }
     if (req.compaction) {
+      // Throws synchronously (compacted / future revision); the promise settles once the old
+      // revisions are physically gone, which needs this batch committed first: never await it here.
       const compacted = store.compact(req.compaction.revision, tx);
-      const resp: etcdserverpb.CompactionResponse = { header: this.d.header(store.currentRev()) };
-      return { resp, compacted: Promise.resolve(compacted).then(() => undefined) };
+      compacted.catch(() => undefined); // awaited only by a client asking for `physical`
+      const resp: etcdserverpb.CompactionResponse = { header: this.d.header(w.readRev()) };
+      return { resp, compacted };
     }
     if (req.leaseGrant) {
       if (this.capped()) throw new RpcError('NoSpace');
       const l = lessor.grant(req.leaseGrant.ID, req.leaseGrant.TTL, bucketOf(tx, 'lease'));
-      const resp: etcdserverpb.LeaseGrantResponse = { header: this.d.header(store.currentRev()), ID: l.id, TTL: l.ttl, error: '' };
+      const resp: etcdserverpb.LeaseGrantResponse = { header: this.d.header(w.readRev()), ID: l.id, TTL: l.ttl, error: '' };
       return { resp };
     }
     if (req.leaseRevoke) {
       await lessor.revoke(req.leaseRevoke.ID, w, bucketOf(tx, 'lease'));
-      const resp: etcdserverpb.LeaseRevokeResponse = { header: this.d.header(w.changes().length > 0 ? w.rev : w.rev - 1n) };
+      const resp: etcdserverpb.LeaseRevokeResponse = { header: this.d.header(w.readRev()) };
       return { resp };
     }
     if (req.leaseCheckpoint) {
       for (const c of req.leaseCheckpoint.checkpoints) lessor.checkpoint(c.ID, c.remainingTTL, bucketOf(tx, 'lease'));
-      return { resp: { header: this.d.header(store.currentRev()) } };
+      return { resp: { header: this.d.header(w.readRev()) } };
     }
     if (req.alarm) {
-      return { resp: this.applyAlarm(req.alarm, tx) };
+      return { resp: this.applyAlarm(req.alarm, tx, w.readRev()) };
     }
     throw new RpcError('NotCapable');
   }
 
-  private applyAlarm(ar: etcdserverpb.AlarmRequest, tx: BatchTx): etcdserverpb.AlarmResponse {
-    const resp: etcdserverpb.AlarmResponse = { header: this.d.header(this.d.store.currentRev()), alarms: [] };
+  private applyAlarm(ar: etcdserverpb.AlarmRequest, tx: BatchTx, rev: bigint): etcdserverpb.AlarmResponse {
+    const resp: etcdserverpb.AlarmResponse = { header: this.d.header(rev), alarms: [] };
     const bucket = bucketOf(tx, 'alarm');
     switch (ar.action) {
       case etcdserverpb.AlarmRequest_AlarmAction.GET:

@@ -1,0 +1,421 @@
+/**
+ * The persistent backend: one LevelDB (classic-level) holding several
+ * "buckets". A bucket is a one-byte prefix in front of every key, so each
+ * bucket is a contiguous key range and iterates in byte order of its keys.
+ *
+ * Writes go through BatchTx: a BatchTx only accumulates operations; nothing
+ * reaches the database until `commit`, which writes the whole batch
+ * atomically. Commits are applied in the order `commit` is called.
+ *
+ * Snapshot stream format (`snapshotStream` / `Backend.restoreFrom`):
+ *   magic    8 bytes  "KVSNAP" 0x00 0x01
+ *   record*  u32 BE length of the raw key, raw key (bucket prefix byte + key),
+ *            u32 BE length of the value, value
+ *   trailer  u32 BE 0xFFFFFFFF, u32 BE CRC-32C of every byte before the trailer
+ * The stream is cut into chunks of about 64 KiB regardless of record
+ * boundaries. Raw keys are at most 2^32-2 bytes long.
+ */
+import { mkdir, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { crc32c } from '@node-rs/crc32';
+
+export type Bucket =
+  | 'key'
+  | 'meta'
+  | 'lease'
+  | 'auth'
+  | 'authUsers'
+  | 'authRoles'
+  | 'members'
+  | 'membersRemoved'
+  | 'cluster'
+  | 'alarm';
+
+/** Bucket -> prefix byte. Never renumber: the prefix is the on-disk format. */
+const BUCKET_PREFIX: Record<Bucket, number> = {
+  key: 0x01,
+  meta: 0x02,
+  lease: 0x03,
+  auth: 0x04,
+  authUsers: 0x05,
+  authRoles: 0x06,
+  members: 0x07,
+  membersRemoved: 0x08,
+  cluster: 0x09,
+  alarm: 0x0a,
+};
+
+export const BUCKETS: readonly Bucket[] = Object.keys(BUCKET_PREFIX) as Bucket[];
+
+/** etcd's bucket names, used where etcd's on-the-wire/hash view of a bucket matters. */
+export const ETCD_BUCKET_NAME: Record<Bucket, string> = {
+  key: 'key',
+  meta: 'meta',
+  lease: 'lease',
+  auth: 'auth',
+  authUsers: 'authUsers',
+  authRoles: 'authRoles',
+  members: 'members',
+  membersRemoved: 'members_removed',
+  cluster: 'cluster',
+  alarm: 'alarm',
+};
+
+/** Keys of the meta bucket (etcd's names). */
+export const META_CONSISTENT_INDEX = Buffer.from('consistent_index');
+export const META_SCHEDULED_COMPACT_REV = Buffer.from('scheduledCompactRev');
+export const META_FINISHED_COMPACT_REV = Buffer.from('finishedCompactRev');
+
+const SNAPSHOT_MAGIC = Buffer.from([0x4b, 0x56, 0x53, 0x4e, 0x41, 0x50, 0x00, 0x01]); // "KVSNAP" 0 1
+const SNAPSHOT_TRAILER = 0xffffffff;
+const SNAPSHOT_CHUNK = 64 * 1024;
+
+function rawKey(bucket: Bucket, key: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(key.length + 1);
+  b[0] = BUCKET_PREFIX[bucket];
+  b.set(key, 1);
+  return b;
+}
+
+function bucketBounds(bucket: Bucket): { gte: Buffer; lt: Buffer } {
+  const p = BUCKET_PREFIX[bucket];
+  return { gte: Buffer.from([p]), lt: Buffer.from([p + 1]) };
+}
+
+export interface EntriesRange {
+  gte?: Buffer;
+  lt?: Buffer;
+  limit?: number;
+  reverse?: boolean;
+}
+
+type Db = ClassicLevel<Buffer, Buffer>;
+type DbSnapshot = ReturnType<Db['snapshot']>;
+type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {}); // observed by whoever awaits it; never an unhandled rejection
+  return { promise, resolve, reject };
+}
+
+/** A batch of writes, applied atomically by Backend.commit. */
+export class BatchTx {
+  /** @internal */ readonly ops: BatchOp[] = [];
+  /** @internal */ state: 'open' | 'committing' | 'committed' | 'failed' = 'open';
+  private readonly done = deferred();
+
+  put(bucket: Bucket, key: Buffer, value: Buffer): void {
+    this.assertOpen();
+    this.ops.push({ type: 'put', key: rawKey(bucket, key), value });
+  }
+
+  del(bucket: Bucket, key: Buffer): void {
+    this.assertOpen();
+    this.ops.push({ type: 'del', key: rawKey(bucket, key) });
+  }
+
+  /** Number of operations accumulated. */
+  get size(): number {
+    return this.ops.length;
+  }
+
+  /** Resolves once the batch is durably written (rejects if its commit failed). */
+  whenCommitted(): Promise<void> {
+    return this.done.promise;
+  }
+
+  /** @internal */ settle(err?: unknown): void {
+    if (err === undefined) {
+      this.state = 'committed';
+      this.done.resolve();
+    } else {
+      this.state = 'failed';
+      this.done.reject(err);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.state !== 'open') throw new Error('backend: batch already committed');
+  }
+}
+
+/** Reads over one consistent point-in-time view of the database. Close it when done. */
+export class BackendSnapshot {
+  /** @internal */ constructor(
+    private readonly db: Db,
+    private readonly snap: DbSnapshot,
+  ) {}
+
+  get(bucket: Bucket, key: Buffer): Promise<Buffer | undefined> {
+    return this.db.get(rawKey(bucket, key), { snapshot: this.snap });
+  }
+
+  getSync(bucket: Bucket, key: Buffer): Buffer | undefined {
+    return this.db.getSync(rawKey(bucket, key), { snapshot: this.snap });
+  }
+
+  getMany(bucket: Bucket, keys: Buffer[]): Promise<(Buffer | undefined)[]> {
+    return this.db.getMany(
+      keys.map((k) => rawKey(bucket, k)),
+      { snapshot: this.snap },
+    );
+  }
+
+  entries(bucket: Bucket, range?: EntriesRange): AsyncIterable<[Buffer, Buffer]> {
+    return iterateBucket(this.db, bucket, range, this.snap);
+  }
+
+  close(): Promise<void> {
+    return this.snap.close();
+  }
+}
+
+async function* iterateBucket(
+  db: Db,
+  bucket: Bucket,
+  range: EntriesRange | undefined,
+  snapshot: DbSnapshot | undefined,
+): AsyncGenerator<[Buffer, Buffer]> {
+  const bounds = bucketBounds(bucket);
+  const gte = range?.gte !== undefined ? rawKey(bucket, range.gte) : bounds.gte;
+  const lt = range?.lt !== undefined ? rawKey(bucket, range.lt) : bounds.lt;
+  if (Buffer.compare(gte, lt) >= 0) return;
+  const it = db.iterator({
+    gte,
+    lt,
+    limit: range?.limit ?? -1,
+    reverse: range?.reverse ?? false,
+    ...(snapshot !== undefined ? { snapshot } : {}),
+  });
+  try {
+    for await (const [k, v] of it) yield [k.subarray(1), v];
+  } finally {
+    await it.close();
+  }
+}
+
+export class Backend {
+  private commitChain: Promise<void> = Promise.resolve();
+  private poisoned: unknown = undefined;
+  private closed = false;
+
+  private constructor(
+    readonly dir: string,
+    private readonly db: Db,
+  ) {}
+
+  /** Opens (creating if needed) the database in `dir`. LevelDB's LOCK file keeps a second opener out. */
+  static async open(dir: string): Promise<Backend> {
+    await mkdir(dir, { recursive: true });
+    const db: Db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open();
+    return new Backend(dir, db);
+  }
+
+  /** Waits for pending commits, then closes the database. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.commitChain.catch(() => {});
+    await this.db.close();
+  }
+
+  get(bucket: Bucket, key: Buffer): Promise<Buffer | undefined> {
+    return this.db.get(rawKey(bucket, key));
+  }
+
+  /** Synchronous point read (classic-level getSync): for hot single-key paths. */
+  getSync(bucket: Bucket, key: Buffer): Buffer | undefined {
+    return this.db.getSync(rawKey(bucket, key));
+  }
+
+  getMany(bucket: Bucket, keys: Buffer[]): Promise<(Buffer | undefined)[]> {
+    return this.db.getMany(keys.map((k) => rawKey(bucket, k)));
+  }
+
+  /** Entries of a bucket in key order (keys without the bucket prefix). */
+  entries(bucket: Bucket, range?: EntriesRange): AsyncIterable<[Buffer, Buffer]> {
+    return iterateBucket(this.db, bucket, range, undefined);
+  }
+
+  /** A consistent read view of the current committed state. */
+  snapshot(): BackendSnapshot {
+    return new BackendSnapshot(this.db, this.db.snapshot());
+  }
+
+  newBatch(): BatchTx {
+    return new BatchTx();
+  }
+
+  /**
+   * Writes the batch atomically. Commits take effect in call order; after a
+   * failed commit every later commit fails too (the backend is then unusable).
+   */
+  commit(tx: BatchTx, opts: { sync: boolean }): Promise<void> {
+    if (tx.state !== 'open') return Promise.reject(new Error('backend: batch committed twice'));
+    if (this.closed) return Promise.reject(new Error('backend: closed'));
+    tx.state = 'committing';
+    const run = async (): Promise<void> => {
+      if (this.poisoned !== undefined) throw this.poisoned;
+      if (tx.ops.length > 0) await this.db.batch(tx.ops, { sync: opts.sync });
+    };
+    const p = this.commitChain.then(run);
+    this.commitChain = p.then(
+      () => tx.settle(),
+      (err: unknown) => {
+        if (this.poisoned === undefined) this.poisoned = err;
+        tx.settle(err);
+      },
+    );
+    return p;
+  }
+
+  /** Bytes of the files of the database directory (etcd's db_size). */
+  async sizeOnDisk(): Promise<number> {
+    let total = 0;
+    for (const name of await readdir(this.dir)) {
+      try {
+        const s = await stat(join(this.dir, name));
+        if (s.isFile()) total += s.size;
+      } catch {
+        // a file removed by a background LevelDB compaction while we listed
+      }
+    }
+    return total;
+  }
+
+  /** Approximate bytes of live data in the table files (etcd's db_size_in_use). */
+  async sizeInUse(): Promise<number> {
+    return this.db.approximateSize(Buffer.from([0x00]), Buffer.from([0xff]));
+  }
+
+  /** Compacts the whole key range, reclaiming the space of deleted entries. */
+  async defragment(): Promise<void> {
+    await this.commitChain.catch(() => {});
+    await this.db.compactRange(Buffer.from([0x00]), Buffer.from([0xff]));
+  }
+
+  /** A consistent copy of every bucket in the framed format described at the top of this file. */
+  async *snapshotStream(): AsyncGenerator<Buffer> {
+    const snap = this.db.snapshot();
+    let crc = 0;
+    let parts: Buffer[] = [SNAPSHOT_MAGIC];
+    let size = SNAPSHOT_MAGIC.length;
+    const flush = (): Buffer => {
+      const chunk = Buffer.concat(parts, size);
+      crc = crc32c(chunk, crc);
+      parts = [];
+      size = 0;
+      return chunk;
+    };
+    try {
+      const it = this.db.iterator({ snapshot: snap });
+      try {
+        for await (const [k, v] of it) {
+          const hk = Buffer.allocUnsafe(4);
+          hk.writeUInt32BE(k.length);
+          const hv = Buffer.allocUnsafe(4);
+          hv.writeUInt32BE(v.length);
+          parts.push(hk, k, hv, v);
+          size += 8 + k.length + v.length;
+          if (size >= SNAPSHOT_CHUNK) yield flush();
+        }
+      } finally {
+        await it.close();
+      }
+      if (size > 0) yield flush();
+      const trailer = Buffer.allocUnsafe(8);
+      trailer.writeUInt32BE(SNAPSHOT_TRAILER, 0);
+      trailer.writeUInt32BE(crc >>> 0, 4);
+      yield trailer;
+    } finally {
+      await snap.close();
+    }
+  }
+
+  /**
+   * Creates a database in `dir` (which must not hold one) from a snapshot
+   * stream, verifies its checksum and returns it opened. On any error the
+   * partially written database is destroyed and the error is rethrown.
+   */
+  static async restoreFrom(dir: string, stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Backend> {
+    await mkdir(dir, { recursive: true });
+    const db: Db = new ClassicLevel<Buffer, Buffer>(dir, {
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+      errorIfExists: true,
+    });
+    await db.open();
+    try {
+      await readSnapshotInto(db, stream);
+    } catch (err) {
+      await db.close();
+      await ClassicLevel.destroy(dir).catch(() => {});
+      throw err;
+    }
+    return new Backend(dir, db);
+  }
+}
+
+async function readSnapshotInto(db: Db, stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+  let buf: Buffer = Buffer.alloc(0);
+  let crc = 0;
+  let sawMagic = false;
+  let done = false;
+  let ops: BatchOp[] = [];
+  let opsBytes = 0;
+  const flushOps = async (): Promise<void> => {
+    if (ops.length > 0) await db.batch(ops);
+    ops = [];
+    opsBytes = 0;
+  };
+  for await (const piece of stream) {
+    if (done) {
+      if (piece.length > 0) throw new Error('backend: snapshot has data after its trailer');
+      continue;
+    }
+    buf = buf.length === 0 ? Buffer.from(piece) : Buffer.concat([buf, piece]);
+    let off = 0;
+    if (!sawMagic) {
+      if (buf.length < SNAPSHOT_MAGIC.length) continue;
+      if (!buf.subarray(0, SNAPSHOT_MAGIC.length).equals(SNAPSHOT_MAGIC)) throw new Error('backend: not a snapshot stream');
+      sawMagic = true;
+      off = SNAPSHOT_MAGIC.length;
+    }
+    for (;;) {
+      if (buf.length - off < 4) break;
+      const klen = buf.readUInt32BE(off);
+      if (klen === SNAPSHOT_TRAILER) {
+        if (buf.length - off < 8) break;
+        crc = crc32c(buf.subarray(0, off), crc);
+        const want = buf.readUInt32BE(off + 4);
+        if ((crc >>> 0) !== want) throw new Error('backend: snapshot checksum mismatch');
+        if (buf.length > off + 8) throw new Error('backend: snapshot has data after its trailer');
+        done = true;
+        off = buf.length;
+        break;
+      }
+      if (buf.length - off < 4 + klen + 4) break;
+      const vlen = buf.readUInt32BE(off + 4 + klen);
+      const recLen = 8 + klen + vlen;
+      if (buf.length - off < recLen) break;
+      const key = Buffer.from(buf.subarray(off + 4, off + 4 + klen));
+      const value = Buffer.from(buf.subarray(off + 8 + klen, off + recLen));
+      ops.push({ type: 'put', key, value });
+      opsBytes += recLen;
+      off += recLen;
+    }
+    if (!done) crc = crc32c(buf.subarray(0, off), crc);
+    buf = buf.subarray(off);
+    if (opsBytes >= 4 * 1024 * 1024) await flushOps();
+  }
+  if (!done) throw new Error('backend: snapshot stream truncated');
+  await flushOps();
+}
