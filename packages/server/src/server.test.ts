@@ -159,6 +159,8 @@ describe('kv member', () => {
     await call(h.lease, 'leaseRevoke', { ID: g.ID });
     expect((await range('leased')).kvs).toHaveLength(0);
     await expectRpcError(call(h.lease, 'leaseRevoke', { ID: g.ID }), status.NOT_FOUND, ErrorText.LeaseNotFound);
+    const gone = await call<etcdserverpb.LeaseTimeToLiveRequest, etcdserverpb.LeaseTimeToLiveResponse>(h.lease, 'leaseTimeToLive', { ID: g.ID, keys: true });
+    expect(gone.TTL).toBe(-1n);
   });
 
   it('expires leases and deletes their keys', async () => {

@@ -20,7 +20,8 @@ export function leaseService(m: Member): etcdserverpb.LeaseServer {
     leaseTimeToLive: unary(async (req: etcdserverpb.LeaseTimeToLiveRequest) => {
       await m.consensus.readBarrier();
       const l = m.lessor.lookup(req.ID);
-      if (!l) throw new RpcError('LeaseNotFound');
+      // etcd answers an unknown (revoked, expired) lease with TTL -1, not an error.
+      if (!l) return { header: m.header(m.store.currentRev()), ID: req.ID, TTL: -1n, grantedTTL: 0n, keys: [] };
       const now = m.clock();
       const resp: etcdserverpb.LeaseTimeToLiveResponse = {
         header: m.header(m.store.currentRev()),
