@@ -1,0 +1,54 @@
+// @kv/client: a typed client for etcd v3's gRPC API (works against real etcd and kvd).
+export { Client, Maintenance, Cluster } from './client.js';
+export type { ClientOptions, EndpointCallOpts } from './client.js';
+export type { CallOpts, TlsOptions, AuthOptions } from './connection.js';
+export { Txn, Op, compare, rangeRequest, putRequest, deleteRequest } from './kv.js';
+export type {
+  GetOptions,
+  PutOptions,
+  DeleteOptions,
+  CompactOptions,
+  SortTarget,
+  SortOrder,
+  CompareTarget,
+  CompareOp,
+} from './kv.js';
+export { Watcher } from './watch.js';
+export type { WatchOptions } from './watch.js';
+export { Lease, LeaseKeepAlive } from './lease.js';
+export type { GrantOptions, TimeToLiveOptions } from './lease.js';
+export { prefixEnd, toBuffer, resolveRange } from './bytes.js';
+export type { Bytes, Int64, RangeSpec } from './bytes.js';
+export { parseEndpoint } from './endpoints.js';
+export type { Endpoint } from './endpoints.js';
+export type { Clock } from './clock.js';
+export {
+  EtcdError,
+  CompactedError,
+  FutureRevisionError,
+  LeaseNotFoundError,
+  LeaseExistError,
+  EmptyKeyError,
+  KeyNotFoundError,
+  DuplicateKeyError,
+  TooManyOpsError,
+  NoSpaceError,
+  NoLeaderError,
+  NotLeaderError,
+  LeaderChangedError,
+  RequestTooLargeError,
+  TooManyRequestsError,
+  PermissionDeniedError,
+  AuthFailedError,
+  InvalidAuthTokenError,
+  AuthNotEnabledError,
+  MemberNotFoundError,
+  ServerTimeoutError,
+  EtcdServerError,
+  WatchCanceledError,
+  UnavailableError,
+  DeadlineExceededError,
+  CancelledError,
+  makeError,
+  toEtcdError,
+} from './errors.js';

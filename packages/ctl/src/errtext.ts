@@ -1,0 +1,23 @@
+// How etcdctl words a failed call: etcd's own error texts as they are, gRPC failures the way
+// Go's grpc status errors print, deadlines as Go's context error.
+import { EtcdError } from '@kv/client';
+
+/** gRPC status codes (numbering fixed by the gRPC spec) as Go's codes.Code.String() names them. */
+const goCodeNames = [
+  'OK', 'Canceled', 'Unknown', 'InvalidArgument', 'DeadlineExceeded', 'NotFound', 'AlreadyExists',
+  'PermissionDenied', 'ResourceExhausted', 'FailedPrecondition', 'Aborted', 'OutOfRange',
+  'Unimplemented', 'Internal', 'Unavailable', 'DataLoss', 'Unauthenticated',
+];
+const DEADLINE_EXCEEDED = 4;
+const CANCELLED = 1;
+
+export function errText(e: unknown): string {
+  if (e instanceof EtcdError) {
+    if (e.etcdName !== undefined) return e.details;
+    if (e.code === DEADLINE_EXCEEDED) return 'context deadline exceeded';
+    if (e.code === CANCELLED) return 'context canceled';
+    return `rpc error: code = ${goCodeNames[e.code] ?? `Code(${e.code})`} desc = ${e.details}`;
+  }
+  if (e instanceof Error) return e.message;
+  return String(e);
+}

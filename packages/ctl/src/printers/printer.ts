@@ -1,0 +1,120 @@
+// The output formats of etcdctl 3.4 (-w simple|fields|json|protobuf|table): one Printer per
+// format, each method printing one response the way etcdctl's printer_*.go does.
+import type { etcdserverpb } from '@kv/api';
+import { CtlExit, ExitCode } from '../exit.js';
+import type { Out } from '../io.js';
+
+export interface EpHealth {
+  ep: string;
+  health: boolean;
+  took: string;
+  error: string;
+}
+
+export interface EpStatus {
+  ep: string;
+  resp: etcdserverpb.StatusResponse;
+}
+
+export interface EpHashKV {
+  ep: string;
+  resp: etcdserverpb.HashKVResponse;
+}
+
+export interface Printer {
+  del(r: etcdserverpb.DeleteRangeResponse): void;
+  get(r: etcdserverpb.RangeResponse): void;
+  put(r: etcdserverpb.PutResponse): void;
+  txn(r: etcdserverpb.TxnResponse): void;
+  watch(r: etcdserverpb.WatchResponse): void;
+
+  grant(r: etcdserverpb.LeaseGrantResponse): void;
+  revoke(id: bigint, r: etcdserverpb.LeaseRevokeResponse): void;
+  keepAlive(r: etcdserverpb.LeaseKeepAliveResponse): void;
+  timeToLive(r: etcdserverpb.LeaseTimeToLiveResponse, keys: boolean): void;
+  leases(r: etcdserverpb.LeaseLeasesResponse): void;
+
+  memberList(r: etcdserverpb.MemberListResponse): void;
+  endpointHealth(list: EpHealth[]): void;
+  endpointStatus(list: EpStatus[]): void;
+  endpointHashKV(list: EpHashKV[]): void;
+  alarm(r: etcdserverpb.AlarmResponse): void;
+}
+
+export interface PrinterContext {
+  out: Out;
+  /** Standard error (endpoint health's simple output goes there). */
+  err: Out;
+  isHex: boolean;
+}
+
+/** A printer that refuses every response ("<format> not supported as output format"). */
+export class UnsupportedPrinter implements Printer {
+  constructor(protected readonly format: string) {}
+  protected unsupported(): never {
+    throw new CtlExit(ExitCode.BadFeature, `${this.format} not supported as output format`);
+  }
+  del(_r: etcdserverpb.DeleteRangeResponse): void { this.unsupported(); }
+  get(_r: etcdserverpb.RangeResponse): void { this.unsupported(); }
+  put(_r: etcdserverpb.PutResponse): void { this.unsupported(); }
+  txn(_r: etcdserverpb.TxnResponse): void { this.unsupported(); }
+  watch(_r: etcdserverpb.WatchResponse): void { this.unsupported(); }
+  grant(_r: etcdserverpb.LeaseGrantResponse): void { this.unsupported(); }
+  revoke(_id: bigint, _r: etcdserverpb.LeaseRevokeResponse): void { this.unsupported(); }
+  keepAlive(_r: etcdserverpb.LeaseKeepAliveResponse): void { this.unsupported(); }
+  timeToLive(_r: etcdserverpb.LeaseTimeToLiveResponse, _keys: boolean): void { this.unsupported(); }
+  leases(_r: etcdserverpb.LeaseLeasesResponse): void { this.unsupported(); }
+  memberList(_r: etcdserverpb.MemberListResponse): void { this.unsupported(); }
+  endpointHealth(_l: EpHealth[]): void { this.unsupported(); }
+  endpointStatus(_l: EpStatus[]): void { this.unsupported(); }
+  endpointHashKV(_l: EpHashKV[]): void { this.unsupported(); }
+  alarm(_r: etcdserverpb.AlarmResponse): void { this.unsupported(); }
+}
+
+// ---- rows shared by the simple and table formats (etcdctl's make*Table) ----
+
+import { goHex, humanizeBytes } from '../gofmt.js';
+
+export function memberListRows(r: etcdserverpb.MemberListResponse): { hdr: string[]; rows: string[][] } {
+  const hdr = ['ID', 'Status', 'Name', 'Peer Addrs', 'Client Addrs', 'Is Learner'];
+  const rows = r.members.map((m) => [
+    goHex(m.ID),
+    m.name.length === 0 ? 'unstarted' : 'started',
+    m.name,
+    m.peerURLs.join(','),
+    m.clientURLs.join(','),
+    m.isLearner ? 'true' : 'false',
+  ]);
+  return { hdr, rows };
+}
+
+export function endpointHealthRows(list: EpHealth[]): { hdr: string[]; rows: string[][] } {
+  return {
+    hdr: ['endpoint', 'health', 'took', 'error'],
+    rows: list.map((h) => [h.ep, String(h.health), h.took, h.error]),
+  };
+}
+
+export function endpointStatusRows(list: EpStatus[]): { hdr: string[]; rows: string[][] } {
+  const hdr = ['endpoint', 'ID', 'version', 'db size', 'is leader', 'is learner', 'raft term', 'raft index', 'raft applied index', 'errors'];
+  const rows = list.map(({ ep, resp }) => {
+    const memberId = resp.header?.memberId ?? 0n;
+    return [
+      ep,
+      goHex(memberId),
+      resp.version,
+      humanizeBytes(resp.dbSize),
+      String(resp.leader === memberId),
+      String(resp.isLearner),
+      resp.raftTerm.toString(),
+      resp.raftIndex.toString(),
+      resp.raftAppliedIndex.toString(),
+      resp.errors.join(', '),
+    ];
+  });
+  return { hdr, rows };
+}
+
+export function endpointHashKVRows(list: EpHashKV[]): { hdr: string[]; rows: string[][] } {
+  return { hdr: ['endpoint', 'hash'], rows: list.map((h) => [h.ep, String(h.resp.hash)]) };
+}

@@ -1,0 +1,57 @@
+// -w protobuf: the response's protobuf encoding written raw. etcdctl marshals whatever it was
+// handed; for clientv3's lease wrappers that is the embedded header only, and for
+// LeaseRevokeResponse (passed by value) nothing can be marshalled.
+import { etcdserverpb } from '@kv/api';
+import { CtlExit, ExitCode } from '../exit.js';
+import { UnsupportedPrinter, type PrinterContext } from './printer.js';
+
+function compactHeader(h: etcdserverpb.ResponseHeader | undefined): string {
+  if (!h) return '';
+  let s = '';
+  if (h.clusterId !== 0n) s += `cluster_id:${h.clusterId} `;
+  if (h.memberId !== 0n) s += `member_id:${h.memberId} `;
+  if (h.revision !== 0n) s += `revision:${h.revision} `;
+  if (h.raftTerm !== 0n) s += `raft_term:${h.raftTerm} `;
+  return s;
+}
+
+export class ProtobufPrinter extends UnsupportedPrinter {
+  constructor(private readonly ctx: PrinterContext) {
+    super('protobuf');
+  }
+
+  private bytes(b: Uint8Array): void {
+    this.ctx.out.print(b);
+  }
+
+  private header(h: etcdserverpb.ResponseHeader | undefined): void {
+    this.bytes(etcdserverpb.ResponseHeader.encode(h ?? etcdserverpb.ResponseHeader.fromPartial({})).finish());
+  }
+
+  override del(r: etcdserverpb.DeleteRangeResponse): void { this.bytes(etcdserverpb.DeleteRangeResponse.encode(r).finish()); }
+  override get(r: etcdserverpb.RangeResponse): void { this.bytes(etcdserverpb.RangeResponse.encode(r).finish()); }
+  override put(r: etcdserverpb.PutResponse): void { this.bytes(etcdserverpb.PutResponse.encode(r).finish()); }
+  override txn(r: etcdserverpb.TxnResponse): void { this.bytes(etcdserverpb.TxnResponse.encode(r).finish()); }
+  override watch(r: etcdserverpb.WatchResponse): void {
+    const w = etcdserverpb.WatchResponse.fromPartial({
+      header: r.header ?? {},
+      events: r.events,
+      compactRevision: r.compactRevision,
+      canceled: r.canceled,
+      created: r.created,
+    });
+    this.bytes(etcdserverpb.WatchResponse.encode(w).finish());
+  }
+  override grant(r: etcdserverpb.LeaseGrantResponse): void { this.header(r.header); }
+  override keepAlive(r: etcdserverpb.LeaseKeepAliveResponse): void { this.header(r.header); }
+  override timeToLive(r: etcdserverpb.LeaseTimeToLiveResponse): void { this.header(r.header); }
+  override leases(r: etcdserverpb.LeaseLeasesResponse): void { this.header(r.header); }
+  override revoke(_id: bigint, r: etcdserverpb.LeaseRevokeResponse): void {
+    throw new CtlExit(
+      ExitCode.BadFeature,
+      `marshal unsupported for type clientv3.LeaseRevokeResponse ({${compactHeader(r.header)}})`,
+    );
+  }
+  override memberList(r: etcdserverpb.MemberListResponse): void { this.bytes(etcdserverpb.MemberListResponse.encode(r).finish()); }
+  override alarm(r: etcdserverpb.AlarmResponse): void { this.bytes(etcdserverpb.AlarmResponse.encode(r).finish()); }
+}

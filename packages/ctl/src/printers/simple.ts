@@ -1,0 +1,149 @@
+// -w simple (the default): etcdctl's printer_simple.go.
+import { etcdserverpb, mvccpb } from '@kv/api';
+import { goHex } from '../gofmt.js';
+import {
+  endpointHashKVRows,
+  endpointStatusRows,
+  memberListRows,
+  type EpHashKV,
+  type EpHealth,
+  type EpStatus,
+  type Printer,
+  type PrinterContext,
+} from './printer.js';
+
+/** "\xNN" for every byte (etcdctl --hex). */
+export function hexEscaped(b: Uint8Array): string {
+  let s = '';
+  for (const x of b) s += '\\x' + x.toString(16).padStart(2, '0');
+  return s;
+}
+
+export function alarmTypeName(t: etcdserverpb.AlarmType): string {
+  return etcdserverpb.alarmTypeToJSON(t);
+}
+
+export function eventTypeName(t: mvccpb.Event_EventType): string {
+  return mvccpb.event_EventTypeToJSON(t);
+}
+
+export class SimplePrinter implements Printer {
+  /** --print-value-only */
+  valueOnly = false;
+
+  constructor(private readonly ctx: PrinterContext) {}
+
+  private kv(kv: mvccpb.KeyValue | undefined): void {
+    const out = this.ctx.out;
+    const key = kv?.key ?? Buffer.alloc(0);
+    const value = kv?.value ?? Buffer.alloc(0);
+    if (this.ctx.isHex) {
+      if (!this.valueOnly) out.println(hexEscaped(key));
+      out.println(hexEscaped(value));
+      return;
+    }
+    // Keys and values are printed as raw bytes followed by a newline.
+    if (!this.valueOnly) {
+      out.print(key);
+      out.print('\n');
+    }
+    out.print(value);
+    out.print('\n');
+  }
+
+  del(r: etcdserverpb.DeleteRangeResponse): void {
+    this.ctx.out.println(r.deleted);
+    for (const kv of r.prevKvs) this.kv(kv);
+  }
+
+  get(r: etcdserverpb.RangeResponse): void {
+    for (const kv of r.kvs) this.kv(kv);
+  }
+
+  put(r: etcdserverpb.PutResponse): void {
+    this.ctx.out.println('OK');
+    if (r.prevKv) this.kv(r.prevKv);
+  }
+
+  txn(r: etcdserverpb.TxnResponse): void {
+    this.ctx.out.println(r.succeeded ? 'SUCCESS' : 'FAILURE');
+    for (const op of r.responses) {
+      this.ctx.out.println('');
+      if (op.responseDeleteRange) this.del(op.responseDeleteRange);
+      else if (op.responsePut) this.put(op.responsePut);
+      else if (op.responseRange) this.get(op.responseRange);
+      else this.ctx.out.println(`unexpected response ${goStructOp(op)}`);
+    }
+  }
+
+  watch(r: etcdserverpb.WatchResponse): void {
+    for (const e of r.events) {
+      this.ctx.out.println(eventTypeName(e.type));
+      if (e.prevKv) this.kv(e.prevKv);
+      this.kv(e.kv);
+    }
+  }
+
+  grant(r: etcdserverpb.LeaseGrantResponse): void {
+    this.ctx.out.println(`lease ${goHex(r.ID, 16)} granted with TTL(${r.TTL}s)`);
+  }
+
+  revoke(id: bigint): void {
+    this.ctx.out.println(`lease ${goHex(id, 16)} revoked`);
+  }
+
+  keepAlive(r: etcdserverpb.LeaseKeepAliveResponse): void {
+    this.ctx.out.println(`lease ${goHex(r.ID, 16)} keepalived with TTL(${r.TTL})`);
+  }
+
+  timeToLive(r: etcdserverpb.LeaseTimeToLiveResponse, keys: boolean): void {
+    if (r.grantedTTL === 0n && r.TTL === -1n) {
+      this.ctx.out.println(`lease ${goHex(r.ID, 16)} already expired`);
+      return;
+    }
+    let txt = `lease ${goHex(r.ID, 16)} granted with TTL(${r.grantedTTL}s), remaining(${r.TTL}s)`;
+    if (keys) txt += `, attached keys([${r.keys.map((k) => k.toString('latin1')).join(' ')}])`;
+    this.ctx.out.print(Buffer.from(txt + '\n', 'latin1'));
+  }
+
+  leases(r: etcdserverpb.LeaseLeasesResponse): void {
+    this.ctx.out.println(`found ${r.leases.length} leases`);
+    for (const l of r.leases) this.ctx.out.println(goHex(l.ID, 16));
+  }
+
+  memberList(r: etcdserverpb.MemberListResponse): void {
+    for (const row of memberListRows(r).rows) this.ctx.out.println(row.join(', '));
+  }
+
+  endpointHealth(list: EpHealth[]): void {
+    for (const h of list) {
+      if (h.error === '') {
+        this.ctx.err.println(`${h.ep} is healthy: successfully committed proposal: took = ${h.took}`);
+      } else {
+        this.ctx.err.println(`${h.ep} is unhealthy: failed to commit proposal: ${h.error}`);
+      }
+    }
+  }
+
+  endpointStatus(list: EpStatus[]): void {
+    for (const row of endpointStatusRows(list).rows) this.ctx.out.println(row.join(', '));
+  }
+
+  endpointHashKV(list: EpHashKV[]): void {
+    for (const row of endpointHashKVRows(list).rows) this.ctx.out.println(row.join(', '));
+  }
+
+  alarm(r: etcdserverpb.AlarmResponse): void {
+    for (const a of r.alarms) {
+      // %+v of the message is its compact text form.
+      let s = '';
+      if (a.memberID !== 0n) s += `memberID:${a.memberID} `;
+      if (a.alarm !== 0) s += `alarm:${alarmTypeName(a.alarm)} `;
+      this.ctx.out.println(s);
+    }
+  }
+}
+
+function goStructOp(op: etcdserverpb.ResponseOp): string {
+  return op.responseTxn ? '{Response:0xc000000000}' : '{Response:<nil>}';
+}
