@@ -1,19 +1,18 @@
 // The `etcd3` npm client, unchanged, against kvd.
+import { startServer, type RunningServer } from '@kv/client/testing';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAll, startMember } from './testutil.js';
 
 describe('etcd3 npm client against kvd', () => {
-  let m: Awaited<ReturnType<typeof startMember>>;
+  let server: RunningServer;
   let client: Etcd3;
   beforeAll(async () => {
-    m = await startMember('e1');
-    client = new Etcd3({ hosts: `127.0.0.1:${m.port}` });
+    server = await startServer('kvd', { name: 'e1' });
+    client = new Etcd3({ hosts: server.endpoint });
   }, 30_000);
-  afterAll(() => {
+  afterAll(async () => {
     client?.close();
-    killAll();
-    m?.cleanup();
+    await server?.stop();
   });
 
   it('puts, gets, lists prefixes, deletes', async () => {

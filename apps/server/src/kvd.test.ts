@@ -1,43 +1,76 @@
 // kvd as a process: starts with etcd's flags, serves, refuses a second process on its data dir,
-// stops cleanly on SIGTERM, and keeps its data across the restart.
+// stops cleanly on SIGTERM and SIGINT, and starts again on the same data dir.
+import { freePort, KVD_BIN, startServer, type RunningServer } from '@kv/client/testing';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort, killAll, startKvd, startMember, waitHealthy } from './testutil.js';
 
-afterAll(killAll);
+const spawned: ChildProcess[] = [];
+
+/** Runs kvd directly, to see its exit code and stderr. */
+function runKvd(args: string[]): { proc: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
+  const proc = spawn(process.execPath, [KVD_BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  spawned.push(proc);
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return { proc, stderr: () => err, exited };
+}
+
+async function waitHealthy(port: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`kvd on ${port} not healthy in time`);
+}
+
+afterAll(() => {
+  for (const p of spawned) if (p.exitCode === null && p.signalCode === null && p.pid) process.kill(p.pid, 'SIGKILL');
+});
 
 describe('kvd process', () => {
-  it('serves, locks its data dir, stops on SIGTERM', async () => {
-    const m = await startMember('p1');
+  it('serves, locks its data dir, stops on SIGTERM and SIGINT', async () => {
+    const server: RunningServer = await startServer('kvd', { name: 'p1' });
     try {
-      expect(statSync(m.dataDir).mode & 0o777).toBe(0o700);
-      const version = (await (await fetch(`http://127.0.0.1:${m.port}/version`)).json()) as Record<string, string>;
+      expect(statSync(server.dataDir).mode & 0o777).toBe(0o700);
+      const version = (await (await fetch(`${server.clientUrl}/version`)).json()) as Record<string, string>;
       expect(version.etcdcluster).toBe('3.4.0');
+      const cluster = ['--initial-advertise-peer-urls', server.peerUrl, '--initial-cluster', `p1=${server.peerUrl}`];
 
       // A second process on the same data dir must refuse (on other ports).
-      const [c2, p2] = [await freePort(), await freePort()];
-      const peer = m.args[m.args.indexOf('--initial-advertise-peer-urls') + 1];
-      const b = startKvd(['--name', 'p1', '--data-dir', m.dataDir, '--listen-client-urls', `http://127.0.0.1:${c2}`,
-        '--listen-peer-urls', `http://127.0.0.1:${p2}`, '--initial-advertise-peer-urls', peer, '--initial-cluster', `p1=${peer}`]);
-      expect(await b.exited).not.toBe(0);
-      expect(b.stderr()).toMatch(/in use by another process/);
+      const second = runKvd(['--name', 'p1', '--data-dir', server.dataDir, '--listen-client-urls', `http://127.0.0.1:${await freePort()}`,
+        '--listen-peer-urls', `http://127.0.0.1:${await freePort()}`, ...cluster]);
+      expect(await second.exited).not.toBe(0);
+      expect(second.stderr()).toMatch(/in use by another process/);
 
-      m.member.proc.kill('SIGTERM');
-      expect(await m.member.exited).toBe(0);
-      expect(m.member.stderr()).toMatch(/member stopped/);
-
-      // Restart on the same data dir works (the lock was released).
-      const c = startKvd(m.args);
-      await waitHealthy(m.port);
-      c.proc.kill('SIGINT');
-      expect(await c.exited).toBe(0);
+      // Our own process on the same data dir and ports: SIGTERM, then SIGINT, exit 0 each time.
+      const args = ['--name', 'p1', '--data-dir', server.dataDir, '--listen-client-urls', server.clientUrl,
+        '--advertise-client-urls', server.clientUrl, '--listen-peer-urls', server.peerUrl, ...cluster];
+      process.kill(server.pid, 'SIGTERM');
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+        const deadline = Date.now() + 15_000;
+        let m = runKvd(args);
+        // The previous process may still be releasing the ports and the lock.
+        while ((await Promise.race([m.exited, waitHealthy(server.clientPort, 3_000).then(() => 'up', () => 'down')])) !== 'up') {
+          if (Date.now() > deadline) throw new Error(`kvd did not restart: ${m.stderr()}`);
+          if (m.proc.exitCode === null) m.proc.kill('SIGKILL');
+          await new Promise((r) => setTimeout(r, 200));
+          m = runKvd(args);
+        }
+        m.proc.kill(signal);
+        expect(await m.exited).toBe(0);
+        expect(m.stderr()).toMatch(/member stopped/);
+      }
     } finally {
-      m.cleanup();
+      await server.stop();
     }
-  }, 60_000);
+  }, 90_000);
 
   it('exits with a clear error on bad flags', async () => {
-    const r = startKvd(['--max-txn-ops', 'many']);
+    const r = runKvd(['--max-txn-ops', 'many']);
     expect(await r.exited).toBe(2);
     expect(r.stderr()).toMatch(/invalid value "many" for flag -max-txn-ops/);
   });
