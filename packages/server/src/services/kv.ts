@@ -1,24 +1,9 @@
-// KV service: request checks as etcd's v3rpc/key.go, then reads locally (after the read barrier
+// KV service: request checks as etcd's v3rpc/key.go (from @kv/mvcc's request layer), then reads locally (after the read barrier
 // for linearizable ones) and writes through consensus.
 import { etcdserverpb } from '@kv/api';
-import { applyRange, checkTxnRequest } from '@kv/mvcc';
-import { RpcError } from '../errors.js';
+import { applyRange, checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from '@kv/mvcc';
 import type { Member } from '../member.js';
 import { unary } from './unary.js';
-
-function checkRangeRequest(r: etcdserverpb.RangeRequest): void {
-  if (r.key.length === 0) throw new RpcError('EmptyKey');
-}
-
-function checkPutRequest(r: etcdserverpb.PutRequest): void {
-  if (r.key.length === 0) throw new RpcError('EmptyKey');
-  if (r.ignoreValue && r.value.length !== 0) throw new RpcError('ValueProvided');
-  if (r.ignoreLease && r.lease !== 0n) throw new RpcError('LeaseProvided');
-}
-
-function checkDeleteRequest(r: etcdserverpb.DeleteRangeRequest): void {
-  if (r.key.length === 0) throw new RpcError('EmptyKey');
-}
 
 export function kvService(m: Member): etcdserverpb.KVServer {
   return {
