@@ -10,9 +10,10 @@
 //   --unsafe-no-fsync), and readers see its effects only after that too (publish).
 // - One group at a time: groups commit and publish in index order.
 import { etcdserverpb } from '@kv/api';
-import type { Backend, KVStore, TxnWrite } from '@kv/mvcc';
+import type { Backend, KVStore } from '@kv/mvcc';
 import type { Logger } from 'pino';
 import type { ApplyResult, Applier } from '../apply/applier.js';
+import { applyGroup } from '../apply/apply_group.js';
 import { RpcError } from '../errors.js';
 import type { Consensus } from './consensus.js';
 
@@ -87,20 +88,14 @@ export class LocalLog implements Consensus {
     await new Promise<void>((r) => setImmediate(r));
     while (this.queue.length > 0) {
       const group = this.queue.splice(0, maxGroup);
-      const { backend, store, applier } = this.o;
-      const tx = backend.newBatch();
-      const writes: TxnWrite[] = [];
-      const results: ApplyResult[] = [];
-      for (const p of group) {
-        this.index += 1n;
-        const w = store.write(tx);
-        results.push(await applier.apply(p.req, tx, w));
-        w.end();
-        writes.push(w);
-      }
-      store.setConsistentIndex(tx, this.index);
+      const first = this.index + 1n;
+      this.index += BigInt(group.length);
+      let results: (ApplyResult | undefined)[];
       try {
-        await backend.commit(tx, { sync: this.o.sync });
+        results = await applyGroup(
+          { backend: this.o.backend, store: this.o.store, applier: this.o.applier, sync: this.o.sync },
+          group.map((p, i) => ({ index: first + BigInt(i), req: p.req })),
+        );
       } catch (err) {
         this.o.logger.fatal({ err }, 'backend commit failed; stopping');
         for (const p of group) p.reject(new RpcError('Stopped'));
@@ -108,8 +103,7 @@ export class LocalLog implements Consensus {
         this.o.onFatal(err);
         return;
       }
-      store.publish(this.index, writes);
-      group.forEach((p, i) => p.resolve(results[i]));
+      group.forEach((p, i) => p.resolve(results[i] ?? {}));
     }
   }
 

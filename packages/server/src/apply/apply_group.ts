@@ -1,0 +1,52 @@
+// Applies a run of committed log entries as one commit group: every entry gets its own write
+// transaction (its own revision, if it changes anything) inside one backend batch, the batch
+// carries the consistent index of the last entry, and nothing becomes visible before the batch
+// is committed. Shared by the single member's LocalLog and the raft-backed consensus.
+//
+// Invariant: entries arrive in log order without gaps; an entry at or below the backend's
+// consistent index was applied before a restart and is skipped (replay is idempotent).
+import type { etcdserverpb } from '@kv/api';
+import type { Backend, KVStore, TxnWrite } from '@kv/mvcc';
+import type { ApplyResult, Applier } from './applier.js';
+
+export interface GroupEntry {
+  index: bigint;
+  /** undefined for entries that change no state (raft's empty entries, conf changes applied elsewhere). */
+  req?: etcdserverpb.InternalRaftRequest;
+}
+
+export interface GroupDeps {
+  backend: Backend;
+  store: KVStore;
+  applier: Applier;
+  /** fsync the batch (the single member, whose durability is the backend) or not (raft: the WAL is). */
+  sync: boolean;
+  /** Extra writes for the batch after the entries, e.g. membership changes (optional). */
+  extra?: (tx: ReturnType<Backend['newBatch']>) => void;
+}
+
+/** Applies the entries; returns one result per entry (undefined for skipped or empty ones). */
+export async function applyGroup(d: GroupDeps, entries: GroupEntry[]): Promise<(ApplyResult | undefined)[]> {
+  const { backend, store, applier } = d;
+  const tx = backend.newBatch();
+  const writes: TxnWrite[] = [];
+  const results: (ApplyResult | undefined)[] = [];
+  let last = store.consistentIndex();
+  for (const e of entries) {
+    if (e.index <= store.consistentIndex() || e.req === undefined) {
+      results.push(undefined);
+      if (e.index > last) last = e.index;
+      continue;
+    }
+    const w = store.write(tx);
+    results.push(await applier.apply(e.req, tx, w));
+    w.end();
+    writes.push(w);
+    last = e.index;
+  }
+  d.extra?.(tx);
+  if (last > store.consistentIndex()) store.setConsistentIndex(tx, last);
+  await backend.commit(tx, { sync: d.sync });
+  store.publish(last, writes);
+  return results;
+}
