@@ -1,0 +1,588 @@
+// The write-ahead log: a directory of segment files holding framed, CRC-chained records.
+//
+// Layering (as etcd's): the server owns a Wal through a small storage face — save(hardState,
+// entries), saveSnapshot(position), release(index), close() — and a SnapshotFiles for the
+// snapshot payloads. The Wal knows bytes, raft's types and the file system, nothing else.
+//
+// Durability and ordering:
+//   - save() resolves once its records are written and, if they must be synced (raft's MustSync,
+//     or {sync: true}), fdatasynced. Records reach the file in call order, and a sync covers every
+//     record written before it, so appends become durable in call order: when a save resolves,
+//     every save called before it is durable too (or, if unsynced, will be with the next sync).
+//   - Group commit: calls that arrive while a write+fdatasync is in flight queue up and share the
+//     next one; a batch is one writev and at most one fdatasync.
+//   - Files are created under a temporary name, synced, renamed into place, and the directory is
+//     fsynced; removals fsync the directory too.
+//   - A failed write or fsync poisons the Wal (after an fsync error the page cache can no longer
+//     be trusted): every pending and later call rejects with FAILED; reopen to recover.
+import { type FileHandle, mkdir, open, readdir, rename, rm, rmdir, copyFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { raftpb } from '@kv/api';
+import {
+  DEFAULT_SEGMENT_BYTES,
+  LOCK_FILE_NAME,
+  MAX_RECORD_BYTES,
+  RecordType,
+} from './constants.js';
+import { WalError } from './errors.js';
+import { fsyncDir, preallocate, writeAllAt } from './fsutil.js';
+import { DirLock } from './lock.js';
+import { EMPTY_HARD_STATE, isEmptyHardState, mustSync } from './must_sync.js';
+import { segmentName, segmentNames, type SegmentName } from './names.js';
+import { encodeEntry, encodeHardState, encodeSnapshotMarker, type SnapshotPosition } from './payloads.js';
+import { SegmentAllocator } from './pipeline.js';
+import { encodeCrcRecord, encodeRecord } from './record.js';
+import { readSnapshotMarkers, replay } from './replay.js';
+
+export interface WalOptions {
+  /** Cut threshold and preallocated size of a segment. Default DEFAULT_SEGMENT_BYTES (64 MB). */
+  segmentBytes?: number;
+  /** Preallocate segments by writing zeros (default true). */
+  preallocate?: boolean;
+  /** Receives notices worth logging (a torn tail repaired). */
+  onWarning?: (message: string) => void;
+  /**
+   * Skip every fsync and fdatasync. UNSAFE: acknowledged appends can be lost on power failure.
+   * For tests that open and repair WALs thousands of times (etcd has the same switch).
+   */
+  unsafeNoSync?: boolean;
+}
+
+export interface SaveOptions {
+  /**
+   * Whether to fdatasync before resolving. Default: raft's MustSync (entries appended, or term or
+   * vote changed). A commit-only change may skip it.
+   */
+  sync?: boolean;
+}
+
+/** What Wal.open did to a torn tail. */
+export interface RepairReport {
+  file: string;
+  /** Offset of the first bad byte; the file now ends (or is zero) from here. */
+  offset: number;
+  reason: string;
+  /** Copy of the file as it was found. */
+  backup: string;
+}
+
+export interface OpenResult {
+  wal: Wal;
+  metadata: Buffer;
+  /** The last hard state saved (all zero if none). */
+  hardState: raftpb.HardState;
+  /** Every entry after the snapshot position, contiguous from snapshot index + 1. */
+  entries: raftpb.Entry[];
+  /** Set if a torn tail was repaired. */
+  repaired?: RepairReport;
+}
+
+/**
+ * The face the server's raft loop needs from durable storage (etcd's Storage): persist a Ready's
+ * hard state and entries, mark snapshots, drop what a snapshot covers, close.
+ */
+export interface WalStorage {
+  save(hardState: raftpb.HardState | undefined, entries: readonly raftpb.Entry[], options?: SaveOptions): Promise<void>;
+  saveSnapshot(pos: SnapshotPosition): Promise<void>;
+  release(index: bigint): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export interface WalStats {
+  /** Calls that queued records (save, saveSnapshot, sync). */
+  saves: number;
+  /** Records framed and written. */
+  records: number;
+  /** writev calls (one per batch). */
+  writes: number;
+  /** fdatasync calls on the tail. */
+  syncs: number;
+  /** Segments cut. */
+  cuts: number;
+}
+
+interface PendingRecord {
+  type: RecordType;
+  data: Uint8Array;
+}
+
+interface Op {
+  records: PendingRecord[];
+  sync: boolean;
+  /** Hard state this op writes (becomes the one repeated at the head of the next segment). */
+  state?: raftpb.HardState;
+  /** Index of the last entry this op writes. */
+  lastIndex?: bigint;
+  /** A snapshot marker's index (raises the append point). */
+  snapshotIndex?: bigint;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+interface Tail {
+  fh: FileHandle;
+  path: string;
+  segment: SegmentName;
+  /** Where the next record goes. */
+  offset: number;
+}
+
+interface ResolvedOptions {
+  segmentBytes: number;
+  preallocate: boolean;
+  noSync: boolean;
+  warn: (message: string) => void;
+}
+
+function resolveOptions(o: WalOptions): ResolvedOptions {
+  const segmentBytes = o.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 4096) {
+    throw new WalError('BAD_ARGUMENT', `segmentBytes must be an integer >= 4096, got ${segmentBytes}`);
+  }
+  return {
+    segmentBytes,
+    preallocate: o.preallocate ?? true,
+    noSync: o.unsafeNoSync ?? false,
+    warn: o.onWarning ?? (() => {}),
+  };
+}
+
+async function datasync(fh: FileHandle, o: ResolvedOptions): Promise<void> {
+  if (!o.noSync) await fh.datasync();
+}
+
+async function fullsync(fh: FileHandle, o: ResolvedOptions): Promise<void> {
+  if (!o.noSync) await fh.sync();
+}
+
+function headRecords(crc: number, metadata: Uint8Array, tail: PendingRecord[]): { frames: Buffer[]; bytes: number; crc: number } {
+  const frames: Buffer[] = [];
+  let c = encodeCrcRecord(crc);
+  frames.push(c.frame);
+  for (const r of [{ type: RecordType.Metadata, data: metadata }, ...tail]) {
+    c = encodeRecord(r.type, r.data, c.crc);
+    frames.push(c.frame);
+  }
+  let bytes = 0;
+  for (const f of frames) bytes += f.length;
+  return { frames, bytes, crc: c.crc };
+}
+
+export class Wal implements WalStorage {
+  private readonly segments: SegmentName[];
+  private tail: Tail;
+  /** Running CRC after the last record framed. */
+  private crc: number;
+  /** Flusher's view: last hard state and last entry index framed. */
+  private state: raftpb.HardState;
+  private writtenLastIndex: bigint;
+  /** Callers' view: as of the last call queued (in call order). */
+  private queuedState: raftpb.HardState;
+  private queuedLastIndex: bigint;
+
+  private queue: Op[] = [];
+  private inflight: Op[] = [];
+  private flushing: Promise<void> | undefined;
+  private failed: WalError | undefined;
+  private closing: Promise<void> | undefined;
+  private readonly allocator: SegmentAllocator;
+  private readonly counters: WalStats = { saves: 0, records: 0, writes: 0, syncs: 0, cuts: 0 };
+
+  private constructor(
+    readonly dir: string,
+    private readonly metadata: Buffer,
+    private readonly lock: DirLock,
+    private readonly opts: ResolvedOptions,
+    init: { segments: SegmentName[]; tail: Tail; crc: number; state: raftpb.HardState; lastIndex: bigint },
+  ) {
+    this.segments = init.segments;
+    this.tail = init.tail;
+    this.crc = init.crc;
+    this.state = init.state;
+    this.queuedState = init.state;
+    this.writtenLastIndex = init.lastIndex;
+    this.queuedLastIndex = init.lastIndex;
+    this.allocator = new SegmentAllocator(dir, opts.segmentBytes, opts.preallocate, opts.noSync);
+    this.allocator.warm();
+  }
+
+  /** True if `dir` holds at least one segment file. */
+  static async exists(dir: string): Promise<boolean> {
+    try {
+      return segmentNames(await readdir(dir)).length > 0;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+  }
+
+  /**
+   * The snapshot positions the WAL can be opened at: markers whose index is within the last
+   * saved commit. Pass a matcher built from these to SnapshotFiles.loadNewest at startup, so a
+   * snapshot file saved just before a crash (before its marker) is not chosen.
+   */
+  static async validSnapshots(dir: string): Promise<SnapshotPosition[]> {
+    dir = resolve(dir);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    return readSnapshotMarkers(dir, segmentNames(names));
+  }
+
+  /**
+   * Creates a WAL in `dir` (which must not exist or be empty) and returns it open for appending.
+   * The first segment is built in `<dir>.tmp`, synced and renamed into place, so a crash leaves
+   * either no WAL or a complete one.
+   */
+  static async create(dir: string, metadata: Uint8Array, options: WalOptions = {}): Promise<Wal> {
+    const o = resolveOptions(options);
+    dir = resolve(dir);
+    if (metadata.length > MAX_RECORD_BYTES) throw new WalError('BAD_ARGUMENT', 'metadata too large');
+    if (await Wal.exists(dir)) throw new WalError('EXISTS', 'a WAL already exists', dir);
+    const tmp = `${dir}.tmp`;
+    if (existsSync(tmp)) {
+      DirLock.acquire(join(tmp, LOCK_FILE_NAME)).release(); // refuses if a concurrent create holds it
+      await rm(tmp, { recursive: true, force: true });
+    }
+    await mkdir(tmp, { recursive: true, mode: 0o700 });
+    const lock = DirLock.acquire(join(tmp, LOCK_FILE_NAME));
+    let fh: FileHandle | undefined;
+    try {
+      const segment: SegmentName = { name: segmentName(0n, 0n), seq: 0n, firstIndex: 0n };
+      fh = await open(join(tmp, segment.name), 'wx', 0o600);
+      if (o.preallocate) await preallocate(fh, 0, o.segmentBytes, o.noSync);
+      const head = headRecords(0, metadata, [
+        { type: RecordType.Snapshot, data: encodeSnapshotMarker({ index: 0n, term: 0n }) },
+      ]);
+      await writeAllAt(fh, head.frames, 0);
+      await datasync(fh, o);
+      await fsyncDir(tmp, o.noSync);
+      if (existsSync(dir)) {
+        if ((await readdir(dir)).length > 0) throw new WalError('EXISTS', 'directory is not empty', dir);
+        await rmdir(dir);
+      }
+      await rename(tmp, dir);
+      await fsyncDir(dirname(dir), o.noSync);
+      lock.path = join(dir, LOCK_FILE_NAME);
+      const tail: Tail = { fh, path: join(dir, segment.name), segment, offset: head.bytes };
+      return new Wal(dir, Buffer.from(metadata), lock, o, {
+        segments: [segment],
+        tail,
+        crc: head.crc,
+        state: { ...EMPTY_HARD_STATE },
+        lastIndex: 0n,
+      });
+    } catch (err) {
+      await fh?.close().catch(() => {});
+      lock.release();
+      throw err;
+    }
+  }
+
+  /**
+   * Opens the WAL in `dir` at a snapshot position (the zero position for a WAL without
+   * snapshots): locks it, replays every record from the segment that covers the position, repairs
+   * a torn tail, and returns the WAL ready to append with the metadata, the last hard state and
+   * the entries after the snapshot. Damage other than a torn tail throws a WalError naming the
+   * file and offset.
+   */
+  static async open(
+    dir: string,
+    snap: SnapshotPosition = { index: 0n, term: 0n },
+    options: WalOptions = {},
+  ): Promise<OpenResult> {
+    const o = resolveOptions(options);
+    dir = resolve(dir);
+    if (!(await Wal.exists(dir))) throw new WalError('NOT_FOUND', 'no WAL segments', dir);
+    const lock = DirLock.acquire(join(dir, LOCK_FILE_NAME));
+    let fh: FileHandle | undefined;
+    try {
+      const names = await readdir(dir);
+      for (const n of names) {
+        if (n.endsWith('.tmp')) await rm(join(dir, n), { force: true }); // unused preallocated files
+      }
+      const segments = segmentNames(names);
+      const r = await replay(dir, segments, snap);
+      let repaired: RepairReport | undefined;
+      if (r.tail.end.kind === 'torn') {
+        repaired = await repairTail(dir, r.tail.path, r.tail.validEnd, r.tail.size, r.tail.end.reason, o);
+      }
+      fh = await open(r.tail.path, 'r+');
+      const tail: Tail = { fh, path: r.tail.path, segment: r.tail.segment, offset: r.tail.validEnd };
+      const wal = new Wal(dir, r.metadata, lock, o, {
+        segments,
+        tail,
+        crc: r.crc,
+        state: r.hardState,
+        lastIndex: r.lastIndex,
+      });
+      return { wal, metadata: r.metadata, hardState: r.hardState, entries: r.entries, ...(repaired ? { repaired } : {}) };
+    } catch (err) {
+      await fh?.close().catch(() => {});
+      lock.release();
+      throw err;
+    }
+  }
+
+  /** Index of the last entry queued (or snapshot marker), i.e. the index the next append follows. */
+  get lastIndex(): bigint {
+    return this.queuedLastIndex;
+  }
+
+  /** Counters for tests and the benchmark. */
+  stats(): WalStats {
+    return { ...this.counters };
+  }
+
+  /** Names of the segment files currently kept, oldest first. */
+  segmentFiles(): string[] {
+    return this.segments.map((s) => s.name);
+  }
+
+  /**
+   * Appends a hard state (skipped if empty) and entries. Entries must be contiguous and start at
+   * most one past the last index (an earlier start overwrites: raft truncated its log there).
+   * Resolves when written and, if required (see SaveOptions.sync), fdatasynced.
+   */
+  save(hardState: raftpb.HardState | undefined, entries: readonly raftpb.Entry[], options: SaveOptions = {}): Promise<void> {
+    const bad = this.unusable();
+    if (bad) return Promise.reject(bad);
+    const hs = hardState && !isEmptyHardState(hardState) ? { ...hardState } : undefined;
+    if (!hs && entries.length === 0) return Promise.resolve();
+    const records: PendingRecord[] = [];
+    if (entries.length > 0) {
+      const first = entries[0]!.Index;
+      if (first < 1n || first > this.queuedLastIndex + 1n) {
+        return Promise.reject(
+          new WalError('BAD_ARGUMENT', `entry index ${first} does not follow the last index ${this.queuedLastIndex}`),
+        );
+      }
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        if (i > 0 && e.Index !== entries[i - 1]!.Index + 1n) {
+          return Promise.reject(new WalError('BAD_ARGUMENT', `entries not contiguous at index ${e.Index}`));
+        }
+        // Encoded now, so later mutation of the caller's objects cannot change what is written.
+        const data = encodeEntry(e);
+        if (data.length > MAX_RECORD_BYTES) {
+          return Promise.reject(new WalError('RECORD_TOO_LARGE', `entry ${e.Index} of ${data.length} bytes exceeds the limit`));
+        }
+        records.push({ type: RecordType.Entry, data });
+      }
+    }
+    if (hs) records.push({ type: RecordType.HardState, data: encodeHardState(hs) });
+    const sync = options.sync ?? mustSync(this.queuedState, hs ?? this.queuedState, entries.length);
+    if (hs) this.queuedState = hs;
+    const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.Index : undefined;
+    if (lastIndex !== undefined) this.queuedLastIndex = lastIndex;
+    return this.enqueue({ records, sync, ...(hs ? { state: hs } : {}), ...(lastIndex !== undefined ? { lastIndex } : {}) });
+  }
+
+  /**
+   * Records a snapshot marker (always synced); Wal.open at that position finds it. Order for the
+   * server (etcd 3.5's): save the snapshot file, then this marker, then release(index); at
+   * startup load the newest snapshot file that has a marker (Wal.validSnapshots). A crash between
+   * any two steps leaves a snapshot the WAL opens at, with every entry after it.
+   */
+  saveSnapshot(pos: SnapshotPosition): Promise<void> {
+    const bad = this.unusable();
+    if (bad) return Promise.reject(bad);
+    if (pos.index > this.queuedLastIndex) this.queuedLastIndex = pos.index;
+    return this.enqueue({
+      records: [{ type: RecordType.Snapshot, data: encodeSnapshotMarker(pos) }],
+      sync: true,
+      snapshotIndex: pos.index,
+    });
+  }
+
+  /** Makes everything queued so far durable. */
+  sync(): Promise<void> {
+    const bad = this.unusable();
+    if (bad) return Promise.reject(bad);
+    return this.enqueue({ records: [], sync: true });
+  }
+
+  /**
+   * Removes the segments a durable snapshot at `index` makes unnecessary: every segment before the
+   * last one whose first index is at most `index` (that one is where Wal.open(index) starts
+   * reading). The tail is never removed. Returns the removed file names.
+   */
+  async release(index: bigint): Promise<string[]> {
+    const bad = this.unusable();
+    if (bad) throw bad;
+    let keep = -1;
+    for (let i = this.segments.length - 1; i >= 0; i--) {
+      if (this.segments[i]!.firstIndex <= index) {
+        keep = i;
+        break;
+      }
+    }
+    if (keep <= 0) return [];
+    const removed = this.segments.splice(0, keep); // keep <= length - 1: never the tail
+    for (const s of removed) await rm(join(this.dir, s.name), { force: true });
+    await fsyncDir(this.dir, this.opts.noSync);
+    return removed.map((s) => s.name);
+  }
+
+  /** Waits for queued appends, syncs, and releases the files and the lock. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      while (this.flushing) await this.flushing;
+      try {
+        if (!this.failed) await datasync(this.tail.fh, this.opts);
+      } finally {
+        await this.tail.fh.close().catch(() => {});
+        await this.allocator.close();
+        this.lock.release();
+      }
+    })();
+    return this.closing;
+  }
+
+  private unusable(): WalError | undefined {
+    if (this.closing) return new WalError('CLOSED', 'WAL is closed', this.dir);
+    return this.failed;
+  }
+
+  private enqueue(op: Omit<Op, 'resolve' | 'reject'>): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ ...op, resolve, reject });
+      this.counters.saves++;
+      this.flushing ??= this.flushLoop();
+    });
+  }
+
+  /** The single writer: takes everything queued, frames it in order, writes, syncs, cuts. */
+  private async flushLoop(): Promise<void> {
+    await Promise.resolve(); // let calls made in the same tick join the first batch
+    try {
+      while (this.queue.length > 0) {
+        const ops = this.queue.splice(0);
+        let frames: Buffer[] = [];
+        let bytes = 0;
+        let batch: Op[] = [];
+        let needSync = false;
+        this.inflight = [...ops]; // a copy: commit() removes resolved ops from it as we go
+        for (const op of ops) {
+          for (const r of op.records) {
+            const enc = encodeRecord(r.type, r.data, this.crc);
+            this.crc = enc.crc;
+            frames.push(enc.frame);
+            bytes += enc.frame.length;
+          }
+          if (op.state) this.state = op.state;
+          if (op.lastIndex !== undefined) this.writtenLastIndex = op.lastIndex;
+          if (op.snapshotIndex !== undefined && op.snapshotIndex > this.writtenLastIndex) {
+            this.writtenLastIndex = op.snapshotIndex;
+          }
+          batch.push(op);
+          needSync ||= op.sync;
+          if (this.tail.offset + bytes >= this.opts.segmentBytes) {
+            await this.commit(frames, bytes, batch, true);
+            await this.cut();
+            frames = [];
+            bytes = 0;
+            batch = [];
+            needSync = false;
+          }
+        }
+        if (batch.length > 0) await this.commit(frames, bytes, batch, needSync);
+        this.inflight = [];
+      }
+    } catch (err) {
+      this.failed = new WalError('FAILED', 'write or sync failed; reopen the WAL', this.tail.path, undefined, { cause: err });
+      for (const op of [...this.inflight, ...this.queue.splice(0)]) op.reject(this.failed);
+      this.inflight = [];
+    } finally {
+      this.flushing = undefined;
+    }
+  }
+
+  private async commit(frames: Buffer[], bytes: number, batch: Op[], sync: boolean): Promise<void> {
+    if (bytes > 0) {
+      await writeAllAt(this.tail.fh, frames, this.tail.offset);
+      this.tail.offset += bytes;
+      this.counters.writes++;
+      this.counters.records += frames.length;
+    }
+    if (sync) {
+      await datasync(this.tail.fh, this.opts);
+      this.counters.syncs++;
+    }
+    // Batches are prefixes of the in-flight ops, in order.
+    this.inflight.splice(0, batch.length);
+    for (const op of batch) op.resolve();
+  }
+
+  /**
+   * Closes the tail at its last record and continues in a new segment named (seq + 1, last index
+   * + 1) whose head repeats the running CRC, the metadata and the last hard state. The new file is
+   * written and synced under a temporary name, then renamed and the directory synced.
+   */
+  private async cut(): Promise<void> {
+    const old = this.tail;
+    await old.fh.truncate(old.offset); // drop the unused preallocated space
+    await fullsync(old.fh, this.opts); // fsync, not fdatasync: the size changed
+    const tmp = await this.allocator.take();
+    const seq = old.segment.seq + 1n;
+    const segment: SegmentName = { name: segmentName(seq, this.writtenLastIndex + 1n), seq, firstIndex: this.writtenLastIndex + 1n };
+    const stateRecord: PendingRecord[] = isEmptyHardState(this.state)
+      ? []
+      : [{ type: RecordType.HardState, data: encodeHardState(this.state) }];
+    const head = headRecords(this.crc, this.metadata, stateRecord);
+    try {
+      await writeAllAt(tmp.fh, head.frames, 0);
+      await datasync(tmp.fh, this.opts);
+      const path = join(this.dir, segment.name);
+      await rename(tmp.path, path);
+      await fsyncDir(this.dir, this.opts.noSync);
+      this.crc = head.crc;
+      this.tail = { fh: tmp.fh, path, segment, offset: head.bytes };
+      this.segments.push(segment);
+      this.counters.cuts++;
+    } catch (err) {
+      await tmp.fh.close().catch(() => {});
+      throw err;
+    }
+    await old.fh.close();
+  }
+}
+
+/**
+ * Repairs a torn tail: keeps a copy of the file as found (`<name>.broken`, `.broken.1`, ...),
+ * truncates at the last good record, zero-fills the preallocated space again, syncs.
+ */
+async function repairTail(
+  dir: string,
+  path: string,
+  validEnd: number,
+  size: number,
+  reason: string,
+  o: ResolvedOptions,
+): Promise<RepairReport> {
+  let backup = `${path}.broken`;
+  for (let i = 1; existsSync(backup); i++) backup = `${path}.broken.${i}`;
+  await copyFile(path, backup);
+  const b = await open(backup, 'r');
+  try {
+    await fullsync(b, o);
+  } finally {
+    await b.close();
+  }
+  const fh = await open(path, 'r+');
+  try {
+    await fh.truncate(validEnd);
+    await fullsync(fh, o);
+    if (o.preallocate) await preallocate(fh, validEnd, Math.max(size, o.segmentBytes), o.noSync);
+  } finally {
+    await fh.close();
+  }
+  await fsyncDir(dir, o.noSync);
+  o.warn(`wal: repaired a torn tail in ${path} at offset ${validEnd} (${reason}); the file as found is kept as ${backup}`);
+  return { file: path, offset: validEnd, reason, backup };
+}
