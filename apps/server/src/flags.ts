@@ -50,6 +50,7 @@ const valueFlags: FlagSpec[] = [
   { flag: 'initial-cluster-state', help: "Initial cluster state ('new' or 'existing').", def: d.initialClusterState, apply: (c, v) => (c.initialClusterState = v as ServerConfig['initialClusterState']) },
   { flag: 'initial-cluster-token', help: 'Initial cluster token for the etcd cluster during bootstrap.', def: d.initialClusterToken, apply: (c, v) => (c.initialClusterToken = v) },
   { flag: 'snapshot-count', help: 'Number of committed transactions to trigger a snapshot to disk.', def: String(d.snapshotCount), apply: (c, v) => (c.snapshotCount = int('snapshot-count', 1)(v)) },
+  { flag: 'experimental-snapshot-catchup-entries', help: 'Number of entries for a slow follower to catch up after compacting the raft storage entries.', def: String(d.snapshotCatchUpEntries), apply: (c, v) => (c.snapshotCatchUpEntries = int('experimental-snapshot-catchup-entries', 1)(v)) },
   { flag: 'heartbeat-interval', help: 'Time (in milliseconds) of a heartbeat interval.', def: String(d.heartbeatIntervalMs), apply: (c, v) => (c.heartbeatIntervalMs = int('heartbeat-interval', 1)(v)) },
   { flag: 'election-timeout', help: 'Time (in milliseconds) for an election to timeout.', def: String(d.electionTimeoutMs), apply: (c, v) => (c.electionTimeoutMs = int('election-timeout', 1)(v)) },
   { flag: 'quota-backend-bytes', help: 'Raise alarms when backend size exceeds the given quota. 0 means use the default quota.', def: String(d.quotaBackendBytes), apply: (c, v) => (c.quotaBackendBytes = int('quota-backend-bytes')(v)) },

@@ -26,6 +26,8 @@ export interface ServerConfig {
   initialClusterState: 'new' | 'existing';
   initialClusterToken: string;
   snapshotCount: number;
+  /** Entries kept behind a snapshot for slow followers (etcd 3.5's experimental flag, 5000). */
+  snapshotCatchUpEntries: number;
   heartbeatIntervalMs: number;
   electionTimeoutMs: number;
   /** Backend size that raises the NOSPACE alarm; etcd's 0 means the 2 GiB default. */
@@ -68,6 +70,7 @@ export function defaultConfig(): ServerConfig {
     initialClusterState: 'new',
     initialClusterToken: 'etcd-cluster',
     snapshotCount: 100_000,
+    snapshotCatchUpEntries: 5000,
     heartbeatIntervalMs: 100,
     electionTimeoutMs: 1000,
     quotaBackendBytes: 0,

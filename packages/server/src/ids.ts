@@ -3,8 +3,10 @@
 import { createHash } from 'node:crypto';
 
 /** etcd's member id: first 8 bytes (big-endian) of sha1(sorted peer URLs joined + cluster token). */
-export function computeMemberId(peerUrls: string[], clusterToken: string): bigint {
-  const b = [...peerUrls].sort().join('') + clusterToken;
+export function computeMemberId(peerUrls: string[], clusterToken: string, nowUnixSeconds?: number): bigint {
+  // A member added at runtime also hashes the time (etcd's NewMember with `now`), so re-adding
+  // the same URLs later gives a new id.
+  const b = [...peerUrls].sort().join('') + clusterToken + (nowUnixSeconds === undefined ? '' : String(Math.floor(nowUnixSeconds)));
   return createHash('sha1').update(b).digest().readBigUInt64BE(0);
 }
 

@@ -1,19 +1,26 @@
 // A member: the composition root that owns the backend, the store, leases, alarms, consensus and
 // every timer (etcd's EtcdServer). The gRPC services are thin adapters over it.
-import { etcdserverpb } from '@kv/api';
+import { etcdserverpb, raftpb } from '@kv/api';
 import { Backend, KVStore, WatchableStore, type WatchStream } from '@kv/mvcc';
+import { MemoryStorage } from '@kv/raft';
+import { SnapshotFiles, Wal } from '@kv/wal';
+import { rename, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { applyGroup, type GroupEntry } from './apply/apply_group.js';
+import { encodeMember, Membership } from './cluster/membership.js';
+import { RaftConsensus, type StateMachine } from './consensus/raft_consensus.js';
 import { AlarmStore } from './apply/alarms.js';
 import { Applier, type ApplyResult, type Response } from './apply/applier.js';
 import { effectiveQuota, parseRetention, type ServerConfig } from './config.js';
 import type { Consensus } from './consensus/consensus.js';
 import { LocalLog } from './consensus/local_log.js';
-import { openDataDir, type DataDirLock } from './data_dir.js';
+import { openDataDir, type DataDirLayout, type DataDirLock } from './data_dir.js';
 import { RpcError } from './errors.js';
 import { computeClusterId, computeMemberId } from './ids.js';
 import { IdGenerator } from './idgen.js';
 import { Lessor, minLeaseTTL } from './lease/lessor.js';
 import { Compactor } from './compactor.js';
+import { LeaderForwarder } from './cluster/leader_forward.js';
 
 /** The etcd API version kv speaks, reported by Status and /version. */
 export const EtcdApiVersion = '3.4.0';
@@ -23,6 +30,7 @@ export interface MemberInfo {
   name: string;
   peerUrls: string[];
   clientUrls: string[];
+  isLearner?: boolean;
 }
 
 export interface MemberOptions {
@@ -53,93 +61,293 @@ function clusterIds(config: ServerConfig): { memberId: bigint; clusterId: bigint
   };
 }
 
-export class Member {
-  readonly memberId: bigint;
-  readonly clusterId: bigint;
+/** The parts of the state machine that live on one backend (replaced whole by a snapshot install). */
+interface StateParts {
+  backend: Backend;
+  store: KVStore;
+  watchable: WatchableStore;
+  lessor: Lessor;
+  alarms: AlarmStore;
+  membership: Membership;
+}
+
+async function collect(it: AsyncIterable<[Buffer, Buffer]>, pick: 0 | 1): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const kv of it) out.push(kv[pick]);
+  return out;
+}
+
+/** Opens a backend directory and rebuilds everything kept in it. */
+async function openState(dbDir: string, config: ServerConfig, clock: () => number, logger: Logger): Promise<StateParts> {
+  const backend = await Backend.open(dbDir);
+  try {
+    const lessor = new Lessor({ now: clock, minTTL: minLeaseTTL(config.electionTimeoutMs, config.heartbeatIntervalMs) });
+    lessor.restore(await collect(backend.entries('lease'), 1));
+    const alarms = new AlarmStore();
+    alarms.restore(await collect(backend.entries('alarm'), 0));
+    const membership = new Membership();
+    membership.restore(await collect(backend.entries('members'), 1), await collect(backend.entries('membersRemoved'), 0));
+    const store = await KVStore.open(backend, { leases: lessor });
+    const watchable = new WatchableStore(store, { onError: (err) => logger.error({ err }, 'watch catch-up failed') });
+    return { backend, store, watchable, lessor, alarms, membership };
+  } catch (err) {
+    await backend.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+export class Member implements StateMachine {
   readonly ids: IdGenerator;
-  readonly clock: () => number;
   readonly version: { server: string; cluster: string; kv: string };
   private readonly watchStreams = new Set<WatchStream>();
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly revoking = new Set<bigint>();
   private compactor?: Compactor;
   private stopped = false;
+  // The state machine; replaced as a whole when a snapshot is installed.
+  backend!: Backend;
+  store!: KVStore;
+  watchable!: WatchableStore;
+  lessor!: Lessor;
+  alarms!: AlarmStore;
+  membership!: Membership;
+  applier!: Applier;
+  consensus!: Consensus;
+  /** Set on clustered members: the raft loop (the transport delivers peer messages to it). */
+  raft?: RaftConsensus;
+  /** A backend restored from a snapshot stream, waiting for raft to accept the snapshot. */
+  private pendingSnapshotDir?: string;
 
   private constructor(
     readonly config: ServerConfig,
     readonly logger: Logger,
     private readonly lock: DataDirLock,
-    readonly backend: Backend,
-    readonly store: KVStore,
-    readonly watchable: WatchableStore,
-    readonly lessor: Lessor,
-    readonly alarms: AlarmStore,
-    readonly consensus: Consensus,
-    clock: () => number,
+    private readonly dirs: DataDirLayout,
+    readonly memberId: bigint,
+    readonly clusterId: bigint,
+    parts: StateParts,
+    readonly clock: () => number,
     kvVersion: string,
+    private readonly onFatal: (err: unknown) => void,
   ) {
-    ({ memberId: this.memberId, clusterId: this.clusterId } = clusterIds(config));
+    this.setState(parts);
     this.ids = new IdGenerator(this.memberId, Date.now());
-    this.clock = clock;
     this.version = { server: EtcdApiVersion, cluster: EtcdApiVersion.replace(/\.\d+$/, '.0'), kv: kvVersion };
+  }
+
+  private setState(p: StateParts): void {
+    Object.assign(this, p);
+    this.applier = new Applier({ store: p.store, lessor: p.lessor, alarms: p.alarms, membership: p.membership, header: (rev) => this.header(rev) });
+  }
+
+  /** Whether this member runs raft (several members, or a data dir that already has a WAL). */
+  get clustered(): boolean {
+    return this.raft !== undefined;
   }
 
   /** Opens (or creates) the data dir, restores every piece of state and starts the timers. */
   static async open(o: MemberOptions): Promise<Member> {
     const { config, logger } = o;
-    if (config.initialCluster.length !== 1) {
-      throw new Error('this kvd runs a single member: --initial-cluster must name exactly one member');
-    }
     const clock = o.clock ?? (() => performance.now());
+    const onFatal = o.onFatal ?? (() => process.exit(1));
     const { dirs, lock } = openDataDir(config.dataDir);
-    let backend: Backend | undefined;
+    let parts: StateParts | undefined;
+    let wal: Wal | undefined;
     try {
-      backend = await Backend.open(dirs.db);
-      const lessor = new Lessor({ now: clock, minTTL: minLeaseTTL(config.electionTimeoutMs, config.heartbeatIntervalMs) });
-      const leaseRecords: Buffer[] = [];
-      for await (const [, v] of backend.entries('lease')) leaseRecords.push(v);
-      lessor.restore(leaseRecords);
-      const alarms = new AlarmStore();
-      const alarmKeys: Buffer[] = [];
-      for await (const [k] of backend.entries('alarm')) alarmKeys.push(k);
-      alarms.restore(alarmKeys);
-      const store = await KVStore.open(backend, { leases: lessor });
-      const watchable = new WatchableStore(store, {
-        onError: (err) => logger.error({ err }, 'watch catch-up failed'),
-      });
-      let member!: Member;
-      const applier = new Applier({ store, lessor, alarms, header: (rev) => member.header(rev) });
-      const consensus = new LocalLog({
-        memberId: clusterIds(config).memberId,
-        backend,
-        store,
-        applier,
-        logger,
-        sync: !config.unsafeNoFsync,
+      const walExists = await Wal.exists(dirs.wal);
+      const clustered = walExists || config.initialCluster.length > 1;
+      parts = await openState(dirs.db, config, clock, logger);
+      if (!clustered) {
+        const { memberId, clusterId } = clusterIds(config);
+        const member = new Member(config, logger, lock, dirs, memberId, clusterId, parts, clock, o.kvVersion ?? '0.0.0', onFatal);
+        member.consensus = new LocalLog({
+          memberId,
+          backend: parts.backend,
+          store: parts.store,
+          applier: member.applier,
+          logger,
+          sync: !config.unsafeNoFsync,
+          maxRequestBytes: config.maxRequestBytes,
+          maxPending: maxPendingProposals,
+          onFatal,
+        });
+        await member.consensus.start();
+        member.startLoops(true);
+        member.logReady();
+        return member;
+      }
+      // Raft: restart from snapshot + WAL, or bootstrap a new member.
+      const snapshots = await SnapshotFiles.open(dirs.snap);
+      const storage = new MemoryStorage();
+      let memberId: bigint;
+      let clusterId: bigint;
+      let confState: raftpb.ConfState = raftpb.ConfState.fromPartial({});
+      let snapshotIndex = 0n;
+      let bootstrapPeers: { id: bigint; context: Buffer }[] | undefined;
+      if (walExists) {
+        const valid = await Wal.validSnapshots(dirs.wal);
+        const snap = await snapshots.loadNewest((pos) => valid.some((v) => v.index === pos.index && v.term === pos.term));
+        const pos = snap?.metadata ? { index: snap.metadata.index, term: snap.metadata.term } : { index: 0n, term: 0n };
+        const opened = await Wal.open(dirs.wal, pos, { unsafeNoSync: config.unsafeNoFsync, onWarning: (m) => logger.warn(m) });
+        wal = opened.wal;
+        if (opened.repaired) logger.warn({ repaired: opened.repaired }, 'repaired a torn WAL tail');
+        const md = etcdserverpb.Metadata.decode(opened.metadata);
+        memberId = md.NodeID;
+        clusterId = md.ClusterID;
+        if (snap) {
+          storage.applySnapshot(snap);
+          confState = snap.metadata!.confState ?? confState;
+          snapshotIndex = snap.metadata!.index;
+        }
+        storage.setHardState(opened.hardState);
+        storage.append(opened.entries);
+      } else {
+        if (config.initialClusterState === 'existing') {
+          throw new Error('joining an existing cluster (--initial-cluster-state existing) is not supported yet');
+        }
+        ({ memberId, clusterId } = clusterIds(config));
+        wal = await Wal.create(dirs.wal, etcdserverpb.Metadata.encode({ NodeID: memberId, ClusterID: clusterId }).finish(), {
+          unsafeNoSync: config.unsafeNoFsync,
+        });
+        bootstrapPeers = config.initialCluster.map((m) => {
+          const id = computeMemberId(m.peerUrls, config.initialClusterToken);
+          return { id, context: encodeMember({ id, name: m.name, peerURLs: m.peerUrls, clientURLs: [], isLearner: false }) };
+        });
+      }
+      const member = new Member(config, logger, lock, dirs, memberId, clusterId, parts, clock, o.kvVersion ?? '0.0.0', onFatal);
+      const electionTicks = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs));
+      member.raft = new RaftConsensus({
+        memberId,
+        wal,
+        snapshots,
+        storage,
+        confState,
+        snapshotIndex,
+        bootstrapPeers,
+        heartbeatMs: config.heartbeatIntervalMs,
+        electionTicks,
+        snapshotCount: config.snapshotCount,
+        snapshotCatchUpEntries: config.snapshotCatchUpEntries,
         maxRequestBytes: config.maxRequestBytes,
-        maxPending: maxPendingProposals,
-        onFatal: (err) => (o.onFatal ?? (() => process.exit(1)))(err),
+        requestTimeoutMs: 5000 + 2 * config.electionTimeoutMs,
+        logger,
+        machine: member,
+        sender: { send: () => undefined, sendSnapshot: () => undefined }, // replaced by the server's transport
+        onFatal,
       });
-      member = new Member(config, logger, lock, backend, store, watchable, lessor, alarms, consensus, clock, o.kvVersion ?? '0.0.0');
-      await consensus.start();
-      member.startLoops();
-      logger.info(
-        {
-          name: config.name,
-          memberId: member.memberId.toString(16),
-          clusterId: member.clusterId.toString(16),
-          revision: store.currentRev().toString(),
-          consistentIndex: store.consistentIndex().toString(),
-          dataDir: config.dataDir,
-        },
-        'member ready',
-      );
+      member.consensus = member.raft;
+      member.startLoops(false);
+      member.logReady();
       return member;
     } catch (err) {
-      await backend?.close().catch(() => undefined);
+      await wal?.close().catch(() => undefined);
+      await parts?.backend.close().catch(() => undefined);
       lock.release();
       throw err;
     }
+  }
+
+  private logReady(): void {
+    this.logger.info(
+      {
+        name: this.config.name,
+        memberId: this.memberId.toString(16),
+        clusterId: this.clusterId.toString(16),
+        revision: this.store.currentRev().toString(),
+        consistentIndex: this.store.consistentIndex().toString(),
+        dataDir: this.config.dataDir,
+        clustered: this.clustered,
+      },
+      'member ready',
+    );
+  }
+
+  // --- StateMachine (driven by the raft loop) ---
+
+  appliedIndex(): bigint {
+    return this.store.consistentIndex();
+  }
+
+  applyEntries(entries: GroupEntry[]): Promise<(ApplyResult | undefined)[]> {
+    return applyGroup({ backend: this.backend, store: this.store, applier: this.applier, sync: false }, entries);
+  }
+
+  async applyConfChange(index: bigint, cc: raftpb.ConfChange): Promise<void> {
+    await applyGroup(
+      {
+        backend: this.backend,
+        store: this.store,
+        applier: this.applier,
+        sync: false,
+        extra: (tx) => this.membership.applyConfChange(cc, { put: (b, k, v) => tx.put(b, k, v), del: (b, k) => tx.del(b, k) }),
+      },
+      [{ index }],
+    );
+    this.onMembersChanged?.();
+  }
+
+  /** Called after membership changed (the server updates the transport's peers). */
+  onMembersChanged?: () => void;
+
+  snapshotData(): AsyncIterable<Buffer> {
+    return this.backend.snapshotStream();
+  }
+
+  /** Restores a snapshot stream aside; the swap happens when raft accepts it (installSnapshot). */
+  async receiveSnapshot(data: AsyncIterable<Buffer>): Promise<void> {
+    const dir = `${this.dirs.db}.snap-${Date.now()}`;
+    const b = await Backend.restoreFrom(dir, data);
+    await b.close();
+    if (this.pendingSnapshotDir) await rm(this.pendingSnapshotDir, { recursive: true, force: true });
+    this.pendingSnapshotDir = dir;
+  }
+
+  async installSnapshot(snapshot: raftpb.Snapshot): Promise<void> {
+    const dir = this.pendingSnapshotDir;
+    if (!dir) throw new Error(`raft installed snapshot ${snapshot.metadata?.index} but no state was received for it`);
+    this.pendingSnapshotDir = undefined;
+    for (const ws of this.watchStreams) ws.close(); // clients re-create their watches
+    this.watchStreams.clear();
+    this.watchable.close();
+    await this.store.close?.();
+    await this.backend.close();
+    await rm(this.dirs.db, { recursive: true, force: true });
+    await rename(dir, this.dirs.db);
+    const parts = await openState(this.dirs.db, this.config, this.clock, this.logger);
+    this.setState(parts);
+    if (this.raft?.isLeader()) this.lessor.promote(this.config.electionTimeoutMs);
+    this.onMembersChanged?.();
+    this.logger.info({ index: snapshot.metadata?.index.toString(), revision: this.store.currentRev().toString() }, 'installed snapshot');
+  }
+
+  onLeaderChange(leader: bigint, isLeader: boolean): void {
+    if (isLeader) this.lessor.promote(this.config.electionTimeoutMs);
+    else this.lessor.demote();
+    if (leader !== 0n && !this.published) void this.publishAttributes();
+  }
+
+  private published = false;
+
+  /** Publishes this member's name and client URLs through the log (etcd's attribute update). */
+  private async publishAttributes(): Promise<void> {
+    this.published = true;
+    const val = JSON.stringify({ name: this.config.name, clientURLs: this.config.advertiseClientUrls });
+    const current = this.membership.get(this.memberId);
+    if (current && current.name === this.config.name && current.clientURLs.join(',') === this.config.advertiseClientUrls.join(',')) return;
+    try {
+      await this.proposeFull({
+        v2: etcdserverpb.Request.fromPartial({ Method: 'PUT', Path: `/0/members/${this.memberId.toString(16)}/attributes`, Val: val }),
+      });
+      this.logger.info({ name: this.config.name, clientURLs: this.config.advertiseClientUrls }, 'published member attributes');
+    } catch (err) {
+      this.logger.warn({ err }, 'publishing member attributes failed; retrying');
+      if (!this.stopped) setTimeout(() => void this.publishAttributes(), this.config.electionTimeoutMs).unref();
+    }
+  }
+
+  onRemoved(): void {
+    this.logger.warn('this member has been permanently removed from the cluster; stopping');
+    setImmediate(() => this.onFatal(new Error('member removed')));
   }
 
   header(revision: bigint): etcdserverpb.ResponseHeader {
@@ -147,6 +355,9 @@ export class Member {
   }
 
   members(): MemberInfo[] {
+    if (this.clustered) {
+      return this.membership.list().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: m.isLearner }));
+    }
     return this.config.initialCluster.map((m) => ({
       id: computeMemberId(m.peerUrls, this.config.initialClusterToken),
       name: m.name,
@@ -190,11 +401,48 @@ export class Member {
   }
   private lastDbSize = 0;
 
-  /** Keep-alive: resets a lease's expiry on the primary lessor. */
+  private readonly forwarder = new LeaderForwarder();
+
+  /** Client URLs of the current leader (clustered members), empty if unknown. */
+  private leaderClientUrls(): string[] {
+    const lead = this.consensus.leader();
+    return this.membership.get(lead)?.clientURLs ?? [];
+  }
+
+  /** Whether this member's lessor is the primary (it leads, or it is the single member). */
+  private isPrimary(): boolean {
+    return !this.raft || this.raft.isLeader();
+  }
+
+  /** Keep-alive: resets a lease's expiry on the primary lessor (forwarded there by followers). */
   async renew(id: bigint): Promise<bigint> {
     if (this.stopped) throw new RpcError('Stopped');
+    if (this.isPrimary()) {
+      await this.consensus.readBarrier();
+      return this.lessor.renew(id);
+    }
+    if (this.consensus.leader() === 0n) throw new RpcError('NoLeader');
+    return this.forwarder.renew(this.leaderClientUrls(), id, 5000);
+  }
+
+  /** Time-to-live, answered by the primary lessor. */
+  async leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
+    if (!this.isPrimary()) {
+      if (this.consensus.leader() === 0n) throw new RpcError('NoLeader');
+      const r = await this.forwarder.timeToLive(this.leaderClientUrls(), req, 5000);
+      return { ...r, header: this.header(this.store.currentRev()) };
+    }
     await this.consensus.readBarrier();
-    return this.lessor.renew(id);
+    const l = this.lessor.lookup(req.ID);
+    // etcd answers an unknown (revoked, expired) lease with TTL -1, not an error.
+    if (!l) return { header: this.header(this.store.currentRev()), ID: req.ID, TTL: -1n, grantedTTL: 0n, keys: [] };
+    return {
+      header: this.header(this.store.currentRev()),
+      ID: req.ID,
+      TTL: l.remainingSeconds(this.clock()),
+      grantedTTL: l.ttl,
+      keys: req.keys ? [...l.keys].sort().map((k) => Buffer.from(k, 'latin1')) : [],
+    };
   }
 
   trackWatchStream(ws: WatchStream): void {
@@ -214,11 +462,11 @@ export class Member {
     this.timers.push(t);
   }
 
-  private startLoops(): void {
+  private startLoops(primary: boolean): void {
     // This member is the leader of its one-member cluster: its lessor is primary. Leases restored
     // from disk get their remaining TTL (from the last checkpoint) plus an election timeout, as on
     // an etcd leader change.
-    this.lessor.promote(this.config.electionTimeoutMs);
+    if (primary) this.lessor.promote(this.config.electionTimeoutMs);
     this.every(expiryPassMs, () => this.revokeExpired());
     this.every(checkpointIntervalMs, () => this.checkpointLeases());
     this.every(this.config.watchProgressNotifyIntervalMs, () => {
@@ -268,6 +516,7 @@ export class Member {
     await this.checkpointLeases().catch((err) => this.logger.warn({ err }, 'final lease checkpoint failed'));
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    this.forwarder.close();
     await this.consensus.stop();
     for (const ws of this.watchStreams) ws.close();
     this.watchable.close();

@@ -7,6 +7,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerConfig, TlsFiles } from './config.js';
+import { computeMemberId } from './ids.js';
 import { ClientListener } from './listener.js';
 import { Member } from './member.js';
 import { clusterService } from './services/cluster.js';
@@ -14,6 +15,7 @@ import { kvService } from './services/kv.js';
 import { leaseService } from './services/lease.js';
 import { maintenanceService } from './services/maintenance.js';
 import { watchService } from './services/watch.js';
+import { createPeerListener, loadPeerTls, Transport } from './transport/index.js';
 
 /** etcd lets gRPC messages exceed --max-request-bytes by this much (framing, headers). */
 const grpcOverheadBytes = 512 * 1024;
@@ -39,6 +41,8 @@ function tlsOptions(files: TlsFiles): TlsOptions | undefined {
 export class KvServer {
   private readonly listeners: ClientListener[] = [];
   private readonly peerServers: HttpServer[] = [];
+  private readonly peerListeners: ClientListener[] = [];
+  private transport?: Transport;
   private grpc?: GrpcServer;
   private injector?: ConnectionInjector;
   /** Actual client ports, in --listen-client-urls order (useful with port 0). */
@@ -96,21 +100,83 @@ export class KvServer {
       this.listeners.push(l);
       logger.info({ address: raw }, 'serving client traffic');
     }
-    for (const raw of config.listenPeerUrls) {
-      const u = new URL(raw);
-      const srv = createHttpServer((req, res) => this.servePeerHttp(req, res));
-      await new Promise<void>((resolve, reject) => {
-        srv.once('error', reject);
-        srv.listen(Number(u.port || 2380), u.hostname.replace(/^\[|\]$/g, ''), () => {
-          srv.off('error', reject);
-          resolve();
-        });
+    const raft = m.raft;
+    if (raft) {
+      const peerTls = loadPeerTls(config.peerTls);
+      const transport = new Transport({
+        memberId: m.memberId,
+        clusterId: m.clusterId,
+        tls: peerTls,
+        logger,
+        handler: {
+          onMessages: (msgs) => raft.step(msgs),
+          onUnreachable: (id) => raft.reportUnreachable(id),
+          onSnapshotStatus: (id, ok) => raft.reportSnapshot(id, ok),
+          onSnapshot: async (msg, data) => {
+            await m.receiveSnapshot(data);
+            raft.step([msg]);
+          },
+          onRemoved: () => m.onRemoved(),
+        },
+        maxFrameBytes: Math.max(64 * 1024 * 1024, 4 * (config.maxRequestBytes + grpcOverheadBytes)),
       });
-      this.peerPorts.push((srv.address() as { port: number }).port);
-      this.peerServers.push(srv);
-      logger.info({ address: raw }, 'serving peer traffic');
+      this.transport = transport;
+      raft.attachSender(transport);
+      this.syncPeers();
+      m.onMembersChanged = () => this.syncPeers();
+      for (const raw of config.listenPeerUrls) {
+        const l = createPeerListener({ url: raw, transport, http: (req, res) => this.servePeerHttp(req, res), tls: peerTls, logger });
+        this.peerPorts.push(await l.listen());
+        this.peerListeners.push(l);
+        logger.info({ address: raw }, 'serving peer traffic');
+      }
+      await raft.start();
+    } else {
+      for (const raw of config.listenPeerUrls) {
+        const u = new URL(raw);
+        const srv = createHttpServer((req, res) => this.servePeerHttp(req, res));
+        await new Promise<void>((resolve, reject) => {
+          srv.once('error', reject);
+          srv.listen(Number(u.port || 2380), u.hostname.replace(/^\[|\]$/g, ''), () => {
+            srv.off('error', reject);
+            resolve();
+          });
+        });
+        this.peerPorts.push((srv.address() as { port: number }).port);
+        this.peerServers.push(srv);
+        logger.info({ address: raw }, 'serving peer traffic');
+      }
     }
   }
+
+  /**
+   * Keeps the transport's peers equal to the membership: the initial cluster until the bootstrap
+   * entries are applied, then the members bucket.
+   */
+  private syncPeers(): void {
+    const t = this.transport;
+    if (!t) return;
+    const m = this.member;
+    const want = new Map<bigint, string[]>();
+    const members = m.members();
+    if (members.length > 0) for (const x of members) want.set(x.id, x.peerUrls);
+    else for (const x of this.o.config.initialCluster) want.set(computeMemberId(x.peerUrls, this.o.config.initialClusterToken), x.peerUrls);
+    want.delete(m.memberId);
+    for (const [id, urls] of want) {
+      if (urls.length === 0) continue;
+      if (this.peers.has(id)) {
+        if (this.peers.get(id) !== urls.join(',')) t.updatePeer(id, urls);
+      } else t.addPeer(id, urls);
+      this.peers.set(id, urls.join(','));
+    }
+    for (const id of [...this.peers.keys()]) {
+      if (!want.has(id)) {
+        t.removePeer(id);
+        this.peers.delete(id);
+      }
+    }
+  }
+  private readonly peers = new Map<bigint, string>();
 
   /** Client-port HTTP: /health and /version (etcd 3.4's shapes). */
   private serveHttp(req: IncomingMessage, res: ServerResponse): void {
@@ -146,7 +212,11 @@ export class KvServer {
     for (const l of this.listeners) await l.close();
     for (const s of this.peerServers) await new Promise<void>((r) => s.close(() => r()));
     this.injector?.drain(1000);
+    // The member persists lease checkpoints and stops consensus (a leader hands leadership over
+    // first) while the peers are still reachable; then the peer side closes.
     await this.member.stop();
+    for (const l of this.peerListeners) await l.close();
+    await this.transport?.stop();
     this.injector?.destroy();
     this.grpc?.forceShutdown();
   }

@@ -20,6 +20,7 @@ import {
 import { RpcError } from '../errors.js';
 import type { Lessor } from '../lease/lessor.js';
 import type { AlarmStore } from './alarms.js';
+import type { Membership } from '../cluster/membership.js';
 
 export type Response =
   | etcdserverpb.PutResponse
@@ -50,6 +51,8 @@ export interface ApplierDeps {
   store: KVStore;
   lessor: Lessor;
   alarms: AlarmStore;
+  /** Cluster membership (clustered members): member attributes are published through the log. */
+  membership?: Membership;
   /** Fills a response header (cluster id, member id, raft term) with the given revision. */
   header: (revision: bigint) => etcdserverpb.ResponseHeader;
 }
@@ -121,7 +124,25 @@ export class Applier {
     if (req.alarm) {
       return { resp: this.applyAlarm(req.alarm, tx, w.readRev()) };
     }
+    if (req.v2) {
+      this.applyAttributes(req.v2, tx);
+      return {};
+    }
     throw new RpcError('NotCapable');
+  }
+
+  /**
+   * A member publishing its name and client URLs: etcd 3.4's v2 request
+   * `PUT /0/members/<id hex>/attributes` with `{"name","clientURLs"}`; nothing else of v2 is served.
+   */
+  private applyAttributes(r: etcdserverpb.Request, tx: BatchTx): void {
+    const m = /^\/0\/members\/([0-9a-f]+)\/attributes$/.exec(r.Path);
+    if (r.Method !== 'PUT' || !m || !this.d.membership) throw new RpcError('NotCapable');
+    const attrs = JSON.parse(r.Val) as { name?: string; clientURLs?: string[] };
+    this.d.membership.setAttributes(BigInt(`0x${m[1]}`), attrs.name ?? '', attrs.clientURLs ?? [], {
+      put: (b, k, v) => tx.put(b, k, v),
+      del: (b, k) => tx.del(b, k),
+    });
   }
 
   private applyAlarm(ar: etcdserverpb.AlarmRequest, tx: BatchTx, rev: bigint): etcdserverpb.AlarmResponse {

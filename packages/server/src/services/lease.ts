@@ -17,21 +17,7 @@ export function leaseService(m: Member): etcdserverpb.LeaseServer {
     leaseRevoke: unary(async (req: etcdserverpb.LeaseRevokeRequest) => {
       return (await m.propose({ leaseRevoke: req })) as etcdserverpb.LeaseRevokeResponse;
     }),
-    leaseTimeToLive: unary(async (req: etcdserverpb.LeaseTimeToLiveRequest) => {
-      await m.consensus.readBarrier();
-      const l = m.lessor.lookup(req.ID);
-      // etcd answers an unknown (revoked, expired) lease with TTL -1, not an error.
-      if (!l) return { header: m.header(m.store.currentRev()), ID: req.ID, TTL: -1n, grantedTTL: 0n, keys: [] };
-      const now = m.clock();
-      const resp: etcdserverpb.LeaseTimeToLiveResponse = {
-        header: m.header(m.store.currentRev()),
-        ID: req.ID,
-        TTL: l.remainingSeconds(now),
-        grantedTTL: l.ttl,
-        keys: req.keys ? [...l.keys].sort().map((k) => Buffer.from(k, 'latin1')) : [],
-      };
-      return resp;
-    }),
+    leaseTimeToLive: unary((req: etcdserverpb.LeaseTimeToLiveRequest) => m.leaseTimeToLive(req)),
     leaseLeases: unary(async () => {
       const resp: etcdserverpb.LeaseLeasesResponse = {
         header: m.header(m.store.currentRev()),

@@ -1,0 +1,134 @@
+// A three-member cluster in one process: raft over the real peer transport on loopback, WAL and
+// snapshots on disk. Real-process cluster tests (SIGKILL, SIGSTOP) live in tools/.
+import { etcdserverpb } from '@kv/api';
+import { credentials } from '@grpc/grpc-js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveConfig, type ServerConfig } from './config.js';
+import { silentLogger } from './logger.js';
+import { KvServer } from './server.js';
+import { call } from './testutil/harness.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not in time (last error: ${String(last)})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const b = (s: string) => Buffer.from(s);
+
+describe('three-member cluster', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kv-cluster-test-'));
+  const names = ['n1', 'n2', 'n3'];
+  const configs: ServerConfig[] = [];
+  const servers: (KvServer | undefined)[] = [];
+  const kv = (i: number) => new etcdserverpb.KVClient(`127.0.0.1:${servers[i]!.clientPorts[0]}`, credentials.createInsecure());
+  const maint = (i: number) => new etcdserverpb.MaintenanceClient(`127.0.0.1:${servers[i]!.clientPorts[0]}`, credentials.createInsecure());
+
+  beforeAll(async () => {
+    const ports = await Promise.all(names.flatMap(() => [freePort(), freePort()]));
+    const peer = (i: number) => `http://127.0.0.1:${ports[2 * i + 1]}`;
+    const client = (i: number) => `http://127.0.0.1:${ports[2 * i]}`;
+    const initialCluster = names.map((name, i) => ({ name, peerUrls: [peer(i)] }));
+    names.forEach((name, i) =>
+      configs.push(
+        resolveConfig({
+          name,
+          dataDir: join(dir, name),
+          listenClientUrls: [client(i)],
+          advertiseClientUrls: [client(i)],
+          listenPeerUrls: [peer(i)],
+          initialAdvertisePeerUrls: [peer(i)],
+          initialCluster,
+          initialClusterToken: 'test-cluster',
+          snapshotCount: 50,
+          snapshotCatchUpEntries: 10,
+          unsafeNoFsync: true,
+        }),
+      ),
+    );
+    await Promise.all(configs.map(async (config, i) => (servers[i] = await KvServer.start({ config, logger: silentLogger() }))));
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => s?.stop().catch(() => undefined)));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const status = (i: number) => call<etcdserverpb.StatusRequest, etcdserverpb.StatusResponse>(maint(i), 'status', {});
+  const leaderIndex = async () =>
+    until('a leader', async () => {
+      const live = servers.map((s, i) => (s ? i : -1)).filter((i) => i >= 0);
+      const st = await Promise.all(live.map(status));
+      const leader = st[0].leader;
+      if (leader === 0n || !st.every((x) => x.leader === leader)) return undefined;
+      return servers.findIndex((s) => s?.member.memberId === leader);
+    });
+
+  it('elects one leader that every member agrees on', async () => {
+    const li = await leaderIndex();
+    expect(li).toBeGreaterThanOrEqual(0);
+  });
+
+  it('replicates writes through any member, readable linearizably everywhere', async () => {
+    for (let i = 0; i < 3; i++) {
+      await until('put', () => call(kv(i), 'put', etcdserverpb.PutRequest.fromPartial({ key: b(`k${i}`), value: b(`v${i}`) })));
+    }
+    for (let i = 0; i < 3; i++) {
+      const r = await call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(kv(i), 'range', etcdserverpb.RangeRequest.fromPartial({ key: b('k'), rangeEnd: b('l') }));
+      expect(r.kvs.map((x) => x.value.toString())).toEqual(['v0', 'v1', 'v2']);
+    }
+  });
+
+  it('survives the loss of its leader, and the old leader catches up through a snapshot', async () => {
+    const li = await leaderIndex();
+    await servers[li]!.stop();
+    servers[li] = undefined;
+    const next = await leaderIndex();
+    expect(next).not.toBe(li);
+    // Enough writes to pass --snapshot-count (50) and compact the log behind the snapshot.
+    for (let n = 0; n < 120; n++) await call(kv(next), 'put', etcdserverpb.PutRequest.fromPartial({ key: b(`s${n}`), value: b(`x${n}`) }));
+    const logged: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(line) });
+    servers[li] = await KvServer.start({ config: configs[li], logger });
+    await until('old leader caught up', async () => {
+      const r = await call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(kv(li), 'range', etcdserverpb.RangeRequest.fromPartial({ key: b('s119'), serializable: true }));
+      return r.kvs.length === 1 ? true : undefined;
+    });
+    expect(logged.some((l) => l.includes('installed snapshot'))).toBe(true);
+  }, 60_000);
+
+  it('ends with equal hashes on every member', async () => {
+    const hashes = await until('equal hashes', async () => {
+      const revs = await Promise.all([0, 1, 2].map(status));
+      const rev = revs[0].header!.revision;
+      if (!revs.every((s) => s.header!.revision === rev)) return undefined;
+      return Promise.all([0, 1, 2].map((i) => call<etcdserverpb.HashKVRequest, etcdserverpb.HashKVResponse>(maint(i), 'hashKv', { revision: rev })));
+    });
+    expect(new Set(hashes.map((h) => h.hash)).size).toBe(1);
+  });
+});

@@ -1,0 +1,51 @@
+// Lease requests that only the leader (the primary lessor) can answer — keep-alive and
+// time-to-live — forwarded from a follower to the leader's client URL over gRPC, as etcd forwards
+// them over its peer port.
+import { etcdserverpb } from '@kv/api';
+import { credentials, Metadata } from '@grpc/grpc-js';
+import { RpcError } from '../errors.js';
+
+export class LeaderForwarder {
+  private readonly clients = new Map<string, etcdserverpb.LeaseClient>();
+
+  private client(url: string): etcdserverpb.LeaseClient {
+    let c = this.clients.get(url);
+    if (!c) {
+      const u = new URL(url);
+      const creds = u.protocol === 'https:' ? credentials.createSsl() : credentials.createInsecure();
+      c = new etcdserverpb.LeaseClient(u.host, creds);
+      this.clients.set(url, c);
+    }
+    return c;
+  }
+
+  async renew(leaderUrls: string[], id: bigint, timeoutMs: number): Promise<bigint> {
+    if (leaderUrls.length === 0) throw new RpcError('NoLeader');
+    const stream = this.client(leaderUrls[0]).leaseKeepAlive({ deadline: Date.now() + timeoutMs });
+    try {
+      return await new Promise<bigint>((resolve, reject) => {
+        stream.once('data', (r: etcdserverpb.LeaseKeepAliveResponse) => {
+          if (r.TTL <= 0n) reject(new RpcError('LeaseNotFound'));
+          else resolve(r.TTL);
+        });
+        stream.once('error', reject);
+        stream.write({ ID: id });
+      });
+    } finally {
+      stream.end();
+      stream.cancel();
+    }
+  }
+
+  timeToLive(leaderUrls: string[], req: etcdserverpb.LeaseTimeToLiveRequest, timeoutMs: number): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
+    if (leaderUrls.length === 0) return Promise.reject(new RpcError('NoLeader'));
+    return new Promise((resolve, reject) => {
+      this.client(leaderUrls[0]).leaseTimeToLive(req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, r) => (err ? reject(err) : resolve(r)));
+    });
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
