@@ -513,7 +513,18 @@ export class Member implements StateMachine {
   /** Persists lease checkpoints, stops consensus and timers, closes the store. */
   async stop(): Promise<void> {
     if (this.stopped) return;
-    await this.checkpointLeases().catch((err) => this.logger.warn({ err }, 'final lease checkpoint failed'));
+    // Persist the leases' remaining TTLs, but don't hold the stop up if there is no quorum.
+    if (this.isPrimary()) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.checkpointLeases(),
+        new Promise<void>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timed out')), this.config.electionTimeoutMs);
+        }),
+      ])
+        .catch((err) => this.logger.warn({ err }, 'final lease checkpoint failed'))
+        .finally(() => clearTimeout(timer));
+    }
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
     this.forwarder.close();

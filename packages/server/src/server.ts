@@ -157,10 +157,14 @@ export class KvServer {
     const t = this.transport;
     if (!t) return;
     const m = this.member;
+    // The initial cluster's peers until the bootstrap entries have been applied (one at a time),
+    // then whatever membership says; a member removed through a conf change is dropped.
     const want = new Map<bigint, string[]>();
-    const members = m.members();
-    if (members.length > 0) for (const x of members) want.set(x.id, x.peerUrls);
-    else for (const x of this.o.config.initialCluster) want.set(computeMemberId(x.peerUrls, this.o.config.initialClusterToken), x.peerUrls);
+    for (const x of this.o.config.initialCluster) {
+      const id = computeMemberId(x.peerUrls, this.o.config.initialClusterToken);
+      if (!m.membership.isRemoved(id)) want.set(id, x.peerUrls);
+    }
+    for (const x of m.members()) want.set(x.id, x.peerUrls);
     want.delete(m.memberId);
     for (const [id, urls] of want) {
       if (urls.length === 0) continue;
