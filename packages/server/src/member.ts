@@ -13,7 +13,6 @@ import { AlarmStore } from './apply/alarms.js';
 import { Applier, type ApplyResult, type Response } from './apply/applier.js';
 import { effectiveQuota, parseRetention, type ServerConfig } from './config.js';
 import type { Consensus } from './consensus/consensus.js';
-import { LocalLog } from './consensus/local_log.js';
 import { openDataDir, type DataDirLayout, type DataDirLock } from './data_dir.js';
 import { RpcError } from './errors.js';
 import { computeClusterId, computeMemberId } from './ids.js';
@@ -49,8 +48,6 @@ const revokesPerPass = 500;
 const expiryPassMs = 500;
 /** Lease checkpoints (remaining TTLs) are persisted this often, and at a clean stop. */
 const checkpointIntervalMs = 5 * 60 * 1000;
-/** etcd's maxGapBetweenApplyAndCommitIndex: proposals in flight before 'too many requests'. */
-const maxPendingProposals = 5000;
 
 /** This member's id and its cluster's, from --initial-cluster and --initial-cluster-token. */
 function clusterIds(config: ServerConfig): { memberId: bigint; clusterId: bigint } {
@@ -113,8 +110,8 @@ export class Member implements StateMachine {
   membership!: Membership;
   applier!: Applier;
   consensus!: Consensus;
-  /** Set on clustered members: the raft loop (the transport delivers peer messages to it). */
-  raft?: RaftConsensus;
+  /** The raft loop (the transport delivers peer messages to it); also `consensus`. */
+  raft!: RaftConsensus;
   /** A backend restored from a snapshot stream, waiting for raft to accept the snapshot. */
   private pendingSnapshotDir?: string;
 
@@ -140,11 +137,6 @@ export class Member implements StateMachine {
     this.applier = new Applier({ store: p.store, lessor: p.lessor, alarms: p.alarms, membership: p.membership, header: (rev) => this.header(rev) });
   }
 
-  /** Whether this member runs raft (several members, or a data dir that already has a WAL). */
-  get clustered(): boolean {
-    return this.raft !== undefined;
-  }
-
   /** Opens (or creates) the data dir, restores every piece of state and starts the timers. */
   static async open(o: MemberOptions): Promise<Member> {
     const { config, logger } = o;
@@ -155,28 +147,8 @@ export class Member implements StateMachine {
     let wal: Wal | undefined;
     try {
       const walExists = await Wal.exists(dirs.wal);
-      const clustered = walExists || config.initialCluster.length > 1;
       parts = await openState(dirs.db, config, clock, logger);
-      if (!clustered) {
-        const { memberId, clusterId } = clusterIds(config);
-        const member = new Member(config, logger, lock, dirs, memberId, clusterId, parts, clock, o.kvVersion ?? '0.0.0', onFatal);
-        member.consensus = new LocalLog({
-          memberId,
-          backend: parts.backend,
-          store: parts.store,
-          applier: member.applier,
-          logger,
-          sync: !config.unsafeNoFsync,
-          maxRequestBytes: config.maxRequestBytes,
-          maxPending: maxPendingProposals,
-          onFatal,
-        });
-        await member.consensus.start();
-        member.startLoops(true);
-        member.logReady();
-        return member;
-      }
-      // Raft: restart from snapshot + WAL, or bootstrap a new member.
+      // Restart from snapshot + WAL, or bootstrap a new member (one member is a cluster of one).
       const snapshots = await SnapshotFiles.open(dirs.snap);
       const storage = new MemoryStorage();
       let memberId: bigint;
@@ -236,7 +208,7 @@ export class Member implements StateMachine {
         onFatal,
       });
       member.consensus = member.raft;
-      member.startLoops(false);
+      member.startLoops();
       member.logReady();
       return member;
     } catch (err) {
@@ -256,7 +228,7 @@ export class Member implements StateMachine {
         revision: this.store.currentRev().toString(),
         consistentIndex: this.store.consistentIndex().toString(),
         dataDir: this.config.dataDir,
-        clustered: this.clustered,
+        members: this.config.initialCluster.length,
       },
       'member ready',
     );
@@ -315,7 +287,7 @@ export class Member implements StateMachine {
     await rename(dir, this.dirs.db);
     const parts = await openState(this.dirs.db, this.config, this.clock, this.logger);
     this.setState(parts);
-    if (this.raft?.isLeader()) this.lessor.promote(this.config.electionTimeoutMs);
+    if (this.raft.isLeader()) this.lessor.promote(this.config.electionTimeoutMs);
     this.onMembersChanged?.();
     this.logger.info({ index: snapshot.metadata?.index.toString(), revision: this.store.currentRev().toString() }, 'installed snapshot');
   }
@@ -355,15 +327,7 @@ export class Member implements StateMachine {
   }
 
   members(): MemberInfo[] {
-    if (this.clustered) {
-      return this.membership.list().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: m.isLearner }));
-    }
-    return this.config.initialCluster.map((m) => ({
-      id: computeMemberId(m.peerUrls, this.config.initialClusterToken),
-      name: m.name,
-      peerUrls: m.peerUrls,
-      clientUrls: m.name === this.config.name ? this.config.advertiseClientUrls : [],
-    }));
+    return this.membership.list().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: m.isLearner }));
   }
 
   /** Sends a request through the log; throws its error or returns its response. */
@@ -403,20 +367,22 @@ export class Member implements StateMachine {
 
   private readonly forwarder = new LeaderForwarder();
 
-  /** Client URLs of the current leader (clustered members), empty if unknown. */
+  /** Client URLs of the current leader, empty if unknown. */
   private leaderClientUrls(): string[] {
     const lead = this.consensus.leader();
     return this.membership.get(lead)?.clientURLs ?? [];
   }
 
-  /** Whether this member's lessor is the primary (it leads, or it is the single member). */
+  /** Whether this member's lessor is the primary (it leads). */
   private isPrimary(): boolean {
-    return !this.raft || this.raft.isLeader();
+    return this.raft.isLeader();
   }
 
   /** Keep-alive: resets a lease's expiry on the primary lessor (forwarded there by followers). */
   async renew(id: bigint): Promise<bigint> {
     if (this.stopped) throw new RpcError('Stopped');
+    // Right after a start or a leader change there may be no leader yet: wait for one, as etcd does.
+    await this.raft.waitLeader();
     if (this.isPrimary()) {
       await this.consensus.readBarrier();
       return this.lessor.renew(id);
@@ -427,6 +393,7 @@ export class Member implements StateMachine {
 
   /** Time-to-live, answered by the primary lessor. */
   async leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
+    await this.raft.waitLeader();
     if (!this.isPrimary()) {
       if (this.consensus.leader() === 0n) throw new RpcError('NoLeader');
       const r = await this.forwarder.timeToLive(this.leaderClientUrls(), req, 5000);
@@ -462,11 +429,10 @@ export class Member implements StateMachine {
     this.timers.push(t);
   }
 
-  private startLoops(primary: boolean): void {
-    // This member is the leader of its one-member cluster: its lessor is primary. Leases restored
-    // from disk get their remaining TTL (from the last checkpoint) plus an election timeout, as on
-    // an etcd leader change.
-    if (primary) this.lessor.promote(this.config.electionTimeoutMs);
+  private startLoops(): void {
+    // The lessor becomes primary when this member is elected (onLeaderChange): leases restored
+    // from disk then get their remaining TTL (from the last checkpoint) plus an election timeout,
+    // as on an etcd leader change.
     this.every(expiryPassMs, () => this.revokeExpired());
     this.every(checkpointIntervalMs, () => this.checkpointLeases());
     this.every(this.config.watchProgressNotifyIntervalMs, () => {

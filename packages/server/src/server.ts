@@ -3,7 +3,7 @@
 import { etcdserverpb } from '@kv/api';
 import { Server as GrpcServer, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerConfig, TlsFiles } from './config.js';
@@ -40,7 +40,6 @@ function tlsOptions(files: TlsFiles): TlsOptions | undefined {
 
 export class KvServer {
   private readonly listeners: ClientListener[] = [];
-  private readonly peerServers: HttpServer[] = [];
   private readonly peerListeners: ClientListener[] = [];
   private transport?: Transport;
   private grpc?: GrpcServer;
@@ -100,53 +99,37 @@ export class KvServer {
       this.listeners.push(l);
       logger.info({ address: raw }, 'serving client traffic');
     }
+    // The peer port: raft messages and snapshots between members, /version over HTTP/1.
     const raft = m.raft;
-    if (raft) {
-      const peerTls = loadPeerTls(config.peerTls);
-      const transport = new Transport({
-        memberId: m.memberId,
-        clusterId: m.clusterId,
-        tls: peerTls,
-        logger,
-        handler: {
-          onMessages: (msgs) => raft.step(msgs),
-          onUnreachable: (id) => raft.reportUnreachable(id),
-          onSnapshotStatus: (id, ok) => raft.reportSnapshot(id, ok),
-          onSnapshot: async (msg, data) => {
-            await m.receiveSnapshot(data);
-            raft.step([msg]);
-          },
-          onRemoved: () => m.onRemoved(),
+    const peerTls = loadPeerTls(config.peerTls);
+    const transport = new Transport({
+      memberId: m.memberId,
+      clusterId: m.clusterId,
+      tls: peerTls,
+      logger,
+      handler: {
+        onMessages: (msgs) => raft.step(msgs),
+        onUnreachable: (id) => raft.reportUnreachable(id),
+        onSnapshotStatus: (id, ok) => raft.reportSnapshot(id, ok),
+        onSnapshot: async (msg, data) => {
+          await m.receiveSnapshot(data);
+          raft.step([msg]);
         },
-        maxFrameBytes: Math.max(64 * 1024 * 1024, 4 * (config.maxRequestBytes + grpcOverheadBytes)),
-      });
-      this.transport = transport;
-      raft.attachSender(transport);
-      this.syncPeers();
-      m.onMembersChanged = () => this.syncPeers();
-      for (const raw of config.listenPeerUrls) {
-        const l = createPeerListener({ url: raw, transport, http: (req, res) => this.servePeerHttp(req, res), tls: peerTls, logger });
-        this.peerPorts.push(await l.listen());
-        this.peerListeners.push(l);
-        logger.info({ address: raw }, 'serving peer traffic');
-      }
-      await raft.start();
-    } else {
-      for (const raw of config.listenPeerUrls) {
-        const u = new URL(raw);
-        const srv = createHttpServer((req, res) => this.servePeerHttp(req, res));
-        await new Promise<void>((resolve, reject) => {
-          srv.once('error', reject);
-          srv.listen(Number(u.port || 2380), u.hostname.replace(/^\[|\]$/g, ''), () => {
-            srv.off('error', reject);
-            resolve();
-          });
-        });
-        this.peerPorts.push((srv.address() as { port: number }).port);
-        this.peerServers.push(srv);
-        logger.info({ address: raw }, 'serving peer traffic');
-      }
+        onRemoved: () => m.onRemoved(),
+      },
+      maxFrameBytes: Math.max(64 * 1024 * 1024, 4 * (config.maxRequestBytes + grpcOverheadBytes)),
+    });
+    this.transport = transport;
+    raft.attachSender(transport);
+    this.syncPeers();
+    m.onMembersChanged = () => this.syncPeers();
+    for (const raw of config.listenPeerUrls) {
+      const l = createPeerListener({ url: raw, transport, http: (req, res) => this.servePeerHttp(req, res), tls: peerTls, logger });
+      this.peerPorts.push(await l.listen());
+      this.peerListeners.push(l);
+      logger.info({ address: raw }, 'serving peer traffic');
     }
+    await raft.start();
   }
 
   /**
@@ -214,7 +197,6 @@ export class KvServer {
   /** Graceful stop: no new connections, in-flight requests finish, state is persisted. */
   async stop(): Promise<void> {
     for (const l of this.listeners) await l.close();
-    for (const s of this.peerServers) await new Promise<void>((r) => s.close(() => r()));
     this.injector?.drain(1000);
     // The member persists lease checkpoints and stops consensus (a leader hands leadership over
     // first) while the peers are still reachable; then the peer side closes.

@@ -1,7 +1,7 @@
 // Applies a run of committed log entries as one commit group: every entry gets its own write
 // transaction (its own revision, if it changes anything) inside one backend batch, the batch
 // carries the consistent index of the last entry, and nothing becomes visible before the batch
-// is committed. Shared by the single member's LocalLog and the raft-backed consensus.
+// is committed. Driven by the raft loop (RaftConsensus) through the member.
 //
 // Invariant: entries arrive in log order without gaps; an entry at or below the backend's
 // consistent index was applied before a restart and is skipped (replay is idempotent).

@@ -1,5 +1,5 @@
-// What the server needs from consensus. A single member uses LocalLog (this issue); the
-// replicated cluster puts @kv/raft + @kv/wal behind the same face, and nothing above it changes.
+// What the services need from consensus, implemented by RaftConsensus (@kv/raft + @kv/wal) for
+// clusters of any size, one member included.
 import type { etcdserverpb } from '@kv/api';
 import type { ApplyResult } from '../apply/applier.js';
 

@@ -82,6 +82,8 @@ export interface RaftConsensusOptions {
   seed?: number;
 }
 
+/** etcd's maxGapBetweenApplyAndCommitIndex: beyond it, proposals get 'too many requests'. */
+const maxGapBetweenApplyAndCommit = 5000n;
 /** etcd's maxInflightMsgs and maxSizePerMsg. */
 const maxInflightMsgs = 4096 / 8;
 const maxSizePerMsg = 1024n * 1024n;
@@ -138,6 +140,9 @@ export class RaftConsensus implements Consensus {
   }
 
   async start(): Promise<void> {
+    // A cluster of one needs nobody's vote: campaign at once instead of after an election timeout.
+    const voters = this.node.status().config.voters.ids();
+    if (voters.size === 1 && voters.has(this.o.memberId)) this.node.campaign();
     this.ticker = setInterval(() => {
       this.node.tick();
       this.kick();
@@ -207,6 +212,10 @@ export class RaftConsensus implements Consensus {
   propose(req: etcdserverpb.InternalRaftRequest): Promise<ApplyResult> {
     const data = Buffer.from(etcdserverpb.InternalRaftRequest.encode(req).finish());
     if (data.length > this.o.maxRequestBytes) return Promise.reject(new RpcError('RequestTooLarge'));
+    // etcd's back-pressure: refuse new work while apply lags far behind commit.
+    if (this.commit_ - this.o.machine.appliedIndex() > maxGapBetweenApplyAndCommit) {
+      return Promise.reject(new RpcError('TooManyRequests'));
+    }
     const id = req.header?.ID ?? 0n;
     return this.submit(id, () => this.node.propose(data));
   }
@@ -232,8 +241,8 @@ export class RaftConsensus implements Consensus {
     });
   }
 
-  /** Waits (up to two election timeouts) until some member leads. */
-  private async waitLeader(): Promise<void> {
+  /** Waits (up to two election timeouts) until some member leads; NoLeader otherwise. */
+  async waitLeader(): Promise<void> {
     if (this.lead !== 0n) return;
     const wait = 2 * this.o.electionTicks * this.o.heartbeatMs;
     await new Promise<void>((resolve, reject) => {

@@ -1,9 +1,6 @@
-// Cluster service: membership. A single member (LocalLog) answers MemberList only; membership
-// changes need raft's configuration changes and answer UNIMPLEMENTED there. A clustered member
-// proposes conf changes (etcd's V1 ConfChange with the member as JSON in its context) and answers
-// once the change is applied here.
+// Cluster service: membership. Changes are proposed as raft conf changes (etcd's V1 ConfChange
+// with the member as JSON in its context) and answered once the change is applied here.
 import { etcdserverpb, raftpb } from '@kv/api';
-import { status } from '@grpc/grpc-js';
 import { encodeMember } from '../cluster/membership.js';
 import { parseUrl } from '../config.js';
 import { RpcError } from '../errors.js';
@@ -26,19 +23,9 @@ function checkUrls(urls: string[]): void {
   }
 }
 
-function needRaft(m: Member) {
-  if (!m.raft) {
-    throw Object.assign(new Error('kv: membership changes need the replicated cluster; this kvd runs a single member'), {
-      code: status.UNIMPLEMENTED,
-    });
-  }
-  return m.raft;
-}
-
 export function clusterService(m: Member): etcdserverpb.ClusterServer {
   const change = async (cc: Omit<raftpb.ConfChange, 'id'>) => {
-    const raft = needRaft(m);
-    await raft.proposeConfChange({ ...cc, id: m.ids.next() });
+    await m.raft.proposeConfChange({ ...cc, id: m.ids.next() });
   };
   return {
     memberList: unary(async (req: etcdserverpb.MemberListRequest) => {
@@ -46,7 +33,6 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
       return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
     }),
     memberAdd: unary(async (req: etcdserverpb.MemberAddRequest) => {
-      needRaft(m);
       checkUrls(req.peerURLs);
       const taken = new Set(m.members().flatMap((x) => x.peerUrls));
       if (req.peerURLs.some((u) => taken.has(u))) throw new RpcError('PeerURLExist');
@@ -64,13 +50,11 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
       };
     }),
     memberRemove: unary(async (req: etcdserverpb.MemberRemoveRequest) => {
-      needRaft(m);
       if (!m.members().some((x) => x.id === req.ID)) throw new RpcError('MemberNotFound');
       await change({ type: raftpb.ConfChangeType.ConfChangeRemoveNode, nodeId: req.ID, context: Buffer.alloc(0) });
       return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
     }),
     memberUpdate: unary(async (req: etcdserverpb.MemberUpdateRequest) => {
-      needRaft(m);
       checkUrls(req.peerURLs);
       const cur = m.members().find((x) => x.id === req.ID);
       if (!cur) throw new RpcError('MemberNotFound');
@@ -84,11 +68,10 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
       return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
     }),
     memberPromote: unary(async (req: etcdserverpb.MemberPromoteRequest) => {
-      const raft = needRaft(m);
       const cur = m.members().find((x) => x.id === req.ID);
       if (!cur) throw new RpcError('MemberNotFound');
       if (!cur.isLearner) throw new RpcError('MemberNotLearner');
-      if (!raft.learnerReady(req.ID)) throw new RpcError('LearnerNotReady');
+      if (!m.raft.learnerReady(req.ID)) throw new RpcError('LearnerNotReady');
       await change({
         type: raftpb.ConfChangeType.ConfChangeAddNode,
         nodeId: req.ID,
