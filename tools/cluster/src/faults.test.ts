@@ -1,0 +1,141 @@
+// A real three-member kvd cluster (separate processes on 127.0.0.1) under faults: a killed
+// leader, a paused leader and follower, all members killed at once. Every acknowledged write must
+// survive, and the members must end with equal hashes.
+import { Client } from '@kv/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster, type Cluster } from './index.js';
+
+const electionMs = 1000;
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not in time (last error: ${String(last)})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('kvd cluster of three under faults', () => {
+  let cluster: Cluster;
+  const clients: Client[] = [];
+  /** Every write that was acknowledged: key → value. */
+  const acked = new Map<string, string>();
+  const one = (i: number) => clients[i];
+
+  beforeAll(async () => {
+    cluster = await startCluster({ server: 'kvd', size: 3, readyTimeoutMs: 30_000, stopTimeoutMs: 5_000 });
+    for (const m of cluster.members) clients.push(new Client({ endpoints: [m.endpoint], requestTimeoutMs: 10_000 }));
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const c of clients) c.close();
+    await cluster?.stop();
+  });
+
+  /** Index of the member every running member names as leader. */
+  const leader = (running = [0, 1, 2]) =>
+    until('one agreed leader', async () => {
+      const st = await Promise.all(running.map((i) => one(i).maintenance.status({ timeoutMs: 2_000 })));
+      const lead = st[0].leader;
+      if (lead === 0n || !st.every((s) => s.leader === lead)) return undefined;
+      const idx = st.findIndex((s) => s.header!.memberId === lead);
+      return idx >= 0 ? running[idx] : undefined;
+    });
+
+  const write = async (i: number, key: string, value: string) => {
+    await one(i).put(key, value, { timeoutMs: 10_000 });
+    acked.set(key, value);
+  };
+
+  it('forms, and every member agrees on one leader and three members', async () => {
+    await leader();
+    for (let i = 0; i < 3; i++) {
+      const ml = await one(i).cluster.memberList();
+      expect(ml.members.map((m) => m.name).sort()).toEqual(['m1', 'm2', 'm3']);
+    }
+  });
+
+  it('serves writes through any member, readable linearizably from every member', async () => {
+    for (let i = 0; i < 3; i++) await write(i, `any/${i}`, `v${i}`);
+    for (let i = 0; i < 3; i++) {
+      const r = await one(i).get('any/', { prefix: true });
+      expect(r.kvs.map((kv) => kv.value.toString())).toEqual(['v0', 'v1', 'v2']);
+    }
+  });
+
+  it('elects a new leader when the leader is killed; the old one catches up after restart', async () => {
+    const old = await leader();
+    cluster.members[old].kill('SIGKILL');
+    await cluster.members[old].exited();
+    const others = [0, 1, 2].filter((i) => i !== old);
+    const started = Date.now();
+    const next = await leader(others);
+    expect(Date.now() - started).toBeLessThan(10 * electionMs);
+    await write(next, 'after-kill', 'yes');
+    await cluster.members[old].restart();
+    await until('restarted member has the write', async () => {
+      const r = await one(old).get('after-kill', { serializable: true });
+      return r.kvs.length === 1 ? true : undefined;
+    });
+  }, 60_000);
+
+  it('a paused leader loses leadership; after it resumes it follows and catches up', async () => {
+    const old = await leader();
+    cluster.members[old].kill('SIGSTOP');
+    try {
+      const others = [0, 1, 2].filter((i) => i !== old);
+      const next = await leader(others);
+      await write(next, 'during-pause', '1');
+    } finally {
+      cluster.members[old].kill('SIGCONT');
+    }
+    await until('resumed member follows the new leader and has the write', async () => {
+      const st = await one(old).maintenance.status({ timeoutMs: 2_000 });
+      if (st.leader === st.header!.memberId || st.leader === 0n) return undefined;
+      const r = await one(old).get('during-pause');
+      return r.kvs.length === 1 ? true : undefined;
+    });
+  }, 60_000);
+
+  it('a paused follower does not stop the others', async () => {
+    const lead = await leader();
+    const f = [0, 1, 2].find((i) => i !== lead)!;
+    cluster.members[f].kill('SIGSTOP');
+    try {
+      await write(lead, 'follower-paused', '1');
+    } finally {
+      cluster.members[f].kill('SIGCONT');
+    }
+  }, 60_000);
+
+  it('loses no acknowledged write when every member is killed at once', async () => {
+    const lead = await leader();
+    const writes = Array.from({ length: 50 }, (_, n) => write(lead, `burst/${n}`, `b${n}`).catch(() => undefined));
+    await Promise.all(writes);
+    for (const m of cluster.members) m.kill('SIGKILL');
+    await Promise.all(cluster.members.map((m) => m.exited()));
+    await Promise.all(cluster.members.map((m) => m.restart()));
+    await leader();
+    for (const [k, v] of acked) {
+      const r = await one(0).get(k);
+      expect(r.kvs[0]?.value.toString(), k).toBe(v);
+    }
+  }, 90_000);
+
+  it('ends with equal hashes on every member', async () => {
+    const hashes = await until('equal revisions', async () => {
+      const st = await Promise.all([0, 1, 2].map((i) => one(i).maintenance.status()));
+      const rev = st[0].header!.revision;
+      if (!st.every((s) => s.header!.revision === rev)) return undefined;
+      return Promise.all([0, 1, 2].map((i) => one(i).maintenance.hashKV(rev)));
+    });
+    expect(new Set(hashes.map((h) => h.hash)).size).toBe(1);
+  });
+});
