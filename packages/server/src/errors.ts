@@ -14,9 +14,10 @@ export class RpcError extends Error {
 
 /** Anything thrown by a handler → a ServiceError. Unknown errors become UNKNOWN with their text. */
 export function toServiceError(err: unknown): ServiceError {
-  const e = err as { etcdName?: string; name?: string; code?: unknown; message?: string };
+  const e = err as { etcdName?: string; name?: string; code?: unknown; message?: string; details?: unknown };
   let code: status = status.UNKNOWN;
-  let details = String(e?.message ?? err);
+  // A gRPC error from another member (forwarded requests) carries its text in `details`.
+  let details = typeof e?.details === 'string' ? e.details : String(e?.message ?? err);
   // RpcError carries `etcdName`; @kv/mvcc's KvError carries the same key as `name`.
   const name = [e?.etcdName, e?.name].find((n): n is EtcdErrorName => typeof n === 'string' && n in ErrorText);
   if (name !== undefined) {

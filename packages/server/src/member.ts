@@ -7,7 +7,8 @@ import { SnapshotFiles, Wal } from '@kv/wal';
 import { rename, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { applyGroup, type GroupEntry } from './apply/apply_group.js';
-import { encodeMember, Membership } from './cluster/membership.js';
+import { encodeMember, Membership, type MemberRecord } from './cluster/membership.js';
+import { fetchCluster } from './cluster/join.js';
 import { RaftConsensus, type StateMachine } from './consensus/raft_consensus.js';
 import { AlarmStore } from './apply/alarms.js';
 import { Applier, type ApplyResult, type Response } from './apply/applier.js';
@@ -112,6 +113,8 @@ export class Member implements StateMachine {
   consensus!: Consensus;
   /** The raft loop (the transport delivers peer messages to it); also `consensus`. */
   raft!: RaftConsensus;
+  /** The member list fetched from the cluster when this member joined it (its first peers). */
+  joinedFrom?: MemberRecord[];
   /** A backend restored from a snapshot stream, waiting for raft to accept the snapshot. */
   private pendingSnapshotDir?: string;
 
@@ -156,6 +159,7 @@ export class Member implements StateMachine {
       let confState: raftpb.ConfState = raftpb.ConfState.fromPartial({});
       let snapshotIndex = 0n;
       let bootstrapPeers: { id: bigint; context: Buffer }[] | undefined;
+      let joinedFrom: MemberRecord[] | undefined;
       if (walExists) {
         const valid = await Wal.validSnapshots(dirs.wal);
         const snap = await snapshots.loadNewest((pos) => valid.some((v) => v.index === pos.index && v.term === pos.term));
@@ -175,19 +179,34 @@ export class Member implements StateMachine {
         storage.append(opened.entries);
       } else {
         if (config.initialClusterState === 'existing') {
-          throw new Error('joining an existing cluster (--initial-cluster-state existing) is not supported yet');
+          // Join: the cluster's id and members come from the others; this member was added to
+          // them with MemberAdd and gets the log (or a snapshot) from the leader.
+          const self = new Set(config.initialAdvertisePeerUrls);
+          const others = config.initialCluster.flatMap((m) => m.peerUrls).filter((u) => !self.has(u));
+          const remote = await fetchCluster(others, 5_000);
+          const me = remote.members.find((m) => m.peerURLs.some((u) => self.has(u)));
+          if (!me) {
+            throw new Error(
+              `this member's peer URLs (${[...self].join(',')}) are not in the cluster's member list: add it with 'member add' first`,
+            );
+          }
+          memberId = me.id;
+          clusterId = remote.clusterId;
+          joinedFrom = remote.members;
+        } else {
+          ({ memberId, clusterId } = clusterIds(config));
+          bootstrapPeers = config.initialCluster.map((m) => {
+            const id = computeMemberId(m.peerUrls, config.initialClusterToken);
+            return { id, context: encodeMember({ id, name: m.name, peerURLs: m.peerUrls, clientURLs: [], isLearner: false }) };
+          });
         }
-        ({ memberId, clusterId } = clusterIds(config));
         wal = await Wal.create(dirs.wal, etcdserverpb.Metadata.encode({ NodeID: memberId, ClusterID: clusterId }).finish(), {
           unsafeNoSync: config.unsafeNoFsync,
-        });
-        bootstrapPeers = config.initialCluster.map((m) => {
-          const id = computeMemberId(m.peerUrls, config.initialClusterToken);
-          return { id, context: encodeMember({ id, name: m.name, peerURLs: m.peerUrls, clientURLs: [], isLearner: false }) };
         });
       }
       const member = new Member(config, logger, lock, dirs, memberId, clusterId, parts, clock, o.kvVersion ?? '0.0.0', onFatal);
       const electionTicks = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs));
+      member.joinedFrom = joinedFrom;
       member.raft = new RaftConsensus({
         memberId,
         wal,
@@ -365,10 +384,10 @@ export class Member implements StateMachine {
   }
   private lastDbSize = 0;
 
-  private readonly forwarder = new LeaderForwarder();
+  readonly forwarder = new LeaderForwarder();
 
   /** Client URLs of the current leader, empty if unknown. */
-  private leaderClientUrls(): string[] {
+  leaderClientUrls(): string[] {
     const lead = this.consensus.leader();
     return this.membership.get(lead)?.clientURLs ?? [];
   }

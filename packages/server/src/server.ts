@@ -8,6 +8,7 @@ import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerConfig, TlsFiles } from './config.js';
 import { computeMemberId } from './ids.js';
+import { membersResponse } from './cluster/join.js';
 import { ClientListener } from './listener.js';
 import { Member } from './member.js';
 import { clusterService } from './services/cluster.js';
@@ -147,6 +148,7 @@ export class KvServer {
       const id = computeMemberId(x.peerUrls, this.o.config.initialClusterToken);
       if (!m.membership.isRemoved(id)) want.set(id, x.peerUrls);
     }
+    for (const x of m.joinedFrom ?? []) if (!m.membership.isRemoved(x.id)) want.set(x.id, x.peerURLs);
     for (const x of m.members()) want.set(x.id, x.peerUrls);
     want.delete(m.memberId);
     for (const [id, urls] of want) {
@@ -185,6 +187,12 @@ export class KvServer {
 
   /** Peer-port HTTP: /version for now; raft transport arrives with the replicated cluster. */
   private servePeerHttp(req: IncomingMessage, res: ServerResponse): void {
+    if ((req.url ?? '').split('?')[0] === '/members') {
+      const { headers, body } = membersResponse(this.member.clusterId, this.member.membership.list());
+      res.writeHead(200, headers);
+      res.end(body);
+      return;
+    }
     if ((req.url ?? '').startsWith('/version')) {
       res.writeHead(200, { 'Content-Type': 'application/json' });
       res.end(JSON.stringify({ etcdserver: this.member.version.server, etcdcluster: this.member.version.cluster }));

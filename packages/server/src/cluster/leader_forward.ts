@@ -7,16 +7,38 @@ import { RpcError } from '../errors.js';
 
 export class LeaderForwarder {
   private readonly clients = new Map<string, etcdserverpb.LeaseClient>();
+  private readonly clusterClients = new Map<string, etcdserverpb.ClusterClient>();
+
+  private static creds(url: string) {
+    return new URL(url).protocol === 'https:' ? credentials.createSsl() : credentials.createInsecure();
+  }
 
   private client(url: string): etcdserverpb.LeaseClient {
     let c = this.clients.get(url);
     if (!c) {
-      const u = new URL(url);
-      const creds = u.protocol === 'https:' ? credentials.createSsl() : credentials.createInsecure();
-      c = new etcdserverpb.LeaseClient(u.host, creds);
+      c = new etcdserverpb.LeaseClient(new URL(url).host, LeaderForwarder.creds(url));
       this.clients.set(url, c);
     }
     return c;
+  }
+
+  private clusterClient(url: string): etcdserverpb.ClusterClient {
+    let c = this.clusterClients.get(url);
+    if (!c) {
+      c = new etcdserverpb.ClusterClient(new URL(url).host, LeaderForwarder.creds(url));
+      this.clusterClients.set(url, c);
+    }
+    return c;
+  }
+
+  /** MemberPromote is decided by the leader, which alone knows how far the learner got. */
+  promote(leaderUrls: string[], req: etcdserverpb.MemberPromoteRequest, timeoutMs: number): Promise<etcdserverpb.MemberPromoteResponse> {
+    if (leaderUrls.length === 0) return Promise.reject(new RpcError('NoLeader'));
+    return new Promise((resolve, reject) => {
+      this.clusterClient(leaderUrls[0]).memberPromote(req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, r) =>
+        err ? reject(err) : resolve(r),
+      );
+    });
   }
 
   async renew(leaderUrls: string[], id: bigint, timeoutMs: number): Promise<bigint> {
@@ -45,7 +67,8 @@ export class LeaderForwarder {
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.close();
+    for (const c of [...this.clients.values(), ...this.clusterClients.values()]) c.close();
     this.clients.clear();
+    this.clusterClients.clear();
   }
 }

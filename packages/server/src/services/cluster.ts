@@ -68,6 +68,11 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
       return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
     }),
     memberPromote: unary(async (req: etcdserverpb.MemberPromoteRequest) => {
+      await m.raft.waitLeader();
+      if (!m.raft.isLeader()) {
+        const r = await m.forwarder.promote(m.leaderClientUrls(), req, 10_000);
+        return { ...r, header: m.header(m.store.currentRev()) };
+      }
       const cur = m.members().find((x) => x.id === req.ID);
       if (!cur) throw new RpcError('MemberNotFound');
       if (!cur.isLearner) throw new RpcError('MemberNotLearner');
