@@ -188,10 +188,33 @@ export class Maintenance {
 export class Cluster {
   constructor(private readonly conns: Connections) {}
 
-  memberList(opts: EndpointCallOpts = {}): Promise<etcdserverpb.MemberListResponse> {
-    return this.conns.unary((c) => c.cluster.memberList.bind(c.cluster), etcdserverpb.MemberListRequest.fromPartial({}), {
-      ...opts,
-      idempotent: true,
-    });
+  memberList(opts: EndpointCallOpts & { linearizable?: boolean } = {}): Promise<etcdserverpb.MemberListResponse> {
+    return this.conns.unary(
+      (c) => c.cluster.memberList.bind(c.cluster),
+      etcdserverpb.MemberListRequest.fromPartial({ linearizable: opts.linearizable ?? false }),
+      { ...opts, idempotent: true },
+    );
+  }
+
+  /** Adds a member (a voter, or a learner with `isLearner`); start it with --initial-cluster-state existing. */
+  memberAdd(peerURLs: string[], opts: EndpointCallOpts & { isLearner?: boolean } = {}): Promise<etcdserverpb.MemberAddResponse> {
+    const req = etcdserverpb.MemberAddRequest.fromPartial({ peerURLs, isLearner: opts.isLearner ?? false });
+    return this.conns.unary((c) => c.cluster.memberAdd.bind(c.cluster), req, { ...opts, idempotent: false });
+  }
+
+  memberRemove(id: Int64, opts: EndpointCallOpts = {}): Promise<etcdserverpb.MemberRemoveResponse> {
+    const req = etcdserverpb.MemberRemoveRequest.fromPartial({ ID: BigInt(id) });
+    return this.conns.unary((c) => c.cluster.memberRemove.bind(c.cluster), req, { ...opts, idempotent: false });
+  }
+
+  memberUpdate(id: Int64, peerURLs: string[], opts: EndpointCallOpts = {}): Promise<etcdserverpb.MemberUpdateResponse> {
+    const req = etcdserverpb.MemberUpdateRequest.fromPartial({ ID: BigInt(id), peerURLs });
+    return this.conns.unary((c) => c.cluster.memberUpdate.bind(c.cluster), req, { ...opts, idempotent: false });
+  }
+
+  /** Promotes a learner to a voter; refused until the learner has caught up with the leader. */
+  memberPromote(id: Int64, opts: EndpointCallOpts = {}): Promise<etcdserverpb.MemberPromoteResponse> {
+    const req = etcdserverpb.MemberPromoteRequest.fromPartial({ ID: BigInt(id) });
+    return this.conns.unary((c) => c.cluster.memberPromote.bind(c.cluster), req, { ...opts, idempotent: false });
   }
 }
