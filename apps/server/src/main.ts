@@ -62,6 +62,10 @@ export async function main(argv: string[]): Promise<void> {
       },
     );
   };
+  if (process.env.KVD_TEST_HOOKS === '1') {
+    // Fault injection for tests only: SIGUSR2 cuts this member off from its peers, and back.
+    process.on('SIGUSR2', () => server.setPeerIsolation(!server.peerIsolated));
+  }
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

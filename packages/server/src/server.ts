@@ -109,10 +109,13 @@ export class KvServer {
       tls: peerTls,
       logger,
       handler: {
-        onMessages: (msgs) => raft.step(msgs),
+        onMessages: (msgs) => {
+          if (!this.isolated) raft.step(msgs);
+        },
         onUnreachable: (id) => raft.reportUnreachable(id),
         onSnapshotStatus: (id, ok) => raft.reportSnapshot(id, ok),
         onSnapshot: async (msg, data) => {
+          if (this.isolated) throw new Error('peer traffic is dropped (test hook)');
           await m.receiveSnapshot(data);
           raft.step([msg]);
         },
@@ -121,7 +124,16 @@ export class KvServer {
       maxFrameBytes: Math.max(64 * 1024 * 1024, 4 * (config.maxRequestBytes + grpcOverheadBytes)),
     });
     this.transport = transport;
-    raft.attachSender(transport);
+    raft.attachSender({
+      send: (msgs) => {
+        if (!this.isolated) transport.send(msgs);
+        else for (const to of new Set(msgs.map((x) => x.to))) raft.reportUnreachable(to);
+      },
+      sendSnapshot: (msg, data) => {
+        if (!this.isolated) transport.sendSnapshot(msg, data);
+        else raft.reportSnapshot(msg.to, false);
+      },
+    });
     this.syncPeers();
     m.onMembersChanged = () => this.syncPeers();
     for (const raw of config.listenPeerUrls) {
@@ -200,6 +212,21 @@ export class KvServer {
     }
     res.writeHead(404, { 'Content-Type': 'text/plain' });
     res.end('404 page not found\n');
+  }
+
+  private isolated = false;
+
+  /**
+   * Test hook: drop every raft message and snapshot this member sends or receives, as if it were
+   * cut off from the others by the network (kvd toggles it on SIGUSR2 when KVD_TEST_HOOKS=1).
+   */
+  setPeerIsolation(on: boolean): void {
+    this.isolated = on;
+    this.o.logger.warn({ isolated: on }, on ? 'test hook: dropping all peer traffic' : 'test hook: peer traffic restored');
+  }
+
+  get peerIsolated(): boolean {
+    return this.isolated;
   }
 
   /** Graceful stop: no new connections, in-flight requests finish, state is persisted. */

@@ -30,6 +30,7 @@ describe('kvd cluster of three under faults', () => {
   const one = (i: number) => clients[i];
 
   beforeAll(async () => {
+    process.env.KVD_TEST_HOOKS = '1'; // lets SIGUSR2 cut a member off from its peers
     cluster = await startCluster({ server: 'kvd', size: 3, readyTimeoutMs: 30_000, stopTimeoutMs: 5_000 });
     for (const m of cluster.members) clients.push(new Client({ endpoints: [m.endpoint], requestTimeoutMs: 10_000 }));
   }, 60_000);
@@ -128,6 +129,29 @@ describe('kvd cluster of three under faults', () => {
       expect(r.kvs[0]?.value.toString(), k).toBe(v);
     }
   }, 90_000);
+
+  it('a member cut off from the others serves no linearizable reads or writes', async () => {
+    const lead = await leader();
+    // Cut off the leader: it must step down (check quorum) and stop serving; the others elect.
+    cluster.members[lead].kill('SIGUSR2');
+    try {
+      const others = [0, 1, 2].filter((i) => i !== lead);
+      const next = await leader(others);
+      await write(next, 'during-partition', '1');
+      await expect(one(lead).get('during-partition', { timeoutMs: 3 * electionMs })).rejects.toThrow();
+      await expect(one(lead).put('from-isolated', 'x', { timeoutMs: 3 * electionMs })).rejects.toThrow();
+      // A serializable read is still served, from its (stale) local state.
+      const stale = await one(lead).get('during-partition', { serializable: true });
+      expect(stale.kvs).toHaveLength(0);
+    } finally {
+      cluster.members[lead].kill('SIGUSR2');
+    }
+    await until('healed member catches up', async () => {
+      const r = await one(lead).get('during-partition');
+      return r.kvs.length === 1 ? true : undefined;
+    });
+    expect((await one(0).get('from-isolated')).kvs).toHaveLength(0);
+  }, 60_000);
 
   it('ends with equal hashes on every member', async () => {
     const hashes = await until('equal revisions', async () => {
