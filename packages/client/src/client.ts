@@ -163,6 +163,12 @@ export class Maintenance {
   defragment(opts: EndpointCallOpts = {}): Promise<etcdserverpb.DefragmentResponse> {
     return this.conns.unary((c) => c.maintenance.defragment.bind(c.maintenance), {}, { ...opts, idempotent: true });
   }
+  /** Moves leadership to `targetId`; must reach the leader (pass its `endpoint`). */
+  moveLeader(targetId: Int64, opts: EndpointCallOpts = {}): Promise<etcdserverpb.MoveLeaderResponse> {
+    const req = etcdserverpb.MoveLeaderRequest.fromPartial({ targetID: BigInt(targetId) });
+    return this.conns.unary((c) => c.maintenance.moveLeader.bind(c.maintenance), req, { ...opts, idempotent: false });
+  }
+
 
   /** Stream a backend snapshot; yields its chunks in order. */
   async *snapshot(opts: EndpointCallOpts = {}): AsyncIterable<Buffer> {

@@ -153,6 +153,14 @@ describe('kvd cluster of three under faults', () => {
     expect((await one(0).get('from-isolated')).kvs).toHaveLength(0);
   }, 60_000);
 
+  it('moves leadership on request (move-leader)', async () => {
+    const lead = await leader();
+    const target = [0, 1, 2].find((i) => i !== lead)!;
+    const st = await one(target).maintenance.status();
+    await one(lead).maintenance.moveLeader(st.header!.memberId);
+    expect(await leader()).toBe(target);
+  }, 60_000);
+
   it('ends with equal hashes on every member', async () => {
     const hashes = await until('equal revisions', async () => {
       const st = await Promise.all([0, 1, 2].map((i) => one(i).maintenance.status()));

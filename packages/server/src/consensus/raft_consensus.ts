@@ -205,6 +205,17 @@ export class RaftConsensus implements Consensus {
     this.kick();
   }
 
+  /** Transfers leadership to `to` and waits until it leads (etcd's MoveLeader); Timeout otherwise. */
+  async moveLeader(to: bigint, timeoutMs: number): Promise<void> {
+    this.transferLeader(to);
+    const deadline = Date.now() + timeoutMs;
+    while (this.lead !== to) {
+      // etcd's ErrTimeoutLeaderTransfer, which v3rpc passes on as an unknown error with this text.
+      if (Date.now() > deadline || this.stopped) throw new Error('etcdserver: request timed out, leader transfer took too long');
+      await new Promise((r) => setTimeout(r, this.o.heartbeatMs));
+    }
+  }
+
   proposeConfChange(cc: raftpb.ConfChange): Promise<ApplyResult> {
     return this.submit(cc.id, () => this.node.proposeConfChange(cc));
   }

@@ -56,8 +56,11 @@ export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
       });
     }),
     moveLeader: unary(async (req: etcdserverpb.MoveLeaderRequest) => {
-      // One member: it already leads; any other target is not a member.
-      if (req.targetID !== m.memberId) throw new RpcError('BadLeaderTransferee');
+      // etcd: only the leader moves leadership, to a voting member, and answers once it moved.
+      if (!m.raft.isLeader()) throw new RpcError('NotLeader');
+      const target = m.members().find((x) => x.id === req.targetID);
+      if (!target || target.isLearner) throw new RpcError('BadLeaderTransferee');
+      if (req.targetID !== m.memberId) await m.raft.moveLeader(req.targetID, 5000 + 2 * m.config.electionTimeoutMs);
       return { header: m.header(m.store.currentRev()) };
     }),
     snapshot(call: ServerWritableStream<etcdserverpb.SnapshotRequest, etcdserverpb.SnapshotResponse>) {
