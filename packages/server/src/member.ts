@@ -386,6 +386,11 @@ export class Member implements StateMachine {
 
   readonly forwarder = new LeaderForwarder();
 
+  /** Whether this member is a learner (it answers only Status and serializable reads). */
+  isLearner(): boolean {
+    return this.membership.get(this.memberId)?.isLearner ?? false;
+  }
+
   /** Client URLs of the current leader, empty if unknown. */
   leaderClientUrls(): string[] {
     const lead = this.consensus.leader();

@@ -10,6 +10,7 @@ import type { ServerConfig, TlsFiles } from './config.js';
 import { computeMemberId } from './ids.js';
 import { membersResponse } from './cluster/join.js';
 import { ClientListener } from './listener.js';
+import { RpcError, toServiceError } from './errors.js';
 import { Member } from './member.js';
 import { clusterService } from './services/cluster.js';
 import { kvService } from './services/kv.js';
@@ -26,6 +27,29 @@ export interface KvServerOptions {
   logger: Logger;
   kvVersion?: string;
   onFatal?: (err: unknown) => void;
+}
+
+/**
+ * etcd's rule for learners: they answer only Status and serializable Range; everything else gets
+ * `etcdserver: rpc not supported for learner`, streams included.
+ */
+function guardLearner<T extends object>(impl: T, isLearner: () => boolean): T {
+  const out: Record<string, unknown> = {};
+  for (const [name, handler] of Object.entries(impl)) {
+    if (typeof handler !== 'function') continue;
+    out[name] = (call: { request?: unknown; destroy?: (e: Error) => void }, callback?: (e: unknown) => void) => {
+      const req = call.request as { serializable?: boolean } | undefined;
+      const allowed = name === 'status' || (name === 'range' && req?.serializable === true);
+      if (!allowed && isLearner()) {
+        const err = toServiceError(new RpcError('NotSupportedForLearner'));
+        if (callback) callback(err);
+        else call.destroy?.(err);
+        return;
+      }
+      return (handler as (...a: unknown[]) => unknown).call(impl, call, callback);
+    };
+  }
+  return out as T;
 }
 
 function tlsOptions(files: TlsFiles): TlsOptions | undefined {
@@ -75,11 +99,12 @@ export class KvServer {
       'grpc.http2.min_ping_interval_without_data_ms': 5000,
     });
     const m = this.member;
-    grpc.addService(etcdserverpb.KVService, kvService(m));
-    grpc.addService(etcdserverpb.WatchService, watchService(m));
-    grpc.addService(etcdserverpb.LeaseService, leaseService(m));
-    grpc.addService(etcdserverpb.MaintenanceService, maintenanceService(m));
-    grpc.addService(etcdserverpb.ClusterService, clusterService(m));
+    const learnerGuard = <T extends object>(impl: T) => guardLearner(impl, () => m.isLearner());
+    grpc.addService(etcdserverpb.KVService, learnerGuard(kvService(m)));
+    grpc.addService(etcdserverpb.WatchService, learnerGuard(watchService(m)));
+    grpc.addService(etcdserverpb.LeaseService, learnerGuard(leaseService(m)));
+    grpc.addService(etcdserverpb.MaintenanceService, learnerGuard(maintenanceService(m)));
+    grpc.addService(etcdserverpb.ClusterService, learnerGuard(clusterService(m)));
     this.grpc = grpc;
     // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2.
     const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());

@@ -71,6 +71,8 @@ describe('membership changes while writes continue', () => {
         const r = await learner.get(`stream/${before}`, { serializable: true });
         return r.kvs.length === 1 ? true : undefined;
       });
+      // A learner answers serializable reads only (etcd's rule).
+      await expect(learner.get('stream/0', { timeoutMs: 5_000 })).rejects.toThrow(/rpc not supported for learner/);
       await until('promotion', async () => (await client.cluster.memberPromote(id)) && true);
       const ml = await client.cluster.memberList();
       const m4 = ml.members.find((m) => m.ID === id)!;
