@@ -7,8 +7,11 @@
 // Invariants:
 // - One Ready at a time: ready() → persist → send → apply → advance(); the loop never runs twice
 //   concurrently (`running`).
-// - Hard state and entries are durable (WAL fsync, when mustSync) before any message of the same
-//   Ready is sent, so no vote or acknowledgement is ever given for state that a crash could lose.
+// - On a follower or candidate, hard state and entries are durable (WAL fsync, when mustSync)
+//   before any message of the same Ready is sent, so no vote or acknowledgement is ever given for
+//   state that a crash could lose. A leader sends its appends while it persists them: nothing
+//   that depends on its own copy (a commit index it sends, an entry it applies or answers) leaves
+//   before the next Ready, which comes only after this one is persisted and advanced.
 // - Entries are applied in index order, each once; the backend's consistent index makes replay
 //   after a crash skip what was already applied.
 // - A proposal is answered by the member that proposed it, when the entry carrying its request
@@ -337,7 +340,6 @@ export class RaftConsensus implements Consensus {
 
   private async handleReady(rd: Ready): Promise<void> {
     const { wal, storage, machine, logger } = this.o;
-    const sender = this.sender;
     if (rd.softState) {
       const lead = rd.softState.lead;
       if (lead !== this.lead) {
@@ -351,6 +353,11 @@ export class RaftConsensus implements Consensus {
       this.term_ = rd.hardState.term;
       this.commit_ = rd.hardState.commit;
     }
+    // A leader sends before persisting: its appends are replicated while it writes its own copy
+    // (Raft thesis §10.2.1; etcd does the same). A follower must persist first.
+    const isLeader = this.node.raft.state === RaftState.Leader;
+    if (isLeader) this.send(rd.messages);
+
     // 1. Persist: snapshot first (the WAL's replay starts from it), then hard state and entries.
     if (rd.snapshot) {
       await this.o.snapshots.save(rd.snapshot);
@@ -369,13 +376,8 @@ export class RaftConsensus implements Consensus {
     if (rd.hardState) storage.setHardState(rd.hardState);
     if (rd.entries.length > 0) storage.append(rd.entries);
 
-    // 2. Send (after persisting).
-    const plain: raftpb.Message[] = [];
-    for (const m of rd.messages) {
-      if (m.type === raftpb.MessageType.MsgSnap) this.sendSnapshot(m);
-      else plain.push(m);
-    }
-    if (plain.length > 0) sender.send(plain);
+    // 2. Send (after persisting, unless sent above as leader).
+    if (!isLeader) this.send(rd.messages);
 
     // 3. Apply committed entries in order.
     await this.apply(rd.committedEntries);
@@ -392,6 +394,15 @@ export class RaftConsensus implements Consensus {
 
     this.node.advance(rd);
     await this.maybeSnapshot();
+  }
+
+  private send(messages: raftpb.Message[]): void {
+    const plain: raftpb.Message[] = [];
+    for (const m of messages) {
+      if (m.type === raftpb.MessageType.MsgSnap) this.sendSnapshot(m);
+      else plain.push(m);
+    }
+    if (plain.length > 0) this.sender.send(plain);
   }
 
   private releaseReads(): void {
