@@ -34,7 +34,7 @@ export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
         raftTerm: m.consensus.term(),
         raftAppliedIndex: m.consensus.appliedIndex(),
         errors,
-        isLearner: false,
+        isLearner: m.isLearner(),
       });
       return resp;
     }),
