@@ -4,23 +4,10 @@
 import { Client } from '@kv/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from './index.js';
+import { until } from './until.js';
 
 const electionMs = 1000;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not in time (last error: ${String(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('kvd cluster of three under faults', () => {
   let cluster: Cluster;

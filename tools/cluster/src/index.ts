@@ -10,3 +10,4 @@ export type { ServerKind } from './binaries.js';
 export { freePort, freePorts } from './ports.js';
 export { parseCli, formatEndpoints, USAGE, UsageError } from './cli.js';
 export type { CliCommand } from './cli.js';
+export { until } from './until.js';

@@ -6,22 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serverBinary } from './binaries.js';
 import { startCluster, type Cluster } from './index.js';
+import { until } from './until.js';
 import { freePort } from './ports.js';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not in time (last error: ${String(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('membership changes while writes continue', () => {
   const token = `kv-membership-${process.pid}`;
