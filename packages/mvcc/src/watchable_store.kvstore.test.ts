@@ -73,8 +73,34 @@ async function historyOf(store: KVStore, from: bigint): Promise<mvccpb.Event[]> 
 describe('WatchableStore on KVStore', () => {
   it('delivers live puts/deletes and catches up from history while writes continue', async () => {
     const { store, put, del } = await open();
+    // The store as the watchable store sees it, except that every history read is interrupted by
+    // a write: it is published while the round awaits the rest of its read.
+    let writesInReads = 0;
+    let lostWrites = 0;
+    const source: WatchSource = {
+      currentRev: () => store.currentRev(),
+      compactRev: () => store.compactRev(),
+      range: (key, end, o) => store.range(key, end, o),
+      onPublished: (listener) => store.onPublished(listener),
+      history: (fromRev, toRev) => {
+        const inner = store.history(fromRev, toRev);
+        return (async function* () {
+          let first = true;
+          for await (const change of inner) {
+            yield change;
+            if (first) {
+              first = false;
+              const before = store.currentRev();
+              await put('k', `w${++writesInReads}`);
+              if (store.currentRev() !== before + 1n) lostWrites++;
+            }
+          }
+        })();
+      },
+    };
     const m = manualScheduler();
-    const ws = new WatchableStore(asSource(store), { scheduler: m.scheduler, maxRevisionsPerSync: 5 });
+    const errors: unknown[] = [];
+    const ws = new WatchableStore(source, { scheduler: m.scheduler, maxRevisionsPerSync: 5, onError: (e) => errors.push(e) });
     const got: WatchResponse[] = [];
     const stream = ws.newWatchStream((r) => {
       got.push(r);
@@ -83,19 +109,31 @@ describe('WatchableStore on KVStore', () => {
     for (let i = 0; i < 30; i++) await put(i % 3 ? 'k' : 'x', `${i}`);
     await del('k');
     const old = stream.watch({ key: b('a'), end: b('z'), startRev: 2n });
-    // catch-up rounds race with writes
-    let n = 0;
-    while (ws.unsyncedCount() > 0 && n++ < 1000) {
-      const round = ws.syncOnce();
-      await put('k', `w${n}`);
-      await round;
+    const lag = store.currentRev() - 2n + 1n; // 31 revisions to catch up
+    // Every round's history read sees a write land in it; the watcher still becomes synced, in
+    // the round whose read reaches the revision current when catch-up began (ceil(lag / 5)).
+    let rounds = 0;
+    while (ws.unsyncedCount() > 0 && rounds < 100) {
+      await ws.syncOnce();
+      rounds++;
     }
+    expect(errors).toEqual([]);
     expect(ws.unsyncedCount()).toBe(0);
+    expect(rounds).toBe(Math.ceil(Number(lag) / 5));
+    expect(writesInReads).toBe(rounds);
+    expect(lostWrites).toBe(0);
     await put('k', 'end');
     const events = (id: bigint) => got.filter((r) => r.watchId === id).flatMap((r) => r.events.map(sig));
     const all = await historyOf(store, 2n);
     expect(events(old)).toEqual(all.filter((e) => targetContains({ key: b('a'), end: b('z') }, e.kv!.key)).map(sig));
     expect(events(live)).toEqual(all.filter((e) => e.kv!.key.equals(b('k'))).map(sig));
+    // the writes made during the reads reached the catching-up watcher too, and in order
+    expect(events(old).filter((x) => x.includes(':w'))).toHaveLength(writesInReads);
+    let last = 0n;
+    for (const r of got.filter((x) => x.watchId === old)) {
+      expect(r.events[0].kv!.modRevision > last).toBe(true);
+      last = r.revision;
+    }
     ws.close();
   });
 

@@ -106,6 +106,97 @@ describe('WatchableStore', () => {
     for (const [from, to] of src.historyCalls) expect(to - from + 1n <= 7n).toBe(true);
   });
 
+  it('a write lands in every history read: the watcher still syncs, in ceil(lag / max) rounds', async () => {
+    const { src, ws, got, stream } = setup({ maxRevisionsPerSync: 3 });
+    for (let i = 0; i < 20; i++) src.put(i % 2 ? 'k' : 'other', `v${i}`); // revs 2..21
+    const id = stream.watch({ key: b('k'), startRev: 2n, prevKv: true });
+    const noDel = stream.watch({ key: b('k'), startRev: 5n, noDelete: true });
+    let writes = 0;
+    src.historyStep = async () => {
+      // each step publishes a put and a delete of the watched key, and an unrelated put
+      writes++;
+      src.publishMany([[{ put: ['k', `during-${writes}`] }], [{ put: ['other', 'x'] }], [{ del: ['k'] }]]);
+    };
+    let rounds = 0;
+    while (ws.unsyncedCount() > 0 && rounds < 100) {
+      await ws.syncOnce();
+      rounds++;
+    }
+    src.historyStep = () => Promise.resolve();
+    expect(ws.unsyncedCount()).toBe(0);
+    expect(rounds).toBe(Math.ceil(20 / 3)); // lag 20 revisions when catch-up began
+    expect(writes).toBeGreaterThanOrEqual(20);
+    src.put('k', 'after');
+    for (let i = 0; i < 5; i++) await tick();
+
+    const want = (from: bigint, keep: (e: mvccpb.Event) => boolean) =>
+      src.log
+        .filter((c) => c.rev >= from)
+        .flatMap((c) => c.events.filter((e) => e.kv!.key.toString() === 'k' && keep(e)))
+        .map((e) => show({ watchId: 0n, events: [e], revision: 0n, compactRevision: 0n })[0]);
+    expect(allEvents(got, id)).toEqual(want(2n, () => true));
+    expect(allEvents(got, noDel)).toEqual(want(5n, (e) => e.type === PUT));
+    for (const w of [id, noDel]) {
+      let last = 0n;
+      for (const r of got.filter((x) => x.watchId === w)) {
+        const revs = new Set(r.events.map((e) => e.kv!.modRevision));
+        expect(revs.size).toBeLessThanOrEqual(3); // at most maxRevisionsPerSync revisions a response
+        expect(r.events[0].kv!.modRevision > last).toBe(true);
+        for (const e of r.events) expect(e.kv!.modRevision <= r.revision).toBe(true);
+        last = r.revision;
+      }
+    }
+    // prevKv on the events that came from the tail as well
+    for (const r of got.filter((x) => x.watchId === id)) {
+      for (const e of r.events) {
+        const before = (await src.range(e.kv!.key, undefined, { rev: e.kv!.modRevision - 1n })).kvs[0];
+        if (e.type === PUT && e.kv!.createRevision === e.kv!.modRevision) expect(e.prevKv).toBeUndefined();
+        else expect(e.prevKv).toEqual(before);
+      }
+    }
+    // history was never read at or beyond the revision current when catch-up began
+    for (const [, to] of src.historyCalls) expect(to).toBeLessThanOrEqual(21n);
+  });
+
+  it('a tail delivery stops at a full stream and goes on from the tail in later rounds', async () => {
+    const { src, ws } = setup({ maxRevisionsPerSync: 1, maxPendingPerStream: 2 });
+    const got: WatchResponse[] = [];
+    const stream = ws.newWatchStream((r) => {
+      got.push(r);
+    });
+    src.put('k', '0'); // 2
+    src.put('k', '1'); // 3
+    const id = stream.watch({ key: b('k'), startRev: 3n });
+    let first = true;
+    src.historyStep = async () => {
+      if (!first) return;
+      first = false;
+      for (let i = 0; i < 5; i++) src.put('k', `t${i}`); // 4..8, published during the read
+    };
+    expect(await ws.syncOnce()).toBe(1); // history @3 + tail @4, then the stream is full
+    expect(got.map((r) => r.revision)).toEqual([3n, 4n]);
+    expect(src.historyCalls).toEqual([[3n, 3n]]);
+    expect(await ws.syncOnce()).toBe(1); // @5, @6 from the tail; no history read
+    expect(await ws.syncOnce()).toBe(0); // @7, @8 and synced
+    expect(src.historyCalls).toEqual([[3n, 3n]]);
+    src.put('k', 'live'); // 9
+    expect(allEvents(got, id)).toEqual(['PUT k=1@3', ...[0, 1, 2, 3, 4].map((i) => `PUT k=t${i}@${i + 4}`), 'PUT k=live@9']);
+    expect(got.map((r) => r.revision)).toEqual([3n, 4n, 5n, 6n, 7n, 8n, 9n]);
+  });
+
+  it('maxTailRevisions 0 keeps only the current round: a watcher within one read still syncs', async () => {
+    const { src, ws, got, stream } = setup({ maxRevisionsPerSync: 10, maxTailRevisions: 0 });
+    for (let i = 0; i < 5; i++) src.put('k', `${i}`); // 2..6
+    stream.watch({ key: b('k'), startRev: 2n });
+    src.put('k', 'between rounds'); // 7: before any round, nothing recorded yet
+    src.historyStep = async (rev) => {
+      if (rev === 2n) src.put('k', 'during'); // 8
+    };
+    expect(await ws.syncOnce()).toBe(0);
+    expect(allEvents(got).map((s) => s.split('@')[1])).toEqual(['2', '3', '4', '5', '6', '7', '8']);
+    expect(() => new WatchableStore(src, { maxTailRevisions: -1 })).toThrow(RangeError);
+  });
+
   it('matches single keys, ranges, prefixes and from-key', async () => {
     const { src, got, stream } = setup();
     const single = stream.watch({ key: b('ab'), startRev: 0n });

@@ -4,14 +4,39 @@
 //   - Every watcher has `minRev`, the lowest revision it has not yet been sent.
 //   - A watcher is either SYNCED (minRev > currentRev: it has been given everything published so
 //     far, and receives each newly published revision directly from `onPublished`) or UNSYNCED
-//     (minRev <= currentRev: it is behind and is caught up from `store.history(...)` by an
-//     asynchronous catch-up loop, in rounds of at most `maxWatchersPerSync` watchers and
-//     `maxRevisionsPerSync` revisions; when a round brings it to currentRev it moves to synced).
-//   - Published revisions go to synced watchers only; history goes to unsynced watchers only.
-//     A watcher is in exactly one group; it moves unsynced -> synced only when its minRev is
-//     currentRev + 1 (checked synchronously after a history read, with no publish in between),
-//     and synced -> unsynced (back-pressure, below) with minRev set to the first revision it was
-//     not given; minRev only ever grows. So every revision reaches it exactly once.
+//     (minRev <= currentRev: it is behind and is caught up by an asynchronous catch-up loop, in
+//     rounds of at most `maxWatchersPerSync` watchers and `maxRevisionsPerSync` revisions read
+//     from `store.history(...)`; when a round brings it to currentRev it moves to synced).
+//   - Published revisions go to synced watchers directly; unsynced watchers get them only through
+//     a round (from history or from the catch-up tail, below). A watcher is in exactly one group;
+//     it moves unsynced -> synced only when its minRev is currentRev + 1 (set in the synchronous
+//     last step of a round, with no publish in between), and synced -> unsynced (back-pressure,
+//     below) with minRev set to the first revision it was not given; minRev only ever grows. So
+//     every revision reaches it exactly once.
+//   - The catch-up tail (watchable_store_tail.ts). A round awaits its history reads, and the store
+//     keeps publishing meanwhile; if those revisions went to synced watchers only, a watcher would
+//     end every round behind again and, under a steady write stream, never become synced. So
+//     while watchers are unsynced, every published revision is also recorded in a tail: from a
+//     round's start on, every revision >= tail.start is held (tail.start = currentRev + 1 when
+//     recording begins). A round reads history only below the tail: [m, T] with m the lowest
+//     minRev of its watchers and T = min(m + maxRevisionsPerSync - 1, tail.start - 1). Once the
+//     reads are done, in one synchronous step (no await: no publish can slip in), each watcher
+//     it handled gets its history events up to T (minRev = T + 1), and every one that has thereby
+//     reached the tail (minRev >= tail.start) also gets the tail's revisions >= minRev that it
+//     watches (filters and prevKv as always; responses of at most maxRevisionsPerSync revisions)
+//     and is moved to synced at currentRev + 1. A congested stream stops this at a response
+//     boundary: the watcher stays unsynced with minRev = the first revision it was not given.
+//   - Liveness: a round leaves every watcher it handled synced or strictly closer (unless its
+//     stream is congested). The tail is only trimmed between rounds: below the lowest minRev of
+//     the unsynced watchers (nobody needs it), and to `maxTailRevisions` entries (the memory
+//     bound: the oldest go and tail.start moves up); it is dropped when nobody is unsynced. So,
+//     whatever the write rate, a watcher within maxRevisionsPerSync of tail.start syncs in its
+//     next round, and one further behind reaches tail.start within
+//     ceil((tail.start - minRev) / maxRevisionsPerSync) rounds of its batch, as long as the tail
+//     stays within maxTailRevisions (past that, catch-up is per round: it still ends in sync if
+//     fewer than maxRevisionsPerSync revisions are published per round). A tail delivery is
+//     bounded by the stream's free slots (maxRevisionsPerSync revisions each); what is left is
+//     delivered from the tail in the next rounds.
 //   - A watcher whose minRev has fallen below the store's compaction revision gets one response
 //     carrying `compactRevision` and is removed from its stream (the server reports it canceled).
 //
@@ -24,16 +49,18 @@
 // (like a Node stream's write()); delivery then pauses until `stream.resume()`. The store's
 // publish path never waits for a consumer: when a stream already holds `maxPendingPerStream`
 // (default 1024) undelivered responses, its watchers that would receive more events are demoted
-// to unsynced instead (etcd's "victims") and later caught up from history once the stream has
-// drained. So a stream's queue holds at most maxPendingPerStream event responses, plus control
+// to unsynced instead (etcd's "victims") and later caught up (from the tail or history) once the
+// stream has drained. So a stream's queue holds at most maxPendingPerStream event responses, plus control
 // responses (compaction, progress); a catch-up response holds at most maxRevisionsPerSync
-// revisions of events.
+// revisions of events. Responses (catch-up ones with async prevKv reads included) leave a stream
+// in the order they were queued.
 //
 // Assumption about the store: `currentRev()` advances and the `onPublished` listeners run within
 // one synchronous `publish()` call, so nothing can observe the new revision before we have
 // dispatched it to synced watchers.
 import { mvccpb } from '@kv/api';
 import { WatcherGroup, isFromKeyEnd, type WatchTarget } from './watcher_group.js';
+import { CatchUpTail, type TailChange } from './watchable_store_tail.js';
 
 /** A response for one watcher of a stream (the server turns it into an etcdserverpb.WatchResponse). */
 export interface WatchResponse {
@@ -82,6 +109,11 @@ export interface WatchableStoreOptions {
   retryIntervalMs?: number;
   /** Default bound on undelivered event responses per stream (see the header comment). */
   maxPendingPerStream?: number;
+  /**
+   * Revisions the catch-up tail keeps between rounds (see the header comment); 0 = only those
+   * published during the current round. Default 10000.
+   */
+  maxTailRevisions?: number;
   /** Called with unexpected errors of the catch-up loop (it retries after retryIntervalMs). */
   onError?: (err: unknown) => void;
 }
@@ -163,6 +195,8 @@ export class WatchableStore {
   private readonly schedule: SyncScheduler;
   private readonly maxWatchersPerSync: number;
   private readonly maxRevisionsPerSync: bigint;
+  private readonly maxRevisionsPerSyncN: number;
+  private readonly maxTailRevisions: number;
   private readonly retryIntervalMs: number;
   private readonly onError: ((err: unknown) => void) | undefined;
   /** @internal */ readonly maxPendingPerStream: number;
@@ -170,6 +204,10 @@ export class WatchableStore {
   private cancelTimer: (() => void) | null = null;
   private timerDelay = 0;
   private closed = false;
+  /** Published revisions kept for catch-up; null while nobody is unsynced (header: catch-up tail). */
+  private tail: CatchUpTail | null = null;
+  /** A round is between its start and its end: the tail must not be trimmed. */
+  private inRound = false;
 
   constructor(
     readonly store: WatchSource,
@@ -177,13 +215,16 @@ export class WatchableStore {
   ) {
     this.schedule = opts.scheduler ?? defaultScheduler;
     this.maxWatchersPerSync = opts.maxWatchersPerSync ?? 512;
-    this.maxRevisionsPerSync = BigInt(opts.maxRevisionsPerSync ?? 1000);
+    this.maxRevisionsPerSyncN = opts.maxRevisionsPerSync ?? 1000;
+    this.maxRevisionsPerSync = BigInt(this.maxRevisionsPerSyncN);
     this.retryIntervalMs = opts.retryIntervalMs ?? 100;
     this.maxPendingPerStream = opts.maxPendingPerStream ?? 1024;
+    this.maxTailRevisions = opts.maxTailRevisions ?? 10_000;
     this.onError = opts.onError;
     if (this.maxWatchersPerSync < 1 || this.maxRevisionsPerSync < 1n || this.maxPendingPerStream < 1) {
       throw new RangeError('watchable store: limits must be positive');
     }
+    if (!(this.maxTailRevisions >= 0)) throw new RangeError('watchable store: maxTailRevisions must be >= 0');
     this.unsubscribe = store.onPublished((changes) => this.notify(changes));
   }
 
@@ -201,6 +242,7 @@ export class WatchableStore {
     this.unsubscribe();
     this.cancelTimer?.();
     this.cancelTimer = null;
+    this.tail = null;
     for (const s of [...this.streams]) s.close();
   }
 
@@ -253,6 +295,8 @@ export class WatchableStore {
 
   private notify(changes: { rev: bigint; events: mvccpb.Event[] }[]): void {
     if (this.closed) return;
+    // first, so that a watcher demoted below (minRev = rev) finds rev in the tail
+    this.recordTail(changes);
     const touched = new Set<WatchStream>();
     let demoted = false;
     for (const { rev, events } of changes) {
@@ -326,10 +370,28 @@ export class WatchableStore {
 
   /** Resolves to the number of unsynced watchers left: 0 none, >0 progress made, -1 stuck for now. */
   private async syncRound(): Promise<number> {
-    if (this.closed || this.unsynced.size === 0) return 0;
+    if (this.closed || this.unsynced.size === 0) {
+      this.tail = null;
+      return 0;
+    }
+    this.inRound = true;
+    try {
+      return await this.catchUpRound();
+    } finally {
+      this.inRound = false;
+      this.trimTail();
+    }
+  }
+
+  private async catchUpRound(): Promise<number> {
     const cur = this.store.currentRev();
     const compactRev = this.store.compactRev();
-    const chosen: Watcher[] = [];
+    // Start recording if we were not. Until this round ends tail.start stays put and every
+    // revision published from now on is appended (notify), so [tailStart, currentRev] is held.
+    this.tail ??= new CatchUpTail(cur + 1n);
+    const tail = this.tail;
+    const tailStart = tail.start;
+    let chosen: Watcher[] = [];
     const touched = new Set<WatchStream>();
     let progressed = false;
     for (const w of [...this.unsynced]) {
@@ -354,38 +416,49 @@ export class WatchableStore {
     this.flushAll(touched);
     if (chosen.length === 0) return this.unsynced.size === 0 ? 0 : progressed ? this.unsynced.size : -1;
 
+    // History is read below the tail only: [minRev, toRev], toRev < tailStart. Watchers already at
+    // the tail need no read (toRev = minRev - 1 then).
     let minRev = chosen[0].minRev;
     for (const w of chosen) if (w.minRev < minRev) minRev = w.minRev;
-    const maxTo = minRev + this.maxRevisionsPerSync - 1n;
-    const toRev = maxTo < cur ? maxTo : cur;
+    let toRev = minRev - 1n;
+    if (minRev < tailStart) {
+      const maxTo = minRev + this.maxRevisionsPerSync - 1n;
+      toRev = maxTo < tailStart - 1n ? maxTo : tailStart - 1n;
+      // A watcher between toRev + 1 and the tail (others lag more) gets nothing this round: it is
+      // not handled, so that every handled watcher ends synced or strictly closer.
+      chosen = chosen.filter((w) => w.minRev <= toRev + 1n || w.minRev >= tailStart);
+    }
 
-    // Read [minRev, toRev] once for all chosen watchers. Publishing may go on meanwhile; those
-    // revisions (> toRev) are left for the next round, as these watchers are still unsynced.
-    const group = new WatcherGroup(chosen);
     const found = new Map<Watcher, mvccpb.Event[]>();
-    try {
-      for await (const { rev, events } of this.store.history(minRev, toRev)) {
-        if (rev < minRev || rev > toRev) continue;
-        for (const ev of events) {
-          if (!ev.kv) continue;
-          for (const w of group.match(ev.kv.key)) {
-            if (rev < w.minRev) continue;
-            let evs = found.get(w);
-            if (!evs) found.set(w, (evs = []));
-            evs.push(ev);
+    if (toRev >= minRev) {
+      // Publishing may go on during the reads; those revisions (> toRev) are in the tail.
+      const group = new WatcherGroup(chosen);
+      try {
+        for await (const { rev, events } of this.store.history(minRev, toRev)) {
+          if (rev < minRev || rev > toRev) continue;
+          for (const ev of events) {
+            if (!ev.kv) continue;
+            for (const w of group.match(ev.kv.key)) {
+              if (rev < w.minRev) continue;
+              let evs = found.get(w);
+              if (!evs) found.set(w, (evs = []));
+              evs.push(ev);
+            }
           }
         }
+      } catch (err) {
+        // compacted under our feet: nothing was handed out; the next round answers the
+        // affected watchers with compaction responses
+        if (this.store.compactRev() > minRev) return this.unsynced.size;
+        throw err;
       }
-    } catch (err) {
-      // compacted under our feet: nothing was handed out; the next round answers the
-      // affected watchers with compaction responses
-      if (this.store.compactRev() > minRev) return this.unsynced.size;
-      throw err;
     }
     if (this.closed) return 0;
 
-    // From here to the end everything is synchronous: no publish can interleave.
+    // From here to the end everything is synchronous: no publish can interleave, so the tail
+    // holds every revision in [tailStart, nowRev].
     const nowRev = this.store.currentRev();
+    const atTail: Watcher[] = [];
     for (const w of chosen) {
       if (w.state !== 'unsynced') continue; // canceled during the read
       const evs = found.get(w);
@@ -394,12 +467,93 @@ export class WatchableStore {
         w.stream.enqueueEvents(w, evs, toRev);
         touched.add(w.stream);
       }
-      // only forward: a watcher chosen with minRev > toRev (others lag more) keeps its minRev
-      if (w.minRev <= toRev) w.minRev = toRev + 1n;
-      if (w.minRev > nowRev) this.promote(w, touched);
+      if (w.minRev <= toRev) w.minRev = toRev + 1n; // only forward
+      if (w.minRev >= tailStart) atTail.push(w);
     }
+    this.deliverTail(atTail, tail, nowRev, touched);
     this.flushAll(touched);
     return this.unsynced.size;
+  }
+
+  /**
+   * Part of a round's synchronous last step: gives each watcher (all with minRev >= tail.start)
+   * the tail's revisions >= its minRev that it watches, then moves it to synced at nowRev + 1.
+   * On a congested stream it stops at a response boundary and the watcher stays unsynced.
+   */
+  private deliverTail(ws: Watcher[], tail: CatchUpTail, nowRev: bigint, touched: Set<WatchStream>): void {
+    if (ws.length === 0) return;
+    let from = ws[0].minRev;
+    for (const w of ws) if (w.minRev < from) from = w.minRev;
+    // per watcher, the events it watches, grouped by revision, in revision order
+    const perWatcher = new Map<Watcher, TailChange[]>();
+    const group = new WatcherGroup(ws);
+    for (const { rev, events } of tail.from(from)) {
+      if (rev > nowRev) break; // cannot happen (nothing is published during this step)
+      for (const ev of events) {
+        if (!ev.kv) continue;
+        for (const w of group.match(ev.kv.key)) {
+          if (rev < w.minRev) continue;
+          let revs = perWatcher.get(w);
+          if (!revs) perWatcher.set(w, (revs = []));
+          const last = revs[revs.length - 1];
+          if (last !== undefined && last.rev === rev) last.events.push(ev);
+          else revs.push({ rev, events: [ev] });
+        }
+      }
+    }
+    const per = this.maxRevisionsPerSyncN;
+    for (const w of ws) {
+      const revs = perWatcher.get(w) ?? [];
+      let complete = true;
+      for (let i = 0; i < revs.length; i += per) {
+        const chunk = revs.slice(i, i + per);
+        if (w.stream.congested()) {
+          w.minRev = chunk[0].rev; // everything below was given; retried once the stream drains
+          complete = false;
+          break;
+        }
+        // the last response brings the watcher to nowRev (it watches nothing after its last event)
+        const upTo = i + per >= revs.length ? nowRev : chunk[chunk.length - 1].rev;
+        w.stream.enqueueEvents(w, chunk.flatMap((c) => c.events), upTo);
+        touched.add(w.stream);
+      }
+      if (!complete) continue;
+      w.minRev = nowRev + 1n;
+      this.promote(w, touched);
+    }
+  }
+
+  /** Between rounds: forgets tail revisions nobody can use, keeps it within maxTailRevisions. */
+  private trimTail(): void {
+    const tail = this.tail;
+    if (!tail) return;
+    if (this.closed || this.unsynced.size === 0) {
+      this.tail = null;
+      return;
+    }
+    // Every unsynced watcher may need the tail from its minRev on (one below tail.start needs all
+    // of it once its history reads get there) -- also a congested one: its stream may be only
+    // briefly full (responses waiting for prevKv reads). maxTailRevisions bounds the memory.
+    let need = this.store.currentRev() + 1n;
+    for (const w of this.unsynced) if (w.minRev < need) need = w.minRev;
+    tail.dropBelow(need);
+    tail.keepAtMost(this.maxTailRevisions);
+  }
+
+  /** Publish path: appends to the tail while recording (and trims it when no round runs). */
+  private recordTail(changes: readonly TailChange[]): void {
+    const tail = this.tail;
+    if (!tail) return;
+    if (this.inRound) {
+      tail.append(changes); // never trimmed during a round: the round relies on tail.start
+      return;
+    }
+    if (this.unsynced.size === 0) {
+      this.tail = null; // nobody to catch up (canceled meanwhile); the next round starts afresh
+      return;
+    }
+    tail.append(changes);
+    tail.keepAtMost(this.maxTailRevisions);
   }
 
   private promote(w: Watcher, touched: Set<WatchStream>): void {
