@@ -100,3 +100,14 @@ export {
   restore,
 } from './confchange/index.js';
 // ---- end quorum/tracker/confchange ----
+
+// ---- whole-cluster simulation (see docs/raft.md) ----
+export {
+  runSimulation,
+  SimulationFailure,
+  type SimulationOptions,
+  type SimulationResult,
+  type SimulationStats,
+} from './rafttest/simulation.js';
+export { SafetyViolation } from './rafttest/sim_checker.js';
+// ---- end whole-cluster simulation ----

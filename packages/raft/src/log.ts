@@ -36,6 +36,12 @@ export class RaftLog {
    * applied catches up when the application acknowledges that snapshot in advance.)
    */
   applied: bigint;
+  /**
+   * Highest index handed to the application for applying (in a Ready not yet acknowledged by
+   * advance); equals `applied` when nothing is outstanding. Invariant: applied <= applying <=
+   * committed.
+   */
+  applying: bigint;
   /** Byte budget of the committed entries handed out in one Ready (nextEnts). */
   readonly maxNextEntsSize: bigint;
 
@@ -48,6 +54,7 @@ export class RaftLog {
     // Everything up to the snapshot is committed and applied by definition.
     this.committed = firstIndex - 1n;
     this.applied = firstIndex - 1n;
+    this.applying = this.applied;
   }
 
   toString(): string {
@@ -178,6 +185,12 @@ export class RaftLog {
       panic(`applied(${i}) is out of range [prevApplied(${this.applied}), committed(${this.committed})]`);
     }
     this.applied = i;
+    if (this.applying < i) this.applying = i;
+  }
+
+  /** The application was handed the committed entries up to i (RawNode.ready()). */
+  acceptApplying(i: bigint): void {
+    if (i > this.applying) this.applying = i;
   }
 
   stableTo(i: bigint, t: bigint): void {

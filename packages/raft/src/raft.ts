@@ -694,12 +694,27 @@ export class Raft {
         }
       }
     } else if (m.term < this.term) {
-      if ((this.checkQuorum || this.preVote) && (m.type === MT.MsgHeartbeat || m.type === MT.MsgApp)) {
-        // A leader of an older term is talking to us. Perhaps only a delayed message, but perhaps
-        // we advanced our term while partitioned and can neither win nor rejoin: with check-quorum
-        // or pre-vote our higher term would otherwise never reach it. Answer so that it steps
-        // down and a fresh election can include us.
+      if (m.type === MT.MsgHeartbeat || m.type === MT.MsgApp) {
+        // A leader of an older term is talking to us (§5.1: reject, naming our term). Perhaps only
+        // a delayed message, but perhaps we advanced our term while partitioned and can neither
+        // win nor rejoin: with check-quorum or pre-vote our higher term would otherwise never
+        // reach it. Without them too (unlike etcd, which then relies on our vote requests
+        // reaching the stale leader): a member campaigning with an outdated configuration may
+        // never ask it. Answer so that it steps down and a fresh election can include us.
+        // (Found by the simulation, seed 13187 with 3 nodes: the leader of the current
+        // configuration sat at term 6 forever while its only other voter, restarted with an old
+        // configuration, campaigned up to term 47 among nodes that could not elect it.)
         this.send({ to: m.from, type: MT.MsgAppResp });
+      } else if (m.type === MT.MsgVote) {
+        // §5.1: a request with a stale term is rejected, and the reply's term makes the candidate
+        // catch up. (etcd ignores it instead. Found by the simulation, seed 318 with 3 nodes and
+        // pre-vote off: the only member able to win sat at a lower term than a member that had
+        // slept through the configuration change and did not even know it; neither could ever
+        // win, since the sleeper only asked its old peers and ignored the lower-term requests.)
+        this.logger.info(
+          `${this.id.toString(16)} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}, vote: ${this.vote.toString(16)}] rejected ${raftpb.messageTypeToJSON(m.type)} from ${m.from.toString(16)} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`,
+        );
+        this.send({ to: m.from, term: this.term, type: MT.MsgVoteResp, reject: true });
       } else if (m.type === MT.MsgPreVote) {
         // Reject explicitly, or a pre-candidate with a stale term but a current log could wait
         // forever (a deadlock when enabling pre-vote on a running cluster).
@@ -782,6 +797,12 @@ export class Raft {
       }
     } else {
       this.logger.info(`${me} rejected ${name} from ${them}`);
+      // A rejection names our term. Only a pre-vote can reach us while our term is still 0 (a
+      // real vote makes us adopt its term first): a node whose crash kept appended entries but
+      // lost the hard state naming their term can have a log newer than a pre-candidate's while it
+      // has no term to name. Silence then is just a lost message. (Found by the simulation, seed
+      // 2985 with 5 nodes: the term-0 rejection was a RaftPanic.)
+      if (this.term === 0n) return;
       this.send({ to: m.from, term: this.term, type: voteRespMsgType(m.type), reject: true });
     }
   }
@@ -1221,6 +1242,18 @@ export class Raft {
     const sindex = snapIndex(s);
     const sterm = snapTerm(s);
     if (sindex <= this.raftLog.committed) return false;
+    if (this.raftLog.applying > this.raftLog.applied) {
+      // The application holds committed entries of a Ready it has not acknowledged yet (messages
+      // are being stepped while it handles that Ready). They may carry configuration changes it
+      // will apply through applyConfChange: on top of the snapshot's configuration they would be
+      // wrong, or invalid. Refuse for now; the leader sends the snapshot again. (Found by the
+      // simulation with asynchronous Ready handling, seed 636 with 3 nodes: a restarted node
+      // replaying a leave-joint change installed a snapshot before applying it.)
+      this.logger.info(
+        `${this.id.toString(16)} [commit: ${this.raftLog.committed}, applied: ${this.raftLog.applied}, applying: ${this.raftLog.applying}] ignored snapshot [index: ${sindex}, term: ${sterm}] while committed entries are being applied`,
+      );
+      return false;
+    }
     if (this.state !== RaftState.Follower) {
       // Defensive: only followers install snapshots. Should never happen.
       this.logger.warn(`${this.id.toString(16)} attempted to restore snapshot as leader; should never happen`);
@@ -1228,8 +1261,11 @@ export class Raft {
       return false;
     }
     // Defensive: a snapshot whose configuration excludes us would leave us without progress.
+    // In a joint configuration we may be only an outgoing voter (LearnersNext ⊆ VotersOutgoing).
+    // (Found by the simulation, seed 31 with 3 nodes: checking only voters and learners left an
+    // outgoing-only voter refusing every snapshot forever.)
     const cs = snapConfState(s);
-    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) {
+    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id) && !cs.votersOutgoing.includes(this.id)) {
       this.logger.warn(
         `${this.id.toString(16)} attempted to restore snapshot but it is not in the ConfState ${describeConfState(cs)}; should never happen`,
       );

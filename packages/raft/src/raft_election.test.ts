@@ -16,7 +16,7 @@ import {
   votedWithConfig,
   type PeerSpec,
 } from './rafttest/network.js';
-import type { Config } from './raft.js';
+import { CampaignType, type Config } from './raft.js';
 
 const MT = raftpb.MessageType;
 const msg = newMessage;
@@ -186,6 +186,51 @@ describe('§5.2 elections over a network', () => {
     }
   });
 
+  it('a vote request with a stale term is rejected with our term, which the candidate adopts (§5.1)', () => {
+    // Regression (simulation seed 318, 3 nodes, no pre-vote): ignoring stale vote requests let a
+    // lower-term candidate, the only one able to win, campaign below a sleeper's term forever.
+    const r = newTestRaft(1n, [1n, 2n], 10, 1, new MemoryStorage());
+    r.becomeFollower(53n, None);
+    r.step(msg({ from: 2n, to: 1n, type: MT.MsgVote, term: 50n, logTerm: 3n, index: 17n }));
+    expect(readMessages(r)).toEqual([msg({ from: 1n, to: 2n, type: MT.MsgVoteResp, term: 53n, reject: true })]);
+    expect(r.term).toBe(53n);
+    expect(r.vote).toBe(None);
+
+    const c = newTestRaft(2n, [1n, 2n], 10, 1, new MemoryStorage());
+    c.becomeFollower(49n, None);
+    c.becomeCandidate();
+    c.step(msg({ from: 1n, to: 2n, type: MT.MsgVoteResp, term: 53n, reject: true }));
+    expect(c.state).toBe(RaftState.Follower);
+    expect(c.term).toBe(53n);
+    // Its next campaign is at 54 and wins node 1's vote.
+    c.campaign(CampaignType.Election);
+    expect(c.term).toBe(54n);
+    const [req] = readMessages(c);
+    r.step(req);
+    expect(readMessages(r)).toEqual([msg({ from: 1n, to: 2n, type: MT.MsgVoteResp, term: 54n })]);
+  });
+
+  it('a stale leader learns the higher term from its followers, even without check-quorum or pre-vote', () => {
+    // Regression (simulation seed 13187, 3 nodes, neither option on): the leader of the current
+    // configuration {3,5} sat at term 6; node 3, restarted with an older configuration that did not
+    // list 5, campaigned up to term 47 among nodes that would not elect it, and silently dropped
+    // the leader's term-6 appends, so nothing ever reached the leader.
+    const leader = newTestRaft(5n, [3n, 5n], 10, 1, new MemoryStorage());
+    leader.becomeFollower(6n, None);
+    leader.becomeCandidate(); // term 7
+    leader.becomeLeader();
+    readMessages(leader);
+    const f = newTestRaft(3n, [3n, 5n], 10, 1, new MemoryStorage());
+    f.becomeFollower(47n, None);
+    leader.step(msg({ from: 5n, to: 5n, type: MT.MsgBeat }));
+    for (const m of readMessages(leader)) f.step(m);
+    const [resp] = readMessages(f);
+    expect(resp).toEqual(msg({ from: 3n, to: 5n, type: MT.MsgAppResp, term: 47n }));
+    leader.step(resp);
+    expect(leader.state).toBe(RaftState.Follower);
+    expect(leader.term).toBe(47n);
+  });
+
   it('learners never campaign, even after their election timeout', () => {
     const n1 = newTestLearnerRaft(1n, [1n], [2n], 10, 1, new MemoryStorage());
     const n2 = newTestLearnerRaft(2n, [1n], [2n], 10, 1, new MemoryStorage());
@@ -300,6 +345,23 @@ describe('§9.6 pre-vote', () => {
     n.send(hup(1n)); // 1 has the longest log: wins
     expect(n.raft(1).state).toBe(RaftState.Leader);
     expect(n.raft(3).state).toBe(RaftState.Follower);
+  });
+
+  it('a node without a term (0) rejects a pre-vote silently instead of panicking', () => {
+    // Regression (simulation seed 2985, 5 nodes): node 5 crashed while persisting; the entries
+    // of term 1 reached the disk but the hard state naming term 1 did not. Restarted at term 0,
+    // it rejected a pre-vote from a node with a shorter log, and a rejection carrying term 0 was a
+    // RaftPanic.
+    const s = new MemoryStorage();
+    s.append([newEntry({ Index: 1n, Term: 1n }), newEntry({ Index: 2n, Term: 1n })]);
+    const r = newTestRaft(5n, [1n, 2n, 3n, 4n, 5n], 10, 1, s, { preVote: true });
+    expect(r.term).toBe(0n);
+    r.step(msg({ from: 2n, to: 5n, type: MT.MsgPreVote, term: 1n, logTerm: 1n, index: 1n }));
+    expect(readMessages(r)).toEqual([]);
+    expect(r.term).toBe(0n);
+    // A candidate with a log at least as new still gets the pre-vote.
+    r.step(msg({ from: 3n, to: 5n, type: MT.MsgPreVote, term: 1n, logTerm: 1n, index: 2n }));
+    expect(readMessages(r)).toEqual([msg({ from: 5n, to: 3n, type: MT.MsgPreVoteResp, term: 1n })]);
   });
 
   it('a pre-vote is answered with the request term even when we reject for a stale term', () => {

@@ -46,13 +46,19 @@ describe('§5.1 terms', () => {
     });
   }
 
-  it('requests with a stale term are ignored', () => {
+  it('requests with a stale term are rejected, naming the current term', () => {
+    // §5.1: "If a server receives a request with a stale term number, it rejects the request."
+    // (etcd answers stale appends only under check-quorum or pre-vote; see the regression test
+    // for simulation seed 13187 in raft_election.test.ts.)
     const r = raft3();
     r.loadState({ term: 2n, vote: 0n, commit: 0n });
     r.step(msg({ type: MT.MsgApp, term: 1n, from: 2n, to: 1n, entries: [e(1, 1)] }));
     expect(r.raftLog.lastIndex()).toBe(0n);
     expect(r.state).toBe(RaftState.Follower);
-    expect(readMessages(r)).toEqual([]);
+    expect(readMessages(r)).toEqual([msg({ from: 1n, to: 2n, type: MT.MsgAppResp, term: 2n })]);
+    r.step(msg({ type: MT.MsgVote, term: 1n, from: 3n, to: 1n }));
+    expect(readMessages(r)).toEqual([msg({ from: 1n, to: 3n, type: MT.MsgVoteResp, term: 2n, reject: true })]);
+    expect(r.vote).toBe(0n);
   });
 });
 

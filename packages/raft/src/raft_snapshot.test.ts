@@ -62,6 +62,25 @@ describe('§7 installing snapshots', () => {
     expect(r.raftLog.lastIndex()).toBe(0n);
   });
 
+  it('a joint snapshot in which we are only an outgoing voter is installed', () => {
+    // Regression (simulation seed 31, 3 nodes): while the configuration was joint
+    // (incoming 1,2,4; outgoing 1,2,3), node 3 refused every snapshot because it checked only
+    // voters and learners, and never caught up.
+    const r = newTestRaft(3n, [1n, 2n, 3n], 10, 1, new MemoryStorage());
+    const s: raftpb.Snapshot = {
+      data: Buffer.alloc(0),
+      metadata: {
+        index: 11n,
+        term: 11n,
+        confState: { ...emptyConfState(), voters: [1n, 2n, 4n], votersOutgoing: [1n, 2n, 3n] },
+      },
+    };
+    expect(r.restore(s)).toBe(true);
+    expect(r.raftLog.lastIndex()).toBe(11n);
+    expect(r.prs.config.voters.outgoing.has(3n)).toBe(true);
+    expect(r.promotable()).toBe(true);
+  });
+
   it('an old snapshot is ignored; one matching our log only fast-forwards the commit', () => {
     const r = newTestRaft(1n, [1n, 2n], 10, 1, new MemoryStorage());
     r.raftLog.append([1, 2, 3].map((i) => newEntry({ Index: BigInt(i), Term: 1n })));

@@ -232,6 +232,42 @@ describe('RawNode', () => {
     expect(readyContainsUpdates(rd)).toBe(true);
   });
 
+  it('a snapshot arriving while committed entries are being applied is refused until advance', () => {
+    // Regression (simulation with asynchronous Ready handling, seed 636, 3 nodes): a restarted
+    // follower was handed committed entries including a leave-joint conf change, installed a
+    // newer snapshot from a message stepped meanwhile, and then applied the stale change on top of
+    // the snapshot's (non-joint) configuration: ConfChangeError.
+    const s = bootstrappedStorage([1n, 2n]);
+    const rn = new RawNode(cfg(2n, s));
+    const add3: raftpb.ConfChange = { type: CT.ConfChangeAddNode, nodeId: 3n, context: Buffer.alloc(0), id: 0n };
+    const ccData = Buffer.from(raftpb.ConfChange.encode(add3).finish());
+    const ents = [newEntry({ Index: 2n, Term: 1n, Type: raftpb.EntryType.EntryConfChange, Data: ccData })];
+    rn.step(newMessage({ type: MT.MsgApp, from: 1n, to: 2n, term: 1n, index: 1n, logTerm: 0n, entries: ents, commit: 2n }));
+    const rd = rn.ready();
+    expect(rd.committedEntries.map((e) => e.Index)).toEqual([2n]);
+    persist(s, rd);
+
+    // Before the application applied entry 2, a snapshot at 10 (which already includes node 3).
+    const snap: raftpb.Snapshot = {
+      data: Buffer.alloc(0),
+      metadata: { index: 10n, term: 1n, confState: { ...emptyConfState(), voters: [1n, 2n, 3n] } },
+    };
+    const msnap = newMessage({ type: MT.MsgSnap, from: 1n, to: 2n, term: 1n, snapshot: snap });
+    rn.step(msnap);
+    expect(rn.raft.raftLog.committed).toBe(2n); // refused
+
+    // The application applies the conf change on the configuration it was made for, and advances.
+    expect(rn.applyConfChange(add3).voters).toEqual([1n, 2n, 3n]);
+    rn.advance(rd);
+    rn.ready(); // the refusal's MsgAppResp
+
+    // Now the snapshot is installed.
+    rn.step(msnap);
+    expect(rn.raft.raftLog.committed).toBe(10n);
+    const rd2 = rn.ready();
+    expect(rd2.snapshot?.metadata?.index).toBe(10n);
+  });
+
   it('transferLeader on a single voter is a no-op', () => {
     const rn = new RawNode(cfg(1n, bootstrappedStorage([1n])));
     rn.campaign();

@@ -236,6 +236,8 @@ export class RawNode {
 
     // Accept: what was handed out is no longer pending here.
     if (rd.softState !== undefined) this.prevSoftSt = rd.softState;
+    const n = rd.committedEntries.length;
+    if (n > 0) r.raftLog.acceptApplying(rd.committedEntries[n - 1].Index);
     r.readStates = [];
     r.msgs = [];
     return rd;

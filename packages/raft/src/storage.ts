@@ -183,10 +183,11 @@ export class MemoryStorage implements Storage {
     if (first > entries[0].Index) entries = entries.slice(Number(first - entries[0].Index));
     const offset = entries[0].Index - this.offset();
     const len = BigInt(this.ents.length);
-    if (len > offset) {
-      this.ents = [...this.ents.slice(0, Number(offset)), ...entries];
-    } else if (len === offset) {
-      this.ents = this.ents.concat(entries);
+    if (len >= offset) {
+      // Truncate any conflicting suffix and append in place: copying the whole array on every
+      // append made a long log quadratic. (Nothing outside holds this array: reads return copies.)
+      this.ents.length = Number(offset);
+      for (const e of entries) this.ents.push(e);
     } else {
       panic(`missing log entry [last: ${this.lastIndex()}, append at: ${entries[0].Index}]`);
     }

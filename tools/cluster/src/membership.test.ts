@@ -53,7 +53,9 @@ describe('membership changes while writes continue', () => {
       '--initial-cluster', initialCluster, '--initial-cluster-state', 'existing', '--initial-cluster-token', token], { stdio: 'ignore' });
     const learner = new Client({ endpoints: [`127.0.0.1:${cport}`] });
     try {
-      const before = written;
+      // A write proposed after the conf change was applied (the one in flight now may precede it):
+      // once the learner has it, it has applied its own addition too.
+      const before = written + 1;
       await until('learner has the data', async () => {
         const r = await learner.get(`stream/${before}`, { serializable: true });
         return r.kvs.length === 1 ? true : undefined;

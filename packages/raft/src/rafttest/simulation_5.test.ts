@@ -1,0 +1,5 @@
+// Whole-cluster simulation, clusters starting with 5 voters (see src/testing/sim_seeds.ts for
+// the RAFT_SIM_* environment variables).
+import { simulationSuite } from '../testing/sim_seeds.js';
+
+simulationSuite(5);
