@@ -355,7 +355,7 @@ export class RaftConsensus implements Consensus {
     }
     // A leader sends before persisting: its appends are replicated while it writes its own copy
     // (Raft thesis §10.2.1; etcd does the same). A follower must persist first.
-    const isLeader = this.node.raft.state === RaftState.Leader;
+    const isLeader = this.node.isLeader();
     if (isLeader) this.send(rd.messages);
 
     // 1. Persist: snapshot first (the WAL's replay starts from it), then hard state and entries.
