@@ -4,7 +4,8 @@ import { etcdserverpb, raftpb } from '@kv/api';
 import { Backend, KVStore, WatchableStore, type WatchStream } from '@kv/mvcc';
 import { MemoryStorage } from '@kv/raft';
 import { SnapshotFiles, Wal } from '@kv/wal';
-import { rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { applyGroup, type GroupEntry } from './apply/apply_group.js';
 import { encodeMember, Membership, type MemberRecord } from './cluster/membership.js';
@@ -149,6 +150,10 @@ export class Member implements StateMachine {
     let parts: StateParts | undefined;
     let wal: Wal | undefined;
     try {
+      // A snapshot received but never installed (a crash, or raft refused it) is of no use now.
+      for (const name of await readdir(dirs.member)) {
+        if (name.startsWith('db.snap-')) await rm(join(dirs.member, name), { recursive: true, force: true });
+      }
       const walExists = await Wal.exists(dirs.wal);
       parts = await openState(dirs.db, config, clock, logger);
       // Restart from snapshot + WAL, or bootstrap a new member (one member is a cluster of one).
