@@ -1,6 +1,7 @@
 // How etcdctl words a failed call: etcd's own error texts as they are, gRPC failures the way
 // Go's grpc status errors print, deadlines as Go's context error.
 import { EtcdError } from '@kv/client';
+import { CtlExit, ExitCode } from './exit.js';
 
 /** gRPC status codes (numbering fixed by the gRPC spec) as Go's codes.Code.String() names them. */
 const goCodeNames = [
@@ -20,4 +21,13 @@ export function errText(e: unknown): string {
   }
   if (e instanceof Error) return e.message;
   return String(e);
+}
+
+/** Awaits a call; a failure ends the command as etcdctl does: its error text, exit code 1. */
+export async function orExit<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (e) {
+    throw new CtlExit(ExitCode.Error, errText(e));
+  }
 }

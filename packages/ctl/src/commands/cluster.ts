@@ -2,7 +2,7 @@
 import type { etcdserverpb } from '@kv/api';
 import { DeadlineExceededError, PermissionDeniedError } from '@kv/client';
 import { CtlExit, ExitCode } from '../exit.js';
-import { errText } from '../errtext.js';
+import { errText, orExit } from '../errtext.js';
 import { formatGoDuration } from '../gofmt.js';
 import { goParseInt } from '../goparse.js';
 import type { Ctx } from '../globals.js';
@@ -21,21 +21,12 @@ export async function compaction(ctx: Ctx, args: string[], physical: boolean): P
     throw new CtlExit(ExitCode.Error, (e as Error).message);
   }
   const client = ctx.client();
-  try {
-    await client.compact(rev, { physical, timeoutMs: ctx.commandTimeoutMs });
-  } catch (e) {
-    throw new CtlExit(ExitCode.Error, errText(e));
-  }
+  await orExit(client.compact(rev, { physical, timeoutMs: ctx.commandTimeoutMs }));
   ctx.out.println('compacted revision', rev);
 }
 
 export async function memberList(ctx: Ctx): Promise<void> {
-  let resp: etcdserverpb.MemberListResponse;
-  try {
-    resp = await ctx.client().cluster.memberList({ timeoutMs: ctx.commandTimeoutMs });
-  } catch (e) {
-    throw new CtlExit(ExitCode.Error, errText(e));
-  }
+  const resp: etcdserverpb.MemberListResponse = await orExit(ctx.client().cluster.memberList({ timeoutMs: ctx.commandTimeoutMs }));
   ctx.display.memberList(resp);
 }
 
@@ -112,12 +103,7 @@ export async function endpointHashKV(ctx: Ctx, cluster: boolean, rev: bigint): P
 }
 
 export async function alarmList(ctx: Ctx): Promise<void> {
-  let resp: etcdserverpb.AlarmResponse;
-  try {
-    resp = await ctx.client().maintenance.alarms({ timeoutMs: ctx.commandTimeoutMs });
-  } catch (e) {
-    throw new CtlExit(ExitCode.Error, errText(e));
-  }
+  const resp: etcdserverpb.AlarmResponse = await orExit(ctx.client().maintenance.alarms({ timeoutMs: ctx.commandTimeoutMs }));
   ctx.display.alarm(resp);
 }
 

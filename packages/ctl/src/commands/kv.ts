@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { Op, type DeleteOptions, type GetOptions, type PutOptions } from '@kv/client';
 import type { etcdserverpb } from '@kv/api';
 import { CtlExit, ExitCode } from '../exit.js';
-import { errText } from '../errtext.js';
+import { orExit } from '../errtext.js';
 import { goParseInt } from '../goparse.js';
 import { parseInt64Flag, type Ctx } from '../globals.js';
 import { SimplePrinter } from '../printers/index.js';
@@ -93,12 +93,7 @@ export function getOp(args: string[], f: GetFlags): { key: string; opts: GetOpti
 export async function getCommand(ctx: Ctx, args: string[], f: GetFlags): Promise<void> {
   const { key, opts } = getOp(args, f);
   const client = ctx.client();
-  let resp: etcdserverpb.RangeResponse;
-  try {
-    resp = await client.get(key, { ...opts, timeoutMs: ctx.commandTimeoutMs });
-  } catch (e) {
-    throw new CtlExit(ExitCode.Error, errText(e));
-  }
+  const resp: etcdserverpb.RangeResponse = await orExit(client.get(key, { ...opts, timeoutMs: ctx.commandTimeoutMs }));
   if (f.countOnly && !(ctx.display instanceof FieldsPrinter)) {
     throw badArgs('--count-only is only for `--write-out=fields`');
   }
@@ -160,12 +155,7 @@ export function putOp(args: string[], f: PutFlags, stdin: () => string): { key: 
 export async function putCommand(ctx: Ctx, args: string[], f: PutFlags, readStdin: () => string): Promise<void> {
   const { key, value, opts } = putOp(args, f, readStdin);
   const client = ctx.client();
-  let resp: etcdserverpb.PutResponse;
-  try {
-    resp = await client.put(key, value, { ...opts, timeoutMs: ctx.commandTimeoutMs });
-  } catch (e) {
-    throw new CtlExit(ExitCode.Error, errText(e));
-  }
+  const resp: etcdserverpb.PutResponse = await orExit(client.put(key, value, { ...opts, timeoutMs: ctx.commandTimeoutMs }));
   ctx.display.put(resp);
 }
 
@@ -213,12 +203,7 @@ export function delOp(args: string[], f: DelFlags): { key: string; opts: DeleteO
 export async function delCommand(ctx: Ctx, args: string[], f: DelFlags): Promise<void> {
   const { key, opts } = delOp(args, f);
   const client = ctx.client();
-  let resp: etcdserverpb.DeleteRangeResponse;
-  try {
-    resp = await client.delete(key, { ...opts, timeoutMs: ctx.commandTimeoutMs });
-  } catch (e) {
-    throw new CtlExit(ExitCode.Error, errText(e));
-  }
+  const resp: etcdserverpb.DeleteRangeResponse = await orExit(client.delete(key, { ...opts, timeoutMs: ctx.commandTimeoutMs }));
   ctx.display.del(resp);
 }
 

@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { compare, type CompareOp } from '@kv/client';
 import type { etcdserverpb } from '@kv/api';
 import { CtlExit, ExitCode } from '../exit.js';
-import { errText } from '../errtext.js';
+import { orExit } from '../errtext.js';
 import { argify, goParseInt, scanCompareTail } from '../goparse.js';
 import { goQuote } from '../gofmt.js';
 import type { Ctx } from '../globals.js';
@@ -133,12 +133,7 @@ export async function txnCommand(ctx: Ctx, args: string[], interactive: boolean)
   } finally {
     reader.close();
   }
-  let resp: etcdserverpb.TxnResponse;
-  try {
-    // etcdctl sends the txn without a deadline.
-    resp = await client.txnRequest(req);
-  } catch (e) {
-    throw new CtlExit(ExitCode.Error, errText(e));
-  }
+  // etcdctl sends the txn without a deadline.
+  const resp: etcdserverpb.TxnResponse = await orExit(client.txnRequest(req));
   ctx.display.txn(resp);
 }
