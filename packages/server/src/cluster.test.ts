@@ -3,7 +3,6 @@
 import { etcdserverpb } from '@kv/api';
 import { credentials } from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -11,33 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig, type ServerConfig } from './config.js';
 import { silentLogger } from './logger.js';
 import { KvServer } from './server.js';
-import { call } from './testutil/harness.js';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not in time (last error: ${String(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { call, freePort, until } from './testutil/harness.js';
 
 const b = (s: string) => Buffer.from(s);
 

@@ -3,7 +3,7 @@ import { etcdserverpb, ErrorText } from '@kv/api';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startHarness, type Harness } from './testutil/harness.js';
+import { call, startHarness, until, type Harness } from './testutil/harness.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -15,16 +15,6 @@ async function expectRpcError(p: Promise<unknown>, code: status, text: string): 
   expect(err, `expected error ${text}`).toBeDefined();
   expect(err!.code).toBe(code);
   expect(err!.details).toBe(text);
-}
-
-async function until<T>(fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe('kv member', () => {
@@ -125,15 +115,15 @@ describe('kv member', () => {
     const got: etcdserverpb.WatchResponse[] = [];
     stream.on('data', (r: etcdserverpb.WatchResponse) => got.push(r));
     stream.write(etcdserverpb.WatchRequest.fromPartial({ createRequest: { key: b('w'), prevKv: true } }));
-    await until(async () => (got.some((r) => r.created) ? true : undefined));
+    await until('watch created', async () => (got.some((r) => r.created) ? true : undefined));
     await put('w', 'x');
     await put('w', 'y');
-    await until(async () => (got.flatMap((r) => r.events).length >= 2 ? true : undefined));
+    await until('two events', async () => (got.flatMap((r) => r.events).length >= 2 ? true : undefined));
     const evs = got.flatMap((r) => r.events);
     expect(evs.map((e) => e.kv!.value.toString())).toEqual(['x', 'y']);
     expect(evs[1].prevKv!.value.toString()).toBe('x');
     stream.write(etcdserverpb.WatchRequest.fromPartial({ cancelRequest: { watchId: got[0].watchId } }));
-    await until(async () => (got.some((r) => r.canceled) ? true : undefined));
+    await until('cancel response', async () => (got.some((r) => r.canceled) ? true : undefined));
     stream.end();
   });
 
@@ -142,7 +132,7 @@ describe('kv member', () => {
     const got: etcdserverpb.WatchResponse[] = [];
     stream.on('data', (r: etcdserverpb.WatchResponse) => got.push(r));
     stream.write(etcdserverpb.WatchRequest.fromPartial({ createRequest: { key: b('c'), startRevision: 1n } }));
-    const canceled = await until(async () => got.find((r) => r.canceled));
+    const canceled = await until('compacted cancel', async () => got.find((r) => r.canceled));
     expect(got[0].created).toBe(true);
     expect(canceled.compactRevision).toBe(h.server.member.store.compactRev());
     stream.end();
@@ -167,7 +157,7 @@ describe('kv member', () => {
     const g = await call<etcdserverpb.LeaseGrantRequest, etcdserverpb.LeaseGrantResponse>(h.lease, 'leaseGrant', { TTL: 1n, ID: 0n });
     expect(g.TTL).toBe(2n); // raised to the minimum TTL, as etcd does
     await put('short', 'v', { lease: g.ID });
-    await until(async () => ((await range('short')).kvs.length === 0 ? true : undefined), 20_000);
+    await until('lease keys deleted', async () => ((await range('short')).kvs.length === 0 ? true : undefined), 20_000);
   });
 
   it('keeps everything across a restart', async () => {
