@@ -111,9 +111,13 @@ export class Member implements StateMachine {
   alarms!: AlarmStore;
   membership!: Membership;
   applier!: Applier;
-  consensus!: Consensus;
-  /** The raft loop (the transport delivers peer messages to it); also `consensus`. */
+  /** The raft loop (the transport delivers peer messages to it). */
   raft!: RaftConsensus;
+
+  /** What the services need from consensus (the raft loop, seen through its interface). */
+  get consensus(): Consensus {
+    return this.raft;
+  }
   /** The member list fetched from the cluster when this member joined it (its first peers). */
   joinedFrom?: MemberRecord[];
   /** A backend restored from a snapshot stream, waiting for raft to accept the snapshot. */
@@ -231,7 +235,6 @@ export class Member implements StateMachine {
         sender: { send: () => undefined, sendSnapshot: () => undefined }, // replaced by the server's transport
         onFatal,
       });
-      member.consensus = member.raft;
       member.startLoops();
       member.logReady();
       return member;

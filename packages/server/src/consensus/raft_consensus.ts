@@ -473,9 +473,10 @@ export class RaftConsensus implements Consensus {
       ...m,
       snapshot: { data: Buffer.alloc(0), metadata: { index: applied, term, confState: this.confState } },
     };
-    // The state is read now, in this turn of the loop, so it matches the applied index.
-    const stream = this.o.machine.snapshotData();
-    this.sender.sendSnapshot(msg, () => stream);
+    // The backend is read when the transport starts streaming, so it may already hold entries
+    // past `applied`: harmless, since the receiver skips every entry at or below the consistent
+    // index the backend carries (and still applies their conf changes to raft's configuration).
+    this.sender.sendSnapshot(msg, () => this.o.machine.snapshotData());
   }
 
   private async maybeSnapshot(): Promise<void> {
