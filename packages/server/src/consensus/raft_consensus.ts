@@ -27,7 +27,7 @@ import {
   seededRandom,
   type Ready,
 } from '@kv/raft';
-import type { SnapshotFiles, Wal } from '@kv/wal';
+import type { SnapshotFiles, WalStorage } from '@kv/wal';
 import type { Logger } from 'pino';
 import type { ApplyResult } from '../apply/applier.js';
 import type { GroupEntry } from '../apply/apply_group.js';
@@ -60,7 +60,8 @@ export interface MessageSender {
 
 export interface RaftConsensusOptions {
   memberId: bigint;
-  wal: Wal;
+  /** The durable log, through the small face raft needs (save, saveSnapshot, release, close). */
+  wal: WalStorage;
   snapshots: SnapshotFiles;
   storage: MemoryStorage;
   /** Configuration the log's snapshot (or bootstrap) left; kept current by conf changes. */
