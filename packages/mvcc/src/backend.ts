@@ -19,6 +19,7 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { crc32c } from '@node-rs/crc32';
+import { BackendCorruptError, Digest, META_DIGEST } from './backend_digest.js';
 
 export type Bucket =
   | 'key'
@@ -92,7 +93,10 @@ export interface EntriesRange {
 
 type Db = ClassicLevel<Buffer, Buffer>;
 type DbSnapshot = ReturnType<Db['snapshot']>;
-type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer; prev?: Buffer };
+
+const META_PREFIX = BUCKET_PREFIX.meta;
+const KEY_PREFIX = BUCKET_PREFIX.key;
 
 function deferred(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
   let resolve!: () => void;
@@ -116,9 +120,14 @@ export class BatchTx {
     this.ops.push({ type: 'put', key: rawKey(bucket, key), value });
   }
 
-  del(bucket: Bucket, key: Buffer): void {
+  /**
+   * Deletes a record. A key-bucket delete names the value it removes (`prev`): the backend's
+   * integrity digest subtracts it (see backend_digest.ts).
+   */
+  del(bucket: Bucket, key: Buffer, prev?: Buffer): void {
     this.assertOpen();
-    this.ops.push({ type: 'del', key: rawKey(bucket, key) });
+    if (bucket === 'key' && prev === undefined) throw new Error('backend: a key-bucket delete must name the value it removes');
+    this.ops.push({ type: 'del', key: rawKey(bucket, key), prev });
   }
 
   /** Number of operations accumulated. */
@@ -205,18 +214,85 @@ export class Backend {
   private commitChain: Promise<void> = Promise.resolve();
   private poisoned: unknown = undefined;
   private closed = false;
+  /** Digest of everything committed so far (including commits still in flight). */
+  private readonly digest = new Digest();
+  /** Records of the buckets other than key and meta, by raw key (latin1): the digest needs the value a put replaces. */
+  private readonly mirror = new Map<string, Buffer>();
 
   private constructor(
     readonly dir: string,
     private readonly db: Db,
   ) {}
 
-  /** Opens (creating if needed) the database in `dir`. LevelDB's LOCK file keeps a second opener out. */
+  /**
+   * Opens (creating if needed) the database in `dir` and proves it whole: the integrity digest
+   * recomputed from its records must equal the one its newest batch stored, else
+   * BackendCorruptError (see backend_digest.ts). LevelDB's LOCK file keeps a second opener out.
+   */
   static async open(dir: string): Promise<Backend> {
     await mkdir(dir, { recursive: true });
     const db: Db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
-    return new Backend(dir, db);
+    const be = new Backend(dir, db);
+    try {
+      await be.verify();
+      await be.sync(); // durable before the member may record the snapshot as installed
+    } catch (err) {
+      await db.close().catch(() => {});
+      throw err;
+    }
+    return be;
+  }
+
+  /** Recomputes the digest from every record and compares it with the stored one. */
+  private async verify(): Promise<void> {
+    let metaRecords = 0;
+    let stored: Buffer | undefined;
+    for await (const [k, v] of this.db.iterator()) {
+      if (k[0] === META_PREFIX) {
+        metaRecords++;
+        if (k.length === META_DIGEST.length + 1 && k.subarray(1).equals(META_DIGEST)) stored = v;
+        continue;
+      }
+      this.digest.add(k, v);
+      if (k[0] !== KEY_PREFIX) this.mirror.set(k.toString('latin1'), v);
+    }
+    if (stored === undefined) {
+      if (metaRecords > 0 || this.digest.count > 0n) {
+        throw new BackendCorruptError(this.dir, `holds ${this.digest} but no integrity digest: its newest writes are lost`);
+      }
+      return; // a new, empty database
+    }
+    const want = Digest.decode(stored);
+    if (!want) throw new BackendCorruptError(this.dir, `its integrity digest is malformed (${stored.length} bytes)`);
+    if (!want.equals(this.digest)) {
+      const lost = want.count - this.digest.count;
+      const what = lost > 0n ? `${lost} records are missing` : lost < 0n ? `${-lost} records too many` : 'records were changed';
+      throw new BackendCorruptError(this.dir, `integrity check failed: it holds ${this.digest}, its digest says ${want} (${what})`);
+    }
+  }
+
+  /** Folds a batch's operations into the digest and the mirror, in order. */
+  private account(ops: BatchOp[]): void {
+    for (const op of ops) {
+      const prefix = op.key[0];
+      if (prefix === META_PREFIX) continue;
+      if (prefix === KEY_PREFIX) {
+        // Invariant: revision keys are written once (a put never replaces one).
+        if (op.type === 'put') this.digest.add(op.key, op.value);
+        else this.digest.remove(op.key, op.prev!);
+        continue;
+      }
+      const id = op.key.toString('latin1');
+      const old = this.mirror.get(id);
+      if (old !== undefined) this.digest.remove(op.key, old);
+      if (op.type === 'put') {
+        this.digest.add(op.key, op.value);
+        this.mirror.set(id, op.value);
+      } else {
+        this.mirror.delete(id);
+      }
+    }
   }
 
   /** Waits for pending commits, then closes the database. */
@@ -262,6 +338,11 @@ export class Backend {
     if (tx.state !== 'open') return Promise.reject(new Error('backend: batch committed twice'));
     if (this.closed) return Promise.reject(new Error('backend: closed'));
     tx.state = 'committing';
+    if (tx.ops.length > 0 && this.poisoned === undefined) {
+      // The digest travels in the same atomic batch as the records it covers.
+      this.account(tx.ops);
+      tx.ops.push({ type: 'put', key: rawKey('meta', META_DIGEST), value: this.digest.encode() });
+    }
     const run = async (): Promise<void> => {
       if (this.poisoned !== undefined) throw this.poisoned;
       if (tx.ops.length > 0) await this.db.batch(tx.ops, { sync: opts.sync });
@@ -275,6 +356,13 @@ export class Backend {
       },
     );
     return p;
+  }
+
+  /** Makes every commit so far durable (one synced write after them). */
+  sync(): Promise<void> {
+    const tx = this.newBatch();
+    tx.put('meta', META_DIGEST, this.digest.encode());
+    return this.commit(tx, { sync: true });
   }
 
   /** Bytes of the files of the database directory (etcd's db_size). */
@@ -353,14 +441,18 @@ export class Backend {
       errorIfExists: true,
     });
     await db.open();
+    const be = new Backend(dir, db);
     try {
       await readSnapshotInto(db, stream);
+      // The stream carries the sender's digest: checking it proves the copy end to end.
+      await be.verify();
+      await be.sync(); // durable before the member may record the snapshot as installed
     } catch (err) {
       await db.close();
       await ClassicLevel.destroy(dir).catch(() => {});
       throw err;
     }
-    return new Backend(dir, db);
+    return be;
   }
 }
 

@@ -12,6 +12,7 @@ export {
   META_SCHEDULED_COMPACT_REV,
 } from './backend.js';
 export type { Bucket, EntriesRange } from './backend.js';
+export { BackendCorruptError, META_DIGEST } from './backend_digest.js';
 export {
   type Revision,
   REV_BYTES_LEN,

@@ -39,6 +39,7 @@ import {
   META_FINISHED_COMPACT_REV,
   META_SCHEDULED_COMPACT_REV,
 } from './backend.js';
+import { META_DIGEST } from './backend_digest.js';
 import { CompactedError, FutureRevError } from './errors.js';
 import { KeyIndex } from './key_index.js';
 import {
@@ -461,11 +462,15 @@ export class KVStore implements ReadView {
     for (;;) {
       if (this.closed) return; // resumed on next open: scheduledCompactRev is on disk
       const keys: Buffer[] = [];
-      for await (const [k] of this.backend.entries('key', { gte: from, lt: end, limit: this.compactionBatchLimit })) {
+      const values: Buffer[] = [];
+      for await (const [k, v] of this.backend.entries('key', { gte: from, lt: end, limit: this.compactionBatchLimit })) {
         keys.push(k);
+        values.push(v);
       }
       const tx = this.backend.newBatch();
-      for (const k of keys) if (!keep.has(revKeyOfBytes(k))) tx.del('key', k);
+      keys.forEach((k, i) => {
+        if (!keep.has(revKeyOfBytes(k))) tx.del('key', k, values[i]);
+      });
       if (keys.length < this.compactionBatchLimit) {
         tx.put('meta', META_FINISHED_COMPACT_REV, revToBytes({ main: rev, sub: 0n }));
         await this.backend.commit(tx, { sync: true });
@@ -493,7 +498,8 @@ export class KVStore implements ReadView {
       for (const bucket of order) {
         crc = crc32c(Buffer.from(ETCD_BUCKET_NAME[bucket]), crc);
         for await (const [k, v] of snap.entries(bucket)) {
-          if (bucket === 'meta' && k.equals(META_CONSISTENT_INDEX)) continue;
+          // Left out: the consistent index (as etcd) and kv's own integrity digest (etcd has none).
+          if (bucket === 'meta' && (k.equals(META_CONSISTENT_INDEX) || k.equals(META_DIGEST))) continue;
           crc = crc32c(k, crc);
           crc = crc32c(v, crc);
         }

@@ -49,12 +49,18 @@ export interface DataDirLock {
 /** Lock files held by this process (a second open from the same process is refused too). */
 const heldHere = new Set<string>();
 
-export function openDataDir(dataDir: string): { dirs: DataDirLayout; lock: DataDirLock } {
+export function openDataDir(dataDir: string): { dirs: DataDirLayout; lock: DataDirLock; notices: string[] } {
   const dirs = layout(dataDir);
+  /** Repairs made on the way, for the caller to log at warn. */
+  const notices: string[] = [];
   for (const d of [dirs.root, dirs.member]) {
     mkdirSync(d, { recursive: true, mode: 0o700 });
     // etcd refuses group/world access too; tighten a directory created earlier by someone else.
-    if ((statSync(d).mode & 0o077) !== 0) chmodSync(d, 0o700);
+    const mode = statSync(d).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      chmodSync(d, 0o700);
+      notices.push(`tightened the mode of ${d} from ${mode.toString(8)} to 700`);
+    }
   }
   const lockPath = join(dirs.member, 'lock');
   if (heldHere.has(lockPath)) {
@@ -69,6 +75,7 @@ export function openDataDir(dataDir: string): { dirs: DataDirLayout; lock: DataD
       let released = false;
       return {
         dirs,
+        notices,
         lock: {
           path: lockPath,
           release() {
@@ -91,6 +98,7 @@ export function openDataDir(dataDir: string): { dirs: DataDirLayout; lock: DataD
         throw new DataDirError(`data dir ${dataDir} is in use by another process (pid ${owner}); lock file ${lockPath}`);
       }
       // Stale: its owner died without releasing it.
+      notices.push(`took over the lock of ${Number.isInteger(owner) ? `pid ${owner}, which is gone` : 'a process that is gone'} (${lockPath})`);
       rmSync(lockPath, { force: true });
     }
   }

@@ -1,9 +1,10 @@
 // A member: the composition root that owns the backend, the store, leases, alarms, consensus and
 // every timer (etcd's EtcdServer). The gRPC services are thin adapters over it.
 import { etcdserverpb, raftpb } from '@kv/api';
-import { Backend, KVStore, WatchableStore, type WatchStream } from '@kv/mvcc';
+import { Backend, BackendCorruptError, KVStore, WatchableStore, type WatchStream } from '@kv/mvcc';
 import { MemoryStorage } from '@kv/raft';
-import { SnapshotFiles, Wal } from '@kv/wal';
+import { SnapshotFiles, Wal, fsyncDir } from '@kv/wal';
+import { existsSync } from 'node:fs';
 import { readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -15,7 +16,7 @@ import { AlarmStore } from './apply/alarms.js';
 import { Applier, type ApplyResult, type Response } from './apply/applier.js';
 import { effectiveQuota, parseRetention, type ServerConfig } from './config.js';
 import type { Consensus } from './consensus/consensus.js';
-import { openDataDir, type DataDirLayout, type DataDirLock } from './data_dir.js';
+import { DataDirError, openDataDir, type DataDirLayout, type DataDirLock } from './data_dir.js';
 import { RpcError } from './errors.js';
 import { computeClusterId, computeMemberId } from './ids.js';
 import { IdGenerator } from './idgen.js';
@@ -51,6 +52,18 @@ const expiryPassMs = 500;
 /** Lease checkpoints (remaining TTLs) are persisted this often, and at a clean stop. */
 const checkpointIntervalMs = 5 * 60 * 1000;
 
+/**
+ * A data dir that cannot be served whole. kvd refuses to start rather than serve a subset; the
+ * message says what is missing and what the operator can do (etcd refuses the same way, e.g.
+ * `failed to find database snapshot file`).
+ */
+function damaged(dataDir: string, what: string): DataDirError {
+  return new DataDirError(
+    `data dir ${dataDir} is damaged: ${what}. kvd will not serve part of its data. Restore the data dir from a backup, ` +
+      `or remove this member from its cluster ('etcdctl member remove <id>') and add it back with an empty data dir`,
+  );
+}
+
 /** This member's id and its cluster's, from --initial-cluster and --initial-cluster-token. */
 function clusterIds(config: ServerConfig): { memberId: bigint; clusterId: bigint } {
   const self = config.initialCluster.find((m) => m.name === config.name)!;
@@ -68,6 +81,32 @@ interface StateParts {
   lessor: Lessor;
   alarms: AlarmStore;
   membership: Membership;
+}
+
+/** Where a snapshot stream is restored: `db.snap-<n>.partial` while it arrives, `db.snap-<n>` once whole and durable. */
+const receivedPrefix = 'db.snap-';
+const partialSuffix = '.partial';
+
+/**
+ * Settles what a crash left of received snapshots. Installing swaps `db.snap-<n>` in for `db`
+ * (remove db, rename): a crash between the two leaves no `db` but a whole received one, which is
+ * then moved into place. Anything else received but never installed is of no use and removed.
+ */
+async function settleReceivedSnapshots(dirs: DataDirLayout, logger: Logger): Promise<void> {
+  const names = (await readdir(dirs.member)).filter((n) => n.startsWith(receivedPrefix)).sort();
+  const whole = names.filter((n) => !n.endsWith(partialSuffix));
+  for (const name of names) {
+    const path = join(dirs.member, name);
+    if (name === whole[whole.length - 1] && !existsSync(join(dirs.db, 'CURRENT'))) {
+      logger.warn({ path, db: dirs.db }, 'completing a snapshot install interrupted by a crash');
+      await rm(dirs.db, { recursive: true, force: true });
+      await rename(path, dirs.db);
+      await fsyncDir(dirs.member);
+      continue;
+    }
+    logger.warn({ path }, 'removing a received snapshot that was never installed');
+    await rm(path, { recursive: true, force: true });
+  }
 }
 
 async function collect(it: AsyncIterable<[Buffer, Buffer]>, pick: 0 | 1): Promise<Buffer[]> {
@@ -150,18 +189,26 @@ export class Member implements StateMachine {
     const { config, logger } = o;
     const clock = o.clock ?? (() => performance.now());
     const onFatal = o.onFatal ?? (() => process.exit(1));
-    const { dirs, lock } = openDataDir(config.dataDir);
+    const { dirs, lock, notices } = openDataDir(config.dataDir);
+    for (const n of notices) logger.warn({ dataDir: config.dataDir }, n);
     let parts: StateParts | undefined;
     let wal: Wal | undefined;
     try {
-      // A snapshot received but never installed (a crash, or raft refused it) is of no use now.
-      for (const name of await readdir(dirs.member)) {
-        if (name.startsWith('db.snap-')) await rm(join(dirs.member, name), { recursive: true, force: true });
-      }
+      await settleReceivedSnapshots(dirs, logger);
       const walExists = await Wal.exists(dirs.wal);
-      parts = await openState(dirs.db, config, clock, logger);
+      const backendExisted = existsSync(join(dirs.db, 'CURRENT'));
+      parts = await openState(dirs.db, config, clock, logger).catch((err: unknown) => {
+        if (err instanceof BackendCorruptError) throw damaged(config.dataDir, err.message);
+        throw err;
+      });
+      const ci = parts.store.consistentIndex();
+      if (!walExists && ci > 0n) {
+        throw damaged(config.dataDir, `the WAL (${dirs.wal}) is missing, but the backend holds state applied up to index ${ci}`);
+      }
       // Restart from snapshot + WAL, or bootstrap a new member (one member is a cluster of one).
-      const snapshots = await SnapshotFiles.open(dirs.snap);
+      const snapshots = await SnapshotFiles.open(dirs.snap, {
+        onWarning: (m) => logger.warn({ dir: dirs.snap }, m),
+      });
       const storage = new MemoryStorage();
       let memberId: bigint;
       let clusterId: bigint;
@@ -173,6 +220,16 @@ export class Member implements StateMachine {
         const valid = await Wal.validSnapshots(dirs.wal);
         const snap = await snapshots.loadNewest((pos) => valid.some((v) => v.index === pos.index && v.term === pos.term));
         const pos = snap?.metadata ? { index: snap.metadata.index, term: snap.metadata.term } : { index: 0n, term: 0n };
+        // Invariant: the backend holds every entry up to the snapshot — the WAL replays only what
+        // follows it (the snapshot's state *is* the backend, as in etcd).
+        if (ci < pos.index) {
+          const what = backendExisted ? `holds entries only up to index ${ci}` : `(${dirs.db}) is missing`;
+          throw damaged(
+            config.dataDir,
+            `the backend ${what}, but the newest snapshot is at index ${pos.index} and the WAL holds only the entries after it: entries ${ci + 1n}..${pos.index} are lost`,
+          );
+        }
+        if (!backendExisted) logger.warn({ db: dirs.db }, 'the backend is missing; rebuilding it from the WAL');
         const opened = await Wal.open(dirs.wal, pos, { unsafeNoSync: config.unsafeNoFsync, onWarning: (m) => logger.warn(m) });
         wal = opened.wal;
         if (opened.repaired) logger.warn({ repaired: opened.repaired }, 'repaired a torn WAL tail');
@@ -288,15 +345,23 @@ export class Member implements StateMachine {
   /** Called after membership changed (the server updates the transport's peers). */
   onMembersChanged?: () => void;
 
+  /** Makes everything applied so far durable in the backend (before a snapshot lets the WAL go). */
+  persistApplied(): Promise<void> {
+    return this.backend.sync();
+  }
+
   snapshotData(): AsyncIterable<Buffer> {
     return this.backend.snapshotStream();
   }
 
   /** Restores a snapshot stream aside; the swap happens when raft accepts it (installSnapshot). */
   async receiveSnapshot(data: AsyncIterable<Buffer>): Promise<void> {
-    const dir = `${this.dirs.db}.snap-${Date.now()}`;
-    const b = await Backend.restoreFrom(dir, data);
+    const dir = join(this.dirs.member, `${receivedPrefix}${Date.now().toString().padStart(16, '0')}`);
+    const partial = `${dir}${partialSuffix}`;
+    const b = await Backend.restoreFrom(partial, data); // verified and synced
     await b.close();
+    await rename(partial, dir);
+    await fsyncDir(this.dirs.member);
     if (this.pendingSnapshotDir) await rm(this.pendingSnapshotDir, { recursive: true, force: true });
     this.pendingSnapshotDir = dir;
   }
@@ -311,7 +376,8 @@ export class Member implements StateMachine {
     await this.store.close?.();
     await this.backend.close();
     await rm(this.dirs.db, { recursive: true, force: true });
-    await rename(dir, this.dirs.db);
+    await rename(dir, this.dirs.db); // a crash between rm and rename is completed at the next start
+    await fsyncDir(this.dirs.member);
     const parts = await openState(this.dirs.db, this.config, this.clock, this.logger);
     this.setState(parts);
     if (this.raft.isLeader()) this.lessor.promote(this.config.electionTimeoutMs);

@@ -8,6 +8,7 @@ export type { SnapshotPosition } from './payloads.js';
 export { WalError } from './errors.js';
 export type { WalErrorCode } from './errors.js';
 export { mustSync, isEmptyHardState } from './must_sync.js';
+export { fsyncDir } from './fsutil.js';
 export {
   RecordType,
   FORMAT_VERSION,

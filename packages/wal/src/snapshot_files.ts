@@ -132,7 +132,8 @@ export class SnapshotFiles {
         if (!(err instanceof WalError)) throw err;
         await rename(path, `${path}.broken`);
         await fsyncDir(this.dir);
-        this.warn(`wal: set aside a broken snapshot file as ${path}.broken: ${err.message}`);
+        // etcd's words for it, then what was done about it.
+        this.warn(`snap: corrupted snapshot file ${path}: ${err.message}; set aside as ${path}.broken, trying an older one`);
         continue;
       }
       if (!accept || accept({ index: s.index, term: s.term })) return snap;

@@ -4,8 +4,11 @@
 // Invariants:
 // - apply() is called in log order, one entry at a time, never concurrently; the caller commits
 //   the batch (with the consistent index) before publishing the writes or answering anyone.
-// - An entry that fails (e.g. lease not found) changes nothing: the KV request layer validates
-//   before it writes, and a failed entry's TxnWrite is ended without changes.
+// - An entry that fails with a request error (lease not found, compacted, ...: RpcError or
+//   @kv/mvcc's KvError) changes nothing — the KV request layer validates before it writes — and
+//   its error becomes the entry's result. Anything else thrown here (a bug, a backend read that
+//   failed) is an ApplyFault: it propagates, the batch is never committed and the member stops,
+//   because every member must apply every entry alike or the members diverge (etcd panics).
 // - Every member applies the same entries to the same state and reaches the same state: nothing
 //   here reads the clock or the member's role, except lease expiry times (not replicated state).
 import { etcdserverpb } from '@kv/api';
@@ -17,6 +20,7 @@ import {
   type KVStore,
   type TxnWrite,
 } from '@kv/mvcc';
+import { KvError } from '@kv/mvcc';
 import { RpcError } from '../errors.js';
 import type { Lessor } from '../lease/lessor.js';
 import type { AlarmStore } from './alarms.js';
@@ -57,17 +61,44 @@ export interface ApplierDeps {
   header: (revision: bigint) => etcdserverpb.ResponseHeader;
 }
 
+/** Errors that answer a request (the same on every member); anything else is a fault. */
+export function isRequestError(err: unknown): boolean {
+  return err instanceof RpcError || err instanceof KvError;
+}
+
+/** An entry could not be applied for a reason other than the request itself: the member must stop. */
+export class ApplyFault extends Error {
+  override readonly name = 'ApplyFault';
+  constructor(
+    readonly index: bigint | undefined,
+    readonly kind: string,
+    cause: unknown,
+  ) {
+    super(`apply of ${kind} entry${index !== undefined ? ` ${index}` : ''} failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/** The request kind of an entry, for logs and faults. */
+export function requestKind(req: etcdserverpb.InternalRaftRequest): string {
+  for (const [k, v] of Object.entries(req)) if (k !== 'header' && typeof v === 'object' && v !== null) return k;
+  return 'empty';
+}
+
 export class Applier {
   constructor(private readonly d: ApplierDeps) {}
 
   /**
    * Applies one entry. `w` is the write transaction opened for it on `tx`; the caller ends it
-   * (via the returned writes) and commits `tx`.
+   * (via the returned writes) and commits `tx`. A request error becomes the result; anything else
+   * throws an ApplyFault (the caller must not commit `tx`).
    */
-  async apply(req: etcdserverpb.InternalRaftRequest, tx: BatchTx, w: TxnWrite): Promise<ApplyResult> {
+  async apply(req: etcdserverpb.InternalRaftRequest, tx: BatchTx, w: TxnWrite, index?: bigint): Promise<ApplyResult> {
     try {
       return await this.dispatch(req, tx, w);
     } catch (err) {
+      if (!isRequestError(err)) throw new ApplyFault(index, requestKind(req), err);
+      // Invariant: a request error leaves the entry's write transaction unchanged.
+      if (w.changed()) throw new ApplyFault(index, requestKind(req), new Error(`request error after writes: ${(err as Error).message}`));
       return { err };
     }
   }
@@ -138,7 +169,12 @@ export class Applier {
   private applyAttributes(r: etcdserverpb.Request, tx: BatchTx): void {
     const m = /^\/0\/members\/([0-9a-f]+)\/attributes$/.exec(r.Path);
     if (r.Method !== 'PUT' || !m || !this.d.membership) throw new RpcError('NotCapable');
-    const attrs = JSON.parse(r.Val) as { name?: string; clientURLs?: string[] };
+    let attrs: { name?: string; clientURLs?: string[] };
+    try {
+      attrs = JSON.parse(r.Val) as { name?: string; clientURLs?: string[] };
+    } catch {
+      throw new RpcError('NotCapable'); // the same on every member: a request error, not a fault
+    }
     this.d.membership.setAttributes(BigInt(`0x${m[1]}`), attrs.name ?? '', attrs.clientURLs ?? [], {
       put: (b, k, v) => tx.put(b, k, v),
       del: (b, k) => tx.del(b, k),

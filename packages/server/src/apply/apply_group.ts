@@ -3,8 +3,10 @@
 // carries the consistent index of the last entry, and nothing becomes visible before the batch
 // is committed. Driven by the raft loop (RaftConsensus) through the member.
 //
-// Invariant: entries arrive in log order without gaps; an entry at or below the backend's
-// consistent index was applied before a restart and is skipped (replay is idempotent).
+// Invariants: entries arrive in log order without gaps; an entry at or below the backend's
+// consistent index was applied before a restart and is skipped (replay is idempotent). If any
+// entry faults (ApplyFault), the group rejects before its batch is committed: nothing of the
+// group reaches the backend, and the caller stops the member.
 import type { etcdserverpb } from '@kv/api';
 import type { Backend, KVStore, TxnWrite } from '@kv/mvcc';
 import type { ApplyResult, Applier } from './applier.js';
@@ -39,7 +41,7 @@ export async function applyGroup(d: GroupDeps, entries: GroupEntry[]): Promise<(
       continue;
     }
     const w = store.write(tx);
-    results.push(await applier.apply(e.req, tx, w));
+    results.push(await applier.apply(e.req, tx, w, e.index));
     w.end();
     writes.push(w);
     last = e.index;

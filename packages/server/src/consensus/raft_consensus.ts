@@ -42,6 +42,8 @@ export interface StateMachine {
   applyEntries(entries: GroupEntry[]): Promise<(ApplyResult | undefined)[]>;
   /** Applies a committed conf change at `index` (membership persisted with the consistent index). */
   applyConfChange(index: bigint, cc: raftpb.ConfChange): Promise<void>;
+  /** Makes every applied entry durable in the backend (the WAL behind a snapshot is then released). */
+  persistApplied(): Promise<void>;
   /** A consistent copy of the state for a follower that needs a snapshot. */
   snapshotData(): AsyncIterable<Buffer>;
   /** Installs a received snapshot (state already restored aside by the transport handler). */
@@ -359,8 +361,12 @@ export class RaftConsensus implements Consensus {
     const isLeader = this.node.isLeader();
     if (isLeader) this.send(rd.messages);
 
-    // 1. Persist: snapshot first (the WAL's replay starts from it), then hard state and entries.
+    // 1. Persist. A received snapshot: its state first (the backend swapped in, durable), then
+    // the raft snapshot that points at it (the WAL's replay starts from it), then hard state and
+    // entries. Invariant: a snapshot in the WAL never points past what the backend holds — a
+    // crash between the two steps leaves a backend ahead of the log, which replay skips through.
     if (rd.snapshot) {
+      await machine.installSnapshot(rd.snapshot);
       await this.o.snapshots.save(rd.snapshot);
       const md = rd.snapshot.metadata!;
       await wal.saveSnapshot({ index: md.index, term: md.term });
@@ -370,7 +376,6 @@ export class RaftConsensus implements Consensus {
     }
     if (rd.snapshot) {
       storage.applySnapshot(rd.snapshot);
-      await machine.installSnapshot(rd.snapshot);
       this.confState = rd.snapshot.metadata!.confState!;
       this.snapshotIndex = rd.snapshot.metadata!.index;
     }
@@ -439,7 +444,16 @@ export class RaftConsensus implements Consensus {
           group.push({ index: e.Index }); // a new leader's empty entry
           continue;
         }
-        const req = etcdserverpb.InternalRaftRequest.decode(e.Data);
+        let req: etcdserverpb.InternalRaftRequest;
+        try {
+          req = etcdserverpb.InternalRaftRequest.decode(e.Data);
+        } catch (err) {
+          // Deterministic on every member, so skipping it keeps the members equal; stopping
+          // would stop every member at this entry, for good.
+          this.o.logger.error({ err, index: e.Index.toString() }, 'skipping a committed entry that is not a request');
+          group.push({ index: e.Index });
+          continue;
+        }
         const id = req.header?.ID ?? 0n;
         if (id !== 0n) ids.set(e.Index, id);
         group.push({ index: e.Index, req });
@@ -483,6 +497,12 @@ export class RaftConsensus implements Consensus {
   private async maybeSnapshot(): Promise<void> {
     const applied = this.o.machine.appliedIndex();
     if (applied - this.snapshotIndex < BigInt(this.o.snapshotCount)) return;
+    // A backend installed from a leader's snapshot may be ahead of this log; snapshot once the
+    // log has caught up with it.
+    if (applied > this.o.storage.lastIndex()) return;
+    // Invariant: the backend holds every entry up to a snapshot durably before the snapshot is
+    // saved and the WAL behind it released (its batches are not synced one by one).
+    await this.o.machine.persistApplied();
     const snap = this.o.storage.createSnapshot(applied, this.confState, Buffer.alloc(0));
     await this.o.snapshots.save(snap);
     await this.o.wal.saveSnapshot({ index: applied, term: snap.metadata!.term });

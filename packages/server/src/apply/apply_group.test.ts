@@ -1,0 +1,105 @@
+// The apply group commits whole groups or nothing: a request error is an answer, anything else
+// (a bug, a failed backend read) rejects the group before its batch reaches the backend.
+import { etcdserverpb } from '@kv/api';
+import { Backend, KVStore, TxnWrite } from '@kv/mvcc';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Lessor } from '../lease/lessor.js';
+import { AlarmStore } from './alarms.js';
+import { applyGroup, type GroupEntry } from './apply_group.js';
+import { ApplyFault, Applier } from './applier.js';
+import { RpcError } from '../errors.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'kv-apply-'));
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function open() {
+  const backend = await Backend.open(dir);
+  const lessor = new Lessor({ now: () => 0, minTTL: 1n });
+  const lease = [] as Buffer[];
+  for await (const [, v] of backend.entries('lease')) lease.push(v);
+  lessor.restore(lease);
+  const store = await KVStore.open(backend, { leases: lessor });
+  const alarms = new AlarmStore();
+  const applier = new Applier({ store, lessor, alarms, header: (revision) => ({ clusterId: 1n, memberId: 1n, revision, raftTerm: 1n }) });
+  const apply = (entries: GroupEntry[]) => applyGroup({ backend, store, applier, sync: false }, entries);
+  return { backend, store, lessor, apply, close: async () => (await store.close?.(), await backend.close()) };
+}
+
+const req = (r: Partial<etcdserverpb.InternalRaftRequest>) => etcdserverpb.InternalRaftRequest.fromPartial(r);
+const put = (key: string, lease = 0n) => req({ put: { key: Buffer.from(key), value: Buffer.from('v'), lease } });
+
+async function keys(store: KVStore): Promise<string[]> {
+  const r = await store.rangeAt(Buffer.from('k'), Buffer.from('l'), store.currentRev(), store.compactRev(), {});
+  return r.kvs.map((kv) => kv.key.toString());
+}
+
+describe('applyGroup', () => {
+  it('a request error is the entry’s answer and the rest of the group commits', async () => {
+    const m = await open();
+    const res = await m.apply([
+      { index: 1n, req: put('k1') },
+      { index: 2n, req: put('k2', 0x99n) }, // no such lease
+      { index: 3n, req: put('k3') },
+    ]);
+    expect(res[0]?.err).toBeUndefined();
+    expect((res[1]?.err as RpcError | undefined)?.message).toBe('etcdserver: requested lease not found');
+    expect(res[2]?.err).toBeUndefined();
+    expect(m.store.consistentIndex()).toBe(3n);
+    expect(await keys(m.store)).toEqual(['k1', 'k3']);
+    await m.close();
+  });
+
+  it('a fault in the middle of a lease revoke commits nothing of the group', async () => {
+    const m = await open();
+    await m.apply([
+      { index: 1n, req: req({ leaseGrant: { ID: 7n, TTL: 60n } }) },
+      { index: 2n, req: put('ka', 7n) },
+      { index: 3n, req: put('kb', 7n) },
+      { index: 4n, req: put('kc', 7n) },
+    ]);
+    expect(await keys(m.store)).toEqual(['ka', 'kb', 'kc']);
+    // The backend fails under the revoke after it deleted the first key.
+    const real = TxnWrite.prototype.deleteRange;
+    let calls = 0;
+    vi.spyOn(TxnWrite.prototype, 'deleteRange').mockImplementation(function (this: TxnWrite, key, end) {
+      if (++calls === 2) return Promise.reject(new Error('IO error: read failed'));
+      return real.call(this, key, end);
+    });
+    const applying = m.apply([
+      { index: 5n, req: put('kd') },
+      { index: 6n, req: req({ leaseRevoke: { ID: 7n } }) },
+    ]);
+    await expect(applying).rejects.toBeInstanceOf(ApplyFault);
+    await expect(applying).rejects.toThrow(/apply of leaseRevoke entry 6 failed: IO error: read failed/);
+    vi.restoreAllMocks();
+    await m.close().catch(() => undefined);
+    // On disk: nothing of entries 5 and 6 (the member stops here and replays them from its log).
+    const again = await open();
+    expect(again.store.consistentIndex()).toBe(4n);
+    expect(await keys(again.store)).toEqual(['ka', 'kb', 'kc']);
+    expect(again.lessor.lookup(7n)).toBeDefined();
+    await again.close();
+  });
+
+  it('a request error after writes is a fault, not an answer', async () => {
+    const m = await open();
+    // A txn whose request layer wrote and then failed would commit half of itself if answered.
+    const realPut = TxnWrite.prototype.putNow;
+    vi.spyOn(TxnWrite.prototype, 'putNow').mockImplementation(function (this: TxnWrite, k, v, l) {
+      realPut.call(this, k, v, l);
+      throw new RpcError('LeaseNotFound');
+    });
+    await expect(m.apply([{ index: 1n, req: put('k1') }])).rejects.toThrow(/request error after writes/);
+    vi.restoreAllMocks();
+    await m.close().catch(() => undefined);
+  });
+});
