@@ -15,7 +15,7 @@
  * The stream is cut into chunks of about 64 KiB regardless of record
  * boundaries. Raw keys are at most 2^32-2 bytes long.
  */
-import { mkdir, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import { crc32c } from '@node-rs/crc32';
@@ -210,6 +210,26 @@ async function* iterateBucket(
   }
 }
 
+export interface BackendOpenOptions {
+  /** Receives what LevelDB's recovery dropped or repaired at this open. */
+  onWarning?: (message: string) => void;
+}
+
+/** Lines of LevelDB's info log that tell of data dropped or skipped during recovery. */
+async function recoveryNotes(dir: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, 'LOG'), 'latin1');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => /corruption|dropping|ignoring|missing/i.test(l))
+    .map((l) => l.replace(/^\S+ \S+ /, '').trim()) // LevelDB's timestamp and thread id
+    .slice(0, 20);
+}
+
 export class Backend {
   private commitChain: Promise<void> = Promise.resolve();
   private poisoned: unknown = undefined;
@@ -229,12 +249,16 @@ export class Backend {
    * recomputed from its records must equal the one its newest batch stored, else
    * BackendCorruptError (see backend_digest.ts). LevelDB's LOCK file keeps a second opener out.
    */
-  static async open(dir: string): Promise<Backend> {
+  static async open(dir: string, opts: BackendOpenOptions = {}): Promise<Backend> {
     await mkdir(dir, { recursive: true });
     const db: Db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
     const be = new Backend(dir, db);
     try {
+      // LevelDB reports what its recovery dropped only in its own info log (`<dir>/LOG`, started
+      // anew by every open): pass it on, so that no repair goes unlogged.
+      const warn = opts.onWarning;
+      if (warn) for (const line of await recoveryNotes(dir)) warn(`leveldb: ${line}`);
       await be.verify();
       await be.sync(); // durable before the member may record the snapshot as installed
     } catch (err) {

@@ -73,8 +73,10 @@ describe('backend integrity digest', () => {
     expect(buf.length).toBeGreaterThan(64 * 1024);
     buf[Math.floor(buf.length / 3)] ^= 0x40;
     await writeFile(log, buf);
-    const err = await Backend.open(dir).catch((e: unknown) => e);
+    const warnings: string[] = [];
+    const err = await Backend.open(dir, { onWarning: (m) => warnings.push(m) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BackendCorruptError);
+    expect(warnings.join('\n')).toMatch(/leveldb: .*dropping \d+ bytes/i);
     expect(String((err as Error).message)).toMatch(/integrity check failed: .* records are missing/);
     // And again on the next try: the refusal does not depend on LevelDB's log of the first open.
     const again = await Backend.open(dir).catch((e: unknown) => e);

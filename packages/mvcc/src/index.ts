@@ -11,7 +11,7 @@ export {
   META_FINISHED_COMPACT_REV,
   META_SCHEDULED_COMPACT_REV,
 } from './backend.js';
-export type { Bucket, EntriesRange } from './backend.js';
+export type { Bucket, EntriesRange, BackendOpenOptions } from './backend.js';
 export { BackendCorruptError, META_DIGEST } from './backend_digest.js';
 export {
   type Revision,

@@ -117,7 +117,7 @@ async function collect(it: AsyncIterable<[Buffer, Buffer]>, pick: 0 | 1): Promis
 
 /** Opens a backend directory and rebuilds everything kept in it. */
 async function openState(dbDir: string, config: ServerConfig, clock: () => number, logger: Logger): Promise<StateParts> {
-  const backend = await Backend.open(dbDir);
+  const backend = await Backend.open(dbDir, { onWarning: (m) => logger.warn({ db: dbDir }, m) });
   try {
     const lessor = new Lessor({ now: clock, minTTL: minLeaseTTL(config.electionTimeoutMs, config.heartbeatIntervalMs) });
     lessor.restore(await collect(backend.entries('lease'), 1));
