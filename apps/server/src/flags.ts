@@ -79,6 +79,11 @@ const boolFlags: { flag: string; help: string; apply: (c: Partial<ServerConfig>,
   { flag: 'client-cert-auth', help: 'Enable client cert authentication.', apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), clientCertAuth: v }) },
   { flag: 'peer-client-cert-auth', help: 'Enable peer client cert authentication.', apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), clientCertAuth: v }) },
   { flag: 'unsafe-no-fsync', help: 'Disables fsync, unsafe, will cause data loss.', apply: (c, v) => (c.unsafeNoFsync = v) },
+  {
+    flag: 'experimental-initial-corrupt-check',
+    help: 'Enable to check data corruption before serving any client/peer traffic.',
+    apply: (c, v) => (c.experimentalInitialCorruptCheck = v),
+  },
 ];
 
 export function envName(flag: string): string {

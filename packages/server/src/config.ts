@@ -44,6 +44,8 @@ export interface ServerConfig {
   watchProgressNotifyIntervalMs: number;
   /** Skips fsync of the backend; etcd's --unsafe-no-fsync, for tests and benchmarks only. */
   unsafeNoFsync: boolean;
+  /** Before serving clients, compare this member's HashKV with its peers' (etcd's experimental flag, off). */
+  experimentalInitialCorruptCheck: boolean;
 }
 
 export const DefaultQuotaBytes = 2 * 1024 * 1024 * 1024;
@@ -83,6 +85,7 @@ export function defaultConfig(): ServerConfig {
     peerTls: emptyTls(),
     watchProgressNotifyIntervalMs: 10 * 60 * 1000,
     unsafeNoFsync: false,
+    experimentalInitialCorruptCheck: false,
   };
 }
 

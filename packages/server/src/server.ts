@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { ServerConfig, TlsFiles } from './config.js';
 import { computeMemberId } from './ids.js';
 import { membersResponse } from './cluster/join.js';
+import { hashKvResponse, initialCorruptCheck, parseHashKvRequest } from './cluster/corrupt_check.js';
 import { ClientListener } from './listener.js';
 import { RpcError, toServiceError } from './errors.js';
 import { Member } from './member.js';
@@ -109,6 +110,15 @@ export class KvServer {
     // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2.
     const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());
     this.injector = injector;
+    await this.listenPeers();
+    // etcd's order: raft and the peer port first, then (optionally) the initial corruption check,
+    // then clients — so a member whose data differs from its peers' never serves any of it.
+    if (config.experimentalInitialCorruptCheck) await this.checkWithPeers();
+    await this.listenClients(injector);
+  }
+
+  private async listenClients(injector: ConnectionInjector): Promise<void> {
+    const { config, logger } = this.o;
     const clientTls = tlsOptions(config.clientTls);
     for (const raw of config.listenClientUrls) {
       const u = new URL(raw);
@@ -125,6 +135,27 @@ export class KvServer {
       this.listeners.push(l);
       logger.info({ address: raw }, 'serving client traffic');
     }
+  }
+
+  /** etcd's --experimental-initial-corrupt-check: compare HashKV at our revision with every peer. */
+  private async checkWithPeers(): Promise<void> {
+    const m = this.member;
+    const h = await m.store.hashByRev(0n);
+    const peers = m.members().filter((x) => x.id !== m.memberId && !x.isLearner).map((x) => ({ id: x.id, urls: x.peerUrls }));
+    await initialCorruptCheck({
+      memberId: m.memberId,
+      local: { hash: h.hash, compactRevision: h.compactRev, revision: h.currentRev },
+      peers,
+      tls: loadPeerTls(this.o.config.peerTls),
+      timeoutMs: 5000,
+      logger: this.o.logger,
+    });
+  }
+
+  /** The peer port: raft messages and snapshots between members, /members, /version over HTTP/1. */
+  private async listenPeers(): Promise<void> {
+    const { config, logger } = this.o;
+    const m = this.member;
     // The peer port: raft messages and snapshots between members, /version over HTTP/1.
     const raft = m.raft;
     const peerTls = loadPeerTls(config.peerTls);
@@ -224,6 +255,10 @@ export class KvServer {
 
   /** Peer-port HTTP: /version for now; raft transport arrives with the replicated cluster. */
   private servePeerHttp(req: IncomingMessage, res: ServerResponse): void {
+    if ((req.url ?? '').split('?')[0] === '/members/hashkv' && req.method === 'POST') {
+      void this.servePeerHashKv(req, res);
+      return;
+    }
     if ((req.url ?? '').split('?')[0] === '/members') {
       const { headers, body } = membersResponse(this.member.clusterId, this.member.membership.list());
       res.writeHead(200, headers);
@@ -237,6 +272,29 @@ export class KvServer {
     }
     res.writeHead(404, { 'Content-Type': 'text/plain' });
     res.end('404 page not found\n');
+  }
+
+  /** POST /members/hashkv {"revision":"N"}: this member's HashKV at N, for a peer's corruption check. */
+  private async servePeerHashKv(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const reply = (code: number, body: string) => {
+      if (res.headersSent) return;
+      res.writeHead(code, { 'Content-Type': code === 200 ? 'application/json' : 'text/plain' });
+      res.end(body);
+    };
+    try {
+      const parts: Buffer[] = [];
+      let size = 0;
+      for await (const c of req as AsyncIterable<Buffer>) {
+        size += c.length;
+        if (size > 4096) return reply(413, 'request too large\n');
+        parts.push(c);
+      }
+      const rev = parseHashKvRequest(Buffer.concat(parts).toString());
+      const h = await this.member.store.hashByRev(rev);
+      reply(200, hashKvResponse(this.member.memberId, { hash: h.hash, compactRevision: h.compactRev, revision: h.currentRev }));
+    } catch (err) {
+      reply(400, `${(err as Error).message}\n`);
+    }
   }
 
   private isolated = false;

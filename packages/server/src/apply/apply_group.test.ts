@@ -35,7 +35,7 @@ async function open() {
 }
 
 const req = (r: Partial<etcdserverpb.InternalRaftRequest>) => etcdserverpb.InternalRaftRequest.fromPartial(r);
-const put = (key: string, lease = 0n) => req({ put: { key: Buffer.from(key), value: Buffer.from('v'), lease } });
+const put = (key: string, lease = 0n) => req({ put: etcdserverpb.PutRequest.fromPartial({ key: Buffer.from(key), value: Buffer.from('v'), lease }) });
 
 async function keys(store: KVStore): Promise<string[]> {
   const r = await store.rangeAt(Buffer.from('k'), Buffer.from('l'), store.currentRev(), store.compactRev(), {});
