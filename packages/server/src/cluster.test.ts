@@ -1,7 +1,7 @@
 // A three-member cluster in one process: raft over the real peer transport on loopback, WAL and
 // snapshots on disk. Real-process cluster tests (SIGKILL, SIGSTOP) live in tools/.
 import { etcdserverpb, raftpb } from '@kv/api';
-import { credentials } from '@grpc/grpc-js';
+import { credentials, Metadata } from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,7 +97,7 @@ describe('three-member cluster', () => {
     try {
       // A deadline well below the request timeout (7 s here): only a re-sent request answers in time.
       const r = await new Promise<etcdserverpb.RangeResponse>((resolve, reject) =>
-        kv(fi).range(etcdserverpb.RangeRequest.fromPartial({ key: b('k0') }), { deadline: Date.now() + 4_000 }, (err, res) =>
+        kv(fi).range(etcdserverpb.RangeRequest.fromPartial({ key: b('k0') }), new Metadata(), { deadline: Date.now() + 4_000 }, (err, res) =>
           err || !res ? reject(err) : resolve(res),
         ),
       );
