@@ -333,7 +333,7 @@ export class RaftConsensus implements Consensus {
       // The request or its answer may have been lost (a dropped message, a leader that stepped
       // down with the request queued, no leader known yet): ask again with the same context.
       retry: setInterval(() => {
-        this.o.logger.debug({ ctx: key }, 'no ReadIndex answer yet: re-sending the request');
+        this.o.logger.warn({ ctx: key, retryMs }, 'waiting for ReadIndex response took too long, retrying');
         this.sendReadIndex(key);
       }, retryMs),
       deadline: setTimeout(() => this.failReadRound(key, new RpcError(this.lead === 0n ? 'NoLeader' : 'Timeout')), this.o.requestTimeoutMs),
