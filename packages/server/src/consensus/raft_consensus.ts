@@ -142,9 +142,12 @@ export class RaftConsensus implements Consensus {
   private commit_ = 0n;
   private confState: raftpb.ConfState;
   private snapshotIndex: bigint;
-  /** Linearizable reads: those waiting for the next ReadIndex round, and the rounds in flight. */
+  /**
+   * Linearizable reads: those waiting for the next ReadIndex round, and the round in flight.
+   * Invariant: at most one round in flight (readRounds.size <= 1).
+   */
   private readQueue: ReadWaiter[] = [];
-  /** Rounds in flight by context (hex). */
+  /** The round in flight (at most one), by context (hex). */
   private readonly readRounds = new Map<string, ReadRound>();
   private readonly readContexts: ReadContexts;
   /** Reads whose ReadIndex came back, waiting for apply to reach it. */
@@ -309,19 +312,22 @@ export class RaftConsensus implements Consensus {
 
   /**
    * Linearizable read barrier (ReadIndex): concurrent readers share one round. Resolves once this
-   * member has applied everything committed when the round started.
+   * member has applied everything committed when the round started. As in etcd, one round is in
+   * flight at a time: readers that arrive meanwhile wait for the next one (the round in flight may
+   * have recorded its index before they arrived), which starts when it ends. So a member sends
+   * one ReadIndex request, and the leader one heartbeat round, per batch of readers, however many.
    */
   async readBarrier(): Promise<void> {
     if (this.stopped) throw new RpcError('Stopped');
     await this.waitLeader();
     return new Promise<void>((resolve, reject) => {
       this.readQueue.push({ resolve, reject });
-      if (this.readQueue.length === 1) queueMicrotask(() => this.startReadRound());
+      if (this.readQueue.length === 1 && this.readRounds.size === 0) queueMicrotask(() => this.startReadRound());
     });
   }
 
   private startReadRound(): void {
-    if (this.readQueue.length === 0 || this.stopped) return;
+    if (this.readQueue.length === 0 || this.readRounds.size > 0 || this.stopped) return;
     const waiters = this.readQueue;
     this.readQueue = [];
     const ctx = this.readContexts.next();
@@ -364,6 +370,8 @@ export class RaftConsensus implements Consensus {
     this.readRounds.delete(key);
     clearInterval(round.retry);
     clearTimeout(round.deadline);
+    // The readers that arrived during this round get the next one.
+    if (this.readQueue.length > 0) queueMicrotask(() => this.startReadRound());
     return round;
   }
 
