@@ -1411,7 +1411,12 @@ export class Raft {
     if (this.readOnly.option === ReadOnlyOption.Safe) {
       // Record the commit index now; confirm leadership with a heartbeat round carrying the
       // request's context (§6.4 steps 2-3). Our own ack counts immediately.
-      this.readOnly.addRequest(this.raftLog.committed, m);
+      if (this.readOnly.addRequest(this.raftLog.committed, m) === 'conflict') {
+        this.logger.warn(
+          `${this.id.toString(16)} ignored a read-index request from ${m.from.toString(16)}: its context is already pending for another requester (contexts must be unique)`,
+        );
+        return;
+      }
       this.readOnly.recvAck(this.id, m.entries[0].Data);
       this.bcastHeartbeatWithCtx(m.entries[0].Data);
     } else {

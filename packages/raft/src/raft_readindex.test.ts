@@ -159,4 +159,27 @@ describe('§6.4 read index', () => {
     r.step(msg({ from: 2n, type: MT.MsgHeartbeatResp, context: Buffer.from('b') }));
     expect(r.readStates.map((s) => s.requestCtx.toString())).toEqual(['a', 'b']);
   });
+
+  it('a context pending for one requester is not queued for another; the same requester re-sending it is a retry', () => {
+    const r = newTestRaft(1n, [1n, 2n, 3n], 5, 1, new MemoryStorage());
+    r.becomeCandidate();
+    r.becomeLeader();
+    r.raftLog.commitTo(r.raftLog.lastIndex());
+    const fromPeer = (from: bigint, ctx: string) => msg({ from, type: MT.MsgReadIndex, entries: [newEntry({ Data: Buffer.from(ctx) })] });
+    r.step(fromPeer(2n, 'c'));
+    const committedAtFirst = r.raftLog.committed;
+    // Another requester with the same context: answering it with the index recorded for the
+    // first one could be stale, so it is left out (and logged); it must retry with its own.
+    r.step(fromPeer(3n, 'c'));
+    expect(r.readOnly.pendingCount()).toBe(1);
+    // The first requester re-sends (its message or the answer may have been lost): still one
+    // request, with the index of its first arrival.
+    r.step(fromPeer(2n, 'c'));
+    expect(r.readOnly.pendingCount()).toBe(1);
+    readMessages(r);
+    r.step(msg({ from: 2n, type: MT.MsgHeartbeatResp, context: Buffer.from('c') }));
+    const resp = readMessages(r).filter((m) => m.type === MT.MsgReadIndexResp);
+    expect(resp.map((m) => [m.to, m.index, m.entries[0].Data.toString()])).toEqual([[2n, committedAtFirst, 'c']]);
+    expect(r.readOnly.pendingCount()).toBe(0);
+  });
 });

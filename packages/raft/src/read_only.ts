@@ -39,12 +39,27 @@ export class ReadOnly {
     this.option = option;
   }
 
-  /** Registers request m (its context is m.entries[0].Data) at commit index `index`. */
-  addRequest(index: bigint, m: raftpb.Message): void {
+  /**
+   * Registers request m (its context is m.entries[0].Data) at commit index `index`.
+   *
+   * Requests are keyed by context alone, as in etcd's raft. Invariant (the caller's duty): a
+   * context names one read request of one requester, never reused by another requester or by a
+   * later start of the same one (kv's server builds contexts from the member id, a per-start
+   * nonce and a sequence number). Under it, a context already pending can only be the same
+   * request sent again (a retry after a lost message): it keeps the commit index recorded at its
+   * first arrival, which is safe since the request was made before that arrival, and it is
+   * answered once ('retry'). A pending context from another sender breaks the invariant; it cannot
+   * share the pending entry (the recorded index predates its arrival, so answering it with that
+   * index could return a stale read) and there is no way to refuse it, so it is not queued
+   * ('conflict', logged by raft): its sender gets no answer and must retry after its own timeout.
+   */
+  addRequest(index: bigint, m: raftpb.Message): 'added' | 'retry' | 'conflict' {
     const k = key(m.entries[0].Data);
-    if (this.pending.has(k)) return;
+    const held = this.pending.get(k);
+    if (held !== undefined) return held.req.from === m.from ? 'retry' : 'conflict';
     this.pending.set(k, { index, req: m, acks: new Map() });
     this.queue.push(k);
+    return 'added';
   }
 
   /** Records an ack of context `ctx` by node id; returns the acks so far (undefined if unknown). */

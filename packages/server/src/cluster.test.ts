@@ -1,13 +1,14 @@
 // A three-member cluster in one process: raft over the real peer transport on loopback, WAL and
 // snapshots on disk. Real-process cluster tests (SIGKILL, SIGSTOP) live in tools/.
-import { etcdserverpb } from '@kv/api';
-import { credentials } from '@grpc/grpc-js';
+import { etcdserverpb, raftpb } from '@kv/api';
+import { credentials, Metadata } from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig, type ServerConfig } from './config.js';
+import { IdGenerator } from './idgen.js';
 import { silentLogger } from './logger.js';
 import { KvServer } from './server.js';
 import { call, freePort, until } from './testutil/harness.js';
@@ -74,6 +75,59 @@ describe('three-member cluster', () => {
     for (let i = 0; i < 3; i++) {
       const r = await call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(kv(i), 'range', etcdserverpb.RangeRequest.fromPartial({ key: b('k'), rangeEnd: b('l') }));
       expect(r.kvs.map((x) => x.value.toString())).toEqual(['v0', 'v1', 'v2']);
+    }
+  });
+
+  it('retries a ReadIndex request the leader never got instead of waiting out the request timeout', async () => {
+    const li = await leaderIndex();
+    const fi = (li + 1) % 3;
+    const leaderRaft = servers[li]!.member.raft;
+    const follower = servers[fi]!.member.memberId;
+    let dropped = 0;
+    // The leader loses the follower's first ReadIndex request (as a dropped peer message would).
+    const step = leaderRaft.step.bind(leaderRaft);
+    leaderRaft.step = (msgs) =>
+      step(
+        msgs.filter((m) => {
+          if (dropped > 0 || m.type !== raftpb.MessageType.MsgReadIndex || m.from !== follower) return true;
+          dropped++;
+          return false;
+        }),
+      );
+    try {
+      // A deadline well below the request timeout (7 s here): only a re-sent request answers in time.
+      const r = await new Promise<etcdserverpb.RangeResponse>((resolve, reject) =>
+        kv(fi).range(etcdserverpb.RangeRequest.fromPartial({ key: b('k0') }), new Metadata(), { deadline: Date.now() + 4_000 }, (err, res) =>
+          err || !res ? reject(err) : resolve(res),
+        ),
+      );
+      expect(dropped).toBe(1);
+      expect(r.kvs.map((x) => x.value.toString())).toEqual(['v0']);
+    } finally {
+      delete (leaderRaft as { step?: unknown }).step; // back to the prototype's
+    }
+  });
+
+  it('answers each proposal with its own result when two members use the same request id', async () => {
+    const li = await leaderIndex();
+    const fi = (li + 1) % 3;
+    const members = [servers[li]!.member, servers[fi]!.member];
+    // Request ids are unique per member only by etcd's scheme (16 bits of the member id); make
+    // the two generators produce the very same ids.
+    const now = Date.now() + 1_000;
+    for (const m of members) (m as { ids: IdGenerator }).ids = new IdGenerator(0x77n, now);
+    try {
+      const put = (i: number, key: string) =>
+        call<etcdserverpb.PutRequest, etcdserverpb.PutResponse>(kv(i), 'put', etcdserverpb.PutRequest.fromPartial({ key: b(key), value: b(key) }));
+      const [a, c] = await Promise.all([put(li, 'same-id/leader'), put(fi, 'same-id/follower')]);
+      const rev = async (key: string) =>
+        (await call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(kv(li), 'range', etcdserverpb.RangeRequest.fromPartial({ key: b(key) }))).kvs[0]
+          .modRevision;
+      // Each put's answer carries the revision of its own write, not of the other member's.
+      expect(a.header!.revision).toBe(await rev('same-id/leader'));
+      expect(c.header!.revision).toBe(await rev('same-id/follower'));
+    } finally {
+      for (const m of members) (m as { ids: IdGenerator }).ids = new IdGenerator(m.memberId, Date.now() + 2_000);
     }
   });
 

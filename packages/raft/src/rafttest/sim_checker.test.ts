@@ -12,7 +12,7 @@ import { emptyConfState, newEntry } from '../util.js';
 import { digestEntry, SafetyChecker, SafetyViolation } from './sim_checker.js';
 import { SimDisk } from './sim_disk.js';
 import { SimRng } from './sim_rng.js';
-import { runSimulation, SimulationFailure } from './simulation.js';
+import { runSimulation, SimulationFailure, type SimulationOptions } from './simulation.js';
 
 const ent = (index: number, term: number, data = '') => newEntry({ Index: BigInt(index), Term: BigInt(term), Data: Buffer.from(data) });
 
@@ -174,10 +174,10 @@ function withMutation<T extends object, K extends keyof T>(proto: T, key: K, imp
 }
 
 /** The failure message of the first failing seed in 1..maxSeeds ('' if none fails). */
-function firstFailure(nodes: number, maxSeeds: number): string {
+function firstFailure(nodes: number, maxSeeds: number, opts: Partial<SimulationOptions> = {}): string {
   for (let seed = 1; seed <= maxSeeds; seed++) {
     try {
-      runSimulation({ seed, nodes });
+      runSimulation({ ...opts, seed, nodes });
     } catch (err) {
       if (!(err instanceof SimulationFailure)) throw err;
       return err.message;
@@ -219,5 +219,22 @@ describe('deliberately broken raft variants are caught', () => {
         expect(firstFailure(5, 40)).toMatch(/log matching|state machine safety/);
       },
     );
+  });
+});
+
+describe('read contexts that are not unique are caught', () => {
+  // kv's server used to number its ReadIndex contexts 1, 2, 3... from every start. The leader's
+  // read-only queue keys requests by context, so a context another node (or an earlier start)
+  // has pending is not queued again.
+  it('counted from 1 at every start, without retries, reads of leader and followers stall', () => {
+    expect(firstFailure(3, 10, { readContexts: 'perStartCounter', readRetry: false })).toMatch(/liveness: reads not answered/);
+  });
+
+  it('counted from 1 at every start, a restarted node gets the answer of its earlier start (stale read)', () => {
+    expect(firstFailure(3, 30, { readContexts: 'perStartCounter' })).toMatch(/linearizable read: node \d+'s read .* answered .* with read index/);
+  });
+
+  it('unique contexts with retries: the same seeds pass', () => {
+    expect(firstFailure(3, 30)).toBe('');
   });
 });

@@ -15,12 +15,20 @@
 // - membership: add voters and learners, promote learners, demote and remove voters (the leader
 //   too), joint consensus (ConfChangeV2, auto-leave, implicit and explicit transitions), proposed
 //   through proposeConfChange and applied with applyConfChange; removed nodes stop for good once
-//   every member applied their removal; leader transfers.
+//   every member applied their removal; leader transfers;
+// - linearizable reads: leader and followers call readIndex in the same step, with contexts built
+//   as kv's server builds them (member id, per-start nonce, sequence; or, to show what that fixes,
+//   the old per-start counter that collides between nodes and restarts), re-sent every few steps
+//   until answered as the server does (or not, readRetry false).
 //
 // SafetyChecker checks Election Safety, Log Matching, commit agreement, Leader Completeness and
-// State Machine Safety on every step. At the end the network heals, faults stop, every node not
-// stopped for good restarts, and a new proposal must be applied by every member of the latest
-// configuration within a bounded number of steps (liveness after healing).
+// State Machine Safety on every step. Every read state is checked against the read it answers:
+// its index must cover everything committed when the read was issued (ReadIndex linearizability).
+// At the end the network heals, faults stop, every node not stopped for good restarts, and a new
+// proposal must be applied by every member of the latest configuration within a bounded number
+// of steps; then every member issues reads at once, and every read a member of that configuration
+// still waits for (from the chaos phase too, when reads are retried) must be answered within the
+// same bound (liveness after healing).
 //
 // Deterministic: one seeded SimRng drives every choice; no clock, no I/O.
 
@@ -61,6 +69,14 @@ export interface SimulationOptions {
    * (half the seeds).
    */
   asyncReady?: boolean;
+  /**
+   * How read contexts are made: 'unique' (default; member id, a nonce per start and a sequence,
+   * as kv's server does) or 'perStartCounter' (a counter from 1 at every start, what the server
+   * did before: it collides between nodes and across restarts).
+   */
+  readContexts?: 'unique' | 'perStartCounter';
+  /** Re-send a read's request every READ_RETRY_STEPS until answered (default true, as kv does). */
+  readRetry?: boolean;
 }
 
 /** What happened in one run (summed over seeds by the tests to prove the faults occur). */
@@ -92,6 +108,9 @@ export interface SimulationStats {
   leaderRemoved: number;
   transfersRequested: number;
   transferElections: number;
+  readsIssued: number;
+  readsAnswered: number;
+  readRetries: number;
   healSteps: number;
 }
 
@@ -134,6 +153,15 @@ interface Variant {
   maxCommittedSizePerReady: bigint;
 }
 
+/** A linearizable read a node waits for: its context and what was committed when it began. */
+interface PendingRead {
+  ctx: Buffer;
+  issuedAt: number;
+  lastSent: number;
+  /** Highest index known committed anywhere when the read was issued. */
+  committedAtIssue: bigint;
+}
+
 interface SimNode {
   readonly id: bigint;
   readonly disk: SimDisk;
@@ -150,6 +178,11 @@ interface SimNode {
   pending: { rd: Ready; persisted: boolean; sent: boolean } | undefined;
   /** Commit-agreement watermark (over the durable log). */
   checkedCommit: bigint;
+  /** Reads of the running incarnation waiting for their read state, by context (latin1). */
+  reads: Map<string, PendingRead>;
+  /** Read contexts of this start: nonce and sequence. */
+  readNonce: bigint;
+  readSeq: bigint;
 }
 
 interface InFlight {
@@ -158,6 +191,8 @@ interface InFlight {
 }
 
 const ELECTION_TICK = 10;
+/** A read's request is re-sent after this many steps without an answer (readRetry). */
+const READ_RETRY_STEPS = 6;
 
 function snapshotData(digest: number): Buffer {
   return Buffer.from(String(digest));
@@ -238,6 +273,9 @@ export class Simulation {
     leaderRemoved: 0,
     transfersRequested: 0,
     transferElections: 0,
+    readsIssued: 0,
+    readsAnswered: 0,
+    readRetries: 0,
     healSteps: 0,
   };
 
@@ -262,6 +300,10 @@ export class Simulation {
   private finalIndex = 0n;
   private readonly trace: ((line: string) => void) | undefined;
   private readonly traceMessages: boolean;
+  /** Highest index seen committed anywhere (durable commit indexes, applied indexes). */
+  private maxCommitted = 0n;
+  /** Reads are issued while this holds (the final phase stops it to wait for the answers). */
+  private issuingReads = true;
 
   constructor(readonly opts: SimulationOptions) {
     this.rng = new SimRng(opts.seed);
@@ -308,6 +350,9 @@ export class Simulation {
       confState: emptyConfState(),
       pending: undefined,
       checkedCommit: 0n,
+      reads: new Map(),
+      readNonce: 0n,
+      readSeq: 0n,
     };
     this.nodes.set(id, node);
     return node;
@@ -322,6 +367,9 @@ export class Simulation {
     n.appliedTerm = md.term;
     n.digest = snap.data.length > 0 ? Number(snap.data.toString()) : 0;
     n.confState = md.confState ?? emptyConfState();
+    n.reads = new Map();
+    n.readSeq = 0n;
+    n.readNonce = BigInt(this.rng.int(0x7fff_ffff)) * 0x1_0000_0000n + BigInt(this.rng.int(0x7fff_ffff));
     const v = this.variant;
     const config: Config = {
       id: n.id,
@@ -344,6 +392,7 @@ export class Simulation {
     if (n.rn === undefined) return;
     n.rn = undefined;
     n.pending = undefined;
+    n.reads = new Map(); // their clients get an error
     this.stats.crashes++;
     if (n.disk.crash(this.rng)) this.stats.lostLazyHardStates++;
     this.log(`crash ${n.id} (${why})`);
@@ -504,9 +553,10 @@ export class Simulation {
       }
       // 2. Send (only now: they may promise what was just persisted).
       for (const m of rd.messages) this.send(m);
-      // 3. Apply.
+      // 3. Apply; answer reads.
       this.apply(n, rd);
       this.checker.observeCommit(rn.raft.term, n.appliedIndex);
+      this.readStates(n, rd);
       // 4. Acknowledge.
       rn.advance(rd);
     }
@@ -551,10 +601,32 @@ export class Simulation {
         if (!p.sent) for (const m of p.rd.messages) this.send(m);
         this.apply(n, p.rd);
         this.checker.observeCommit(rn.raft.term, n.appliedIndex);
+        this.readStates(n, p.rd);
         rn.advance(p.rd);
         n.pending = undefined;
       }
       if (this.chaos && rng.chance(0.3)) return;
+    }
+  }
+
+  /**
+   * Read states of rd: each answers the pending read with its context, and must cover everything
+   * that was committed when that read was issued (the leader confirmed, after the read began,
+   * that it still led when it recorded its commit index). A read state for no pending read
+   * answers a request sent twice, or one of a previous start: nobody waits for it.
+   */
+  private readStates(n: SimNode, rd: Ready): void {
+    for (const rs of rd.readStates) {
+      const k = rs.requestCtx.toString('latin1');
+      const r = n.reads.get(k);
+      if (r === undefined) continue;
+      n.reads.delete(k);
+      this.stats.readsAnswered++;
+      if (rs.index < r.committedAtIssue) {
+        throw new SafetyViolation(
+          `linearizable read: node ${n.id}'s read ${rs.requestCtx.toString('hex')} issued at step ${r.issuedAt}, when index ${r.committedAtIssue} was committed, answered at step ${this.now} with read index ${rs.index}`,
+        );
+      }
     }
   }
 
@@ -643,6 +715,64 @@ export class Simulation {
       this.proposals++;
     } catch (err) {
       if (err !== ErrProposalDropped) throw err;
+    }
+  }
+
+  /** The highest index known committed anywhere right now (and before). */
+  private committedNow(): bigint {
+    for (const n of this.nodes.values()) {
+      const c = n.disk.durableHardState().commit;
+      if (c > this.maxCommitted) this.maxCommitted = c;
+      if (n.appliedIndex > this.maxCommitted) this.maxCommitted = n.appliedIndex;
+    }
+    return this.maxCommitted;
+  }
+
+  private nextReadContext(n: SimNode): Buffer {
+    n.readSeq++;
+    if (this.opts.readContexts === 'perStartCounter') {
+      const ctx = Buffer.alloc(8);
+      ctx.writeBigUInt64BE(n.readSeq);
+      return ctx;
+    }
+    const ctx = Buffer.alloc(24);
+    ctx.writeBigUInt64BE(n.id, 0);
+    ctx.writeBigUInt64BE(n.readNonce, 8);
+    ctx.writeBigUInt64BE(n.readSeq, 16);
+    return ctx;
+  }
+
+  /** Node n starts a linearizable read. */
+  private read(n: SimNode): void {
+    const ctx = this.nextReadContext(n);
+    const k = ctx.toString('latin1');
+    // A context equal to one still pending here is the same request to raft: one read, not two.
+    if (n.reads.has(k)) return;
+    n.reads.set(k, { ctx, issuedAt: this.now, lastSent: this.now, committedAtIssue: this.committedNow() });
+    this.stats.readsIssued++;
+    n.rn!.readIndex(ctx);
+  }
+
+  /** Several nodes (often the leader and followers together) start reads in the same step. */
+  private concurrentReads(): void {
+    const rng = this.rng;
+    const leader = this.currentLeader();
+    for (const n of this.upNodes()) {
+      if (n !== leader && !rng.chance(0.6)) continue;
+      for (let k = 1 + rng.int(2); k > 0; k--) this.read(n);
+    }
+  }
+
+  /** Re-sends the requests of reads that have waited READ_RETRY_STEPS (same context). */
+  private retryReads(): void {
+    if (this.opts.readRetry === false) return;
+    for (const n of this.upNodes()) {
+      for (const r of n.reads.values()) {
+        if (this.now - r.lastSent < READ_RETRY_STEPS) continue;
+        r.lastSent = this.now;
+        this.stats.readRetries++;
+        n.rn!.readIndex(r.ctx);
+      }
     }
   }
 
@@ -785,6 +915,8 @@ export class Simulation {
       if (rng.chance(1 / 50)) this.transferLeader();
       if (rng.chance(0.3)) this.propose();
     }
+    if (this.issuingReads && rng.chance(0.15)) this.concurrentReads();
+    this.retryReads();
 
     for (const n of this.nodes.values()) {
       // Clock skew: a node now and then misses a tick.
@@ -856,6 +988,32 @@ export class Simulation {
     return best!.confState;
   }
 
+  /** Running members of the latest configuration that still wait for reads. */
+  private readWaiters(): SimNode[] {
+    const latest = this.latestConf();
+    const out: SimNode[] = [];
+    for (const n of this.nodes.values()) {
+      if (!n.retired && n.rn !== undefined && isMember(latest, n.id) && n.reads.size > 0) out.push(n);
+    }
+    return out;
+  }
+
+  /**
+   * The final entry is applied everywhere: no new reads at random; every member issues reads in
+   * the same step (the leader with its followers, contexts from all of them at once). Without
+   * retries, reads lost during the chaos phase are given up (their clients timed out).
+   */
+  private startReadPhase(members: bigint[]): void {
+    this.issuingReads = false;
+    this.log(`read phase: ${members.join(',')} read at once`);
+    for (const id of members) {
+      const n = this.nodes.get(id)!;
+      if (this.opts.readRetry === false) n.reads.clear();
+      if (n.rn === undefined) continue;
+      for (let k = 0; k < 3; k++) this.read(n);
+    }
+  }
+
   /**
    * Healing phase: proposes a final entry (again if it does not commit), until every member of
    * the configuration at the final entry applied it. Returns those members; throws if the budget
@@ -863,6 +1021,7 @@ export class Simulation {
    */
   finish(budget: number): bigint[] {
     let proposedAt = -Infinity;
+    let members: bigint[] | undefined;
     for (let s = 0; s < budget; s++) {
       if (this.finalIndex === 0n && this.now - proposedAt > 3 * ELECTION_TICK) {
         const leader = this.currentLeader();
@@ -878,16 +1037,23 @@ export class Simulation {
       }
       this.step();
       this.stats.healSteps++;
-      if (this.finalIndex !== 0n) {
+      if (members !== undefined) {
+        // The read phase: done once no member waits for a read any more (a member removed by a
+        // conf change still pending at the final entry, retired since, has no clients left).
+        if (this.readWaiters().length === 0) return members;
+      } else if (this.finalIndex !== 0n) {
         const latest = this.latestConf();
         // The final configuration: the latest one applied anywhere (a conf change committed
         // before or after the final entry may still have been pending).
-        const members = [...new Set([...latest.voters, ...latest.votersOutgoing, ...latest.learners, ...latest.learnersNext])];
-        const done = members.every((id) => {
+        const final = [...new Set([...latest.voters, ...latest.votersOutgoing, ...latest.learners, ...latest.learnersNext])];
+        const done = final.every((id) => {
           const n = this.nodes.get(id);
           return n !== undefined && n.appliedIndex >= this.finalIndex;
         });
-        if (done) return members.sort((a, b) => (a < b ? -1 : 1));
+        if (done) {
+          members = final.sort((a, b) => (a < b ? -1 : 1));
+          this.startReadPhase(members);
+        }
       }
     }
     const lagging = [...this.nodes.values()]
@@ -898,6 +1064,14 @@ export class Simulation {
       })
       .join('; ');
     const leader = this.currentLeader();
+    if (members !== undefined) {
+      const waiting = this.readWaiters()
+        .flatMap((n) => [...n.reads.values()].map((r) => `node ${n.id} ${r.ctx.toString('hex')} issued at step ${r.issuedAt}`))
+        .join('; ');
+      throw new SafetyViolation(
+        `liveness: reads not answered within ${budget} steps after healing (leader ${leader?.id ?? 'none'}; now step ${this.now}): ${waiting}`,
+      );
+    }
     const conf = JSON.stringify(this.latestConf(), (_, v: unknown) => (typeof v === 'bigint' ? Number(v) : v));
     const progress = leader === undefined ? `no leader; latest configuration ${conf}` : `leader ${leader.id} progress: ${progressMapString(leader.rn!.raft.prs.progress).trim().replace(/\n/g, '; ')}`;
     throw new SafetyViolation(

@@ -94,6 +94,8 @@ export function simulationSuite(nodes: number): void {
         'leaderRemoved',
         'transfersRequested',
         'transferElections',
+        'readsAnswered',
+        'readRetries',
       ];
       for (const k of mustHappen) expect(totals[k] ?? 0, k).toBeGreaterThan(ran / 20);
       // Both application loops ran (synchronous and asynchronous Ready handling).

@@ -15,7 +15,16 @@
 // - Entries are applied in index order, each once; the backend's consistent index makes replay
 //   after a crash skip what was already applied.
 // - A proposal is answered by the member that proposed it, when the entry carrying its request
-//   id is applied there (on a leader change a proposal may be lost: it then times out).
+//   id and its exact bytes is applied there (on a leader change a proposal may be lost: it then
+//   times out). Request ids are unique per member (IdGenerator); comparing the bytes as well keeps
+//   another member's entry that happens to carry the same id from answering a local waiter.
+// - Every ReadIndex round has a context no other round of any member or any start ever had
+//   (ReadContexts). A round stays in flight until a read state with its context arrives or the
+//   request timeout passes; until then it is re-sent every readIndexRetryMs and whenever a new
+//   leader becomes known, so one lost message or a leader change costs a retry interval, not the
+//   whole request timeout. Any read state carrying the round's context is a valid answer, whoever
+//   sent it and whenever: its index was the leader's commit index when the context first reached
+//   it, after the round began, confirmed by a quorum.
 import { etcdserverpb, raftpb } from '@kv/api';
 import {
   ErrProposalDropped,
@@ -33,6 +42,7 @@ import type { ApplyResult } from '../apply/applier.js';
 import type { GroupEntry } from '../apply/apply_group.js';
 import { RpcError } from '../errors.js';
 import type { Consensus } from './consensus.js';
+import { ReadContexts } from './read_context.js';
 
 /** What the Ready loop needs from the rest of the member. */
 export interface StateMachine {
@@ -86,7 +96,14 @@ export interface RaftConsensusOptions {
   onFatal: (err: unknown) => void;
   /** Seed of the election-timeout randomness (defaults to the member id). */
   seed?: number;
+  /** 8 random bytes, fresh for each start, in every ReadIndex context (default: crypto random). */
+  readNonce?: Buffer;
+  /** How long a ReadIndex round waits for its answer before it is re-sent (default 500 ms). */
+  readIndexRetryMs?: number;
 }
+
+/** etcd's readIndexRetryTime. */
+const defaultReadIndexRetryMs = 500;
 
 /** etcd's maxGapBetweenApplyAndCommitIndex: beyond it, proposals get 'too many requests'. */
 const maxGapBetweenApplyAndCommit = 5000n;
@@ -98,6 +115,21 @@ interface Waiter {
   resolve: (r: ApplyResult) => void;
   reject: (err: unknown) => void;
   timer: NodeJS.Timeout;
+  /** The proposed entry's bytes (normal entries): only the entry with these bytes answers. */
+  data?: Buffer;
+}
+
+interface ReadWaiter {
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** A ReadIndex round in flight: its readers and its timers (re-send, give up). */
+interface ReadRound {
+  ctx: Buffer;
+  waiters: ReadWaiter[];
+  retry: NodeJS.Timeout;
+  deadline: NodeJS.Timeout;
 }
 
 export class RaftConsensus implements Consensus {
@@ -112,10 +144,14 @@ export class RaftConsensus implements Consensus {
   private commit_ = 0n;
   private confState: raftpb.ConfState;
   private snapshotIndex: bigint;
-  /** Linearizable reads: those waiting for the next ReadIndex round, and the rounds in flight. */
-  private readQueue: { resolve: () => void; reject: (e: unknown) => void }[] = [];
-  private readRounds = new Map<string, { resolve: () => void; reject: (e: unknown) => void }[]>();
-  private readSeq = 0n;
+  /**
+   * Linearizable reads: those waiting for the next ReadIndex round, and the round in flight.
+   * Invariant: at most one round in flight (readRounds.size <= 1).
+   */
+  private readQueue: ReadWaiter[] = [];
+  /** The round in flight (at most one), by context (hex). */
+  private readonly readRounds = new Map<string, ReadRound>();
+  private readonly readContexts: ReadContexts;
   /** Reads whose ReadIndex came back, waiting for apply to reach it. */
   private readApplied: { index: bigint; waiters: { resolve: () => void }[] }[] = [];
   private leaderWaiters: (() => void)[] = [];
@@ -125,6 +161,7 @@ export class RaftConsensus implements Consensus {
     this.sender = o.sender;
     this.confState = o.confState;
     this.snapshotIndex = o.snapshotIndex;
+    this.readContexts = new ReadContexts(o.memberId, o.readNonce);
     this.node = new RawNode({
       id: o.memberId,
       electionTick: o.electionTicks,
@@ -234,10 +271,10 @@ export class RaftConsensus implements Consensus {
       return Promise.reject(new RpcError('TooManyRequests'));
     }
     const id = req.header?.ID ?? 0n;
-    return this.submit(id, () => this.node.propose(data));
+    return this.submit(id, () => this.node.propose(data), data);
   }
 
-  private async submit(id: bigint, doPropose: () => void): Promise<ApplyResult> {
+  private async submit(id: bigint, doPropose: () => void, data?: Buffer): Promise<ApplyResult> {
     if (this.stopped) throw new RpcError('Stopped');
     await this.waitLeader();
     return new Promise<ApplyResult>((resolve, reject) => {
@@ -245,7 +282,7 @@ export class RaftConsensus implements Consensus {
         this.waiters.delete(id);
         reject(new RpcError(this.lead === 0n ? 'TimeoutDueToLeaderFail' : 'Timeout'));
       }, this.o.requestTimeoutMs);
-      this.waiters.set(id, { resolve, reject, timer });
+      this.waiters.set(id, { resolve, reject, timer, data });
       try {
         doPropose();
       } catch (err) {
@@ -277,41 +314,78 @@ export class RaftConsensus implements Consensus {
 
   /**
    * Linearizable read barrier (ReadIndex): concurrent readers share one round. Resolves once this
-   * member has applied everything committed when the round started.
+   * member has applied everything committed when the round started. As in etcd, one round is in
+   * flight at a time: readers that arrive meanwhile wait for the next one (the round in flight may
+   * have recorded its index before they arrived), which starts when it ends. So a member sends
+   * one ReadIndex request, and the leader one heartbeat round, per batch of readers, however many.
    */
   async readBarrier(): Promise<void> {
     if (this.stopped) throw new RpcError('Stopped');
     await this.waitLeader();
     return new Promise<void>((resolve, reject) => {
       this.readQueue.push({ resolve, reject });
-      if (this.readQueue.length === 1) queueMicrotask(() => this.startReadRound());
+      if (this.readQueue.length === 1 && this.readRounds.size === 0) queueMicrotask(() => this.startReadRound());
     });
   }
 
   private startReadRound(): void {
-    if (this.readQueue.length === 0) return;
+    if (this.readQueue.length === 0 || this.readRounds.size > 0 || this.stopped) return;
     const waiters = this.readQueue;
     this.readQueue = [];
-    this.readSeq += 1n;
-    const ctx = Buffer.alloc(8);
-    ctx.writeBigUInt64BE(this.readSeq);
+    const ctx = this.readContexts.next();
     const key = ctx.toString('hex');
-    this.readRounds.set(key, waiters);
-    const timer = setTimeout(() => {
-      const ws = this.readRounds.get(key);
-      if (!ws) return;
-      this.readRounds.delete(key);
-      for (const w of ws) w.reject(new RpcError(this.lead === 0n ? 'NoLeader' : 'Timeout'));
-    }, this.o.requestTimeoutMs);
-    timer.unref();
+    const retryMs = this.o.readIndexRetryMs ?? defaultReadIndexRetryMs;
+    const round: ReadRound = {
+      ctx,
+      waiters,
+      // The request or its answer may have been lost (a dropped message, a leader that stepped
+      // down with the request queued, no leader known yet): ask again with the same context.
+      retry: setInterval(() => {
+        this.o.logger.warn({ ctx: key, retryMs }, 'waiting for ReadIndex response took too long, retrying');
+        this.sendReadIndex(key);
+      }, retryMs),
+      deadline: setTimeout(() => this.failReadRound(key, new RpcError(this.lead === 0n ? 'NoLeader' : 'Timeout')), this.o.requestTimeoutMs),
+    };
+    round.retry.unref();
+    round.deadline.unref();
+    this.readRounds.set(key, round);
+    this.sendReadIndex(key);
+  }
+
+  /** Asks raft for a read index for the round `key` (again, on a retry). */
+  private sendReadIndex(key: string): void {
+    const round = this.readRounds.get(key);
+    if (!round || this.stopped) return;
     try {
-      this.node.readIndex(ctx);
+      this.node.readIndex(round.ctx);
     } catch (err) {
-      this.readRounds.delete(key);
-      for (const w of waiters) w.reject(err);
+      this.failReadRound(key, err);
       return;
     }
     this.kick();
+  }
+
+  /** Removes the round `key` from flight and stops its timers; undefined if it was not in flight. */
+  private takeReadRound(key: string): ReadRound | undefined {
+    const round = this.readRounds.get(key);
+    if (!round) return undefined;
+    this.readRounds.delete(key);
+    clearInterval(round.retry);
+    clearTimeout(round.deadline);
+    // The readers that arrived during this round get the next one.
+    if (this.readQueue.length > 0) queueMicrotask(() => this.startReadRound());
+    return round;
+  }
+
+  /** The round `key` got its read index: its readers wait for apply to reach it. */
+  private answerReadRound(key: string, index: bigint): void {
+    const round = this.takeReadRound(key);
+    if (round) this.readApplied.push({ index, waiters: round.waiters });
+  }
+
+  private failReadRound(key: string, err: unknown): void {
+    const round = this.takeReadRound(key);
+    if (round) for (const w of round.waiters) w.reject(err);
   }
 
   private kick(): void {
@@ -350,6 +424,8 @@ export class RaftConsensus implements Consensus {
         this.lead = lead;
         machine.onLeaderChange(lead, rd.softState.raftState === RaftState.Leader);
         if (lead !== 0n) for (const f of this.leaderWaiters.splice(0)) f();
+        // Rounds sent to the old leader (or while none was known) are lost: ask the new one.
+        if (lead !== 0n) for (const key of this.readRounds.keys()) this.sendReadIndex(key);
       }
     }
     if (rd.hardState) {
@@ -389,13 +465,9 @@ export class RaftConsensus implements Consensus {
     await this.apply(rd.committedEntries);
 
     // 4. Read states: release their readers once applied reaches the read index.
-    for (const rs of rd.readStates) {
-      const key = rs.requestCtx.toString('hex');
-      const ws = this.readRounds.get(key);
-      if (!ws) continue;
-      this.readRounds.delete(key);
-      this.readApplied.push({ index: rs.index, waiters: ws });
-    }
+    // A read state for a round no longer in flight answers a re-sent request twice, or a round
+    // that timed out: nothing waits for it.
+    for (const rs of rd.readStates) this.answerReadRound(rs.requestCtx.toString('hex'), rs.index);
     this.releaseReads();
 
     this.node.advance(rd);
@@ -423,6 +495,7 @@ export class RaftConsensus implements Consensus {
   private async apply(entries: raftpb.Entry[]): Promise<void> {
     let group: GroupEntry[] = [];
     const ids = new Map<bigint, bigint>(); // entry index → request id
+    const dataOf = new Map<bigint, Buffer>(); // entry index → entry bytes (entries with an id)
     const flush = async () => {
       if (group.length === 0) return;
       const g = group;
@@ -433,6 +506,8 @@ export class RaftConsensus implements Consensus {
         if (id === undefined) return;
         const w = this.waiters.get(id);
         if (!w) return;
+        // Same id, other bytes: another member's request, not the one waited for here.
+        if (w.data !== undefined && !w.data.equals(dataOf.get(e.index) ?? Buffer.alloc(0))) return;
         this.waiters.delete(id);
         clearTimeout(w.timer);
         w.resolve(results[i] ?? {});
@@ -455,7 +530,10 @@ export class RaftConsensus implements Consensus {
           continue;
         }
         const id = req.header?.ID ?? 0n;
-        if (id !== 0n) ids.set(e.Index, id);
+        if (id !== 0n) {
+          ids.set(e.Index, id);
+          dataOf.set(e.Index, e.Data);
+        }
         group.push({ index: e.Index, req });
         continue;
       }
@@ -544,8 +622,9 @@ export class RaftConsensus implements Consensus {
       w.reject(new RpcError('Stopped'));
     }
     this.waiters.clear();
-    for (const ws of this.readRounds.values()) for (const w of ws) w.reject(new RpcError('Stopped'));
+    for (const key of [...this.readRounds.keys()]) this.failReadRound(key, new RpcError('Stopped'));
     for (const w of this.readQueue) w.reject(new RpcError('Stopped'));
+    this.readQueue = [];
     await this.o.wal.close();
   }
 }
