@@ -129,6 +129,8 @@ async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs
 const turn = () => new Promise<void>((r) => setImmediate(r));
 const msg = (from: bigint, to: bigint, index: number, extra: Partial<raftpb.Message> = {}) =>
   raftpb.Message.fromPartial({ type: raftpb.MessageType.MsgApp, from, to, term: 1n, index: BigInt(index), ...extra });
+/** Metadata every MsgSnap needs to pass the receiver's checks (validate.ts). */
+const snapMeta = raftpb.Snapshot.fromPartial({ metadata: { index: 5n, term: 1n, confState: { voters: [1n] } } });
 const indexes = (ms: raftpb.Message[]) => ms.map((m) => Number(m.index));
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
 
@@ -192,11 +194,11 @@ describe('peer transport', () => {
     const b = await startNode(22n);
     await pair(a, b);
     const entry = (i: number) => raftpb.Entry.fromPartial({ Index: BigInt(i), Term: 1n, Data: Buffer.alloc(1024, i & 0xff) });
-    a.t.send(range(0, 3000).map((i) => msg(21n, 22n, i, { entries: [entry(i)] })));
+    a.t.send(range(0, 3000).map((i) => msg(21n, 22n, i, { entries: [entry(i + 1)] })));
     await until('3000 at b', () => b.received().length === 3000);
     expect(indexes(b.received())).toEqual(range(0, 3000));
     expect(b.batches.length).toBeGreaterThan(10);
-    expect(b.received()[2999].entries[0].Data.equals(Buffer.alloc(1024, 2999 & 0xff))).toBe(true);
+    expect(b.received()[2999].entries[0].Data.equals(Buffer.alloc(1024, 3000 & 0xff))).toBe(true);
     // One message bigger than a frame is dropped and reported, and the stream goes on.
     a.t.send([msg(21n, 22n, 5000, { context: Buffer.alloc(300 * 1024) }), msg(21n, 22n, 5001)]);
     await until('5001 at b', () => b.received().some((m) => m.index === 5001n));
@@ -230,7 +232,7 @@ describe('peer transport', () => {
     });
     expect(a.logs.some((l) => l.msg === 'failed to connect to peer')).toBe(true);
     // Snapshots to a peer that is down fail and say so.
-    a.t.sendSnapshot(msg(41n, 49n, 0, { type: raftpb.MessageType.MsgSnap }), async function* () {
+    a.t.sendSnapshot(msg(41n, 49n, 0, { type: raftpb.MessageType.MsgSnap, snapshot: snapMeta }), async function* () {
       yield Buffer.alloc(10);
     });
     await until('snapshot status', () => a.snapStatus.length === 1);
@@ -382,6 +384,7 @@ describe('peer transport', () => {
     };
     const snapMsg = msg(81n, 82n, 0, {
       type: raftpb.MessageType.MsgSnap,
+      term: 3n,
       snapshot: raftpb.Snapshot.fromPartial({ metadata: { index: 42n, term: 3n, confState: { voters: [81n, 82n] } } }),
     });
     a.t.sendSnapshot(snapMsg, async function* () {
@@ -548,7 +551,7 @@ describe.skipIf(!opensslPresent)('peer transport over TLS', () => {
       for await (const c of data) h.update(c);
       hash = h.digest('hex');
     };
-    a.t.sendSnapshot(msg(101n, 102n, 0, { type: raftpb.MessageType.MsgSnap }), async function* () {
+    a.t.sendSnapshot(msg(101n, 102n, 0, { type: raftpb.MessageType.MsgSnap, snapshot: snapMeta }), async function* () {
       yield snapshot;
     });
     await until('snapshot status', () => a.snapStatus.length === 1);
