@@ -4,7 +4,7 @@
 // why it refused, and still start after a restart.
 import { Client } from '@kv/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attackAll, attacks, discover, type ClusterView } from './hostile_peer.js';
+import { attackAll, attacks, discover, garbage, sendRaw, type ClusterView } from './hostile_peer.js';
 import { startCluster, type Cluster } from './index.js';
 import { until } from './until.js';
 
@@ -60,13 +60,28 @@ describe('kvd cluster of three against a hostile peer', () => {
     expect(log).toContain('message term 18446744073709551615 exceeds the maximum 9223372036854775807');
   });
 
+  it('garbage on the peer port (HTTP/1 and HTTP/2 side) is answered or dropped; the member serves on', async () => {
+    const target = cluster.members[1]!;
+    for (const [name, bytes] of Object.entries(garbage)) {
+      const how = await sendRaw(target.peerUrl, bytes());
+      // A partial request is waited for (until node's headersTimeout), as by any HTTP server;
+      // everything else gets an answer or a close.
+      if (name !== 'a truncated http/1 request') expect(how, name).not.toBe('still open: ');
+    }
+    allRunning();
+    const res = await fetch(`${target.peerUrl}/members`);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as unknown[]).length).toBe(3);
+    await clients[1]!.put('hostile/after-garbage', 'ok', { timeoutMs: 10_000 });
+  }, 60_000);
+
   it('every member starts again after a restart, with its data', async () => {
     for (const m of cluster.members) await m.restart();
     allRunning();
     await oneLeader();
     for (const c of clients) {
       const r = await c.get('hostile/', { prefix: true });
-      expect(r.kvs.length).toBe(3 * Object.keys(attacks).length);
+      expect(r.kvs.length).toBe(3 * Object.keys(attacks).length + 1);
     }
     await clients[0]!.put('hostile/after-restart', 'ok', { timeoutMs: 10_000 });
   }, 90_000);

@@ -8,6 +8,7 @@
 // (attack: max-term-heartbeat, the default, or any name in `attacks`.) The framing is written
 // out here instead of imported from @kv/server so that a bug in one cannot hide the other.
 import { connect, constants as h2 } from 'node:http2';
+import { connect as tcpConnect } from 'node:net';
 import { pathToFileURL } from 'node:url';
 import { raftpb } from '@kv/api';
 import { Client } from '@kv/client';
@@ -74,6 +75,39 @@ export const attacks: Record<string, (from: bigint, to: bigint) => Buffer> = {
   'garbage-proposal': (from, to) =>
     peerFrame([encodeMessage({ type: raftpb.MessageType.MsgProp, from, to, term: 0n, entries: [{ Type: raftpb.EntryType.EntryNormal, Data: Buffer.from('forged') }] })]),
 };
+
+/** Raw bytes thrown at a peer port on a plain TCP connection (HTTP/1 side, sniffing, HTTP/2 preface). */
+export const garbage: Record<string, () => Buffer> = {
+  'random bytes': () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 131 + 7) & 0xff)),
+  'an http/1 request with 1 MiB of headers': () => Buffer.from(`GET /members HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(1024 * 1024)}\r\n\r\n`),
+  'a truncated http/1 request': () => Buffer.from('GET /mem'),
+  'an absurd content-length on /raft/stream': () => Buffer.from('POST /raft/stream HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\nabc'),
+  'a negative content-length on /members': () => Buffer.from('POST /members HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n'),
+  'chunked garbage on /version': () => Buffer.from('POST /version HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzzzz\r\n\r\n'),
+  'a NUL in the request line': () => Buffer.from('GET /\0members HTTP/1.1\r\n\r\n'),
+  'the http/2 preface, then garbage frames': () => Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0xff, 0xff, 0xff, 0x01, 0xff, 0, 0, 0, 1, 1, 2, 3])]),
+};
+
+/** Writes bytes on a fresh TCP connection and waits until the peer closes it or timeoutMs passes. */
+export function sendRaw(peerUrl: string, bytes: Buffer, timeoutMs = 3_000): Promise<string> {
+  const u = new URL(peerUrl);
+  return new Promise((resolve) => {
+    const s = tcpConnect(Number(u.port), u.hostname);
+    let answer = '';
+    const done = (how: string) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(`${how}: ${answer.split('\r\n')[0] ?? ''}`);
+    };
+    const timer = setTimeout(() => done('still open'), timeoutMs);
+    s.on('data', (d: Buffer) => {
+      if (answer.length < 200) answer += d.toString('latin1');
+    });
+    s.on('error', () => done('error'));
+    s.on('close', () => done('closed'));
+    s.write(bytes, () => undefined);
+  });
+}
 
 export interface PeerTarget {
   /** The member's peer URL (http://host:port). */
