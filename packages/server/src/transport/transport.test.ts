@@ -1,7 +1,7 @@
 // The peer transport over real loopback sockets: batching and order, large batches, reconnects
 // with backoff, unreachable reporting, cluster-id and sender checks, snapshot streaming beside
 // heartbeats, garbage on the peer port, and peer TLS with certificates made by the openssl CLI.
-import { raftpb } from '@kv/api';
+import { etcdserverpb, raftpb } from '@kv/api';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -193,12 +193,15 @@ describe('peer transport', () => {
     const a = await startNode(21n, { transport: { maxFrameBytes: 256 * 1024 } });
     const b = await startNode(22n);
     await pair(a, b);
-    const entry = (i: number) => raftpb.Entry.fromPartial({ Index: BigInt(i), Term: 1n, Data: Buffer.alloc(1024, i & 0xff) });
+    // Entry data must be a request (the receiver checks it decodes: validate.ts).
+    const data = (i: number) =>
+      Buffer.from(etcdserverpb.InternalRaftRequest.encode(etcdserverpb.InternalRaftRequest.fromPartial({ put: { key: Buffer.from('k'), value: Buffer.alloc(1024, i & 0xff) } })).finish());
+    const entry = (i: number) => raftpb.Entry.fromPartial({ Index: BigInt(i), Term: 1n, Data: data(i) });
     a.t.send(range(0, 3000).map((i) => msg(21n, 22n, i, { entries: [entry(i + 1)] })));
     await until('3000 at b', () => b.received().length === 3000);
     expect(indexes(b.received())).toEqual(range(0, 3000));
     expect(b.batches.length).toBeGreaterThan(10);
-    expect(b.received()[2999].entries[0].Data.equals(Buffer.alloc(1024, 3000 & 0xff))).toBe(true);
+    expect(b.received()[2999].entries[0].Data.equals(data(3000))).toBe(true);
     // One message bigger than a frame is dropped and reported, and the stream goes on.
     a.t.send([msg(21n, 22n, 5000, { context: Buffer.alloc(300 * 1024) }), msg(21n, 22n, 5001)]);
     await until('5001 at b', () => b.received().some((m) => m.index === 5001n));

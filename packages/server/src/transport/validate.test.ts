@@ -57,6 +57,7 @@ const refused: [string, raftpb.Message, RegExp, PeerMessageContext?][] = [
   ['an entry of unknown type', m({ type: MT.MsgApp, index: 4n, logTerm: 2n, entries: [ent(5n, 2n, 7 as raftpb.EntryType)] }), /unknown type 7/],
   ['a proposal whose data is not a request (it would stop every member at apply)', m({ type: MT.MsgProp, term: 0n, entries: [{ Data: Buffer.from('forged') }] }), /entry 0 of type EntryNormal: its data does not decode/],
   ['an append whose entry data is not a request', m({ type: MT.MsgApp, index: 4n, logTerm: 2n, entries: [ent(5n, 2n), { Index: 6n, Term: 3n, Data: Buffer.from([0xff, 0xff]) }] }), /entry 1 of type EntryNormal: its data does not decode/],
+  ['a proposal with a wrong wire type inside its request', m({ type: MT.MsgProp, term: 0n, entries: [{ Data: Buffer.from([0x22, 0x02, 0x1a, 0x00]) }] }), /wrong wireType = 2 for field Lease/],
   ['a conf change proposal that does not decode', m({ type: MT.MsgProp, term: 0n, entries: [{ Type: raftpb.EntryType.EntryConfChangeV2, Data: Buffer.from([0x0e]) }] }), /EntryConfChangeV2: its data does not decode/],
   ['an empty proposal (raft would panic)', m({ type: MT.MsgProp, term: 0n }), /MsgProp without entries/],
   ['a proposal with a term', m({ type: MT.MsgProp, term: 3n, entries: [ent(0n, 0n)] }), /forwarded requests carry term 0/],

@@ -7,7 +7,7 @@
 // as `from` and this member as `to`, and is shaped the way raft's own sender shapes that type;
 // the entries it would add to the log (MsgProp, MsgApp) decode as the apply loop decodes them.
 // A message that fails is dropped (the caller logs why); it never reaches raft.
-import { etcdserverpb, raftpb } from '@kv/api';
+import { checkWire, etcdserverpb, raftpb } from '@kv/api';
 import { maxIndex, maxTerm } from '@kv/raft';
 
 const MT = raftpb.MessageType;
@@ -74,11 +74,17 @@ function checkSnapshot(m: raftpb.Message): string | undefined {
 function checkEntryData(e: raftpb.Entry): string | undefined {
   try {
     if (e.Type === raftpb.EntryType.EntryNormal) {
-      // Empty: a new leader's entry. Otherwise one request (raft_consensus.ts decodes it so).
-      if (e.Data.length > 0) etcdserverpb.InternalRaftRequest.decode(e.Data);
+      // Empty: a new leader's entry. Otherwise one request (raft_consensus.ts decodes it so),
+      // checked strictly as client requests are (wire types, lengths, nesting).
+      if (e.Data.length > 0) {
+        checkWire('etcdserverpb.InternalRaftRequest', e.Data);
+        etcdserverpb.InternalRaftRequest.decode(e.Data);
+      }
     } else if (e.Type === raftpb.EntryType.EntryConfChange) {
+      checkWire('raftpb.ConfChange', e.Data);
       raftpb.ConfChange.decode(e.Data);
     } else {
+      checkWire('raftpb.ConfChangeV2', e.Data);
       raftpb.ConfChangeV2.decode(e.Data);
     }
   } catch (err) {
