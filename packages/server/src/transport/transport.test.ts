@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClientListener } from '../listener.js';
+import { encodeFrames } from './framing.js';
 import { realTimers, type Timers } from './backoff.js';
 import { createPeerListener } from './peer_listener.js';
 import type { PeerTls } from './tls.js';
@@ -433,6 +434,38 @@ describe('peer transport', () => {
     expect(receiverSaw).toBe('error');
     // The message stream was never disturbed.
     expect(a.t.isActive(82n)).toBe(true);
+    await a.close();
+    await b.close();
+  }, 60_000);
+
+  it('drops a forged heartbeat at term 2^64-1 from a known sender; the rest of its frame and stream arrive', async () => {
+    const a = await startNode(95n);
+    const b = await startNode(96n);
+    await pair(a, b);
+    const session = h2connect(`http://127.0.0.1:${b.port}`);
+    session.on('error', () => {});
+    const st = session.request({
+      [h2.HTTP2_HEADER_METHOD]: 'POST',
+      [h2.HTTP2_HEADER_PATH]: '/raft/stream',
+      [headerClusterId]: (0xc105n).toString(16),
+      [headerFrom]: '5f',
+      [headerTo]: '60',
+    });
+    st.on('error', () => {});
+    st.on('data', () => {});
+    const forged = msg(95n, 96n, 0, { type: raftpb.MessageType.MsgHeartbeat, term: (1n << 64n) - 1n });
+    const enc = (m: raftpb.Message) => raftpb.Message.encode(m).finish();
+    st.write(encodeFrames([enc(forged), enc(msg(95n, 96n, 3))], 1 << 20));
+    await until('the valid message of the frame', () => b.received().length === 1);
+    st.write(encodeFrames([enc(forged), enc(msg(95n, 96n, 4))], 1 << 20));
+    await until('the valid message of the next frame, on the same stream', () => b.received().length === 2);
+    expect(indexes(b.received())).toEqual([3, 4]);
+    expect(b.received().every((m) => m.term === 1n)).toBe(true);
+    // One warning for both (rate-limited per sender and type), naming the sender and the reason.
+    const refusals = b.logs.filter((l) => l.msg === 'refused a raft message from a peer');
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatchObject({ 'remote-peer-id': '5f', 'message-type': 'MsgHeartbeat', reason: 'message term 18446744073709551615 exceeds the maximum 9223372036854775807' });
+    session.destroy();
     await a.close();
     await b.close();
   }, 60_000);
