@@ -44,7 +44,7 @@ export class Inbound {
   private readonly alive = new WeakMap<ServerHttp2Session, { active: boolean; timer?: unknown }>();
   private stopped = false;
   private readonly local: Record<string, string>;
-  /** Messages refused by checkPeerMessage: a warning per sender, at most one per 10 s. */
+  /** Messages refused by checkPeerMessage: a warning per sender and type, at most one per 10 s. */
   private readonly refusals: RefusalLog;
 
   constructor(private readonly ctx: InboundContext) {
