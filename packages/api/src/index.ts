@@ -13,4 +13,5 @@ export * as v3electionpb from './gen/v3electionpb/v3election.js';
 export * as raftpb from './gen/raftpb/raft.js';
 
 export { ErrorText, ErrorCode, etcdErrorName } from './errors.js';
+export { checkWire, descriptors, goFieldName, maxDepth, maxNestedTxns, requestTypeOf, WireError } from './strict.js';
 export type { EtcdErrorName } from './errors.js';

@@ -13,6 +13,7 @@ export {
   RaftError,
   RaftPanic,
 } from './errors.js';
+export { maxIndex, maxTerm } from './limits.js';
 export { MemoryStorage, type InitialState, type Storage } from './storage.js';
 export { Unstable } from './log_unstable.js';
 export { RaftLog } from './log.js';

@@ -7,6 +7,7 @@
 import { raftpb } from '@kv/api';
 import { Changer, type ConfigAndProgress, restore as restoreConfig } from './confchange/index.js';
 import { ErrProposalDropped, ErrSnapshotTemporarilyUnavailable, panic } from './errors.js';
+import { maxTerm } from './limits.js';
 import { isStorageGap, RaftLog } from './log.js';
 import { discardLogger, type Logger } from './logger.js';
 import { VoteResult } from './quorum/index.js';
@@ -608,6 +609,11 @@ export class Raft {
 
   /** Starts a (pre-)election: vote for ourselves and request votes from every other voter. */
   campaign(t: CampaignType): void {
+    // Both kinds of election ask for term + 1: past maxTerm it could not be persisted or sent.
+    if (this.term >= maxTerm) {
+      this.logger.error(`${this.id.toString(16)} cannot campaign: term ${this.term} has reached the maximum term ${maxTerm}`);
+      return;
+    }
     if (!this.promotable()) {
       this.logger.warn(`${this.id.toString(16)} is unpromotable; campaign() should have been called`);
     }
@@ -663,6 +669,11 @@ export class Raft {
    * cannot be accepted.
    */
   step(m: raftpb.Message): void {
+    if (m.term > maxTerm) {
+      // Only a forged or corrupted message carries one (the transport refuses them already).
+      this.logger.warn(`${this.id.toString(16)} ignored a ${raftpb.messageTypeToJSON(m.type)} message from ${m.from.toString(16)} with term ${m.term} above the maximum term ${maxTerm}`);
+      return;
+    }
     if (m.term === 0n) {
       // Local message (or proposal / read index forwarded as one).
     } else if (m.term > this.term) {

@@ -17,6 +17,7 @@ import { clusterService } from './services/cluster.js';
 import { kvService } from './services/kv.js';
 import { leaseService } from './services/lease.js';
 import { maintenanceService } from './services/maintenance.js';
+import { strictService } from './services/strict.js';
 import { watchService } from './services/watch.js';
 import { createPeerListener, loadPeerTls, Transport } from './transport/index.js';
 
@@ -101,11 +102,12 @@ export class KvServer {
     });
     const m = this.member;
     const learnerGuard = <T extends object>(impl: T) => guardLearner(impl, () => m.isLearner());
-    grpc.addService(etcdserverpb.KVService, learnerGuard(kvService(m)));
-    grpc.addService(etcdserverpb.WatchService, learnerGuard(watchService(m)));
-    grpc.addService(etcdserverpb.LeaseService, learnerGuard(leaseService(m)));
-    grpc.addService(etcdserverpb.MaintenanceService, learnerGuard(maintenanceService(m)));
-    grpc.addService(etcdserverpb.ClusterService, learnerGuard(clusterService(m)));
+    // Every service decodes strictly: malformed request bytes get InvalidArgument (services/strict.ts).
+    grpc.addService(...strictService(etcdserverpb.KVService, learnerGuard(kvService(m))));
+    grpc.addService(...strictService(etcdserverpb.WatchService, learnerGuard(watchService(m))));
+    grpc.addService(...strictService(etcdserverpb.LeaseService, learnerGuard(leaseService(m))));
+    grpc.addService(...strictService(etcdserverpb.MaintenanceService, learnerGuard(maintenanceService(m))));
+    grpc.addService(...strictService(etcdserverpb.ClusterService, learnerGuard(clusterService(m))));
     this.grpc = grpc;
     // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2.
     const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());

@@ -5,7 +5,7 @@ import { crc32c } from '@node-rs/crc32';
 import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { raftpb } from '@kv/api';
+import { raftpb } from '@kv/api';
 import { RecordType, SECTOR_BYTES } from './constants.js';
 import { WalError } from './errors.js';
 import { encodeCrcRecord, encodeRecord, scanSegment, type DecodedRecord } from './record.js';
@@ -332,6 +332,19 @@ describe('corruption table', () => {
     await writeFile(join(dir, name), img);
     const e = expectError(await outcome(dir), 'INDEX_GAP', name);
     expect(e.offset).toBeGreaterThan(0);
+  });
+
+  it('a hard state with a term above the raft maximum (a WAL written before the bound) is refused', async () => {
+    const name = lastName();
+    const dir = await fresh();
+    const img = rewrite(name, (recs) =>
+      recs.map((r) =>
+        r.type === RecordType.HardState ? { type: r.type, data: Buffer.from(raftpb.HardState.encode({ term: (1n << 64n) - 1n, vote: 1n, commit: 1n }).finish()) } : r,
+      ),
+    );
+    await writeFile(join(dir, name), img);
+    const e = expectError(await outcome(dir), 'CORRUPT', name);
+    expect(e.message).toContain('hard state term 18446744073709551615 is outside 0..9223372036854775807');
   });
 
   it('conflicting metadata between segments is refused', async () => {

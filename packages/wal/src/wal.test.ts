@@ -79,6 +79,28 @@ describe('Wal create/open', () => {
     expect(await codeOf(w.save(undefined, [entry(2n)]))).toBe('CLOSED');
   });
 
+  it('refuses, before writing, terms and indexes above the raft bounds; the WAL stays readable', async () => {
+    const dir = await walDir();
+    const w = await Wal.create(dir, META, SMALL);
+    await w.save(hs(1n, 1n, 1n), [entry(1n)]);
+    const max64 = (1n << 64n) - 1n;
+    const over = 1n << 63n; // maxTerm + 1
+    expect(await codeOf(w.save(hs(max64, 1n, 1n), []))).toBe('BAD_ARGUMENT');
+    expect(await codeOf(w.save(hs(over, 1n, 1n), []))).toBe('BAD_ARGUMENT');
+    expect(await codeOf(w.save(hs(2n, 1n, over), []))).toBe('BAD_ARGUMENT');
+    expect(await codeOf(w.save(undefined, [entry(2n), { ...entry(3n), Term: over }]))).toBe('BAD_ARGUMENT');
+    expect(await codeOf(w.saveSnapshot({ index: over, term: 1n }))).toBe('BAD_ARGUMENT');
+    const err = await w.save(hs(max64, 1n, 1n), []).catch((e: unknown) => e);
+    expect(String(err)).toMatch(/hard state term 18446744073709551615 is outside 0\.\.9223372036854775807/);
+    // The largest legal values are written and read back.
+    await w.save(hs(over - 1n, 1n, 1n), [entry(2n)]);
+    await w.close();
+    const r = await Wal.open(dir, undefined, SMALL);
+    expect(r.hardState.term).toBe(over - 1n);
+    expect(r.entries.map((e) => e.Index)).toEqual([1n, 2n]);
+    await r.wal.close();
+  });
+
   it('create refuses an existing WAL; open refuses a missing one', async () => {
     const dir = await walDir();
     const w = await Wal.create(dir, META, SMALL);

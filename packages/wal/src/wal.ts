@@ -368,14 +368,26 @@ export class Wal implements WalStorage {
           return Promise.reject(new WalError('BAD_ARGUMENT', `entries not contiguous at index ${e.Index}`));
         }
         // Encoded now, so later mutation of the caller's objects cannot change what is written.
-        const data = encodeEntry(e);
+        // An out-of-range term or index is refused here, before anything of the batch is queued.
+        let data: Uint8Array;
+        try {
+          data = encodeEntry(e);
+        } catch (err) {
+          return Promise.reject(err);
+        }
         if (data.length > MAX_RECORD_BYTES) {
           return Promise.reject(new WalError('RECORD_TOO_LARGE', `entry ${e.Index} of ${data.length} bytes exceeds the limit`));
         }
         records.push({ type: RecordType.Entry, data });
       }
     }
-    if (hs) records.push({ type: RecordType.HardState, data: encodeHardState(hs) });
+    if (hs) {
+      try {
+        records.push({ type: RecordType.HardState, data: encodeHardState(hs) });
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
     const sync = options.sync ?? mustSync(this.queuedState, hs ?? this.queuedState, entries.length);
     if (hs) this.queuedState = hs;
     const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.Index : undefined;
@@ -392,9 +404,15 @@ export class Wal implements WalStorage {
   saveSnapshot(pos: SnapshotPosition): Promise<void> {
     const bad = this.unusable();
     if (bad) return Promise.reject(bad);
+    let data: Buffer;
+    try {
+      data = encodeSnapshotMarker(pos);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     if (pos.index > this.queuedLastIndex) this.queuedLastIndex = pos.index;
     return this.enqueue({
-      records: [{ type: RecordType.Snapshot, data: encodeSnapshotMarker(pos) }],
+      records: [{ type: RecordType.Snapshot, data }],
       sync: true,
       snapshotIndex: pos.index,
     });

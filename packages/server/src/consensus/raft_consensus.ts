@@ -105,6 +105,20 @@ export interface RaftConsensusOptions {
 /** etcd's readIndexRetryTime. */
 const defaultReadIndexRetryMs = 500;
 
+/**
+ * A committed normal entry's request. One that does not decode cannot be applied, and skipping
+ * it could make members diverge, so this is a fault that stops the member (etcd panics) — with
+ * the entry named. The transport refuses such entries from peers (transport/validate.ts), so
+ * only a bug or a damaged log gets here.
+ */
+function decodeCommitted(e: raftpb.Entry): etcdserverpb.InternalRaftRequest {
+  try {
+    return etcdserverpb.InternalRaftRequest.decode(e.Data);
+  } catch (err) {
+    throw new Error(`committed entry ${e.Index} (term ${e.Term}, ${e.Data.length} bytes) is not a request: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  }
+}
+
 /** etcd's maxGapBetweenApplyAndCommitIndex: beyond it, proposals get 'too many requests'. */
 const maxGapBetweenApplyAndCommit = 5000n;
 /** etcd's maxInflightMsgs and maxSizePerMsg. */
@@ -519,16 +533,7 @@ export class RaftConsensus implements Consensus {
           group.push({ index: e.Index }); // a new leader's empty entry
           continue;
         }
-        let req: etcdserverpb.InternalRaftRequest;
-        try {
-          req = etcdserverpb.InternalRaftRequest.decode(e.Data);
-        } catch (err) {
-          // Deterministic on every member, so skipping it keeps the members equal; stopping
-          // would stop every member at this entry, for good.
-          this.o.logger.error({ err, index: e.Index.toString() }, 'skipping a committed entry that is not a request');
-          group.push({ index: e.Index });
-          continue;
-        }
+        const req = decodeCommitted(e);
         const id = req.header?.ID ?? 0n;
         if (id !== 0n) {
           ids.set(e.Index, id);

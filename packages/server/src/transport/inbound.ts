@@ -3,7 +3,9 @@
 // streams to onSnapshot.
 //
 // Invariants:
-// - Nothing reaches the handler from a request whose cluster id, sender or addressee is wrong.
+// - Nothing reaches the handler from a request whose cluster id, sender or addressee is wrong,
+//   and no message that checkPeerMessage (validate.ts) refuses: raft only sees terms and indexes
+//   it can add one to, types a peer may send, and from/to matching the stream.
 // - A malformed stream is reset and affects no other stream or session.
 // - A session that shows no sign of life (no ping, no data) for idleTimeoutMs is destroyed.
 import { constants as h2, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
@@ -14,6 +16,7 @@ import type { Timers } from './backoff.js';
 import { decodeBatch, FrameDecoder, SnapshotChunk } from './framing.js';
 import { streamWindowBytes } from './session.js';
 import type { TransportHandler } from './types.js';
+import { checkPeerMessage, RefusalLog } from './validate.js';
 import { headerClusterId, headerFrom, headerTo, idHex, parseIdHex, RejectText, snapshotPath, streamPath } from './wire.js';
 
 export interface InboundContext {
@@ -41,8 +44,11 @@ export class Inbound {
   private readonly alive = new WeakMap<ServerHttp2Session, { active: boolean; timer?: unknown }>();
   private stopped = false;
   private readonly local: Record<string, string>;
+  /** Messages refused by checkPeerMessage: a warning per sender and type, at most one per 10 s. */
+  private readonly refusals: RefusalLog;
 
   constructor(private readonly ctx: InboundContext) {
+    this.refusals = new RefusalLog((fields, msg) => ctx.logger.warn({ 'local-member-id': idHex(ctx.memberId), ...fields }, msg));
     this.local = { 'local-member-id': idHex(ctx.memberId), 'local-member-cluster-id': idHex(ctx.clusterId) };
     this.server = createServer({
       settings: { enablePush: false, initialWindowSize: streamWindowBytes },
@@ -184,7 +190,6 @@ export class Inbound {
     const log = this.ctx.logger.child({ 'remote-peer-id': idHex(from) });
     log.debug('accepted message stream from peer');
     const decoder = new FrameDecoder(this.ctx.maxFrameBytes);
-    let warnedStray = false;
     stream.on('data', (chunk: Buffer) => {
       this.touch(stream);
       let frames: Buffer[];
@@ -192,11 +197,11 @@ export class Inbound {
         frames = decoder.push(chunk);
         for (const f of frames) {
           const msgs = decodeBatch(f);
-          const ok = msgs.filter((m) => m.from === from && m.to === this.ctx.memberId);
-          if (ok.length !== msgs.length && !warnedStray) {
-            warnedStray = true;
-            log.warn('dropped messages whose from/to do not match the stream they came on');
-          }
+          const ok = msgs.filter((m) => {
+            const reason = checkPeerMessage(m, { self: this.ctx.memberId, from, path: 'stream' });
+            if (reason !== undefined) this.refusals.refused(from, m.type, reason);
+            return reason === undefined;
+          });
           if (ok.length === 0) continue;
           try {
             this.ctx.handler.onMessages(ok);
@@ -238,9 +243,10 @@ export class Inbound {
       return;
     }
     const snapIndex = msg.snapshot?.metadata?.index ?? 0n;
-    if (msg.type !== raftpb.MessageType.MsgSnap || msg.from !== from || msg.to !== this.ctx.memberId) {
-      log.warn({ 'message-type': raftpb.messageTypeToJSON(msg.type) }, 'unexpected raft message on the snapshot path');
-      this.reply(stream, 400, RejectText.WrongMessageType);
+    const refusal = checkPeerMessage(msg, { self: this.ctx.memberId, from, path: 'snapshot' });
+    if (refusal !== undefined) {
+      this.refusals.refused(from, msg.type, refusal);
+      this.reply(stream, 400, msg.type === raftpb.MessageType.MsgSnap ? `${RejectText.InvalidMessage} (${refusal})` : RejectText.WrongMessageType);
       return;
     }
     log.info({ 'incoming-snapshot-index': snapIndex.toString() }, 'receiving database snapshot');

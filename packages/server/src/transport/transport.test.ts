@@ -1,7 +1,7 @@
 // The peer transport over real loopback sockets: batching and order, large batches, reconnects
 // with backoff, unreachable reporting, cluster-id and sender checks, snapshot streaming beside
 // heartbeats, garbage on the peer port, and peer TLS with certificates made by the openssl CLI.
-import { raftpb } from '@kv/api';
+import { etcdserverpb, raftpb } from '@kv/api';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClientListener } from '../listener.js';
+import { encodeFrames } from './framing.js';
 import { realTimers, type Timers } from './backoff.js';
 import { createPeerListener } from './peer_listener.js';
 import type { PeerTls } from './tls.js';
@@ -129,6 +130,8 @@ async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs
 const turn = () => new Promise<void>((r) => setImmediate(r));
 const msg = (from: bigint, to: bigint, index: number, extra: Partial<raftpb.Message> = {}) =>
   raftpb.Message.fromPartial({ type: raftpb.MessageType.MsgApp, from, to, term: 1n, index: BigInt(index), ...extra });
+/** Metadata every MsgSnap needs to pass the receiver's checks (validate.ts). */
+const snapMeta = raftpb.Snapshot.fromPartial({ metadata: { index: 5n, term: 1n, confState: { voters: [1n] } } });
 const indexes = (ms: raftpb.Message[]) => ms.map((m) => Number(m.index));
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
 
@@ -191,12 +194,15 @@ describe('peer transport', () => {
     const a = await startNode(21n, { transport: { maxFrameBytes: 256 * 1024 } });
     const b = await startNode(22n);
     await pair(a, b);
-    const entry = (i: number) => raftpb.Entry.fromPartial({ Index: BigInt(i), Term: 1n, Data: Buffer.alloc(1024, i & 0xff) });
-    a.t.send(range(0, 3000).map((i) => msg(21n, 22n, i, { entries: [entry(i)] })));
+    // Entry data must be a request (the receiver checks it decodes: validate.ts).
+    const data = (i: number) =>
+      Buffer.from(etcdserverpb.InternalRaftRequest.encode(etcdserverpb.InternalRaftRequest.fromPartial({ put: { key: Buffer.from('k'), value: Buffer.alloc(1024, i & 0xff) } })).finish());
+    const entry = (i: number) => raftpb.Entry.fromPartial({ Index: BigInt(i), Term: 1n, Data: data(i) });
+    a.t.send(range(0, 3000).map((i) => msg(21n, 22n, i, { entries: [entry(i + 1)] })));
     await until('3000 at b', () => b.received().length === 3000);
     expect(indexes(b.received())).toEqual(range(0, 3000));
     expect(b.batches.length).toBeGreaterThan(10);
-    expect(b.received()[2999].entries[0].Data.equals(Buffer.alloc(1024, 2999 & 0xff))).toBe(true);
+    expect(b.received()[2999].entries[0].Data.equals(data(3000))).toBe(true);
     // One message bigger than a frame is dropped and reported, and the stream goes on.
     a.t.send([msg(21n, 22n, 5000, { context: Buffer.alloc(300 * 1024) }), msg(21n, 22n, 5001)]);
     await until('5001 at b', () => b.received().some((m) => m.index === 5001n));
@@ -230,7 +236,7 @@ describe('peer transport', () => {
     });
     expect(a.logs.some((l) => l.msg === 'failed to connect to peer')).toBe(true);
     // Snapshots to a peer that is down fail and say so.
-    a.t.sendSnapshot(msg(41n, 49n, 0, { type: raftpb.MessageType.MsgSnap }), async function* () {
+    a.t.sendSnapshot(msg(41n, 49n, 0, { type: raftpb.MessageType.MsgSnap, snapshot: snapMeta }), async function* () {
       yield Buffer.alloc(10);
     });
     await until('snapshot status', () => a.snapStatus.length === 1);
@@ -382,6 +388,7 @@ describe('peer transport', () => {
     };
     const snapMsg = msg(81n, 82n, 0, {
       type: raftpb.MessageType.MsgSnap,
+      term: 3n,
       snapshot: raftpb.Snapshot.fromPartial({ metadata: { index: 42n, term: 3n, confState: { voters: [81n, 82n] } } }),
     });
     a.t.sendSnapshot(snapMsg, async function* () {
@@ -427,6 +434,38 @@ describe('peer transport', () => {
     expect(receiverSaw).toBe('error');
     // The message stream was never disturbed.
     expect(a.t.isActive(82n)).toBe(true);
+    await a.close();
+    await b.close();
+  }, 60_000);
+
+  it('drops a forged heartbeat at term 2^64-1 from a known sender; the rest of its frame and stream arrive', async () => {
+    const a = await startNode(95n);
+    const b = await startNode(96n);
+    await pair(a, b);
+    const session = h2connect(`http://127.0.0.1:${b.port}`);
+    session.on('error', () => {});
+    const st = session.request({
+      [h2.HTTP2_HEADER_METHOD]: 'POST',
+      [h2.HTTP2_HEADER_PATH]: '/raft/stream',
+      [headerClusterId]: (0xc105n).toString(16),
+      [headerFrom]: '5f',
+      [headerTo]: '60',
+    });
+    st.on('error', () => {});
+    st.on('data', () => {});
+    const forged = msg(95n, 96n, 0, { type: raftpb.MessageType.MsgHeartbeat, term: (1n << 64n) - 1n });
+    const enc = (m: raftpb.Message) => raftpb.Message.encode(m).finish();
+    st.write(encodeFrames([enc(forged), enc(msg(95n, 96n, 3))], 1 << 20));
+    await until('the valid message of the frame', () => b.received().length === 1);
+    st.write(encodeFrames([enc(forged), enc(msg(95n, 96n, 4))], 1 << 20));
+    await until('the valid message of the next frame, on the same stream', () => b.received().length === 2);
+    expect(indexes(b.received())).toEqual([3, 4]);
+    expect(b.received().every((m) => m.term === 1n)).toBe(true);
+    // One warning for both (rate-limited per sender and type), naming the sender and the reason.
+    const refusals = b.logs.filter((l) => l.msg === 'refused a raft message from a peer');
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatchObject({ 'remote-peer-id': '5f', 'message-type': 'MsgHeartbeat', reason: 'message term 18446744073709551615 exceeds the maximum 9223372036854775807' });
+    session.destroy();
     await a.close();
     await b.close();
   }, 60_000);
@@ -548,7 +587,7 @@ describe.skipIf(!opensslPresent)('peer transport over TLS', () => {
       for await (const c of data) h.update(c);
       hash = h.digest('hex');
     };
-    a.t.sendSnapshot(msg(101n, 102n, 0, { type: raftpb.MessageType.MsgSnap }), async function* () {
+    a.t.sendSnapshot(msg(101n, 102n, 0, { type: raftpb.MessageType.MsgSnap, snapshot: snapMeta }), async function* () {
       yield snapshot;
     });
     await until('snapshot status', () => a.snapStatus.length === 1);

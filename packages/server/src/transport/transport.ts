@@ -158,7 +158,17 @@ export class Transport {
         if (m.to !== 0n) this.ctx.logger.debug({ to: idHex(m.to) }, 'ignored message to an unknown peer');
         continue;
       }
-      if (!p.enqueue(raftpb.Message.encode(m).finish())) (dropped ??= new Set()).add(m.to);
+      let bytes: Uint8Array;
+      try {
+        bytes = raftpb.Message.encode(m).finish();
+      } catch (err) {
+        // Only a value outside its protobuf type fails (raft's bounds should make this
+        // impossible). A lost message is something raft recovers from; a dead member is not.
+        this.ctx.logger.error({ to: idHex(m.to), type: raftpb.messageTypeToJSON(m.type), err: err instanceof Error ? err.message : String(err) }, 'dropped a raft message that cannot be encoded');
+        (dropped ??= new Set()).add(m.to);
+        continue;
+      }
+      if (!p.enqueue(bytes)) (dropped ??= new Set()).add(m.to);
     }
     if (dropped) for (const id of dropped) this.report(() => this.o.handler.onUnreachable(id));
   }

@@ -18,6 +18,8 @@ export const RejectText = {
   SenderNotFound: 'error sender not found',
   ToMismatch: 'to field mismatch',
   WrongMessageType: 'wrong raft message type',
+  /** Ours: a MsgSnap whose fields fail checkPeerMessage (etcd has no such check). */
+  InvalidMessage: 'invalid raft message',
 } as const;
 
 /** A member or cluster id as etcd prints it: lower-case hex, no padding. */
