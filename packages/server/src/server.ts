@@ -4,11 +4,13 @@ import { etcdserverpb } from '@kv/api';
 import { Server as GrpcServer, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerConfig, TlsFiles } from './config.js';
 import { computeMemberId } from './ids.js';
 import { membersResponse } from './cluster/join.js';
+import { clientPortInjector } from './grpc_http2.js';
 import { ClientListener } from './listener.js';
 import { RpcError, toServiceError } from './errors.js';
 import { Member } from './member.js';
@@ -106,8 +108,9 @@ export class KvServer {
     grpc.addService(etcdserverpb.MaintenanceService, learnerGuard(maintenanceService(m)));
     grpc.addService(etcdserverpb.ClusterService, learnerGuard(clusterService(m)));
     this.grpc = grpc;
-    // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2.
-    const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());
+    // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2; its
+    // HTTP/2 requests that are not gRPC come back to serveHttp.
+    const injector = clientPortInjector(grpc, ServerCredentials.createInsecure(), (req, res) => this.serveHttp(req, res));
     this.injector = injector;
     const clientTls = tlsOptions(config.clientTls);
     for (const raw of config.listenClientUrls) {
@@ -204,8 +207,8 @@ export class KvServer {
   }
   private readonly peers = new Map<bigint, string>();
 
-  /** Client-port HTTP: /health and /version (etcd 3.4's shapes). */
-  private serveHttp(req: IncomingMessage, res: ServerResponse): void {
+  /** Client-port HTTP (HTTP/1.x, and HTTP/2 requests that are not gRPC): /health and /version (etcd 3.4's shapes). */
+  private serveHttp(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
     const json = (code: number, body: unknown) => {
       res.writeHead(code, { 'Content-Type': 'application/json' });
