@@ -8,6 +8,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerConfig, TlsFiles } from './config.js';
+import { layout, restrictModes } from './data_dir.js';
 import { computeMemberId } from './ids.js';
 import { membersResponse } from './cluster/join.js';
 import { clientPortInjector } from './grpc_http2.js';
@@ -82,6 +83,9 @@ export class KvServer {
 
   static async start(o: KvServerOptions): Promise<KvServer> {
     const member = await Member.open({ config: o.config, logger: o.logger, kvVersion: o.kvVersion, onFatal: o.onFatal });
+    // Files an earlier run (or LevelDB under a loose umask) left readable by others: 0700/0600.
+    const tightened = restrictModes(layout(o.config.dataDir).member);
+    if (tightened > 0) o.logger.warn({ entries: tightened }, 'removed group and world access from data dir entries');
     const s = new KvServer(member, o);
     try {
       await s.listen();
