@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type SecureClientSessionOptions } from 'node:http2';
 import { tmpdir } from 'node:os';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { pino } from 'pino';
@@ -36,6 +37,64 @@ function request(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body
     s.on('error', () => {});
     s.on('close', () => resolve({ ...a, rstCode: s.rstCode }));
     s.end(body);
+  });
+}
+
+/**
+ * A raw HTTP/2 connection (no client library to refuse it) that sends one request with a single
+ * header of `size` bytes, ignoring the server's SETTINGS. Resolves with the GOAWAY error code seen
+ * and whether the server closed the socket (false: still open after 20 s, the test's bound).
+ */
+function hugeHeaderConnection(host: string, port: number, size: number): Promise<{ goaway?: number; closedByServer: boolean }> {
+  const frame = (type: number, flags: number, stream: number, payload: Buffer) => {
+    const head = Buffer.alloc(9);
+    head.writeUIntBE(payload.length, 0, 3);
+    head[3] = type;
+    head[4] = flags;
+    head.writeUInt32BE(stream, 5);
+    return Buffer.concat([head, payload]);
+  };
+  // HPACK integer with a 7-bit prefix, and a literal field without indexing (RFC 7541 6.2.2).
+  const int7 = (n: number) => {
+    if (n < 127) return Buffer.from([n]);
+    const out = [127];
+    for (n -= 127; n >= 128; n = Math.floor(n / 128)) out.push((n % 128) + 128);
+    out.push(n);
+    return Buffer.from(out);
+  };
+  const field = (name: string, value: string) => Buffer.concat([Buffer.from([0]), int7(name.length), Buffer.from(name), int7(value.length), Buffer.from(value)]);
+  const block = Buffer.concat([
+    ...Object.entries({ ':method': 'POST', ':scheme': 'http', ':path': '/etcdserverpb.KV/Range', ':authority': host, 'content-type': 'application/grpc', te: 'trailers' }).map(([k, v]) => field(k, v)),
+    field('x-huge', 'h'.repeat(size)),
+  ]);
+  return new Promise((resolve) => {
+    let goaway: number | undefined;
+    let buf = Buffer.alloc(0);
+    const sock = createConnection(port, host, () => {
+      sock.write(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'));
+      sock.write(frame(4, 0, 0, Buffer.alloc(0)));
+      for (let off = 0; off < block.length; off += 16384) {
+        const last = off + 16384 >= block.length;
+        sock.write(frame(off === 0 ? 1 : 9, last ? 4 : 0, 1, block.subarray(off, off + 16384)));
+      }
+    });
+    sock.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 9 && buf.length >= 9 + buf.readUIntBE(0, 3)) {
+        const len = buf.readUIntBE(0, 3);
+        if (buf[3] === 7) goaway = buf.readUInt32BE(9 + 4);
+        buf = buf.subarray(9 + len);
+      }
+    });
+    sock.on('error', () => {});
+    const bound = setTimeout(() => {
+      sock.destroy();
+      resolve({ goaway, closedByServer: false });
+    }, 20_000);
+    sock.on('close', () => {
+      clearTimeout(bound);
+      resolve({ goaway, closedByServer: true });
+    });
   });
 }
 
@@ -73,6 +132,20 @@ describe('client port over h2c', () => {
       s.destroy();
     }
   });
+
+  it('closes a connection that sent a header nghttp2 cannot decode, and keeps serving others', async () => {
+    const [host, port] = h.endpoint.split(':');
+    const { goaway, closedByServer } = await hugeHeaderConnection(host, Number(port), 1024 * 1024);
+    expect(goaway).toBe(9); // COMPRESSION_ERROR
+    expect(closedByServer).toBe(true); // before: the socket stayed open until the client gave up
+    const s = await openSession(`http://${h.endpoint}`);
+    try {
+      const ok = await request(s, grpcHeaders, rangeA);
+      expect(ok.trailers?.['grpc-status'] ?? ok.headers?.['grpc-status']).toBe('0');
+    } finally {
+      s.destroy();
+    }
+  }, 30_000);
 
   it('serves /health, /version and 404 to HTTP/2 requests that are not gRPC', async () => {
     const s = await openSession(`http://${h.endpoint}`);
