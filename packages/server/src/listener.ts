@@ -136,9 +136,9 @@ export class ClientListener {
 
   private onTls(s: TLSSocket): void {
     s.on('error', () => s.destroy());
-    // Invariant: with --client-cert-auth (rejectUnauthorized in the options) only a connection
+    // Invariant: with --client-cert-auth (requestCert + rejectUnauthorized) only a connection
     // whose certificate chains to the trusted CA gets past this point.
-    if (this.o.tls?.rejectUnauthorized && !s.authorized) {
+    if (this.o.tls?.requestCert && this.o.tls.rejectUnauthorized && !s.authorized) {
       const cert = s.getPeerCertificate();
       const reason = !cert || Object.keys(cert).length === 0 ? "client didn't provide a certificate" : `failed to verify client certificate: ${String(s.authorizationError)}`;
       this.logRejected(s, reason);
