@@ -23,6 +23,9 @@ export async function main(argv: string[]): Promise<void> {
     return;
   }
   const config = parsed.config;
+  // Everything kvd creates is private to its user, as etcd's data dir is (0700 directories, 0600
+  // files): LevelDB creates its files with the umask, and so do snapshot and WAL directories.
+  process.umask(0o077);
   const logger = createLogger(config.logLevel, 'kvd');
   let server: KvServer;
   try {

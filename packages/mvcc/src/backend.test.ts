@@ -20,6 +20,12 @@ async function all(it: AsyncIterable<[Buffer, Buffer]>): Promise<string[]> {
   return out;
 }
 
+async function all2(it: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for await (const c of it) out.push(c);
+  return out;
+}
+
 describe('revision encoding', () => {
   it('is 17 bytes (18 with the tombstone mark) and sorts like the revisions', () => {
     const a = revToBytes({ main: 5n, sub: 2n });
@@ -183,5 +189,40 @@ describe('Backend', () => {
     await expect(Backend.restoreFrom(await dirs.make(), [bad])).rejects.toThrow(/checksum/);
     await expect(Backend.restoreFrom(await dirs.make(), [whole.subarray(0, whole.length - 3)])).rejects.toThrow(/truncated/);
     await expect(Backend.restoreFrom(await dirs.make(), [Buffer.from('not a snapshot at all')])).rejects.toThrow(/not a snapshot/);
+  });
+
+  it('openSnapshot: size is exact, chunks are pulled one at a time, close releases the view', async () => {
+    const be = await fresh();
+    const tx = be.newBatch();
+    for (let i = 0; i < 2000; i++) tx.put('key', b(`k${String(i).padStart(5, '0')}`), Buffer.alloc(100, i % 256));
+    await be.commit(tx, { sync: true });
+
+    const whole = Buffer.concat(await all2(be.snapshotStream()));
+    const r = be.openSnapshot();
+    expect(be.openSnapshotReaders).toBe(1);
+    const size = await r.size();
+    // a write after opening is not part of the view, so the size still holds
+    const late = be.newBatch();
+    late.put('key', b('zz-late'), Buffer.alloc(5000));
+    await be.commit(late, { sync: false });
+    expect(size).toBe(whole.length);
+    let seen = 0;
+    for await (const c of r.chunks()) {
+      expect(c.length).toBeLessThan(64 * 1024 + 200); // one chunk, not the whole copy
+      seen += c.length;
+    }
+    expect(seen).toBe(size);
+
+    // abandoned half-way: closing releases it
+    const r2 = be.openSnapshot();
+    const it = r2.chunks();
+    await it.next();
+    await it.return(undefined);
+    expect(be.openSnapshotReaders).toBe(2);
+    await r.close();
+    await r2.close();
+    await r2.close(); // idempotent
+    expect(be.openSnapshotReaders).toBe(0);
+    await expect(r2.size()).rejects.toThrow(/closed/);
   });
 });

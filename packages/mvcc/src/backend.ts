@@ -230,6 +230,81 @@ async function recoveryNotes(dir: string): Promise<string[]> {
     .slice(0, 20);
 }
 
+/** One consistent snapshot stream; see Backend.openSnapshot. */
+export class SnapshotReader {
+  private closed = false;
+  private sizeBytes: number | undefined;
+
+  /** @internal */ constructor(
+    private readonly db: Db,
+    private readonly snap: DbSnapshot,
+    private readonly registry: Set<SnapshotReader>,
+  ) {
+    registry.add(this);
+  }
+
+  /** Bytes `chunks()` will yield: magic, every record, trailer. One pass over the view, cached. */
+  async size(): Promise<number> {
+    if (this.sizeBytes !== undefined) return this.sizeBytes;
+    this.assertOpen();
+    let n = SNAPSHOT_MAGIC.length + 8;
+    const it = this.db.iterator({ snapshot: this.snap });
+    try {
+      for await (const [k, v] of it) n += 8 + k.length + v.length;
+    } finally {
+      await it.close();
+    }
+    this.sizeBytes = n;
+    return n;
+  }
+
+  /** The stream, one chunk of about 64 KiB per pull. Read it at most once. */
+  async *chunks(): AsyncGenerator<Buffer> {
+    this.assertOpen();
+    let crc = 0;
+    let parts: Buffer[] = [SNAPSHOT_MAGIC];
+    let size = SNAPSHOT_MAGIC.length;
+    const flush = (): Buffer => {
+      const chunk = Buffer.concat(parts, size);
+      crc = crc32c(chunk, crc);
+      parts = [];
+      size = 0;
+      return chunk;
+    };
+    const it = this.db.iterator({ snapshot: this.snap });
+    try {
+      for await (const [k, v] of it) {
+        const hk = Buffer.allocUnsafe(4);
+        hk.writeUInt32BE(k.length);
+        const hv = Buffer.allocUnsafe(4);
+        hv.writeUInt32BE(v.length);
+        parts.push(hk, k, hv, v);
+        size += 8 + k.length + v.length;
+        if (size >= SNAPSHOT_CHUNK) yield flush();
+      }
+    } finally {
+      await it.close();
+    }
+    if (size > 0) yield flush();
+    const trailer = Buffer.allocUnsafe(8);
+    trailer.writeUInt32BE(SNAPSHOT_TRAILER, 0);
+    trailer.writeUInt32BE(crc >>> 0, 4);
+    yield trailer;
+  }
+
+  /** Releases the LevelDB snapshot. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.registry.delete(this);
+    await this.snap.close();
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('backend: snapshot reader is closed');
+  }
+}
+
 export class Backend {
   private commitChain: Promise<void> = Promise.resolve();
   private poisoned: unknown = undefined;
@@ -238,6 +313,8 @@ export class Backend {
   private readonly digest = new Digest();
   /** Records of the buckets other than key and meta, by raw key (latin1): the digest needs the value a put replaces. */
   private readonly mirror = new Map<string, Buffer>();
+  /** Open snapshot readers; a reader leaves this set when it is closed. */
+  private readonly readers = new Set<SnapshotReader>();
 
   private constructor(
     readonly dir: string,
@@ -416,40 +493,26 @@ export class Backend {
 
   /** A consistent copy of every bucket in the framed format described at the top of this file. */
   async *snapshotStream(): AsyncGenerator<Buffer> {
-    const snap = this.db.snapshot();
-    let crc = 0;
-    let parts: Buffer[] = [SNAPSHOT_MAGIC];
-    let size = SNAPSHOT_MAGIC.length;
-    const flush = (): Buffer => {
-      const chunk = Buffer.concat(parts, size);
-      crc = crc32c(chunk, crc);
-      parts = [];
-      size = 0;
-      return chunk;
-    };
+    const reader = this.openSnapshot();
     try {
-      const it = this.db.iterator({ snapshot: snap });
-      try {
-        for await (const [k, v] of it) {
-          const hk = Buffer.allocUnsafe(4);
-          hk.writeUInt32BE(k.length);
-          const hv = Buffer.allocUnsafe(4);
-          hv.writeUInt32BE(v.length);
-          parts.push(hk, k, hv, v);
-          size += 8 + k.length + v.length;
-          if (size >= SNAPSHOT_CHUNK) yield flush();
-        }
-      } finally {
-        await it.close();
-      }
-      if (size > 0) yield flush();
-      const trailer = Buffer.allocUnsafe(8);
-      trailer.writeUInt32BE(SNAPSHOT_TRAILER, 0);
-      trailer.writeUInt32BE(crc >>> 0, 4);
-      yield trailer;
+      yield* reader.chunks();
     } finally {
-      await snap.close();
+      await reader.close();
     }
+  }
+
+  /**
+   * A consistent copy, read lazily: `size()` is the exact length of the stream `chunks()` yields
+   * (counted over the same point-in-time view), and nothing is buffered beyond one chunk. The
+   * caller closes it, whether or not it read to the end; until then it pins a LevelDB snapshot.
+   */
+  openSnapshot(): SnapshotReader {
+    return new SnapshotReader(this.db, this.db.snapshot(), this.readers);
+  }
+
+  /** SnapshotReaders opened and not yet closed (each pins a LevelDB snapshot). */
+  get openSnapshotReaders(): number {
+    return this.readers.size;
   }
 
   /**

@@ -4,6 +4,7 @@
 export {
   Backend,
   BackendSnapshot,
+  SnapshotReader,
   BatchTx,
   BUCKETS,
   ETCD_BUCKET_NAME,

@@ -6,7 +6,7 @@
 //   <data-dir>/member/db/       the backend (LevelDB; its own LOCK file is a second, kernel-held guard)
 //   <data-dir>/member/wal/      the write-ahead log (replicated cluster)
 //   <data-dir>/member/snap/     raft snapshot files (replicated cluster)
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync, chmodSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export class DataDirError extends Error {
@@ -103,4 +103,46 @@ export function openDataDir(dataDir: string): { dirs: DataDirLayout; lock: DataD
     }
   }
   throw new DataDirError(`could not lock data dir ${dataDir}`);
+}
+
+/**
+ * Takes group and world access away from everything under `dir` (directories 0700, files 0600),
+ * as etcd keeps its data: LevelDB creates its directory and files with the process umask (0755,
+ * 0644 under the usual 022). kvd also sets the umask to 077 so that files created later (new
+ * table files, snapshot directories) are private from the start; this fixes what an earlier run
+ * left. Symbolic links are not followed; entries that vanish meanwhile (a LevelDB compaction
+ * removing a table) are skipped. Returns how many modes it changed.
+ */
+export function restrictModes(dir: string): number {
+  let changed = 0;
+  const visit = (path: string): void => {
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    if (st.isSymbolicLink()) return;
+    const want = st.isDirectory() ? (st.mode & 0o700) | 0o700 : st.mode & 0o600;
+    if ((st.mode & 0o777) !== want) {
+      try {
+        chmodSync(path, want);
+        changed++;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    if (st.isDirectory()) {
+      let names: string[] = [];
+      try {
+        names = readdirSync(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      for (const n of names) visit(join(path, n));
+    }
+  };
+  visit(dir);
+  return changed;
 }

@@ -39,6 +39,46 @@ export interface ClientListenerOptions {
 /** Bytes we wait for before deciding; a client that sends fewer and stalls is dropped. */
 const sniffTimeoutMs = 10_000;
 
+/** Rejected-handshake log lines allowed per window (the rest are counted, then reported). */
+const rejectLogBurst = 20;
+const rejectLogWindowMs = 10_000;
+
+/** OpenSSL's reason ("wrong version number") rather than Node's whole error line. */
+function tlsReason(err: Error): string {
+  const reason = (err as { reason?: unknown }).reason;
+  return typeof reason === 'string' && reason !== '' ? reason : err.message;
+}
+
+/**
+ * A fixed-window budget for log lines. `take(now)` answers undefined when the line must be dropped,
+ * else how many were dropped since the last line that got through.
+ */
+export class LogBudget {
+  private windowStart = -Infinity;
+  private used = 0;
+  private dropped = 0;
+
+  constructor(
+    private readonly perWindow: number,
+    private readonly windowMs: number,
+  ) {}
+
+  take(now: number): number | undefined {
+    if (now - this.windowStart >= this.windowMs) {
+      this.windowStart = now;
+      this.used = 0;
+    }
+    if (this.used >= this.perWindow) {
+      this.dropped++;
+      return undefined;
+    }
+    this.used++;
+    const d = this.dropped;
+    this.dropped = 0;
+    return d;
+  }
+}
+
 export class ClientListener {
   private server?: NetServer;
   private readonly sockets = new Set<Socket>();
@@ -50,8 +90,12 @@ export class ClientListener {
   }
 
   async listen(): Promise<number> {
-    const server = this.o.tls
-      ? createTlsServer({ ...this.o.tls, ALPNProtocols: ['h2', 'http/1.1'] }, (s) => this.onTls(s))
+    // With client certificate authentication, OpenSSL is told to accept any certificate and the
+    // check happens in onTls, before a byte reaches gRPC or HTTP: Node would otherwise drop a
+    // connection with a bad certificate without telling anyone, and the rejection must be logged.
+    const tls = this.o.tls;
+    const server = tls
+      ? createTlsServer({ ...tls, rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'] }, (s) => this.onTls(s))
       : createNetServer((s) => this.onPlain(s));
     this.server = server;
     server.on('connection', (s: Socket) => {
@@ -66,11 +110,41 @@ export class ClientListener {
       });
     });
     server.on('error', (err) => this.o.logger.error({ err }, 'client listener error'));
+    if (this.o.tls) server.on('tlsClientError', (err: Error, s: TLSSocket) => this.onTlsRejected(err, s));
     return (server.address() as { port: number }).port;
+  }
+
+  /** At most `rejectLogBurst` lines per `rejectLogWindowMs`, so a flood of bad handshakes cannot fill the disk. */
+  private readonly rejectLog = new LogBudget(rejectLogBurst, rejectLogWindowMs);
+
+  /** A failed TLS handshake (no or bad client certificate, wrong protocol…), logged as etcd does. */
+  private onTlsRejected(err: Error, s: TLSSocket): void {
+    this.logRejected(s, tlsReason(err));
+    s.destroy();
+  }
+
+  private logRejected(s: TLSSocket, reason: string): void {
+    const suppressed = this.rejectLog.take(Date.now());
+    if (suppressed === undefined) return;
+    const remote = s.remoteAddress === undefined ? 'unknown' : `${s.remoteAddress.includes(':') ? `[${s.remoteAddress}]` : s.remoteAddress}:${s.remotePort}`;
+    const serverName = typeof s.servername === 'string' ? s.servername : '';
+    this.o.logger.warn(
+      { 'remote-addr': remote, 'server-name': serverName, error: reason, ...(suppressed > 0 ? { 'suppressed-before': suppressed } : {}) },
+      `rejected connection from ${JSON.stringify(remote)} (error ${JSON.stringify(reason)}, ServerName ${JSON.stringify(serverName)})`,
+    );
   }
 
   private onTls(s: TLSSocket): void {
     s.on('error', () => s.destroy());
+    // Invariant: with --client-cert-auth (requestCert + rejectUnauthorized) only a connection
+    // whose certificate chains to the trusted CA gets past this point.
+    if (this.o.tls?.requestCert && this.o.tls.rejectUnauthorized && !s.authorized) {
+      const cert = s.getPeerCertificate();
+      const reason = !cert || Object.keys(cert).length === 0 ? "client didn't provide a certificate" : `failed to verify client certificate: ${String(s.authorizationError)}`;
+      this.logRejected(s, reason);
+      s.destroy();
+      return;
+    }
     if (s.alpnProtocol === 'h2') this.o.grpc(s);
     else this.httpServer.emit('connection', s);
   }

@@ -4,12 +4,15 @@ import { etcdserverpb } from '@kv/api';
 import { Server as GrpcServer, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerConfig, TlsFiles } from './config.js';
+import { layout, restrictModes } from './data_dir.js';
 import { computeMemberId } from './ids.js';
 import { membersResponse } from './cluster/join.js';
 import { hashKvResponse, initialCorruptCheck, parseHashKvRequest } from './cluster/corrupt_check.js';
+import { clientPortInjector } from './grpc_http2.js';
 import { ClientListener } from './listener.js';
 import { RpcError, toServiceError } from './errors.js';
 import { Member } from './member.js';
@@ -82,6 +85,9 @@ export class KvServer {
 
   static async start(o: KvServerOptions): Promise<KvServer> {
     const member = await Member.open({ config: o.config, logger: o.logger, kvVersion: o.kvVersion, onFatal: o.onFatal });
+    // Files an earlier run (or LevelDB under a loose umask) left readable by others: 0700/0600.
+    const tightened = restrictModes(layout(o.config.dataDir).member);
+    if (tightened > 0) o.logger.warn({ entries: tightened }, 'removed group and world access from data dir entries');
     const s = new KvServer(member, o);
     try {
       await s.listen();
@@ -109,8 +115,9 @@ export class KvServer {
     grpc.addService(...strictService(etcdserverpb.MaintenanceService, learnerGuard(maintenanceService(m))));
     grpc.addService(...strictService(etcdserverpb.ClusterService, learnerGuard(clusterService(m))));
     this.grpc = grpc;
-    // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2.
-    const injector = grpc.createConnectionInjector(ServerCredentials.createInsecure());
+    // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2; its
+    // HTTP/2 requests that are not gRPC come back to serveHttp.
+    const injector = clientPortInjector(grpc, ServerCredentials.createInsecure(), (req, res) => this.serveHttp(req, res));
     this.injector = injector;
     await this.listenPeers();
     // etcd's order: raft and the peer port first, then (optionally) the initial corruption check,
@@ -237,8 +244,8 @@ export class KvServer {
   }
   private readonly peers = new Map<bigint, string>();
 
-  /** Client-port HTTP: /health and /version (etcd 3.4's shapes). */
-  private serveHttp(req: IncomingMessage, res: ServerResponse): void {
+  /** Client-port HTTP (HTTP/1.x, and HTTP/2 requests that are not gRPC): /health and /version (etcd 3.4's shapes). */
+  private serveHttp(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0];
     const json = (code: number, body: unknown) => {
       res.writeHead(code, { 'Content-Type': 'application/json' });

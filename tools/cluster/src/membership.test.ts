@@ -63,8 +63,12 @@ describe('membership changes while writes continue', () => {
       // A learner answers serializable reads only (etcd's rule).
       await expect(learner.get('stream/0', { timeoutMs: 5_000 })).rejects.toThrow(/rpc not supported for learner/);
       await until('promotion', async () => (await client.cluster.memberPromote(id)) && true);
-      const ml = await client.cluster.memberList();
-      const m4 = ml.members.find((m) => m.ID === id)!;
+      // MemberList is served from the member's own applied state (serializable, as in etcd 3.4):
+      // the member that answers may apply the promotion a moment after the leader did.
+      const m4 = await until('the promotion applied where MemberList is served', async () => {
+        const found = (await client.cluster.memberList()).members.find((m) => m.ID === id);
+        return found && !found.isLearner ? found : undefined;
+      });
       expect(m4.isLearner).toBe(false);
       expect(m4.name).toBe('m4');
       expect(m4.clientURLs).toEqual([clientUrl]);
@@ -81,7 +85,11 @@ describe('membership changes while writes continue', () => {
     await client.cluster.memberUpdate(m1.ID, m1.peerURLs);
     const m4 = ml.members.find((m) => m.name === 'm4')!;
     await client.cluster.memberRemove(m4.ID);
-    expect((await client.cluster.memberList()).members.map((m) => m.name).sort()).toEqual(['m1', 'm2', 'm3']);
+    // Serializable MemberList (see above): the answering member may apply the removal a moment later.
+    await until('the removal applied where MemberList is served', async () => {
+      const names = (await client.cluster.memberList()).members.map((m) => m.name).sort();
+      return names.join(',') === 'm1,m2,m3' ? true : undefined;
+    });
     // The removed member stops by itself.
     await until('removed member exits', async () => (extra!.exitCode !== null || extra!.signalCode !== null ? true : undefined));
     const n = written;

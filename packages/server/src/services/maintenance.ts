@@ -1,13 +1,10 @@
 // Maintenance service: status, hashes, alarms, defragmentation, snapshots.
 import { etcdserverpb } from '@kv/api';
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import { createHash } from 'node:crypto';
 import { RpcError, toServiceError } from '../errors.js';
 import type { Member } from '../member.js';
+import { sendSnapshot } from './snapshot.js';
 import { unary } from './unary.js';
-
-/** etcd sends snapshots in 32 KiB chunks. */
-const snapshotChunk = 32 * 1024;
 
 /** An alarm as Go's proto text form prints it, which is what etcd puts in Status.errors. */
 function alarmString(a: etcdserverpb.AlarmMember): string {
@@ -64,28 +61,18 @@ export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
       return { header: m.header(m.store.currentRev()) };
     }),
     snapshot(call: ServerWritableStream<etcdserverpb.SnapshotRequest, etcdserverpb.SnapshotResponse>) {
-      void (async () => {
-        // Materialize a consistent copy first so that remainingBytes is exact, as etcd's is.
-        const chunks: Buffer[] = [];
-        let total = 0;
-        for await (const b of m.backend.snapshotStream()) {
-          chunks.push(b);
-          total += b.length;
-        }
-        const data = Buffer.concat(chunks, total);
-        const sha = createHash('sha256');
-        const header = m.header(m.store.currentRev());
-        for (let off = 0; off < data.length; off += snapshotChunk) {
-          const blob = data.subarray(off, Math.min(off + snapshotChunk, data.length));
-          sha.update(blob);
-          const ok = call.write({ header, remainingBytes: BigInt(data.length - off - blob.length), blob });
-          if (!ok) await new Promise((r) => call.once('drain', r));
-          if (call.cancelled) return;
-        }
-        // Last message: the sha256 of everything before it, as etcd appends to its snapshots.
-        call.write({ header, remainingBytes: 0n, blob: sha.digest() });
-        call.end();
-      })().catch((err) => call.destroy(toServiceError(err)));
+      const log = m.logger;
+      sendSnapshot(m.backend, call, m.header(m.store.currentRev()), log).then(
+        (r) => {
+          const open = m.backend.openSnapshotReaders;
+          if (r.sent) log.info({ 'total-bytes': r.bytes, 'open-snapshot-streams': open }, 'successfully sent database snapshot to client');
+          else log.info({ 'sent-bytes': r.bytes, 'open-snapshot-streams': open }, 'database snapshot stream closed by the client; released its backend snapshot');
+        },
+        (err: unknown) => {
+          log.warn({ err: String(err), 'open-snapshot-streams': m.backend.openSnapshotReaders }, 'failed to send database snapshot to client');
+          call.destroy(toServiceError(err));
+        },
+      );
     },
     downgrade: unary(async () => {
       throw new RpcError('NotCapable');
