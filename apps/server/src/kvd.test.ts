@@ -51,10 +51,11 @@ describe('kvd process', () => {
         '--advertise-client-urls', server.clientUrl, '--listen-peer-urls', server.peerUrl, ...cluster];
       process.kill(server.pid, 'SIGTERM');
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-        const deadline = Date.now() + 15_000;
+        const deadline = Date.now() + 45_000;
         let m = runKvd(args);
-        // The previous process may still be releasing the ports and the lock.
-        while ((await Promise.race([m.exited, waitHealthy(server.clientPort, 3_000).then(() => 'up', () => 'down')])) !== 'up') {
+        // The previous process may still be releasing the ports and the lock. A start takes about
+        // 2 s here (the election), more on a loaded machine: give each attempt 10 s.
+        while ((await Promise.race([m.exited, waitHealthy(server.clientPort, 10_000).then(() => 'up', () => 'down')])) !== 'up') {
           if (Date.now() > deadline) throw new Error(`kvd did not restart: ${m.stderr()}`);
           if (m.proc.exitCode === null) m.proc.kill('SIGKILL');
           await new Promise((r) => setTimeout(r, 200));
@@ -67,7 +68,7 @@ describe('kvd process', () => {
     } finally {
       await server.stop();
     }
-  }, 90_000);
+  }, 150_000);
 
   it('exits with a clear error on bad flags', async () => {
     const r = runKvd(['--max-txn-ops', 'many']);
