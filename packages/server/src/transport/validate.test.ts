@@ -2,6 +2,7 @@
 // it is refused; and a fuzz run of the whole inbound decoding path (frames → batch → check) on
 // random and mutated bytes, which may refuse but must never throw anything but a FrameError.
 import { etcdserverpb, raftpb } from '@kv/api';
+import { seededRandom } from '@kv/raft';
 import { describe, expect, it } from 'vitest';
 import { encodeFrames, FrameDecoder, FrameError, decodeBatch } from './framing.js';
 import { checkPeerMessage, RefusalLog, type PeerMessageContext } from './validate.js';
@@ -118,16 +119,10 @@ describe('RefusalLog', () => {
   });
 });
 
-/** A small seeded generator (mulberry32), so a failing case reproduces. */
+/** Seeded numbers in [0, 1) from raft's generator, so a failing case reproduces. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const draw = seededRandom(seed);
+  return () => draw(2 ** 32) / 2 ** 32;
 }
 
 describe('inbound decoding under fuzzing', () => {
