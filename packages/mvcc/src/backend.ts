@@ -201,10 +201,29 @@ async function* iterateBucket(
   }
 }
 
+/** Measurements of the directory after commits are at least this far apart (the estimate covers the gap). */
+const SIZE_REMEASURE_MS = 100;
+
+/** Bytes a batch adds to the database before compression and compaction (what LevelDB's log gets). */
+function batchBytes(ops: BatchOp[]): number {
+  let n = 0;
+  for (const op of ops) n += op.key.length + (op.type === 'put' ? op.value.length : 0) + 8;
+  return n;
+}
+
 export class Backend {
   private commitChain: Promise<void> = Promise.resolve();
   private poisoned: unknown = undefined;
   private closed = false;
+  // The size the quota is checked against (size()). Invariant: size() >= the bytes of the
+  // directory's files at the last measurement plus every byte committed since that measurement
+  // started, so it never lags behind a commit; the next measurement corrects what compression
+  // and compaction saved.
+  private measured = 0;
+  private writtenSinceMeasure = 0;
+  private measuring: Promise<void> | undefined;
+  private remeasure = false;
+  private lastMeasureAt = 0;
 
   private constructor(
     readonly dir: string,
@@ -216,7 +235,9 @@ export class Backend {
     await mkdir(dir, { recursive: true });
     const db: Db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
-    return new Backend(dir, db);
+    const be = new Backend(dir, db);
+    await be.refreshSize();
+    return be;
   }
 
   /** Waits for pending commits, then closes the database. */
@@ -224,6 +245,7 @@ export class Backend {
     if (this.closed) return;
     this.closed = true;
     await this.commitChain.catch(() => {});
+    await this.measuring?.catch(() => {});
     await this.db.close();
   }
 
@@ -264,7 +286,10 @@ export class Backend {
     tx.state = 'committing';
     const run = async (): Promise<void> => {
       if (this.poisoned !== undefined) throw this.poisoned;
-      if (tx.ops.length > 0) await this.db.batch(tx.ops, { sync: opts.sync });
+      if (tx.ops.length === 0) return;
+      await this.db.batch(tx.ops, { sync: opts.sync });
+      this.writtenSinceMeasure += batchBytes(tx.ops);
+      this.scheduleMeasure();
     };
     const p = this.commitChain.then(run);
     this.commitChain = p.then(
@@ -291,6 +316,55 @@ export class Backend {
     return total;
   }
 
+  /**
+   * The backend's size for quota checks, without I/O: the last measurement of the directory plus
+   * every byte committed since (see the invariant on `measured`). Exact after refreshSize().
+   */
+  size(): number {
+    return this.measured + this.writtenSinceMeasure;
+  }
+
+  /** Measures the directory now (after the commits already called) and returns size(). */
+  async refreshSize(): Promise<number> {
+    await this.commitChain.catch(() => {});
+    while (this.measuring) await this.measuring.catch(() => {});
+    this.measuring = this.measure();
+    await this.measuring.finally(() => (this.measuring = undefined));
+    return this.size();
+  }
+
+  private async measure(): Promise<void> {
+    const before = this.writtenSinceMeasure;
+    this.lastMeasureAt = performance.now();
+    const m = await this.sizeOnDisk();
+    // Bytes committed while we listed may be counted twice until the next measurement: size()
+    // errs high, never low.
+    this.measured = m;
+    this.writtenSinceMeasure -= before;
+  }
+
+  /** After a commit: measure again soon, one measurement at a time, at most every SIZE_REMEASURE_MS. */
+  private scheduleMeasure(): void {
+    if (this.closed) return;
+    if (this.measuring) {
+      this.remeasure = true;
+      return;
+    }
+    const wait = Math.max(0, this.lastMeasureAt + SIZE_REMEASURE_MS - performance.now());
+    this.measuring = (async () => {
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (!this.closed) await this.measure();
+    })()
+      .catch(() => {}) // the estimate stays an over-estimate; the next commit measures again
+      .finally(() => {
+        this.measuring = undefined;
+        if (this.remeasure) {
+          this.remeasure = false;
+          this.scheduleMeasure();
+        }
+      });
+  }
+
   /** Approximate bytes of live data in the table files (etcd's db_size_in_use). */
   async sizeInUse(): Promise<number> {
     return this.db.approximateSize(Buffer.from([0x00]), Buffer.from([0xff]));
@@ -300,6 +374,7 @@ export class Backend {
   async defragment(): Promise<void> {
     await this.commitChain.catch(() => {});
     await this.db.compactRange(Buffer.from([0x00]), Buffer.from([0xff]));
+    await this.refreshSize(); // the quota sees the reclaimed space at once
   }
 
   /** A consistent copy of every bucket in the framed format described at the top of this file. */
@@ -360,7 +435,9 @@ export class Backend {
       await ClassicLevel.destroy(dir).catch(() => {});
       throw err;
     }
-    return new Backend(dir, db);
+    const be = new Backend(dir, db);
+    await be.refreshSize();
+    return be;
   }
 }
 
