@@ -373,6 +373,9 @@ export class Backend {
   /** Compacts the whole key range, reclaiming the space of deleted entries. */
   async defragment(): Promise<void> {
     await this.commitChain.catch(() => {});
+    // Twice: LevelDB picks the levels to compact before it flushes the memtable, so the writes
+    // still in the memtable (deletes, often) only meet the tables below them in a second pass.
+    await this.db.compactRange(Buffer.from([0x00]), Buffer.from([0xff]));
     await this.db.compactRange(Buffer.from([0x00]), Buffer.from([0xff]));
     await this.refreshSize(); // the quota sees the reclaimed space at once
   }

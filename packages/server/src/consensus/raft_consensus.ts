@@ -16,6 +16,11 @@
 //   after a crash skip what was already applied.
 // - A proposal is answered by the member that proposed it, when the entry carrying its request
 //   id is applied there (on a leader change a proposal may be lost: it then times out).
+// - A full disk: the WAL keeps a write refused for lack of space and retries it (saves stay
+//   pending), so a Ready whose entries are not persisted is never advanced, applied from or
+//   answered; the loop just waits in persist. Meanwhile (storageWaiting) a sole voter that leads
+//   answers linearizable reads from its applied state: no other leader can exist, and every
+//   write it acknowledged is applied.
 import { etcdserverpb, raftpb } from '@kv/api';
 import {
   ErrProposalDropped,
@@ -118,6 +123,8 @@ export class RaftConsensus implements Consensus {
   private readApplied: { index: bigint; waiters: { resolve: () => void }[] }[] = [];
   private leaderWaiters: (() => void)[] = [];
   private sender: MessageSender;
+  /** The WAL is waiting for space for a write (the Ready loop waits in persist). */
+  private storageWaiting = false;
 
   constructor(private readonly o: RaftConsensusOptions) {
     this.sender = o.sender;
@@ -279,11 +286,23 @@ export class RaftConsensus implements Consensus {
    */
   async readBarrier(): Promise<void> {
     if (this.stopped) throw new RpcError('Stopped');
+    if (this.storageWaiting && this.isSoleVoterLeader()) return;
     await this.waitLeader();
     return new Promise<void>((resolve, reject) => {
       this.readQueue.push({ resolve, reject });
       if (this.readQueue.length === 1) queueMicrotask(() => this.startReadRound());
     });
+  }
+
+  /** The WAL started or stopped waiting for space (see the invariant at the top). */
+  setStorageWaiting(waiting: boolean): void {
+    this.storageWaiting = waiting;
+  }
+
+  private isSoleVoterLeader(): boolean {
+    if (!this.node.isLeader()) return false;
+    const voters = this.node.status().config.voters.ids();
+    return voters.size === 1 && voters.has(this.o.memberId);
   }
 
   private startReadRound(): void {
