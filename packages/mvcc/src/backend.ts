@@ -215,9 +215,8 @@ export class Backend {
   private commitChain: Promise<void> = Promise.resolve();
   private poisoned: unknown = undefined;
   private closed = false;
-  // The size the quota is checked against (size()). Invariant: size() >= the bytes of the
-  // directory's files at the last measurement plus every byte committed since that measurement
-  // started, so it never lags behind a commit; the next measurement corrects what compression
+  // The size the quota is checked against (size()). Invariant: size() >= sizeForQuota() at the
+  // last measurement plus every byte committed since that measurement started, so it never lags behind a commit; the next measurement corrects what compression
   // and compaction saved.
   private measured = 0;
   private writtenSinceMeasure = 0;
@@ -317,7 +316,7 @@ export class Backend {
   }
 
   /**
-   * The backend's size for quota checks, without I/O: the last measurement of the directory plus
+   * The backend's size for quota checks, without I/O: the last measurement (sizeForQuota) plus
    * every byte committed since (see the invariant on `measured`). Exact after refreshSize().
    */
   size(): number {
@@ -333,10 +332,28 @@ export class Backend {
     return this.size();
   }
 
+  /**
+   * What the quota counts: the tables of the database's current version plus its write-ahead log
+   * files — not the outputs of a compaction still running nor the inputs it made obsolete, which
+   * exist on disk together for a moment and would trip the quota at half of it.
+   */
+  async sizeForQuota(): Promise<number> {
+    let logs = 0;
+    for (const name of await readdir(this.dir)) {
+      if (!name.endsWith('.log')) continue;
+      try {
+        logs += (await stat(join(this.dir, name))).size;
+      } catch {
+        // rotated away while we listed
+      }
+    }
+    return logs + (await this.sizeInUse());
+  }
+
   private async measure(): Promise<void> {
     const before = this.writtenSinceMeasure;
     this.lastMeasureAt = performance.now();
-    const m = await this.sizeOnDisk();
+    const m = await this.sizeForQuota();
     // Bytes committed while we listed may be counted twice until the next measurement: size()
     // errs high, never low.
     this.measured = m;

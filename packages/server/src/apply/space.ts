@@ -8,11 +8,15 @@
 //   quota is exact at the moment of the check (only proposals still in flight are not in it).
 // - A member refuses growth while free space on its data file systems is under DiskReserveBytes;
 //   the reserve is what deletes, compactions, alarms and LevelDB's own compactions use, so the
-//   disk never actually fills from writes this member accepted.
+//   disk never actually fills from writes this member accepted. Under DiskFloorBytes (the disk
+//   filled by someone else) it refuses every request: a LevelDB commit that fails for lack of
+//   space cannot be taken back (its log may be torn), so nothing is sent towards the backend.
 import { statfsSync } from 'node:fs';
 
 /** Free space under which requests that grow the backend are refused. */
 export const DiskReserveBytes = 8 * 1024 * 1024;
+/** Free space under which every request is refused. */
+export const DiskFloorBytes = 1024 * 1024;
 
 export type SpaceRefusal =
   /** The backend plus the request would exceed --quota-backend-bytes. */
@@ -58,9 +62,11 @@ export class SpaceGuard {
   /** Why a request must be refused now, or undefined; `grows` with `cost` bytes it may add. */
   refusal(grows: boolean, cost: number): SpaceRefusal | undefined {
     if (this.walWaiting) return 'wal';
+    const free = this.freeBytes();
+    if (free < DiskFloorBytes) return 'disk';
     if (!grows) return undefined;
     if (this.o.backendSize() + cost > this.o.quotaBytes) return 'quota';
-    if (this.freeBytes() < this.reserve) return 'disk';
+    if (free < this.reserve) return 'disk';
     return undefined;
   }
 
