@@ -1,8 +1,8 @@
 // A member on a small or full file system (a tmpfs mounted for the test; needs root, skipped with
 // the reason otherwise): it starts on 20 MiB leaving nothing partial, refuses writes with NOSPACE
 // before the disk is full, refuses everything when someone else filled it, keeps serving reads,
-// and takes writes again once space is back and the alarm is disarmed. (A WAL write refused for
-// lack of space, which waits and retries, is tested in @kv/wal's nospace.test.ts.)
+// and takes writes again once space is back and the alarm is disarmed; a WAL write refused for
+// lack of space waits (the member refusing requests and serving reads) and then goes through.
 import { ErrorText, etcdserverpb } from '@kv/api';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { statfsSync } from 'node:fs';
@@ -134,6 +134,48 @@ describe('a full disk', () => {
       const p = await put(h, 'after', Buffer.alloc(1024, 2));
       expect(p.header!.revision).toBeGreaterThan(r.header!.revision);
       expect((await get(h, 'after', false)).kvs).toHaveLength(1);
+    },
+  );
+
+  it.skipIf(skip !== undefined)(
+    `a WAL write refused for lack of space: the member waits, refuses requests, serves reads, then carries on${skipNote}`,
+    { timeout: 120_000 },
+    async () => {
+      const { m, h } = await smallFsHarness(40);
+      await put(h, 'before', Buffer.from('v'));
+      // Leave about 1.2 MiB free (above the 1 MiB floor), then send a delete whose WAL record
+      // (a 1.4 MiB key) does not fit: the request passes the checks, the WAL write does not.
+      const gap = await open(join(m.dir, 'gap'), 'w');
+      await gap.write(Buffer.alloc(1200 * 1024, 1), 0, 1200 * 1024, 0);
+      await gap.close();
+      await fillUp(join(m.dir, 'filler'));
+      await rm(join(m.dir, 'gap'));
+      let answered = false;
+      const del = call<etcdserverpb.DeleteRangeRequest, etcdserverpb.DeleteRangeResponse>(
+        h.kv,
+        'deleteRange',
+        etcdserverpb.DeleteRangeRequest.fromPartial({ key: Buffer.alloc(1400 * 1024, 0x61) }),
+      ).finally(() => (answered = true));
+      del.catch(() => undefined);
+      await until('the WAL waits for space', async () => (walWaiting(h) ? true : undefined), 30_000);
+      expect(answered).toBe(false);
+      await expectNoSpace(put(h, 'refused'));
+      await expectNoSpace(call(h.kv, 'deleteRange', etcdserverpb.DeleteRangeRequest.fromPartial({ key: Buffer.from('before') })));
+      expect((await get(h, 'before', true)).kvs).toHaveLength(1);
+      expect((await get(h, 'before', false)).kvs).toHaveLength(1); // one member: from its applied state
+      expect((await statusOf(h)).errors.join('\n')).toMatch(/alarm:NOSPACE/);
+      expect((await alarmList(h)).some((a) => a.alarm === NOSPACE && a.memberID === h.server.member.memberId)).toBe(true);
+      expect(answered).toBe(false);
+
+      await rm(join(m.dir, 'filler'));
+      const r = await del;
+      expect(r.deleted).toBe(0n);
+      expect(walWaiting(h)).toBe(false);
+      await until('NOSPACE alarm in the log', async () => ((await alarmList(h)).some((a) => a.alarm === NOSPACE) ? true : undefined));
+      await call(h.maint, 'alarm', etcdserverpb.AlarmRequest.fromPartial({ action: DEACTIVATE, memberID: h.server.member.memberId, alarm: NOSPACE }));
+      const p = await put(h, 'after', Buffer.from('w'));
+      expect(p.header!.revision).toBeGreaterThan(r.header!.revision);
+      expect((await get(h, 'before', false)).kvs).toHaveLength(1);
     },
   );
 });
