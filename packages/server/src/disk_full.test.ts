@@ -178,4 +178,26 @@ describe('a full disk', () => {
       expect((await get(h, 'before', false)).kvs).toHaveLength(1);
     },
   );
+
+  it.skipIf(skip !== undefined)(`stops cleanly while the WAL waits for space, and restarts once there is space${skipNote}`, { timeout: 120_000 }, async () => {
+    const { m, h } = await smallFsHarness(40);
+    await put(h, 'before', Buffer.from('v'));
+    const gap = await open(join(m.dir, 'gap'), 'w');
+    await gap.write(Buffer.alloc(1200 * 1024, 1), 0, 1200 * 1024, 0);
+    await gap.close();
+    await fillUp(join(m.dir, 'filler'));
+    await rm(join(m.dir, 'gap'));
+    const del = call(h.kv, 'deleteRange', etcdserverpb.DeleteRangeRequest.fromPartial({ key: Buffer.alloc(1400 * 1024, 0x61) }));
+    del.catch(() => undefined);
+    await until('the WAL waits for space', async () => (walWaiting(h) ? true : undefined), 30_000);
+    await h.close(); // must not wait for space (nor exit the process)
+    harnesses.splice(harnesses.indexOf(h), 1);
+    await expect(del).rejects.toBeDefined(); // never acknowledged
+    await rm(join(m.dir, 'filler'));
+    const again = await startHarness({ unsafeNoFsync: false }, join(m.dir, 'data'));
+    harnesses.push(again);
+    expect((await get(again, 'before', false)).kvs[0]!.value.toString()).toBe('v');
+    const p = await put(again, 'after', Buffer.from('w'));
+    expect(p.header!.revision).toBeGreaterThan(1n);
+  });
 });

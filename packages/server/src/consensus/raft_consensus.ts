@@ -340,6 +340,12 @@ export class RaftConsensus implements Consensus {
     this.running = true;
     void this.loop()
       .catch((err) => {
+        if (this.stopped) {
+          // stop() closed the WAL under a persist that waited for space: nothing of it was
+          // acknowledged, and nothing after it runs.
+          this.o.logger.warn({ err }, 'raft loop ended by stop');
+          return;
+        }
         this.o.logger.fatal({ err }, 'raft loop failed');
         this.stopped = true;
         this.o.onFatal(err);
@@ -537,6 +543,9 @@ export class RaftConsensus implements Consensus {
     }
     this.stopped = true;
     clearInterval(this.ticker);
+    // A persist waiting for space would hold the loop (and this stop) until space returns:
+    // closing the WAL makes it give up, its saves reject and the loop ends.
+    if (this.storageWaiting) void this.o.wal.close().catch(() => undefined);
     while (this.running) await new Promise((r) => setTimeout(r, 5));
     for (const [, w] of this.waiters) {
       clearTimeout(w.timer);
