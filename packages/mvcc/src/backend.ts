@@ -305,6 +305,16 @@ export class SnapshotReader {
   }
 }
 
+/** Measurements of the directory after commits are at least this far apart (the estimate covers the gap). */
+const SIZE_REMEASURE_MS = 100;
+
+/** Bytes a batch adds to the database before compression and compaction (what LevelDB's log gets). */
+function batchBytes(ops: BatchOp[]): number {
+  let n = 0;
+  for (const op of ops) n += op.key.length + (op.type === 'put' ? op.value.length : 0) + 8;
+  return n;
+}
+
 export class Backend {
   private commitChain: Promise<void> = Promise.resolve();
   private poisoned: unknown = undefined;
@@ -315,6 +325,14 @@ export class Backend {
   private readonly mirror = new Map<string, Buffer>();
   /** Open snapshot readers; a reader leaves this set when it is closed. */
   private readonly readers = new Set<SnapshotReader>();
+  // The size the quota is checked against (size()). Invariant: size() >= sizeForQuota() at the
+  // last measurement plus every byte committed since that measurement started, so it never lags behind a commit; the next measurement corrects what compression
+  // and compaction saved.
+  private measured = 0;
+  private writtenSinceMeasure = 0;
+  private measuring: Promise<void> | undefined;
+  private remeasure = false;
+  private lastMeasureAt = 0;
 
   private constructor(
     readonly dir: string,
@@ -337,11 +355,11 @@ export class Backend {
       const warn = opts.onWarning;
       if (warn) for (const line of await recoveryNotes(dir)) warn(`leveldb: ${line}`);
       await be.verify();
-      await be.sync(); // durable before the member may record the snapshot as installed
     } catch (err) {
       await db.close().catch(() => {});
       throw err;
     }
+    await be.refreshSize();
     return be;
   }
 
@@ -401,6 +419,7 @@ export class Backend {
     if (this.closed) return;
     this.closed = true;
     await this.commitChain.catch(() => {});
+    await this.measuring?.catch(() => {});
     await this.db.close();
   }
 
@@ -446,7 +465,10 @@ export class Backend {
     }
     const run = async (): Promise<void> => {
       if (this.poisoned !== undefined) throw this.poisoned;
-      if (tx.ops.length > 0) await this.db.batch(tx.ops, { sync: opts.sync });
+      if (tx.ops.length === 0) return;
+      await this.db.batch(tx.ops, { sync: opts.sync });
+      this.writtenSinceMeasure += batchBytes(tx.ops);
+      this.scheduleMeasure();
     };
     const p = this.commitChain.then(run);
     this.commitChain = p.then(
@@ -480,6 +502,73 @@ export class Backend {
     return total;
   }
 
+  /**
+   * The backend's size for quota checks, without I/O: the last measurement (sizeForQuota) plus
+   * every byte committed since (see the invariant on `measured`). Exact after refreshSize().
+   */
+  size(): number {
+    return this.measured + this.writtenSinceMeasure;
+  }
+
+  /** Measures the directory now (after the commits already called) and returns size(). */
+  async refreshSize(): Promise<number> {
+    await this.commitChain.catch(() => {});
+    while (this.measuring) await this.measuring.catch(() => {});
+    this.measuring = this.measure();
+    await this.measuring.finally(() => (this.measuring = undefined));
+    return this.size();
+  }
+
+  /**
+   * What the quota counts: the tables of the database's current version plus its write-ahead log
+   * files — not the outputs of a compaction still running nor the inputs it made obsolete, which
+   * exist on disk together for a moment and would trip the quota at half of it.
+   */
+  async sizeForQuota(): Promise<number> {
+    let logs = 0;
+    for (const name of await readdir(this.dir)) {
+      if (!name.endsWith('.log')) continue;
+      try {
+        logs += (await stat(join(this.dir, name))).size;
+      } catch {
+        // rotated away while we listed
+      }
+    }
+    return logs + (await this.sizeInUse());
+  }
+
+  private async measure(): Promise<void> {
+    const before = this.writtenSinceMeasure;
+    this.lastMeasureAt = performance.now();
+    const m = await this.sizeForQuota();
+    // Bytes committed while we listed may be counted twice until the next measurement: size()
+    // errs high, never low.
+    this.measured = m;
+    this.writtenSinceMeasure -= before;
+  }
+
+  /** After a commit: measure again soon, one measurement at a time, at most every SIZE_REMEASURE_MS. */
+  private scheduleMeasure(): void {
+    if (this.closed) return;
+    if (this.measuring) {
+      this.remeasure = true;
+      return;
+    }
+    const wait = Math.max(0, this.lastMeasureAt + SIZE_REMEASURE_MS - performance.now());
+    this.measuring = (async () => {
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (!this.closed) await this.measure();
+    })()
+      .catch(() => {}) // the estimate stays an over-estimate; the next commit measures again
+      .finally(() => {
+        this.measuring = undefined;
+        if (this.remeasure) {
+          this.remeasure = false;
+          this.scheduleMeasure();
+        }
+      });
+  }
+
   /** Approximate bytes of live data in the table files (etcd's db_size_in_use). */
   async sizeInUse(): Promise<number> {
     return this.db.approximateSize(Buffer.from([0x00]), Buffer.from([0xff]));
@@ -488,7 +577,11 @@ export class Backend {
   /** Compacts the whole key range, reclaiming the space of deleted entries. */
   async defragment(): Promise<void> {
     await this.commitChain.catch(() => {});
+    // Twice: LevelDB picks the levels to compact before it flushes the memtable, so the writes
+    // still in the memtable (deletes, often) only meet the tables below them in a second pass.
     await this.db.compactRange(Buffer.from([0x00]), Buffer.from([0xff]));
+    await this.db.compactRange(Buffer.from([0x00]), Buffer.from([0xff]));
+    await this.refreshSize(); // the quota sees the reclaimed space at once
   }
 
   /** A consistent copy of every bucket in the framed format described at the top of this file. */
@@ -539,6 +632,7 @@ export class Backend {
       await ClassicLevel.destroy(dir).catch(() => {});
       throw err;
     }
+    await be.refreshSize();
     return be;
   }
 }

@@ -13,6 +13,7 @@ import { encodeMember, Membership, type MemberRecord } from './cluster/membershi
 import { fetchCluster } from './cluster/join.js';
 import { RaftConsensus, type StateMachine } from './consensus/raft_consensus.js';
 import { AlarmStore } from './apply/alarms.js';
+import { SpaceGuard } from './apply/space.js';
 import { Applier, type ApplyResult, type Response } from './apply/applier.js';
 import { effectiveQuota, parseRetention, type ServerConfig } from './config.js';
 import type { Consensus } from './consensus/consensus.js';
@@ -196,6 +197,9 @@ export class Member implements StateMachine {
     try {
       await settleReceivedSnapshots(dirs, logger);
       const walExists = await Wal.exists(dirs.wal);
+      // The WAL reports a full disk to the member, which exists only once the WAL is open.
+      const walEvents = { onNoSpace: (_waiting: boolean): void => undefined };
+      const onNoSpace = (waiting: boolean) => walEvents.onNoSpace(waiting);
       const backendExisted = existsSync(join(dirs.db, 'CURRENT'));
       parts = await openState(dirs.db, config, clock, logger).catch((err: unknown) => {
         if (err instanceof BackendCorruptError) throw damaged(config.dataDir, err.message);
@@ -230,7 +234,7 @@ export class Member implements StateMachine {
           );
         }
         if (!backendExisted) logger.warn({ db: dirs.db }, 'the backend is missing; rebuilding it from the WAL');
-        const opened = await Wal.open(dirs.wal, pos, { unsafeNoSync: config.unsafeNoFsync, onWarning: (m) => logger.warn(m) });
+        const opened = await Wal.open(dirs.wal, pos, { unsafeNoSync: config.unsafeNoFsync, onWarning: (m) => logger.warn(m), onNoSpace });
         wal = opened.wal;
         if (opened.repaired) logger.warn({ repaired: opened.repaired }, 'repaired a torn WAL tail');
         const md = etcdserverpb.Metadata.decode(opened.metadata);
@@ -268,11 +272,14 @@ export class Member implements StateMachine {
         }
         wal = await Wal.create(dirs.wal, etcdserverpb.Metadata.encode({ NodeID: memberId, ClusterID: clusterId }).finish(), {
           unsafeNoSync: config.unsafeNoFsync,
+          onWarning: (m) => logger.warn(m),
+          onNoSpace,
         });
       }
       const member = new Member(config, logger, lock, dirs, memberId, clusterId, parts, clock, o.kvVersion ?? '0.0.0', onFatal);
       const electionTicks = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs));
       member.joinedFrom = joinedFrom;
+      walEvents.onNoSpace = (waiting) => member.onWalNoSpace(waiting);
       member.raft = new RaftConsensus({
         memberId,
         wal,
@@ -439,24 +446,59 @@ export class Member implements StateMachine {
     return r;
   }
 
+  /** The quota and free-space checks in front of the log (apply/space.ts). */
+  get space(): SpaceGuard {
+    return (this.space_ ??= new SpaceGuard({
+      quotaBytes: effectiveQuota(this.config),
+      backendSize: () => this.backend.size(),
+      dirs: [this.dirs.db, this.dirs.wal],
+    }));
+  }
+  private space_?: SpaceGuard;
+
   /**
    * etcd's quota check before proposing: a request that may grow the backend is refused with
-   * NOSPACE when the backend plus the request would exceed the quota, and the alarm is raised.
+   * NOSPACE when the backend plus the request would exceed the quota or the disk runs low, and
+   * the alarm is raised; while the WAL waits for space every request is refused.
    */
   private checkQuota(req: Partial<etcdserverpb.InternalRaftRequest>): void {
     const grows = req.put !== undefined || req.txn !== undefined || req.leaseGrant !== undefined;
-    if (!grows) return;
     const cost = req.put ? req.put.key.length + req.put.value.length : 0;
-    if (this.lastDbSize + cost <= effectiveQuota(this.config)) return;
-    if (!this.alarms.has(etcdserverpb.AlarmType.NOSPACE)) {
-      this.logger.warn({ dbSize: this.lastDbSize, quota: effectiveQuota(this.config) }, 'backend quota exceeded; raising NOSPACE alarm');
-      void this.propose({
-        alarm: { action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE, memberID: this.memberId, alarm: etcdserverpb.AlarmType.NOSPACE },
-      }).catch(() => undefined);
-    }
+    const why = this.space.refusal(grows, cost);
+    if (why === undefined) return;
+    // With the WAL waiting the alarm cannot be logged now; onWalNoSpace raises it once it can.
+    if (why !== 'wal') this.raiseNoSpace(this.space.describe(why));
     throw new RpcError('NoSpace');
   }
-  private lastDbSize = 0;
+
+  private raisingNoSpace = false;
+
+  /** Proposes the NOSPACE alarm for this member unless it is active (or being proposed). */
+  private raiseNoSpace(detail: Record<string, number | string>): void {
+    if (this.alarms.has(etcdserverpb.AlarmType.NOSPACE) || this.raisingNoSpace || this.stopped) return;
+    this.raisingNoSpace = true;
+    this.logger.warn(detail, 'no space for writes; raising the NOSPACE alarm');
+    this.propose({
+      alarm: { action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE, memberID: this.memberId, alarm: etcdserverpb.AlarmType.NOSPACE },
+    })
+      .catch((err) => this.logger.warn({ err }, 'raising the NOSPACE alarm failed'))
+      .finally(() => (this.raisingNoSpace = false));
+  }
+
+  /**
+   * The WAL started (true) or stopped (false) waiting for space for a write. While it waits the
+   * member refuses every request with NoSpace and serves reads; when the write went through the
+   * NOSPACE alarm is raised through the log, for the operator to disarm as in etcd.
+   */
+  onWalNoSpace(waiting: boolean): void {
+    this.space.walWaiting = waiting;
+    this.raft?.setStorageWaiting(waiting);
+    if (waiting) this.logger.error({ freeBytes: this.space.freeBytes() }, 'the WAL has no space for a write; refusing requests until it has');
+    else {
+      this.logger.warn('the WAL has space again');
+      this.raiseNoSpace({ reason: 'wal' });
+    }
+  }
 
   readonly forwarder = new LeaderForwarder();
 
@@ -536,11 +578,6 @@ export class Member implements StateMachine {
     this.every(this.config.watchProgressNotifyIntervalMs, () => {
       for (const ws of this.watchStreams) ws.progressNotify();
     });
-    const refreshSize = async () => {
-      this.lastDbSize = await this.backend.sizeOnDisk();
-    };
-    void refreshSize();
-    this.every(5_000, refreshSize);
     const retention = parseRetention(this.config.autoCompactionMode, this.config.autoCompactionRetention);
     if (retention > 0) {
       this.compactor = new Compactor({

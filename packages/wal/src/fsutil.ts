@@ -1,5 +1,5 @@
 // File-system steps the WAL's durability rests on.
-import { constants, type FileHandle, open } from 'node:fs/promises';
+import { constants, type FileHandle, open, statfs } from 'node:fs/promises';
 import { zeroBlock } from './bytes.js';
 
 /**
@@ -64,4 +64,43 @@ export async function preallocate(fh: FileHandle, from: number, size: number, no
     p += n;
   }
   if (size > from && !noSync) await fh.datasync();
+}
+
+/** Whether an error is the file system being full (or the user's quota used up). */
+export function isNoSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** Bytes an unprivileged writer can still allocate on the file system holding `path`. */
+export async function freeBytes(path: string): Promise<number> {
+  const s = await statfs(path);
+  return s.bavail * s.bsize;
+}
+
+/** Why tryPreallocate did not preallocate (undefined: it did). */
+export type PreallocSkip = string | undefined;
+
+/**
+ * Preallocates like preallocate(), but never fills the disk: it skips preallocation when the
+ * file system would be left with less free space than it is about to take (a WAL takes at most
+ * half of what is free), and on ENOSPC it truncates the file back to `from`, giving the blocks
+ * back. Either way the file stays usable without preallocation: appends then grow it and
+ * fdatasync commits the new size with the data. Returns the reason it skipped, if it did.
+ */
+export async function tryPreallocate(fh: FileHandle, dir: string, from: number, size: number, noSync = false): Promise<PreallocSkip> {
+  const need = size - from;
+  if (need <= 0) return undefined;
+  if (!noSync) {
+    const free = await freeBytes(dir);
+    if (free < 2 * need) return `only ${free} bytes free on the file system`;
+  }
+  try {
+    await preallocate(fh, from, size, noSync);
+    return undefined;
+  } catch (err) {
+    if (!isNoSpace(err)) throw err;
+    await fh.truncate(from); // never leave a partly preallocated file behind
+    return 'the file system is full';
+  }
 }

@@ -4,7 +4,7 @@
 // out and not yet renamed. Leftover .tmp files are removed when a WAL is opened.
 import { type FileHandle, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { preallocate } from './fsutil.js';
+import { tryPreallocate } from './fsutil.js';
 
 export interface TmpSegment {
   path: string;
@@ -21,6 +21,7 @@ export class SegmentAllocator {
     private readonly size: number,
     private readonly prealloc: boolean,
     private readonly noSync: boolean,
+    private readonly warn: (message: string) => void = () => {},
   ) {}
 
   /** Starts preparing the next file now (called when a WAL becomes writable). */
@@ -28,7 +29,10 @@ export class SegmentAllocator {
     if (!this.next && !this.closed) this.next = this.alloc();
   }
 
-  /** A fresh preallocated file; the caller renames and owns it. */
+  /**
+   * A fresh preallocated file (or, when the disk has no room for that, an empty one); the caller
+   * renames and owns it. A failed preparation is not kept: the next take() tries again.
+   */
   async take(): Promise<TmpSegment> {
     const p = this.next ?? this.alloc();
     this.next = undefined;
@@ -58,9 +62,11 @@ export class SegmentAllocator {
     const p = (async () => {
       const fh = await open(path, 'w+', 0o600);
       try {
-        if (this.prealloc) await preallocate(fh, 0, this.size, this.noSync);
+        const skipped = this.prealloc ? await tryPreallocate(fh, this.dir, 0, this.size, this.noSync) : undefined;
+        if (skipped) this.warn(`wal: not preallocating the next segment (${this.size} bytes): ${skipped}; it grows as it is written`);
       } catch (err) {
         await fh.close();
+        await rm(path, { force: true }); // nothing partial stays behind
         throw err;
       }
       return { path, fh };

@@ -15,6 +15,13 @@
 //     fsynced; removals fsync the directory too.
 //   - A failed write or fsync poisons the Wal (after an fsync error the page cache can no longer
 //     be trusted): every pending and later call rejects with FAILED; reopen to recover.
+//   - Except a write refused for lack of space (ENOSPC, EDQUOT): nothing of it counts as written.
+//     The writer keeps the batch and writes the same bytes at the same offset again, with
+//     backoff, until it succeeds (or the Wal is closed); saves stay pending meanwhile, and
+//     onNoSpace reports the wait. Invariant: a save resolves only after its records are written
+//     (and synced); a full disk delays that, it never skips or reorders it.
+//   - Preallocation never fills the disk (see tryPreallocate): without room, a segment is not
+//     preallocated and grows as it is written.
 import { type FileHandle, mkdir, open, readdir, rename, rm, rmdir, copyFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -26,7 +33,7 @@ import {
   RecordType,
 } from './constants.js';
 import { WalError } from './errors.js';
-import { fsyncDir, preallocate, writeAllAt } from './fsutil.js';
+import { fsyncDir, isNoSpace, tryPreallocate, writeAllAt } from './fsutil.js';
 import { DirLock } from './lock.js';
 import { EMPTY_HARD_STATE, isEmptyHardState, mustSync } from './must_sync.js';
 import { segmentName, segmentNames, type SegmentName } from './names.js';
@@ -40,8 +47,15 @@ export interface WalOptions {
   segmentBytes?: number;
   /** Preallocate segments by writing zeros (default true). */
   preallocate?: boolean;
-  /** Receives notices worth logging (a torn tail repaired). */
+  /** Receives notices worth logging (a torn tail repaired, preallocation skipped, a full disk). */
   onWarning?: (message: string) => void;
+  /**
+   * Called with true when a write is refused for lack of space (the writer then retries it with
+   * backoff and saves stay pending) and with false once it went through.
+   */
+  onNoSpace?: (waiting: boolean) => void;
+  /** First and longest pause between retries of a write refused for lack of space (ms). */
+  noSpaceRetryMs?: { first: number; max: number };
   /**
    * Skip every fsync and fdatasync. UNSAFE: acknowledged appends can be lost on power failure.
    * For tests that open and repair WALs thousands of times (etcd has the same switch).
@@ -100,6 +114,8 @@ export interface WalStats {
   syncs: number;
   /** Segments cut. */
   cuts: number;
+  /** Times a write had to wait for space. */
+  noSpaceWaits: number;
 }
 
 interface PendingRecord {
@@ -133,6 +149,8 @@ interface ResolvedOptions {
   preallocate: boolean;
   noSync: boolean;
   warn: (message: string) => void;
+  onNoSpace: (waiting: boolean) => void;
+  retry: { first: number; max: number };
 }
 
 function resolveOptions(o: WalOptions): ResolvedOptions {
@@ -145,6 +163,8 @@ function resolveOptions(o: WalOptions): ResolvedOptions {
     preallocate: o.preallocate ?? true,
     noSync: o.unsafeNoSync ?? false,
     warn: o.onWarning ?? (() => {}),
+    onNoSpace: o.onNoSpace ?? (() => {}),
+    retry: o.noSpaceRetryMs ?? { first: 50, max: 2000 },
   };
 }
 
@@ -187,7 +207,7 @@ export class Wal implements WalStorage {
   private failed: WalError | undefined;
   private closing: Promise<void> | undefined;
   private readonly allocator: SegmentAllocator;
-  private readonly counters: WalStats = { saves: 0, records: 0, writes: 0, syncs: 0, cuts: 0 };
+  private readonly counters: WalStats = { saves: 0, records: 0, writes: 0, syncs: 0, cuts: 0, noSpaceWaits: 0 };
 
   private constructor(
     readonly dir: string,
@@ -203,7 +223,7 @@ export class Wal implements WalStorage {
     this.queuedState = init.state;
     this.writtenLastIndex = init.lastIndex;
     this.queuedLastIndex = init.lastIndex;
-    this.allocator = new SegmentAllocator(dir, opts.segmentBytes, opts.preallocate, opts.noSync);
+    this.allocator = new SegmentAllocator(dir, opts.segmentBytes, opts.preallocate, opts.noSync, opts.warn);
     this.allocator.warm();
   }
 
@@ -255,7 +275,8 @@ export class Wal implements WalStorage {
     try {
       const segment: SegmentName = { name: segmentName(0n, 0n), seq: 0n, firstIndex: 0n };
       fh = await open(join(tmp, segment.name), 'wx', 0o600);
-      if (o.preallocate) await preallocate(fh, 0, o.segmentBytes, o.noSync);
+      const skipped = o.preallocate ? await tryPreallocate(fh, tmp, 0, o.segmentBytes, o.noSync) : undefined;
+      if (skipped) o.warn(`wal: not preallocating the first segment (${o.segmentBytes} bytes): ${skipped}; it grows as it is written`);
       const head = headRecords(0, metadata, [
         { type: RecordType.Snapshot, data: encodeSnapshotMarker({ index: 0n, term: 0n }) },
       ]);
@@ -280,6 +301,8 @@ export class Wal implements WalStorage {
     } catch (err) {
       await fh?.close().catch(() => {});
       lock.release();
+      // Nothing partial stays behind (a full disk must not keep a half-written segment).
+      if (!existsSync(join(dir, segmentName(0n, 0n)))) await rm(tmp, { recursive: true, force: true }).catch(() => {});
       throw err;
     }
   }
@@ -523,7 +546,7 @@ export class Wal implements WalStorage {
 
   private async commit(frames: Buffer[], bytes: number, batch: Op[], sync: boolean): Promise<void> {
     if (bytes > 0) {
-      await writeAllAt(this.tail.fh, frames, this.tail.offset);
+      await this.writeWaitingForSpace(frames);
       this.tail.offset += bytes;
       this.counters.writes++;
       this.counters.records += frames.length;
@@ -538,6 +561,41 @@ export class Wal implements WalStorage {
   }
 
   /**
+   * Writes frames at the tail's offset; a write refused for lack of space is written again, the
+   * same bytes at the same offset, after a pause that doubles up to retry.max, until it succeeds
+   * or the Wal is closed. A refused write may have put a prefix of the frames in the file: the
+   * retry overwrites it with the same bytes; if we give up, it is cut off again.
+   */
+  private async writeWaitingForSpace(frames: Buffer[]): Promise<void> {
+    let pause = this.opts.retry.first;
+    let waiting = false;
+    for (;;) {
+      try {
+        await writeAllAt(this.tail.fh, frames, this.tail.offset);
+        break;
+      } catch (err) {
+        if (!isNoSpace(err)) throw err;
+        if (this.closing) {
+          await this.tail.fh.truncate(this.tail.offset).catch(() => {});
+          throw err;
+        }
+        if (!waiting) {
+          waiting = true;
+          this.counters.noSpaceWaits++;
+          this.opts.warn(`wal: no space left for a write to ${this.tail.path}; retrying until there is`);
+          this.opts.onNoSpace(true);
+        }
+        await new Promise((r) => setTimeout(r, pause));
+        pause = Math.min(pause * 2, this.opts.retry.max);
+      }
+    }
+    if (waiting) {
+      this.opts.warn(`wal: space is back; ${this.tail.path} is written again`);
+      this.opts.onNoSpace(false);
+    }
+  }
+
+  /**
    * Closes the tail at its last record and continues in a new segment named (seq + 1, last index
    * + 1) whose head repeats the running CRC, the metadata and the last hard state. The new file is
    * written and synced under a temporary name, then renamed and the directory synced.
@@ -546,18 +604,29 @@ export class Wal implements WalStorage {
     const old = this.tail;
     await old.fh.truncate(old.offset); // drop the unused preallocated space
     await fullsync(old.fh, this.opts); // fsync, not fdatasync: the size changed
-    const tmp = await this.allocator.take();
+    let tmp: Awaited<ReturnType<SegmentAllocator['take']>>;
+    try {
+      tmp = await this.allocator.take();
+    } catch (err) {
+      if (!isNoSpace(err)) throw err;
+      // No room for a new file: keep appending to this segment (it grows past segmentBytes);
+      // the next batch tries to cut again.
+      this.opts.warn(`wal: no space for a new segment; ${old.path} grows until there is`);
+      return;
+    }
     const seq = old.segment.seq + 1n;
     const segment: SegmentName = { name: segmentName(seq, this.writtenLastIndex + 1n), seq, firstIndex: this.writtenLastIndex + 1n };
     const stateRecord: PendingRecord[] = isEmptyHardState(this.state)
       ? []
       : [{ type: RecordType.HardState, data: encodeHardState(this.state) }];
     const head = headRecords(this.crc, this.metadata, stateRecord);
+    const path = join(this.dir, segment.name);
+    let renamed = false;
     try {
       await writeAllAt(tmp.fh, head.frames, 0);
       await datasync(tmp.fh, this.opts);
-      const path = join(this.dir, segment.name);
       await rename(tmp.path, path);
+      renamed = true;
       await fsyncDir(this.dir, this.opts.noSync);
       this.crc = head.crc;
       this.tail = { fh: tmp.fh, path, segment, offset: head.bytes };
@@ -565,7 +634,13 @@ export class Wal implements WalStorage {
       this.counters.cuts++;
     } catch (err) {
       await tmp.fh.close().catch(() => {});
-      throw err;
+      if (!isNoSpace(err)) throw err;
+      // The old tail stays the tail; the next batch tries again. A new segment must not survive
+      // next to a tail that goes on growing (its head CRC would break the chain).
+      await rm(renamed ? path : tmp.path, { force: true });
+      if (renamed) await fsyncDir(this.dir, this.opts.noSync);
+      this.opts.warn(`wal: no space for a new segment; ${old.path} grows until there is`);
+      return;
     }
     await old.fh.close();
   }
@@ -596,7 +671,10 @@ async function repairTail(
   try {
     await fh.truncate(validEnd);
     await fullsync(fh, o);
-    if (o.preallocate) await preallocate(fh, validEnd, Math.max(size, o.segmentBytes), o.noSync);
+    if (o.preallocate) {
+      const skipped = await tryPreallocate(fh, dir, validEnd, Math.max(size, o.segmentBytes), o.noSync);
+      if (skipped) o.warn(`wal: not preallocating ${path} again after the repair: ${skipped}`);
+    }
   } finally {
     await fh.close();
   }

@@ -25,6 +25,11 @@
 //   whole request timeout. Any read state carrying the round's context is a valid answer, whoever
 //   sent it and whenever: its index was the leader's commit index when the context first reached
 //   it, after the round began, confirmed by a quorum.
+// - A full disk: the WAL keeps a write refused for lack of space and retries it (saves stay
+//   pending), so a Ready whose entries are not persisted is never advanced, applied from or
+//   answered; the loop just waits in persist. Meanwhile (storageWaiting) a sole voter that leads
+//   answers linearizable reads from its applied state: no other leader can exist, and every
+//   write it acknowledged is applied.
 import { etcdserverpb, raftpb } from '@kv/api';
 import {
   ErrProposalDropped,
@@ -170,6 +175,8 @@ export class RaftConsensus implements Consensus {
   private readApplied: { index: bigint; waiters: { resolve: () => void }[] }[] = [];
   private leaderWaiters: (() => void)[] = [];
   private sender: MessageSender;
+  /** The WAL is waiting for space for a write (the Ready loop waits in persist). */
+  private storageWaiting = false;
 
   constructor(private readonly o: RaftConsensusOptions) {
     this.sender = o.sender;
@@ -335,11 +342,23 @@ export class RaftConsensus implements Consensus {
    */
   async readBarrier(): Promise<void> {
     if (this.stopped) throw new RpcError('Stopped');
+    if (this.storageWaiting && this.isSoleVoterLeader()) return;
     await this.waitLeader();
     return new Promise<void>((resolve, reject) => {
       this.readQueue.push({ resolve, reject });
       if (this.readQueue.length === 1 && this.readRounds.size === 0) queueMicrotask(() => this.startReadRound());
     });
+  }
+
+  /** The WAL started or stopped waiting for space (see the invariant at the top). */
+  setStorageWaiting(waiting: boolean): void {
+    this.storageWaiting = waiting;
+  }
+
+  private isSoleVoterLeader(): boolean {
+    if (!this.node.isLeader()) return false;
+    const voters = this.node.status().config.voters.ids();
+    return voters.size === 1 && voters.has(this.o.memberId);
   }
 
   private startReadRound(): void {
@@ -411,6 +430,12 @@ export class RaftConsensus implements Consensus {
     this.running = true;
     void this.loop()
       .catch((err) => {
+        if (this.stopped) {
+          // stop() closed the WAL under a persist that waited for space: nothing of it was
+          // acknowledged, and nothing after it runs.
+          this.o.logger.warn({ err }, 'raft loop ended by stop');
+          return;
+        }
         this.o.logger.fatal({ err }, 'raft loop failed');
         this.stopped = true;
         this.o.onFatal(err);
@@ -621,6 +646,9 @@ export class RaftConsensus implements Consensus {
     }
     this.stopped = true;
     clearInterval(this.ticker);
+    // A persist waiting for space would hold the loop (and this stop) until space returns:
+    // closing the WAL makes it give up, its saves reject and the loop ends.
+    if (this.storageWaiting) void this.o.wal.close().catch(() => undefined);
     while (this.running) await new Promise((r) => setTimeout(r, 5));
     for (const [, w] of this.waiters) {
       clearTimeout(w.timer);

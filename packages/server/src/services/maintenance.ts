@@ -11,16 +11,30 @@ function alarmString(a: etcdserverpb.AlarmMember): string {
   return `memberID:${a.memberID} alarm:${etcdserverpb.alarmTypeToJSON(a.alarm)} `;
 }
 
+/** The replicated alarms, plus this member's NOSPACE while its WAL waits for space (not yet logged). */
+function withLocalNoSpace(m: Member, alarms: etcdserverpb.AlarmMember[], type: etcdserverpb.AlarmType): etcdserverpb.AlarmMember[] {
+  const NOSPACE = etcdserverpb.AlarmType.NOSPACE;
+  if (!m.space.walWaiting || (type !== etcdserverpb.AlarmType.NONE && type !== NOSPACE)) return alarms;
+  if (alarms.some((a) => a.memberID === m.memberId && a.alarm === NOSPACE)) return alarms;
+  return [...alarms, { memberID: m.memberId, alarm: NOSPACE }];
+}
+
 export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
   return {
     alarm: unary(async (req: etcdserverpb.AlarmRequest) => {
+      // While the WAL waits for space nothing goes through the log: answer a list from here.
+      if (req.action === etcdserverpb.AlarmRequest_AlarmAction.GET && m.space.walWaiting) {
+        return { header: m.header(m.store.currentRev()), alarms: withLocalNoSpace(m, m.alarms.get(req.alarm), req.alarm) };
+      }
       return (await m.propose({ alarm: req })) as etcdserverpb.AlarmResponse;
     }),
     status: unary(async () => {
       const leader = m.consensus.leader();
       const errors: string[] = [];
       if (leader === 0n) errors.push('etcdserver: no leader');
-      for (const a of m.alarms.get(etcdserverpb.AlarmType.NONE)) errors.push(alarmString(a));
+      for (const a of withLocalNoSpace(m, m.alarms.get(etcdserverpb.AlarmType.NONE), etcdserverpb.AlarmType.NONE)) {
+        errors.push(alarmString(a));
+      }
       const resp: etcdserverpb.StatusResponse = etcdserverpb.StatusResponse.fromPartial({
         header: m.header(m.store.currentRev()),
         version: m.version.server,
@@ -36,6 +50,13 @@ export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
       return resp;
     }),
     defragment: unary(async () => {
+      // A defragment rewrites the tables: without room for a copy it would fail half-way (and a
+      // LevelDB that hits ENOSPC in a compaction refuses every later write until reopened).
+      const size = await m.backend.sizeOnDisk();
+      const free = m.space.freeBytes();
+      if (free < size) {
+        throw new Error(`etcdserver: not enough free space to defragment: the backend takes ${size} bytes, ${free} are free`);
+      }
       await m.backend.defragment();
       return { header: m.header(m.store.currentRev()) };
     }),

@@ -1,0 +1,76 @@
+// The space checks in front of the log (the "quota" link of the apply chain, as etcd's
+// quota.go): a request that may grow the backend is refused with NoSpace, before it is
+// proposed, when the backend would pass its quota or a file system of the member runs low; and
+// every request is refused while the WAL waits for space (nothing could be persisted).
+//
+// Invariants:
+// - The backend size checked is Backend.size(): it includes every batch committed so far, so the
+//   quota is exact at the moment of the check (only proposals still in flight are not in it).
+// - A member refuses growth while free space on its data file systems is under DiskReserveBytes;
+//   the reserve is what deletes, compactions, alarms and LevelDB's own compactions use, so the
+//   disk never actually fills from writes this member accepted. Under DiskFloorBytes (the disk
+//   filled by someone else) it refuses every request: a LevelDB commit that fails for lack of
+//   space cannot be taken back (its log may be torn), so nothing is sent towards the backend.
+import { statfsSync } from 'node:fs';
+
+/** Free space under which requests that grow the backend are refused. */
+export const DiskReserveBytes = 8 * 1024 * 1024;
+/** Free space under which every request is refused. */
+export const DiskFloorBytes = 1024 * 1024;
+
+export type SpaceRefusal =
+  /** The backend plus the request would exceed --quota-backend-bytes. */
+  | 'quota'
+  /** A file system of the member has less than the reserve free. */
+  | 'disk'
+  /** The WAL is waiting for space for a write: nothing can be persisted now. */
+  | 'wal';
+
+export interface SpaceGuardOptions {
+  /** The effective backend quota in bytes. */
+  quotaBytes: number;
+  /** The backend's current size (Backend.size()). */
+  backendSize: () => number;
+  /** Directories whose file systems must keep the reserve free (backend, WAL). */
+  dirs: string[];
+  reserveBytes?: number;
+}
+
+export class SpaceGuard {
+  /** Set while the WAL retries a write refused for lack of space. */
+  walWaiting = false;
+  private readonly reserve: number;
+
+  constructor(private readonly o: SpaceGuardOptions) {
+    this.reserve = o.reserveBytes ?? DiskReserveBytes;
+  }
+
+  /** Least free space over the member's file systems (a statfs each: cheap, and current). */
+  freeBytes(): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const d of this.o.dirs) {
+      try {
+        const s = statfsSync(d);
+        min = Math.min(min, s.bavail * s.bsize);
+      } catch {
+        // a directory not there yet (created later) has no file system to watch yet
+      }
+    }
+    return min;
+  }
+
+  /** Why a request must be refused now, or undefined; `grows` with `cost` bytes it may add. */
+  refusal(grows: boolean, cost: number): SpaceRefusal | undefined {
+    if (this.walWaiting) return 'wal';
+    const free = this.freeBytes();
+    if (free < DiskFloorBytes) return 'disk';
+    if (!grows) return undefined;
+    if (this.o.backendSize() + cost > this.o.quotaBytes) return 'quota';
+    if (free < this.reserve) return 'disk';
+    return undefined;
+  }
+
+  describe(why: SpaceRefusal): Record<string, number | string> {
+    return { reason: why, dbSize: this.o.backendSize(), quota: this.o.quotaBytes, freeBytes: this.freeBytes(), reserve: this.reserve };
+  }
+}
