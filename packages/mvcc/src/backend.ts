@@ -367,17 +367,28 @@ export class Backend {
   private async verify(): Promise<void> {
     let metaRecords = 0;
     let stored: Buffer | undefined;
-    for await (const [k, v] of this.db.iterator()) {
-      if (k[0] === META_PREFIX) {
-        metaRecords++;
-        if (k.length === META_DIGEST.length + 1 && k.subarray(1).equals(META_DIGEST)) stored = v;
-        continue;
+    // One pass over everything at start: read in large batches (about half the time of the
+    // default iteration, which fetches 16 KiB at a time).
+    const it = this.db.iterator({ highWaterMarkBytes: 1 << 20 });
+    try {
+      for (;;) {
+        const batch = await it.nextv(1000);
+        if (batch.length === 0) break;
+        for (const [k, v] of batch) {
+          if (k[0] === META_PREFIX) {
+            metaRecords++;
+            if (k.length === META_DIGEST.length + 1 && k.subarray(1).equals(META_DIGEST)) stored = v;
+            continue;
+          }
+          this.digest.add(k, v);
+          if (k[0] !== KEY_PREFIX) this.mirror.set(k.toString('latin1'), v);
+        }
       }
-      this.digest.add(k, v);
-      if (k[0] !== KEY_PREFIX) this.mirror.set(k.toString('latin1'), v);
+    } finally {
+      await it.close();
     }
     if (stored === undefined) {
-      if (metaRecords > 0 || this.digest.count > 0n) {
+      if (metaRecords > 0 || this.digest.count > 0) {
         throw new BackendCorruptError(this.dir, `holds ${this.digest} but no integrity digest: its newest writes are lost`);
       }
       return; // a new, empty database
@@ -386,7 +397,7 @@ export class Backend {
     if (!want) throw new BackendCorruptError(this.dir, `its integrity digest is malformed (${stored.length} bytes)`);
     if (!want.equals(this.digest)) {
       const lost = want.count - this.digest.count;
-      const what = lost > 0n ? `${lost} records are missing` : lost < 0n ? `${-lost} records too many` : 'records were changed';
+      const what = lost > 0 ? `${lost} records are missing` : lost < 0 ? `${-lost} records too many` : 'records were changed';
       throw new BackendCorruptError(this.dir, `integrity check failed: it holds ${this.digest}, its digest says ${want} (${what})`);
     }
   }
