@@ -124,7 +124,7 @@ export class Applier {
       return { resp };
     }
     if (req.txn) {
-      if (this.capped() && txnWrites(req.txn)) throw new RpcError('NoSpace');
+      if (this.capped() && txnPuts(req.txn)) throw new RpcError('NoSpace');
       const resp = await applyTxn(w, req.txn, lessor);
       resp.header = this.d.header(resp.header?.revision ?? w.readRev());
       return { resp };
@@ -204,9 +204,11 @@ export class Applier {
   }
 }
 
-/** Whether a txn may write (any put/delete in any branch, nested included). */
-export function txnWrites(t: etcdserverpb.TxnRequest): boolean {
-  return [...t.success, ...t.failure].some(
-    (op) => op.requestPut !== undefined || op.requestDeleteRange !== undefined || (op.requestTxn !== undefined && txnWrites(op.requestTxn)),
-  );
+/**
+ * Whether a txn may grow the backend: a put in any branch (etcd's quota cost of a txn is that of
+ * its puts, so a txn that only deletes or reads is allowed under NOSPACE). Nested txns count too,
+ * where etcd 3.4 looks at the top level only: kv does not let a nested put past the alarm.
+ */
+export function txnPuts(t: etcdserverpb.TxnRequest): boolean {
+  return [...t.success, ...t.failure].some((op) => op.requestPut !== undefined || (op.requestTxn !== undefined && txnPuts(op.requestTxn)));
 }

@@ -55,9 +55,11 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
       return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
     }),
     memberUpdate: unary(async (req: etcdserverpb.MemberUpdateRequest) => {
-      checkUrls(req.peerURLs);
+      // etcd answers an unknown member first. It takes any URLs for a known one; kv refuses
+      // URLs it could not dial (deliberately stricter: a member with a bad peer URL is lost).
       const cur = m.members().find((x) => x.id === req.ID);
       if (!cur) throw new RpcError('MemberNotFound');
+      checkUrls(req.peerURLs);
       const taken = new Set(m.members().filter((x) => x.id !== req.ID).flatMap((x) => x.peerUrls));
       if (req.peerURLs.some((u) => taken.has(u))) throw new RpcError('PeerURLExist');
       await change({
