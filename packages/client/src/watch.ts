@@ -326,7 +326,10 @@ export class WatchHub {
     if (r.canceled) {
       this.active.delete(r.watchId);
       w.onServerCancel(r);
-      this.closeIfIdle();
+      // A compacted watcher keeps its id on the server's stream until cancelled (etcd does the
+      // same): free it, as etcd's Go client does, unless the stream is closing anyway.
+      const closed = this.closeIfIdle();
+      if (!closed && r.compactRevision !== 0n) this.stream?.write({ cancelRequest: { watchId: r.watchId } });
       return;
     }
     w.onResponse(r);

@@ -282,7 +282,7 @@ describe('WatchableStore', () => {
     ]);
   });
 
-  it('a compacted start revision yields one compaction response and removes the watcher', async () => {
+  it('a compacted start revision yields one compaction response; the id stays taken until canceled (etcd)', async () => {
     const { src, ws, got, stream, settle } = setup();
     for (let i = 0; i < 5; i++) src.put('a', `${i}`); // 2..6
     src.compact(4n);
@@ -291,10 +291,12 @@ describe('WatchableStore', () => {
     await settle();
     const c = got.filter((r) => r.watchId === old);
     expect(c).toEqual([{ watchId: old, events: [], revision: 0n, compactRevision: 4n }]);
-    expect(stream.ids()).toEqual([atCompact]);
     expect(allEvents(got, atCompact)).toEqual(['PUT a=2@4', 'PUT a=3@5', 'PUT a=4@6']);
-    expect(ws.syncedCount() + ws.unsyncedCount()).toBe(1);
-    // the id is free again
+    expect(ws.syncedCount() + ws.unsyncedCount()).toBe(1); // out of the store's groups at once
+    // The id is the stream's until the client cancels it, as in etcd.
+    expect(() => stream.watch({ id: old, key: b('a'), startRev: 0n })).toThrow(/duplicate watch ID/);
+    expect(stream.cancel(old)).toBe(true);
+    expect(stream.ids()).toEqual([atCompact]);
     expect(stream.watch({ id: old, key: b('a'), startRev: 0n })).toBe(old);
   });
 

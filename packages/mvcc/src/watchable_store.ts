@@ -180,8 +180,6 @@ interface QueueEntry {
   ready: boolean;
   /** Counts toward the per-stream bound (event responses do, control responses don't). */
   readonly counted: boolean;
-  /** Delivering it frees the watcher's id on the stream (the compaction response). */
-  readonly releasesId: boolean;
 }
 
 const isCreate = (e: mvccpb.Event): boolean =>
@@ -261,13 +259,16 @@ export class WatchableStore {
   /** @internal */
   addWatcher(w: Watcher, startRev: bigint): void {
     const cur = this.store.currentRev();
-    if (startRev <= 0n || startRev > cur) {
+    if (startRev === 0n || startRev > cur) {
       // from now (or a future revision): nothing to catch up
       w.minRev = startRev > cur + 1n ? startRev : cur + 1n;
       w.state = 'synced';
       this.synced.add(w);
     } else {
-      w.minRev = startRev;
+      // A negative start revision is behind everything, as in etcd: once the store was compacted
+      // the catch-up loop cancels it as compacted; before any compaction it starts at the first
+      // revision.
+      w.minRev = startRev < 1n && this.store.compactRev() === 0n ? 1n : startRev;
       w.state = 'unsynced';
       this.unsynced.add(w);
       this.kick(0);
@@ -680,7 +681,7 @@ export class WatchStream {
     return this.watchers.get(id)?.opts.fragment ?? false;
   }
 
-  /** Ids of the live watchers. */
+  /** Ids taken on this stream: live watchers, and compacted ones the client has not canceled yet. */
   ids(): bigint[] {
     return [...this.watchers.keys()];
   }
@@ -783,12 +784,12 @@ export class WatchStream {
   }
 
   /**
-   * @internal The watcher left the store's groups because its start revision is compacted. It
-   * keeps its id on this stream until the compaction response has been delivered, so that id
-   * cannot be handed to a new watcher while a response carrying it is still queued.
+   * @internal The watcher left the store's groups because its start revision is compacted. As in
+   * etcd, it keeps its id on this stream until the client cancels it (clients do, on the
+   * compaction response): a create that names the id meanwhile is a duplicate.
    */
   compacted(w: Watcher, compactRev: bigint): void {
-    this.push(w, { watchId: w.id, events: [], revision: 0n, compactRevision: compactRev }, true, false, true);
+    this.push(w, { watchId: w.id, events: [], revision: 0n, compactRevision: compactRev }, true, false);
   }
 
   /** @internal Sends the deferred stream-wide progress response if every watcher is synced now. */
@@ -818,9 +819,6 @@ export class WatchStream {
         if (!head || !head.ready) break;
         this.queue.shift();
         if (head.counted) this.counted--;
-        if (head.releasesId && this.watchers.get(head.resp.watchId) === head.watcher) {
-          this.watchers.delete(head.resp.watchId);
-        }
         let r: boolean | void;
         try {
           r = this.send(head.resp);
@@ -840,8 +838,8 @@ export class WatchStream {
     }
   }
 
-  private push(w: Watcher | null, resp: WatchResponse, ready: boolean, counted: boolean, releasesId = false): QueueEntry {
-    const entry: QueueEntry = { watcher: w, resp, ready, counted, releasesId };
+  private push(w: Watcher | null, resp: WatchResponse, ready: boolean, counted: boolean): QueueEntry {
+    const entry: QueueEntry = { watcher: w, resp, ready, counted };
     if (this.closed) return entry;
     this.queue.push(entry);
     if (counted) this.counted++;

@@ -28,7 +28,8 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
             compactRevision: r.compactRevision,
             canceled: r.compactRevision > 0n,
           });
-          if (r.compactRevision > 0n) resp.cancelReason = 'mvcc: required revision has been compacted';
+          // As etcd 3.4: a compacted watcher is canceled with its compact revision and no reason
+          // text; clients turn the revision into `mvcc: required revision has been compacted`.
           if (r.watchId >= 0n && ws.fragmentRequested(r.watchId)) {
             let ok = true;
             for (const part of fragmentResponse(resp, m.config.maxRequestBytes + grpcOverheadBytes)) ok = send(part) && ok;
