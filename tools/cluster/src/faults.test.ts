@@ -4,6 +4,7 @@
 import { Client } from '@kv/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from './index.js';
+import { agreedLeader } from './leader.js';
 import { until } from './until.js';
 
 const electionMs = 1000;
@@ -28,14 +29,7 @@ describe('kvd cluster of three under faults', () => {
   });
 
   /** Index of the member every running member names as leader. */
-  const leader = (running = [0, 1, 2]) =>
-    until('one agreed leader', async () => {
-      const st = await Promise.all(running.map((i) => one(i).maintenance.status({ timeoutMs: 2_000 })));
-      const lead = st[0].leader;
-      if (lead === 0n || !st.every((s) => s.leader === lead)) return undefined;
-      const idx = st.findIndex((s) => s.header!.memberId === lead);
-      return idx >= 0 ? running[idx] : undefined;
-    });
+  const leader = async (running = [0, 1, 2]) => running[(await agreedLeader(running.map(one))).index];
 
   const write = async (i: number, key: string, value: string) => {
     await one(i).put(key, value, { timeoutMs: 10_000 });

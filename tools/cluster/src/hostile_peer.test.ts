@@ -6,6 +6,7 @@ import { Client } from '@kv/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attackAll, attacks, discover, garbage, sendRaw, type ClusterView } from './hostile_peer.js';
 import { startCluster, type Cluster } from './index.js';
+import { agreedLeader } from './leader.js';
 import { until } from './until.js';
 
 describe('kvd cluster of three against a hostile peer', () => {
@@ -25,13 +26,7 @@ describe('kvd cluster of three against a hostile peer', () => {
   });
 
   /** Every member names the same leader; returns its term. */
-  const oneLeader = () =>
-    until('one agreed leader', async () => {
-      const st = await Promise.all(clients.map((c) => c.maintenance.status({ timeoutMs: 2_000 })));
-      const lead = st[0]!.leader;
-      if (lead === 0n || !st.every((s) => s.leader === lead)) return undefined;
-      return st[0]!.raftTerm;
-    });
+  const oneLeader = async () => (await agreedLeader(clients)).term;
 
   const allRunning = () => {
     for (const m of cluster.members) expect(m.running, `${m.name} is running (log:\n${m.logTail(20)})`).toBe(true);

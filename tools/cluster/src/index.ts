@@ -11,3 +11,5 @@ export { freePort, freePorts } from './ports.js';
 export { parseCli, formatEndpoints, USAGE, UsageError } from './cli.js';
 export type { CliCommand } from './cli.js';
 export { until } from './until.js';
+export { agreedLeader } from './leader.js';
+export type { AgreedLeader } from './leader.js';

@@ -10,7 +10,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Logger } from 'pino';
 import { DataDirError } from '../data_dir.js';
-import type { PeerTls } from '../transport/tls.js';
+import { peerDialTls, type PeerTls } from '../transport/index.js';
 
 export interface LocalHash {
   hash: number;
@@ -45,7 +45,7 @@ function post(url: URL, body: string, tls: PeerTls | undefined, timeoutMs: numbe
     const options = { method: 'POST', timeout: timeoutMs, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } };
     const req =
       url.protocol === 'https:'
-        ? httpsRequest(url, { ...options, ...(tls ? { cert: tls.cert, key: tls.key, ca: tls.ca, rejectUnauthorized: true } : {}) })
+        ? httpsRequest(url, { ...options, ...(tls ? peerDialTls(tls) : {}) })
         : httpRequest(url, options);
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', reject);

@@ -4,7 +4,7 @@ export type { TransportOptions } from './transport.js';
 export type { TransportHandler } from './types.js';
 export { createPeerListener } from './peer_listener.js';
 export type { PeerListenerOptions } from './peer_listener.js';
-export { loadPeerTls, peerClientTlsOptions, peerServerTlsOptions } from './tls.js';
+export { loadPeerTls, peerClientTlsOptions, peerDialTls, peerServerTlsOptions } from './tls.js';
 export type { PeerTls } from './tls.js';
 export { Backoff, realTimers } from './backoff.js';
 export type { BackoffOptions, Timers } from './backoff.js';

@@ -31,7 +31,12 @@ export function peerServerTlsOptions(t: PeerTls): TlsOptions {
   return { cert: t.cert, key: t.key, ca: t.ca, requestCert: t.clientCertAuth, rejectUnauthorized: t.clientCertAuth };
 }
 
-/** Options for dialing an https peer: verify it, present our certificate. */
-export function peerClientTlsOptions(t: PeerTls): SecureClientSessionOptions {
+/** The TLS part of dialing an https peer (HTTP/2 transport or HTTP/1 request): verify it, present our certificate. */
+export function peerDialTls(t: PeerTls): { cert: Buffer; key: Buffer; ca?: Buffer; rejectUnauthorized: true } {
   return { cert: t.cert, key: t.key, ca: t.ca, rejectUnauthorized: true };
+}
+
+/** Options for dialing an https peer over HTTP/2. */
+export function peerClientTlsOptions(t: PeerTls): SecureClientSessionOptions {
+  return peerDialTls(t);
 }
