@@ -18,3 +18,7 @@ export { DataDirError } from './data_dir.js';
 export { createLogger, silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { computeClusterId, computeMemberId } from './ids.js';
+export { realClock, realRandom, sleep } from './world/clock.js';
+export type { Clock, Random, Timer } from './world/clock.js';
+export type { NetworkFactory, PeerAddress, PeerHandler, PeerNetwork } from './world/network.js';
+export { RpcError } from './errors.js';
