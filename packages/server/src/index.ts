@@ -22,3 +22,7 @@ export { realClock, realRandom, sleep } from './world/clock.js';
 export type { Clock, Random, Timer } from './world/clock.js';
 export type { NetworkFactory, PeerAddress, PeerHandler, PeerNetwork } from './world/network.js';
 export { RpcError } from './errors.js';
+export { kvService } from './services/kv.js';
+export { leaseService } from './services/lease.js';
+export { watchService } from './services/watch.js';
+export { maintenanceService } from './services/maintenance.js';

@@ -274,10 +274,21 @@ export class SimClock implements Clock {
     return this.sched.at(0, `immediate ${this.owner}`, fn, this);
   }
 
+  private readonly killHooks = new Set<() => void>();
+
+  /** Calls fn when this incarnation is killed (its connections break); returns the unsubscribe. */
+  onKill(fn: () => void): () => void {
+    this.killHooks.add(fn);
+    return () => this.killHooks.delete(fn);
+  }
+
   /** The process died: none of its events run any more. */
   kill(): void {
+    if (!this.alive) return;
     this.alive = false;
     this.deferred = [];
+    for (const f of [...this.killHooks]) f();
+    this.killHooks.clear();
   }
 
   pause(): void {
