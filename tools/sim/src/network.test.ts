@@ -32,7 +32,7 @@ class Recorder implements PeerHandler {
     return 7n;
   }
   async leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
-    return { ID: req.ID, TTL: 3n, grantedTTL: 5n, keys: [] };
+    return { header: undefined, ID: req.ID, TTL: 3n, grantedTTL: 5n, keys: [] };
   }
 }
 
