@@ -107,6 +107,8 @@ export class Scheduler {
   readonly epochMs: number;
   /** Events run so far. */
   eventsRun = 0;
+  /** Called after each event and its settling (observers: e.g. who leads). Must not schedule. */
+  afterEvent?: () => void;
   /** Errors thrown by event callbacks (each is a finding: a callback must not throw). */
   readonly errors: { at: number; label: string; err: unknown }[] = [];
 
@@ -201,6 +203,7 @@ export class Scheduler {
         this.trace(`error in ${e.label}: ${err instanceof Error ? err.message : String(err)}`);
       }
       await this.settle();
+      this.afterEvent?.();
     }
     if (untilMs > this.now_) this.now_ = untilMs;
   }
