@@ -15,7 +15,7 @@
  * The stream is cut into chunks of about 64 KiB regardless of record
  * boundaries. Raw keys are at most 2^32-2 bytes long.
  */
-import { realMvccClock, sleepOn, type MvccClock } from './timers.js';
+import { realMvccClock, type MvccClock } from './timers.js';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -336,6 +336,8 @@ export class Backend {
   private measuring: Promise<void> | undefined;
   private remeasure = false;
   private lastMeasureAt = 0;
+  /** Ends the wait before a scheduled re-measure at once (close() uses it). */
+  private wakeMeasure: (() => void) | undefined;
 
   private constructor(
     readonly dir: string,
@@ -434,6 +436,7 @@ export class Backend {
     if (this.closed) return;
     this.closed = true;
     await this.commitChain.catch(() => {});
+    this.wakeMeasure?.(); // a re-measure waiting for its time is not needed any more
     await this.measuring?.catch(() => {});
     await this.db.close();
   }
@@ -571,7 +574,16 @@ export class Backend {
     }
     const wait = Math.max(0, this.lastMeasureAt + SIZE_REMEASURE_MS - this.clock.now());
     this.measuring = (async () => {
-      if (wait > 0) await sleepOn(this.clock, wait);
+      if (wait > 0) {
+        await new Promise<void>((resolve) => {
+          const t = this.clock.setTimeout(resolve, wait);
+          this.wakeMeasure = () => {
+            t.clear();
+            resolve();
+          };
+        });
+        this.wakeMeasure = undefined;
+      }
       if (!this.closed) await this.measure();
     })()
       .catch(() => {}) // the estimate stays an over-estimate; the next commit measures again

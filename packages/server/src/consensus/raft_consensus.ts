@@ -163,6 +163,8 @@ export class RaftConsensus implements Consensus {
   private readonly node: RawNode;
   private readonly waiters = new Map<bigint, Waiter>();
   private running = false;
+  /** The Ready loop's run in progress (set while `running`). */
+  private loopRun?: Promise<void>;
   private again = false;
   private stopped = false;
   private ticker?: Timer;
@@ -431,7 +433,7 @@ export class RaftConsensus implements Consensus {
       return;
     }
     this.running = true;
-    void this.loop()
+    this.loopRun = this.loop()
       .catch((err) => {
         if (this.stopped) {
           // stop() closed the WAL under a persist that waited for space: nothing of it was
@@ -652,7 +654,9 @@ export class RaftConsensus implements Consensus {
     // A persist waiting for space would hold the loop (and this stop) until space returns:
     // closing the WAL makes it give up, its saves reject and the loop ends.
     if (this.storageWaiting) void this.o.wal.close().catch(() => undefined);
-    while (this.running) await sleep(this.clock, 5);
+    // The loop sees `stopped` at its next step; wait for the run in progress (no timer: a
+    // simulated clock that nobody advances must not hold a stop up).
+    while (this.running) await this.loopRun;
     for (const [, w] of this.waiters) {
       w.timer.clear();
       w.reject(new RpcError('Stopped'));
