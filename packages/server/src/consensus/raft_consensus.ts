@@ -433,30 +433,35 @@ export class RaftConsensus implements Consensus {
       return;
     }
     this.running = true;
-    this.loopRun = this.loop()
-      .catch((err) => {
-        if (this.stopped) {
-          // stop() closed the WAL under a persist that waited for space: nothing of it was
-          // acknowledged, and nothing after it runs.
-          this.o.logger.warn({ err }, 'raft loop ended by stop');
-          return;
-        }
-        this.o.logger.fatal({ err }, 'raft loop failed');
-        this.stopped = true;
-        this.o.onFatal(err);
-      })
-      .finally(() => {
-        this.running = false;
-      });
+    this.loopRun = this.loop();
   }
 
+  /**
+   * Runs Readies until there are none and no kick came meanwhile. Invariant: `running` turns
+   * false in the same synchronous step as the last check of `again`, so a kick is never lost
+   * between the loop's end and its bookkeeping (it would wait for the next tick).
+   */
   private async loop(): Promise<void> {
-    do {
-      this.again = false;
-      while (!this.stopped && this.node.hasReady()) {
-        await this.handleReady(this.node.ready());
+    try {
+      do {
+        this.again = false;
+        while (!this.stopped && this.node.hasReady()) {
+          await this.handleReady(this.node.ready());
+        }
+      } while (this.again && !this.stopped);
+    } catch (err) {
+      if (this.stopped) {
+        // stop() closed the WAL under a persist that waited for space: nothing of it was
+        // acknowledged, and nothing after it runs.
+        this.o.logger.warn({ err }, 'raft loop ended by stop');
+        return;
       }
-    } while (this.again && !this.stopped);
+      this.o.logger.fatal({ err }, 'raft loop failed');
+      this.stopped = true;
+      this.o.onFatal(err);
+    } finally {
+      this.running = false;
+    }
   }
 
   private async handleReady(rd: Ready): Promise<void> {
