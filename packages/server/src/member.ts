@@ -122,27 +122,7 @@ export class Member implements StateMachine {
     });
     // The network first, around a handler that forwards to consensus (built right below).
     this.network = world.network({ memberId: b.memberId, clusterId: b.clusterId }, this.peerHandler());
-    this.raft = new RaftConsensus({
-      memberId: b.memberId,
-      wal: b.wal,
-      snapshots: b.snapshots,
-      storage: b.storage,
-      confState: b.confState,
-      snapshotIndex: b.snapshotIndex,
-      bootstrapPeers: b.bootstrapPeers,
-      heartbeatMs: config.heartbeatIntervalMs,
-      electionTicks: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
-      snapshotCount: config.snapshotCount,
-      snapshotCatchUpEntries: config.snapshotCatchUpEntries,
-      maxRequestBytes: config.maxRequestBytes,
-      requestTimeoutMs: 5000 + 2 * config.electionTimeoutMs,
-      logger,
-      machine: this,
-      sender: this.network,
-      onFatal,
-      clock: this.clock,
-      random: this.random,
-    });
+    this.raft = this.makeConsensus(o, b, onFatal);
     this.leases = new LeaseExpiry({
       clock: this.clock,
       logger,
@@ -154,6 +134,37 @@ export class Member implements StateMachine {
       header: () => this.header(this.store.currentRev()),
       electionTimeoutMs: config.electionTimeoutMs,
     });
+  }
+
+  /** Consensus over the bootstrapped log, sending through this member's network. */
+  private makeConsensus(o: MemberOptions, b: Bootstrapped, onFatal: (err: unknown) => void): RaftConsensus {
+    const { config, logger } = o;
+    try {
+      return new RaftConsensus({
+        memberId: b.memberId,
+        wal: b.wal,
+        snapshots: b.snapshots,
+        storage: b.storage,
+        confState: b.confState,
+        snapshotIndex: b.snapshotIndex,
+        bootstrapPeers: b.bootstrapPeers,
+        heartbeatMs: config.heartbeatIntervalMs,
+        electionTicks: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
+        snapshotCount: config.snapshotCount,
+        snapshotCatchUpEntries: config.snapshotCatchUpEntries,
+        maxRequestBytes: config.maxRequestBytes,
+        requestTimeoutMs: 5000 + 2 * config.electionTimeoutMs,
+        logger,
+        machine: this,
+        sender: this.network,
+        onFatal,
+        clock: this.clock,
+        random: this.random,
+      });
+    } catch (err) {
+      void this.network.stop().catch(() => undefined); // made just before: nobody else will stop it
+      throw err;
+    }
   }
 
   private setState(p: StateParts): void {

@@ -139,6 +139,8 @@ describe('RaftConsensus', () => {
   it('a member of two that hears nothing finds no leader after two election timeouts', async () => {
     const c = await open([1n, 2n]);
     await c.consensus.start();
+    // Its bootstrap conf changes applied first (real I/O): only then may it campaign.
+    await until('bootstrap applied', () => c.consensus.appliedIndex() === 2n);
     const proposal = c.consensus.propose(put(11n, 'a')).then(
       () => 'answered',
       (err: unknown) => (err instanceof RpcError ? err.etcdName : String(err)),
