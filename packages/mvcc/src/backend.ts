@@ -15,6 +15,7 @@
  * The stream is cut into chunks of about 64 KiB regardless of record
  * boundaries. Raw keys are at most 2^32-2 bytes long.
  */
+import { realMvccClock, type MvccClock } from './timers.js';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -213,6 +214,8 @@ async function* iterateBucket(
 export interface BackendOpenOptions {
   /** Receives what LevelDB's recovery dropped or repaired at this open. */
   onWarning?: (message: string) => void;
+  /** Times the size re-measurement after commits (default: the process's clock). */
+  clock?: MvccClock;
 }
 
 /** Lines of LevelDB's info log that tell of data dropped or skipped during recovery. */
@@ -333,10 +336,13 @@ export class Backend {
   private measuring: Promise<void> | undefined;
   private remeasure = false;
   private lastMeasureAt = 0;
+  /** Ends the wait before a scheduled re-measure at once (close() uses it). */
+  private wakeMeasure: (() => void) | undefined;
 
   private constructor(
     readonly dir: string,
     private readonly db: Db,
+    private readonly clock: MvccClock = realMvccClock,
   ) {}
 
   /**
@@ -348,7 +354,7 @@ export class Backend {
     await mkdir(dir, { recursive: true });
     const db: Db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
-    const be = new Backend(dir, db);
+    const be = new Backend(dir, db, opts.clock);
     try {
       // LevelDB reports what its recovery dropped only in its own info log (`<dir>/LOG`, started
       // anew by every open): pass it on, so that no repair goes unlogged.
@@ -430,6 +436,7 @@ export class Backend {
     if (this.closed) return;
     this.closed = true;
     await this.commitChain.catch(() => {});
+    this.wakeMeasure?.(); // a re-measure waiting for its time is not needed any more
     await this.measuring?.catch(() => {});
     await this.db.close();
   }
@@ -550,7 +557,7 @@ export class Backend {
 
   private async measure(): Promise<void> {
     const before = this.writtenSinceMeasure;
-    this.lastMeasureAt = performance.now();
+    this.lastMeasureAt = this.clock.now();
     const m = await this.sizeForQuota();
     // Bytes committed while we listed may be counted twice until the next measurement: size()
     // errs high, never low.
@@ -565,9 +572,18 @@ export class Backend {
       this.remeasure = true;
       return;
     }
-    const wait = Math.max(0, this.lastMeasureAt + SIZE_REMEASURE_MS - performance.now());
+    const wait = Math.max(0, this.lastMeasureAt + SIZE_REMEASURE_MS - this.clock.now());
     this.measuring = (async () => {
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (wait > 0) {
+        await new Promise<void>((resolve) => {
+          const t = this.clock.setTimeout(resolve, wait);
+          this.wakeMeasure = () => {
+            t.clear();
+            resolve();
+          };
+        });
+        this.wakeMeasure = undefined;
+      }
       if (!this.closed) await this.measure();
     })()
       .catch(() => {}) // the estimate stays an over-estimate; the next commit measures again
@@ -624,7 +640,11 @@ export class Backend {
    * stream, verifies its checksum and returns it opened. On any error the
    * partially written database is destroyed and the error is rethrown.
    */
-  static async restoreFrom(dir: string, stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Backend> {
+  static async restoreFrom(
+    dir: string,
+    stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    opts: Pick<BackendOpenOptions, 'clock'> = {},
+  ): Promise<Backend> {
     await mkdir(dir, { recursive: true });
     const db: Db = new ClassicLevel<Buffer, Buffer>(dir, {
       keyEncoding: 'buffer',
@@ -632,7 +652,7 @@ export class Backend {
       errorIfExists: true,
     });
     await db.open();
-    const be = new Backend(dir, db);
+    const be = new Backend(dir, db, opts.clock);
     try {
       await readSnapshotInto(db, stream);
       // The stream carries the sender's digest: checking it proves the copy end to end.

@@ -53,6 +53,9 @@ export {
   checkDeleteRequest,
 } from './kv_apply.js';
 
+export { realMvccClock } from './timers.js';
+export type { MvccClock } from './timers.js';
+
 // ---- Part B: watch (mvcc-watch) ----------------------------------------------
 export {
   WatchableStore,

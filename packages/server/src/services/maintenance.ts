@@ -75,10 +75,10 @@ export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
     }),
     moveLeader: unary(async (req: etcdserverpb.MoveLeaderRequest) => {
       // etcd: only the leader moves leadership, to a voting member, and answers once it moved.
-      if (!m.raft.isLeader()) throw new RpcError('NotLeader');
+      if (!m.consensus.isLeader()) throw new RpcError('NotLeader');
       const target = m.members().find((x) => x.id === req.targetID);
       if (!target || target.isLearner) throw new RpcError('BadLeaderTransferee');
-      if (req.targetID !== m.memberId) await m.raft.moveLeader(req.targetID, 5000 + 2 * m.config.electionTimeoutMs);
+      if (req.targetID !== m.memberId) await m.consensus.moveLeader(req.targetID, 5000 + 2 * m.config.electionTimeoutMs);
       return { header: m.header(m.store.currentRev()) };
     }),
     snapshot(call: ServerWritableStream<etcdserverpb.SnapshotRequest, etcdserverpb.SnapshotResponse>) {
