@@ -136,7 +136,8 @@ class SimFile implements FsFile {
       if (grow > 0) {
         const room = this.fs.freeBytesNow();
         if (room < grow) {
-          n = Math.max(0, this.node.data.length - position) + room;
+          // What fits: up to the old end plus the room left (nothing if the gap alone is too big).
+          n = Math.max(0, Math.min(n, this.node.data.length + room - position));
           if (n <= 0) throw fsError('ENOSPC', 'write', this.path);
         }
       }
