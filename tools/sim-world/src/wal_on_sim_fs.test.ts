@@ -1,6 +1,6 @@
 // The real @kv/wal on SimFs: seeded rounds of save / sync / crash / reopen.
 import { raftpb } from '@kv/api';
-import { Wal, WalError } from '@kv/wal';
+import { SnapshotFiles, Wal, WalError } from '@kv/wal';
 import { describe, expect, it } from 'vitest';
 import { SimFs } from './sim_fs.js';
 import { TestScheduler, seeded, track } from './test_helpers.js';
@@ -179,6 +179,66 @@ describe('Wal on SimFs', () => {
     expect(r.entries.map((e) => e.Index)).toEqual([1n]);
     await r.wal.close();
   });
+
+  it('the server\'s snapshot order (file, marker, release, purge) survives a crash at any point', async () => {
+    let snapshotsTaken = 0;
+    let openedAtSnapshot = 0;
+    for (let seed = 1; seed <= 25; seed++) {
+      const rnd = seeded(seed * 31);
+      const fs = await freshDisk(seed + 500);
+      let wal = await Wal.create(DIR, META, { ...OPTS, fs: fs.session() });
+      let snaps = await SnapshotFiles.open('/m/snap', { fs: fs.session() });
+      let last = 0n;
+      let durable = 0n;
+      for (let round = 0; round < 8; round++) {
+        const work = (async () => {
+          for (let i = 0; i < 6; i++) {
+            const batch: raftpb.Entry[] = [];
+            for (let k = 0; k < 4; k++) batch.push(entry(last + 1n + BigInt(k), 1n, round));
+            last += 4n;
+            const upTo = last;
+            await wal.save({ term: 1n, vote: 1n, commit: last }, batch, { sync: true });
+            durable = upTo;
+            if (rnd.next() < 0.3) {
+              const index = durable - BigInt(Math.floor(rnd.next() * 3));
+              await snaps.save(
+                raftpb.Snapshot.create({ data: Buffer.from(`state@${index}`), metadata: { index, term: 1n, confState: { voters: [1n] } } }),
+              );
+              await wal.saveSnapshot({ index, term: 1n });
+              await wal.release(index);
+              await snaps.purge(2);
+              snapshotsTaken++;
+            }
+          }
+        })();
+        work.catch(() => {});
+        const turns = Math.floor(rnd.next() * 400);
+        for (let t = 0; t < turns; t++) await Promise.resolve();
+        const mustHave = durable;
+        fs.crash();
+        await work.catch(() => {});
+        // The server's way: the newest snapshot with a marker, then the WAL at it.
+        const valid = await Wal.validSnapshots(DIR, fs.session());
+        snaps = await SnapshotFiles.open('/m/snap', { fs: fs.session() });
+        const snap = await snaps.loadNewest((p) => valid.some((v) => v.index === p.index && v.term === p.term));
+        const pos = snap ? { index: snap.metadata!.index, term: snap.metadata!.term } : { index: 0n, term: 0n };
+        if (snap) {
+          openedAtSnapshot++;
+          expect(Buffer.from(snap.data).toString()).toBe(`state@${pos.index}`);
+        }
+        const r = await Wal.open(DIR, pos, { ...OPTS, fs: fs.session() });
+        r.entries.forEach((e, i) => expect(e.Index).toBe(pos.index + BigInt(i + 1)));
+        const got = r.entries.length > 0 ? r.entries[r.entries.length - 1]!.Index : pos.index;
+        expect(got).toBeGreaterThanOrEqual(mustHave);
+        wal = r.wal;
+        last = got;
+        durable = got;
+      }
+      await wal.close();
+    }
+    expect(snapshotsTaken).toBeGreaterThan(10);
+    expect(openedAtSnapshot).toBeGreaterThan(10);
+  }, 60_000);
 
   it('runs on a scheduler with latency, and a crash at any virtual time loses nothing synced', async () => {
     for (let seed = 1; seed <= 15; seed++) {
