@@ -1,5 +1,5 @@
 /**
- * The persistent backend: one LevelDB (classic-level) holding several
+ * The persistent backend: one LevelDB (classic-level, through a StorageEngine) holding several
  * "buckets". A bucket is a one-byte prefix in front of every key, so each
  * bucket is a contiguous key range and iterates in byte order of its keys.
  *
@@ -16,11 +16,10 @@
  * boundaries. Raw keys are at most 2^32-2 bytes long.
  */
 import { realMvccClock, type MvccClock } from './timers.js';
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ClassicLevel } from 'classic-level';
 import { crc32c } from '@node-rs/crc32';
 import { BackendCorruptError, Digest, META_DIGEST } from './backend_digest.js';
+import { classicEngine } from './classic_engine.js';
+import type { DbSnapshot, StorageDb, StorageEngine } from './storage_engine.js';
 
 export type Bucket =
   | 'key'
@@ -92,8 +91,7 @@ export interface EntriesRange {
   reverse?: boolean;
 }
 
-type Db = ClassicLevel<Buffer, Buffer>;
-type DbSnapshot = ReturnType<Db['snapshot']>;
+type Db = StorageDb;
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer; prev?: Buffer };
 
 const META_PREFIX = BUCKET_PREFIX.meta;
@@ -214,23 +212,10 @@ async function* iterateBucket(
 export interface BackendOpenOptions {
   /** Receives what LevelDB's recovery dropped or repaired at this open. */
   onWarning?: (message: string) => void;
-  /** Times the size re-measurement after commits (default: the process's clock). */
+  /** The storage engine (default classicEngine: LevelDB on the real file system). */
+  engine?: StorageEngine;
+  /** Default: the process's clock and timers. */
   clock?: MvccClock;
-}
-
-/** Lines of LevelDB's info log that tell of data dropped or skipped during recovery. */
-async function recoveryNotes(dir: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, 'LOG'), 'latin1');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((l) => /corruption|dropping|ignoring|missing/i.test(l))
-    .map((l) => l.replace(/^\S+ \S+ /, '').trim()) // LevelDB's timestamp and thread id
-    .slice(0, 20);
 }
 
 /** One consistent snapshot stream; see Backend.openSnapshot. */
@@ -342,7 +327,8 @@ export class Backend {
   private constructor(
     readonly dir: string,
     private readonly db: Db,
-    private readonly clock: MvccClock = realMvccClock,
+    private readonly engine: StorageEngine,
+    private readonly clock: MvccClock,
   ) {}
 
   /**
@@ -351,15 +337,14 @@ export class Backend {
    * BackendCorruptError (see backend_digest.ts). LevelDB's LOCK file keeps a second opener out.
    */
   static async open(dir: string, opts: BackendOpenOptions = {}): Promise<Backend> {
-    await mkdir(dir, { recursive: true });
-    const db: Db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    await db.open();
-    const be = new Backend(dir, db, opts.clock);
+    const engine = opts.engine ?? classicEngine;
+    const db = await engine.open(dir);
+    const be = new Backend(dir, db, engine, opts.clock ?? realMvccClock);
     try {
-      // LevelDB reports what its recovery dropped only in its own info log (`<dir>/LOG`, started
-      // anew by every open): pass it on, so that no repair goes unlogged.
+      // What the engine's recovery dropped (LevelDB tells it only in its info log): pass it on,
+      // so that no repair goes unlogged.
       const warn = opts.onWarning;
-      if (warn) for (const line of await recoveryNotes(dir)) warn(`leveldb: ${line}`);
+      if (warn) for (const line of await engine.recoveryNotes(dir)) warn(`leveldb: ${line}`);
       await be.verify();
     } catch (err) {
       await db.close().catch(() => {});
@@ -508,16 +493,7 @@ export class Backend {
 
   /** Bytes of the files of the database directory (etcd's db_size). */
   async sizeOnDisk(): Promise<number> {
-    let total = 0;
-    for (const name of await readdir(this.dir)) {
-      try {
-        const s = await stat(join(this.dir, name));
-        if (s.isFile()) total += s.size;
-      } catch {
-        // a file removed by a background LevelDB compaction while we listed
-      }
-    }
-    return total;
+    return (await this.engine.usage(this.dir)).total;
   }
 
   /**
@@ -543,15 +519,7 @@ export class Backend {
    * exist on disk together for a moment and would trip the quota at half of it.
    */
   async sizeForQuota(): Promise<number> {
-    let logs = 0;
-    for (const name of await readdir(this.dir)) {
-      if (!name.endsWith('.log')) continue;
-      try {
-        logs += (await stat(join(this.dir, name))).size;
-      } catch {
-        // rotated away while we listed
-      }
-    }
+    const { logs } = await this.engine.usage(this.dir);
     return logs + (await this.sizeInUse());
   }
 
@@ -643,16 +611,11 @@ export class Backend {
   static async restoreFrom(
     dir: string,
     stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
-    opts: Pick<BackendOpenOptions, 'clock'> = {},
+    opts: Pick<BackendOpenOptions, 'engine' | 'clock'> = {},
   ): Promise<Backend> {
-    await mkdir(dir, { recursive: true });
-    const db: Db = new ClassicLevel<Buffer, Buffer>(dir, {
-      keyEncoding: 'buffer',
-      valueEncoding: 'buffer',
-      errorIfExists: true,
-    });
-    await db.open();
-    const be = new Backend(dir, db, opts.clock);
+    const engine = opts.engine ?? classicEngine;
+    const db = await engine.open(dir, { errorIfExists: true });
+    const be = new Backend(dir, db, engine, opts.clock ?? realMvccClock);
     try {
       await readSnapshotInto(db, stream);
       // The stream carries the sender's digest: checking it proves the copy end to end.
@@ -660,7 +623,7 @@ export class Backend {
       await be.sync(); // durable before the member may record the snapshot as installed
     } catch (err) {
       await db.close();
-      await ClassicLevel.destroy(dir).catch(() => {});
+      await engine.destroy(dir).catch(() => {});
       throw err;
     }
     await be.refreshSize();

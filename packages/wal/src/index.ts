@@ -9,6 +9,8 @@ export { WalError } from './errors.js';
 export type { WalErrorCode } from './errors.js';
 export { mustSync, isEmptyHardState } from './must_sync.js';
 export { fsyncDir } from './fsutil.js';
+export type { FileSystem, FsFile, FileLock, OpenFlags } from './file_system.js';
+export { nodeFs } from './node_fs.js';
 export {
   RecordType,
   FORMAT_VERSION,

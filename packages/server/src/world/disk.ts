@@ -4,10 +4,9 @@
 // --data-dir), the whole-cluster simulation builds a MemberDisk over a simulated file system.
 //
 // Layout of a data dir: data_dir.ts.
-import { Backend, type MvccClock } from '@kv/mvcc';
-import { SnapshotFiles, Wal, fsyncDir, type OpenResult, type SnapshotPosition, type WalOptions } from '@kv/wal';
-import { existsSync, statfsSync } from 'node:fs';
-import { readdir, rename, rm } from 'node:fs/promises';
+import { Backend, classicEngine, type MvccClock, type StorageEngine } from '@kv/mvcc';
+import { SnapshotFiles, Wal, nodeFs, type FileSystem, type OpenResult, type SnapshotPosition, type WalOptions } from '@kv/wal';
+import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { layout, openDataDir, type DataDirLayout } from '../data_dir.js';
@@ -61,14 +60,46 @@ export interface MemberDisk {
 const receivedPrefix = 'db.snap-';
 const partialSuffix = '.partial';
 
-/** The real data dir under `dataDir` (today's files, as data_dir.ts lays them out). */
-export function dataDirDisk(dataDir: string): MemberDisk {
+/** What a data dir lives on; every part defaults to the real one. */
+export interface DataDirDiskOptions {
+  /** The WAL's and the snapshot files' file system (default: node's). */
+  fs?: FileSystem;
+  /** The backend's storage engine; it also owns backend directories (exists, rename, remove, list). */
+  engine?: StorageEngine;
+  /** Takes the data-dir lock (default: data_dir.ts's, on the real file system). */
+  lock?: () => { lock: DiskLock; notices: string[] };
+  /** Least free bytes for the backend and the WAL (default: statfs of their directories). */
+  freeBytes?: () => number;
+}
+
+/** Least free space over the real file systems holding `dirs`. */
+function statfsFreeBytes(dirs: string[]): number {
+  let min = Number.POSITIVE_INFINITY;
+  for (const d of dirs) {
+    try {
+      const s = statfsSync(d);
+      min = Math.min(min, s.bavail * s.bsize);
+    } catch {
+      // a directory not there yet (created later) has no file system to watch yet
+    }
+  }
+  return min;
+}
+
+/**
+ * The data dir under `dataDir`, laid out as data_dir.ts says: kvd's on the real file system and
+ * LevelDB, the simulation's on a simulated file system and engine (`o`).
+ */
+export function dataDirDisk(dataDir: string, o: DataDirDiskOptions = {}): MemberDisk {
   const dirs = layout(dataDir);
+  const fs = o.fs ?? nodeFs;
+  const engine = o.engine ?? classicEngine;
   const received = (name: string) => join(dirs.member, `${receivedPrefix}${name}`);
   return {
     dataDir,
     paths: dirs,
     lock() {
+      if (o.lock) return o.lock();
       const { lock, notices } = openDataDir(dataDir);
       return { lock, notices };
     },
@@ -76,56 +107,43 @@ export function dataDirDisk(dataDir: string): MemberDisk {
       // Installing swaps `db.snap-<n>` in for `db` (remove db, rename): a crash between the two
       // leaves no `db` but a whole received one, which is then moved into place. Anything else
       // received but never installed is of no use and removed.
-      const names = (await readdir(dirs.member)).filter((n) => n.startsWith(receivedPrefix)).sort();
+      const names = (await engine.list(dirs.member)).filter((n) => n.startsWith(receivedPrefix)).sort();
       const whole = names.filter((n) => !n.endsWith(partialSuffix));
       for (const name of names) {
         const path = join(dirs.member, name);
-        if (name === whole[whole.length - 1] && !existsSync(join(dirs.db, 'CURRENT'))) {
+        if (name === whole[whole.length - 1] && !(await engine.exists(dirs.db))) {
           logger.warn({ path, db: dirs.db }, 'completing a snapshot install interrupted by a crash');
-          await rm(dirs.db, { recursive: true, force: true });
-          await rename(path, dirs.db);
-          await fsyncDir(dirs.member);
+          await engine.remove(dirs.db);
+          await engine.rename(path, dirs.db);
           continue;
         }
         logger.warn({ path }, 'removing a received snapshot that was never installed');
-        await rm(path, { recursive: true, force: true });
+        await engine.remove(path);
       }
     },
-    walExists: () => Wal.exists(dirs.wal),
-    backendExists: async () => existsSync(join(dirs.db, 'CURRENT')),
-    openBackend: (o) => Backend.open(dirs.db, o),
-    openSnapshots: (o) => SnapshotFiles.open(dirs.snap, o),
-    walSnapshots: () => Wal.validSnapshots(dirs.wal),
-    openWal: (pos, o) => Wal.open(dirs.wal, pos, o),
-    createWal: (metadata, o) => Wal.create(dirs.wal, metadata, o),
+    walExists: () => Wal.exists(dirs.wal, fs),
+    backendExists: () => engine.exists(dirs.db),
+    openBackend: (b) => Backend.open(dirs.db, { ...b, engine }),
+    openSnapshots: (s) => SnapshotFiles.open(dirs.snap, { ...s, fs }),
+    walSnapshots: () => Wal.validSnapshots(dirs.wal, fs),
+    openWal: (pos, w) => Wal.open(dirs.wal, pos, { ...w, fs }),
+    createWal: (metadata, w) => Wal.create(dirs.wal, metadata, { ...w, fs }),
     async receiveSnapshot(name, data, clock) {
       const path = received(name);
       const partial = `${path}${partialSuffix}`;
-      const b = await Backend.restoreFrom(partial, data, { clock }); // verified and synced
+      const b = await Backend.restoreFrom(partial, data, { clock, engine }); // verified and synced
       await b.close();
-      await rename(partial, path);
-      await fsyncDir(dirs.member);
+      await engine.rename(partial, path); // durable on return
       return { path };
     },
     async discardReceived(r) {
-      await rm(r.path, { recursive: true, force: true });
+      await engine.remove(r.path);
     },
     async installReceived(r) {
-      await rm(dirs.db, { recursive: true, force: true });
-      await rename(r.path, dirs.db); // a crash between rm and rename is completed at the next start
-      await fsyncDir(dirs.member);
+      // Each step durable on return; a crash between them is completed at the next start.
+      await engine.remove(dirs.db);
+      await engine.rename(r.path, dirs.db);
     },
-    freeBytes() {
-      let min = Number.POSITIVE_INFINITY;
-      for (const d of [dirs.db, dirs.wal]) {
-        try {
-          const s = statfsSync(d);
-          min = Math.min(min, s.bavail * s.bsize);
-        } catch {
-          // a directory not there yet (created later) has no file system to watch yet
-        }
-      }
-      return min;
-    },
+    freeBytes: () => (o.freeBytes ? o.freeBytes() : statfsFreeBytes([dirs.db, dirs.wal])),
   };
 }
