@@ -1,0 +1,2 @@
+// @kv/check: the history model and the checkers. Pure functions over histories, no I/O.
+export * from './history.js';
