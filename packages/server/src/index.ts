@@ -18,3 +18,5 @@ export { DataDirError } from './data_dir.js';
 export { createLogger, silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { computeClusterId, computeMemberId } from './ids.js';
+export { FAILPOINTS, initFailpoints, parseFailpoints } from './failpoints.js';
+export type { FailpointName, FailpointAction } from './failpoints.js';
