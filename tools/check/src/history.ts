@@ -287,6 +287,10 @@ export interface LeaseCheckInput {
   electionTimeoutMs: number;
   /** Extra allowance for clock granularity / scheduling (ms). Default 0. */
   slackMs?: number;
+  /** Times at which leadership may have changed: a new leader extends every lease (etcd's lessor
+   *  Promote), so each counts as a renewal of every lease granted before it. The harness passes
+   *  its fault times plus two election timeouts; the simulation the real election times. */
+  leaderChanges?: readonly number[];
   /** Server-side revocations seen (a watch's delete of a lease's keys, or the sim's lessor). */
   revocations?: ReadonlyArray<{ lease: string; revision: number; time: number }>;
 }

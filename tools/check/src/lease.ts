@@ -2,7 +2,7 @@
 //  - No key outlives its lease: a read that starts later than the lease's last possible renewal
 //    plus its TTL plus an election timeout (a new leader extends every lease by about one election
 //    timeout, as etcd's lessor Promote does) must not see the key still attached to the lease; and
-//    no read that starts after a revoke (or a keep-alive answered "not found") completed may see it.
+//    no read that starts after a revoke completed may see it.
 //  - No lease is revoked twice: the server-side revocations of one lease are at one revision.
 // A renewal (grant or keep-alive) may take effect up to its completion, so the latest completion
 // (ok or info) of a renewal invoked before the read completed bounds the deadline from above.
@@ -14,7 +14,7 @@ interface LeaseInfo {
   id: string;
   ttlMs: number;
   renewals: OpPair[];
-  /** ends: revoke ok, or keepalive answered ttl <= 0 (the lease was gone) */
+  /** when a revoke of it completed ok */
   endedAt: number;
   endedBy?: OpPair;
 }
@@ -48,14 +48,10 @@ export function checkLeases(input: LeaseCheckInput): CheckResult {
       const id = leaseId(p.invoke.value);
       if (id === undefined) continue;
       const l = get(id);
+      // A keep-alive answered "not found" proves nothing about the keys yet: an expired lease's
+      // revocation may still be on its way through raft. It is simply no renewal.
       const ttl = p.type === 'ok' ? ttlOf(p.completion!.value) : undefined;
-      if (p.type === 'ok' && ttl !== undefined && ttl <= 0) {
-        if (p.completion!.time < l.endedAt) {
-          l.endedAt = p.completion!.time;
-          l.endedBy = p;
-        }
-        continue;
-      }
+      if (ttl !== undefined && ttl <= 0) continue;
       if (ttl !== undefined) l.ttlMs = Math.max(l.ttlMs, ttl * 1000);
       l.renewals.push(p);
     } else if (f === 'revoke' && p.type === 'ok') {
@@ -93,6 +89,10 @@ export function checkLeases(input: LeaseCheckInput): CheckResult {
         latest = t;
         by = r;
       }
+    }
+    // A new leader extends every lease (etcd's Promote): a leadership change counts as a renewal.
+    for (const t of input.leaderChanges ?? []) {
+      if (t <= c.time && t > latest && by !== undefined) latest = t;
     }
     if (by === undefined) continue;
     const deadline = latest + l.ttlMs + input.electionTimeoutMs + slack;
