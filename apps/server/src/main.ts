@@ -30,6 +30,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const armed = initFailpoints(process.env); // test builds only: needs KVD_TEST_HOOKS=1
     if (armed.length > 0) logger.warn({ failpoints: process.env.KVD_FAILPOINTS }, 'failpoints armed (KVD_TEST_HOOKS)');
+    logger.flush(); // a failpoint's panic loses what is still buffered
   } catch (err) {
     process.stderr.write(`kvd: ${(err as Error).message}\n`);
     process.exit(2);

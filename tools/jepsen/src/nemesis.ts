@@ -162,9 +162,10 @@ export class Nemesis {
         this.armed.add(n);
         await n.restart({ KVD_FAILPOINTS: spec, KVD_FAILPOINTS_SEED: String(o.rng.int(1, 1_000_000)) });
         await wait();
+        const crashed = !n.running;
         await n.restart();
         this.armed.delete(n);
-        h.nemesis('failpoint', 'stop', `${n.name} ${n.running ? 'restarted clean' : 'restarted clean'}`);
+        h.nemesis('failpoint', 'stop', `${n.name} ${crashed ? 'crashed at the failpoint' : 'survived'}; restarted clean`);
         return;
       }
       case 'transfer': {
