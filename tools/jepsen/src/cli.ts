@@ -11,6 +11,8 @@ export const USAGE = `usage: pnpm jepsen --minutes M [--members 3|5] [--server k
   --workload      comma list (default register,append,watch,lease,lock)
   --nemesis       comma list (default kill,pause,partition,failpoint,transfer,churn; "none" for none)
   --out DIR       where the run directory goes (default tools/jepsen/out)
+  --serializable-reads  self-test: register reads served from a member's local state (stale
+                  under partitions): the run should then report nonlinearizable reads
 Exit code 0 only with no anomaly and nothing lost; the report's path is the last line printed.`;
 
 export class UsageError extends Error {}
@@ -64,6 +66,7 @@ export function parseArgs(argv: readonly string[], randomSeed: () => number): Je
       case '--workload': case '--workloads': o.workloads = list<WorkloadKind>(value(), WORKLOADS, 'workload'); break;
       case '--nemesis': o.nemeses = list<NemesisKind>(value(), NEMESES, 'nemesis'); break;
       case '--out': o.outDir = value(); break;
+      case '--serializable-reads': o.serializableReads = true; break;
       case '-h': case '--help': throw new UsageError(USAGE);
       default: throw new UsageError(`unknown flag ${JSON.stringify(flag)}\n${USAGE}`);
     }

@@ -192,24 +192,16 @@ export class Nemesis {
     const list = await o.admin.cluster.memberList({ timeoutMs: 3_000 });
     const m = list.members.find((x) => x.peerURLs.includes(old.peerUrl));
     if (m === undefined) throw new Error(`${old.name} is not in the member list`);
-    o.history.nemesis('churn', 'start', `remove ${old.name}`);
-    await o.admin.cluster.memberRemove(m.ID, { timeoutMs: 5_000 });
+    // etcd refuses a removal until every member has been connected for a while ("unhealthy
+    // cluster", its strict reconfiguration check): retry for a bounded time.
+    await retryFor(10_000, () => o.admin.cluster.memberRemove(m.ID, { timeoutMs: 5_000 }));
+    o.history.nemesis('churn', 'start', `removed ${old.name}`);
     // A removed member stops by itself once it learns of its removal; bounded, then by PID.
     await Promise.race([new Promise<void>((r) => { const t = setInterval(() => { if (!old.running) { clearInterval(t); r(); } }, 100); }), sleep(5_000)]);
     await old.kill();
     await rm(old.dataDir, { recursive: true, force: true });
     const name = `${old.name.replace(/-c\d+$/, '')}-c${++this.churns}`;
-    let added;
-    const until = Date.now() + 20_000;
-    for (;;) {
-      try {
-        added = await o.admin.cluster.memberAdd([old.peerUrl], { timeoutMs: 5_000 });
-        break;
-      } catch (err) {
-        if (Date.now() > until) throw err;
-        await sleep(500);
-      }
-    }
+    const added = await retryFor(20_000, () => o.admin.cluster.memberAdd([old.peerUrl], { timeoutMs: 5_000 }));
     const initial = added.members
       .map((x) => `${x.ID === added.member!.ID ? name : x.name}=${x.peerURLs[0]}`)
       .join(',');
@@ -231,5 +223,18 @@ export class Nemesis {
   /** Processes this nemesis started (churn), to stop at the end. */
   spawned(): SpawnedNode[] {
     return this.o.nodes.filter((n): n is SpawnedNode => n instanceof SpawnedNode);
+  }
+}
+
+/** Calls fn until it succeeds, every 500 ms, for at most `ms`; then throws its last error. */
+async function retryFor<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > until) throw err;
+      await sleep(500);
+    }
   }
 }

@@ -7,7 +7,13 @@ export class RegisterWorkload implements Workload {
   readonly name = 'register';
   readonly keys = new Keys('reg/', 3, 120);
   private seq = 0;
-  constructor(private readonly ctx: Ctx, private readonly workers = 4, private readonly firstClient = 0) {}
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly workers = 4,
+    private readonly firstClient = 0,
+    /** Self-test: serializable reads (any member's local state) are not linearizable. */
+    private readonly serializableReads = false,
+  ) {}
 
   run(): Promise<void> {
     return Promise.all(Array.from({ length: this.workers }, (_, w) => this.worker(w))).then(() => undefined);
@@ -25,7 +31,7 @@ export class RegisterWorkload implements Workload {
       const t = { timeoutMs: ctx.opTimeoutMs };
       if (r < 0.5) {
         await perform(ctx, proc, 'read', { key }, true, async () => {
-          const res = await client.get(key, t);
+          const res = await client.get(key, { ...t, serializable: this.serializableReads });
           const v = str(res.kvs[0]?.value);
           lastSeen.set(key, v);
           return { type: 'ok', value: v, revision: Number(res.header!.revision) };
