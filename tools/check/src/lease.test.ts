@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { History } from './history.js';
 import { checkLeases } from './lease.js';
 
-function run(readAt: number, opts: { revokeAt?: number } = {}): ReturnType<typeof checkLeases> {
+function run(readAt: number, opts: { revokeAt?: number; leaderChanges?: number[] } = {}): ReturnType<typeof checkLeases> {
   let now = 0;
   const h = new History(() => now);
   const g = h.invoke(1, 'grant', { value: { ttl: 2 } });
@@ -24,7 +24,7 @@ function run(readAt: number, opts: { revokeAt?: number } = {}): ReturnType<typeo
   const r = h.invoke(2, 'get', { key: 'k' });
   now = readAt + 3;
   h.ok(r, { value: 'v', lease: '7' });
-  return checkLeases({ history: h.events, electionTimeoutMs: 1000 });
+  return checkLeases({ history: h.events, electionTimeoutMs: 1000, ...(opts.leaderChanges ? { leaderChanges: opts.leaderChanges } : {}) });
 }
 
 describe('checkLeases', () => {
@@ -35,6 +35,10 @@ describe('checkLeases', () => {
     const res = run(3600);
     expect(res.valid).toBe(false);
     expect(res.anomalies[0]!.type).toBe('lease-outlived');
+  });
+  it('counts a leader change as a renewal (a new leader extends every lease)', () => {
+    expect(run(3600, { leaderChanges: [1000] }).valid).toBe(true); // 1000 + 3000 > 3600
+    expect(run(4100, { leaderChanges: [1000] }).valid).toBe(false);
   });
   it('finds a key that outlived a revoke', () => {
     expect(run(900, { revokeAt: 800 }).anomalies.map((a) => a.type)).toEqual(['lease-outlived']);
