@@ -12,7 +12,7 @@
 // Every fault is recorded in the history (start/stop, or instant) for the report.
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Client } from '@kv/client';
+import { MemberNotFoundError, type Client } from '@kv/client';
 import type { History } from '@kv/check';
 import { serverBinary, type ServerKind } from '@kv/cluster-launcher';
 import { SpawnedNode, type Node } from './nodes.js';
@@ -74,6 +74,28 @@ export class Nemesis {
         await this.heal();
       }
       await this.waitHealthy(20_000);
+    }
+  }
+
+  /**
+   * Records each new raft term seen (polling Status every 250 ms) as an instant 'leader' event: a
+   * leader change extends every lease, and the report shows the elections beside the faults. The
+   * time is when the change was seen, never before it happened.
+   */
+  async watchLeaders(): Promise<void> {
+    const { o } = this;
+    let term = 0n;
+    while (!o.signal.aborted) {
+      const st = await Promise.all(
+        o.nodes.map((n) => o.admin.maintenance.status({ endpoint: n.endpoint, timeoutMs: 500 }).catch(() => undefined)),
+      );
+      for (const s of st) {
+        if (s === undefined || s.raftTerm <= term || s.leader === 0n) continue;
+        term = s.raftTerm;
+        const leader = o.nodes[st.findIndex((x) => x?.header?.memberId === s.leader)]?.name ?? s.leader.toString(16);
+        o.history.nemesis('leader', 'instant', `term ${term}: ${leader}`);
+      }
+      await sleep(250, o.signal);
     }
   }
 
@@ -189,21 +211,44 @@ export class Nemesis {
     const { o } = this;
     const i = o.rng.int(0, o.nodes.length - 1);
     const old = o.nodes[i]!;
-    const list = await o.admin.cluster.memberList({ timeoutMs: 3_000 });
+    const list = await o.admin.cluster.memberList({ timeoutMs: 3_000, linearizable: true });
     const m = list.members.find((x) => x.peerURLs.includes(old.peerUrl));
     if (m === undefined) throw new Error(`${old.name} is not in the member list`);
     // etcd refuses a removal until every member has been connected for a while ("unhealthy
     // cluster", its strict reconfiguration check): retry for a bounded time.
-    await retryFor(10_000, () => o.admin.cluster.memberRemove(m.ID, { timeoutMs: 5_000 }));
+    // A retry after a removal that timed out but happened answers "member not found": done.
+    await retryFor(10_000, () =>
+      o.admin.cluster.memberRemove(m.ID, { timeoutMs: 5_000 }).then(
+        () => undefined,
+        (err: unknown) => {
+          if (err instanceof MemberNotFoundError) return undefined;
+          throw err;
+        },
+      ),
+    );
     o.history.nemesis('churn', 'start', `removed ${old.name}`);
+    // Never wipe a member that is still in the cluster.
+    const after = await o.admin.cluster.memberList({ timeoutMs: 3_000, linearizable: true });
+    if (after.members.some((x) => x.peerURLs.includes(old.peerUrl))) throw new Error(`${old.name} is still a member after its removal`);
     // A removed member stops by itself once it learns of its removal; bounded, then by PID.
     await Promise.race([new Promise<void>((r) => { const t = setInterval(() => { if (!old.running) { clearInterval(t); r(); } }, 100); }), sleep(5_000)]);
     await old.kill();
     await rm(old.dataDir, { recursive: true, force: true });
     const name = `${old.name.replace(/-c\d+$/, '')}-c${++this.churns}`;
-    const added = await retryFor(20_000, () => o.admin.cluster.memberAdd([old.peerUrl], { timeoutMs: 5_000 }));
+    // An add that timed out may have happened: then the member list has the peer URL, unstarted.
+    const added = await retryFor(20_000, async () => {
+      try {
+        const r = await o.admin.cluster.memberAdd([old.peerUrl], { timeoutMs: 5_000 });
+        return { id: r.member!.ID, members: r.members };
+      } catch (err) {
+        const l = await o.admin.cluster.memberList({ timeoutMs: 3_000, linearizable: true });
+        const found = l.members.find((x) => x.peerURLs.includes(old.peerUrl) && x.name === '');
+        if (found !== undefined) return { id: found.ID, members: l.members };
+        throw err;
+      }
+    });
     const initial = added.members
-      .map((x) => `${x.ID === added.member!.ID ? name : x.name}=${x.peerURLs[0]}`)
+      .map((x) => `${x.ID === added.id ? name : x.name}=${x.peerURLs[0]}`)
       .join(',');
     const clientPort = Number(new URL(old.clientUrl).port);
     const dataDir = join(o.baseDir, name);

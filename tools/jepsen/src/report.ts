@@ -118,7 +118,7 @@ canvas{border:1px solid #d0d7de}
 ${figures.ops} ops: ${figures.ok} ok, ${figures.fail} fail, ${figures.info} info · ${anomalies.filter((a) => !a.expected).length} anomalies, ${anomalies.filter((a) => a.expected).length} expected</p>
 ${figures.notes.length > 0 ? `<ul>${figures.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <h2>Timeline</h2>
-<div class="legend">one row per client process; bar = invoke → completion<span style="background:#2da44e"></span>ok<span style="background:#e5534b"></span>fail<span style="background:#f0883e"></span>info (indeterminate)<span style="background:rgba(120,120,255,.25)"></span>fault<span style="border:2px solid #000;width:8px;height:8px"></span>in an anomaly</div>
+<div class="legend">one row per client process; bar = invoke → completion<span style="background:#2da44e"></span>ok<span style="background:#e5534b"></span>fail<span style="background:#f0883e"></span>info (indeterminate)<span style="background:rgba(120,120,255,.25)"></span>fault<span style="background:#888;width:2px"></span>new leader (term) seen<span style="border:2px solid #000;width:8px;height:8px"></span>in an anomaly</div>
 <p>window from <input id="from" type="range" min="0" max="1000" value="0" style="width:300px"> length <select id="len"><option value="1">all</option><option value="0.5">1/2</option><option value="0.2">1/5</option><option value="0.1">1/10</option><option value="0.02">1/50</option></select> <span id="win"></span></p>
 <canvas id="tl" width="1800" height="200"></canvas>
 <div id="tip"></div>
@@ -136,7 +136,7 @@ const COL=['#2da44e','#e5534b','#f0883e'];
 let t0=0,t1=D.end;
 function x(t){return (t-t0)/(t1-t0)*W}
 function draw(){cx.clearRect(0,0,W,cv.height);cx.font='11px sans-serif';
- for(const f of D.faults){const a=x(f[0]),b=Math.max(x(f[1]),a+2);if(b<0||a>W)continue;cx.fillStyle='rgba(120,120,255,.22)';cx.fillRect(a,0,b-a,cv.height);cx.fillStyle='#3344aa';cx.fillText(f[2].split(':')[0],a+2,11)}
+ for(const f of D.faults){const a=x(f[0]),b=Math.max(x(f[1]),a+2),ld=f[2].startsWith('leader');if(b<0||a>W)continue;cx.fillStyle=ld?'rgba(0,0,0,.35)':'rgba(120,120,255,.22)';cx.fillRect(a,ld?TOP-4:0,ld?1:b-a,ld?cv.height-TOP:cv.height);if(!ld){cx.fillStyle='#3344aa';cx.fillText(f[2].split(':')[0],a+2,11)}}
  for(const b of D.bars){const a=x(b[1]),e=Math.max(x(b[2]),a+1);if(e<0||a>W)continue;const y=TOP+b[0]*LH;cx.fillStyle=COL[b[3]];cx.fillRect(a,y,e-a,LH-2);if(b[5]){cx.strokeStyle='#000';cx.lineWidth=2;cx.strokeRect(a-1,y-1,e-a+2,LH)}}
  cx.fillStyle='#555';for(let i=0;i<=10;i++){const t=t0+(t1-t0)*i/10;cx.fillText((t/1000).toFixed(1)+'s',Math.min(i*W/10,W-40),cv.height-4)}
  document.getElementById('win').textContent=(t0/1000).toFixed(1)+'–'+(t1/1000).toFixed(1)+' s'}
