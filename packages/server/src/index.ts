@@ -41,3 +41,5 @@ export { kvService } from './services/kv.js';
 export { leaseService } from './services/lease.js';
 export { maintenanceService } from './services/maintenance.js';
 export { watchService } from './services/watch.js';
+export { FAILPOINTS, initFailpoints, parseFailpoints } from './failpoints.js';
+export type { FailpointName, FailpointAction } from './failpoints.js';
