@@ -127,7 +127,7 @@ describe('Snapshot streams', () => {
     }
     // etcdctl's check: a whole number of 512-byte sectors, then 32 bytes of hash.
     expect((data.length + last.blob.length) % 512).toBe(32);
-    expect(data.subarray(0, 6).toString()).toBe('KVSNAP');
+    expect(data.subarray(0, 6).toString()).toBe('KVBKND');
   }, 60_000);
 
   it.skipIf(!existsSync(ETCDCTL_BIN))('etcdctl snapshot save verifies the stream', () => {
