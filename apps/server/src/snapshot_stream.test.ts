@@ -3,7 +3,7 @@
 // cancelled stream releases its backend snapshot.
 import { etcdserverpb } from '@kv/api';
 import { Client, Op } from '@kv/client';
-import { ETCDCTL_BIN, startServer, type RunningServer } from '@kv/client/testing';
+import { ETCDCTL_BIN, startServer, type RunningServer } from '@kv/testkit';
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';

@@ -14,3 +14,5 @@ export { ETCD_BIN, ETCDCTL_BIN, KVD_BIN, SERVER_KINDS, serverBinary, serverKinds
 export type { ServerKind } from './binaries.js';
 export { startServer } from './server.js';
 export type { RunningServer, StartOptions } from './server.js';
+export { fillUp, mountSmallFs } from './small_fs.js';
+export type { SmallFs } from './small_fs.js';
