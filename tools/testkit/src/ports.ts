@@ -20,7 +20,9 @@ export interface HeldPorts {
 
 function listen(host: string): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const srv = createServer();
+    // A holder accepts nothing: a peer that dials the port early (a member told about a new
+    // member's URL before it runs) must not keep a connection to the holder past the release.
+    const srv = createServer((socket) => socket.destroy());
     srv.unref();
     srv.once('error', reject);
     srv.listen({ host, port: 0, exclusive: true }, () => resolve(srv));
