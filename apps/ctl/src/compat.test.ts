@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@kv/client';
-import { ETCDCTL_BIN, freePort, serverKinds, startServer, type RunningServer, type ServerKind } from '@kv/client/testing';
+import { ETCDCTL_BIN, freePort, serverKinds, startServer, type RunningServer, type ServerKind } from '@kv/testkit';
 
 const KVCTL_BIN = fileURLToPath(new URL('../bin/kvctl', import.meta.url));
 

@@ -1,7 +1,7 @@
 // kvd keeps its data dir private, as etcd does: directories 0700, files 0600, for what it
 // creates (WAL, snapshots, LevelDB's files) and for what an earlier run left behind.
 import { Client, Op } from '@kv/client';
-import { startServer, type RunningServer } from '@kv/client/testing';
+import { startServer, type RunningServer } from '@kv/testkit';
 import { chmodSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';

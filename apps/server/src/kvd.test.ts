@@ -1,6 +1,6 @@
 // kvd as a process: starts with etcd's flags, serves, refuses a second process on its data dir,
 // stops cleanly on SIGTERM and SIGINT, and starts again on the same data dir.
-import { freePort, KVD_BIN, startServer, type RunningServer } from '@kv/client/testing';
+import { freePort, KVD_BIN, startServer, type RunningServer } from '@kv/testkit';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';

@@ -3,7 +3,7 @@
 // cancelled stream releases its backend snapshot.
 import { etcdserverpb } from '@kv/api';
 import { Client, Op } from '@kv/client';
-import { ETCDCTL_BIN, startServer, type RunningServer } from '@kv/client/testing';
+import { ETCDCTL_BIN, startServer, type RunningServer } from '@kv/testkit';
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -127,7 +127,7 @@ describe('Snapshot streams', () => {
     }
     // etcdctl's check: a whole number of 512-byte sectors, then 32 bytes of hash.
     expect((data.length + last.blob.length) % 512).toBe(32);
-    expect(data.subarray(0, 6).toString()).toBe('KVSNAP');
+    expect(data.subarray(0, 6).toString()).toBe('KVBKND');
   }, 60_000);
 
   it.skipIf(!existsSync(ETCDCTL_BIN))('etcdctl snapshot save verifies the stream', () => {

@@ -1,6 +1,6 @@
 // Client and peer TLS: a three-member kvd cluster with https client and peer URLs and certificate
 // authentication on both, used by the real etcdctl with and without a client certificate.
-import { freePort, KVD_BIN } from '@kv/client/testing';
+import { freePort, KVD_BIN } from '@kv/testkit';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

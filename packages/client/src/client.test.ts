@@ -13,7 +13,7 @@ import {
   UnavailableError,
   Watcher,
 } from './index.js';
-import { freePort, serverKinds, startServer, type RunningServer } from './testing/index.js';
+import { freePort, serverKinds, startServer, type RunningServer } from '@kv/testkit';
 
 /** Next item of an async iterator, failing the test instead of hanging. */
 async function next<T>(it: AsyncIterator<T>, ms = 10_000): Promise<IteratorResult<T>> {

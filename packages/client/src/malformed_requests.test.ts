@@ -4,7 +4,7 @@
 // must be answered, and none may run: the put with a malformed lease writes nothing.
 import { Client as GrpcClient, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serverKinds, startServer, type RunningServer } from './testing/index.js';
+import { serverKinds, startServer, type RunningServer } from '@kv/testkit';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const id = (b: Buffer) => b;

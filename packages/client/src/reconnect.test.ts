@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { mvccpb } from '@kv/api';
 import { AuthFailedError, Client, EtcdError } from './index.js';
-import { ETCDCTL_BIN, serverKinds, startServer } from './testing/index.js';
+import { ETCDCTL_BIN, serverKinds, startServer } from '@kv/testkit';
 
 async function next<T>(it: AsyncIterator<T>, ms: number): Promise<IteratorResult<T>> {
   let timer: NodeJS.Timeout | undefined;

@@ -7,7 +7,7 @@ import { etcdserverpb } from '@kv/api';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { seededRandom } from '@kv/raft';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, unavailableReason, type RunningServer } from './testing/index.js';
+import { startServer, unavailableReason, type RunningServer } from '@kv/testkit';
 
 const seed = Number(process.env.EXTREME_SEED ?? 20261201);
 const count = Number(process.env.EXTREME_COUNT ?? 60);

@@ -8,7 +8,9 @@
  * atomically. Commits are applied in the order `commit` is called.
  *
  * Snapshot stream format (`snapshotStream` / `Backend.restoreFrom`):
- *   magic    8 bytes  "KVSNAP" 0x00 0x01
+ *   magic    8 bytes  "KVBKND" 0x00 0x01 (distinct from the raft snapshot file's "KVSNAP" 0x00
+ *            0x01, so neither reader takes the other's bytes; this stream is never persisted as
+ *            such, restoreFrom turns it into a LevelDB directory, so no older magic is accepted)
  *   record*  u32 BE length of the raw key, raw key (bucket prefix byte + key),
  *            u32 BE length of the value, value
  *   trailer  u32 BE 0xFFFFFFFF, u32 BE CRC-32C of every byte before the trailer
@@ -68,8 +70,15 @@ export const META_CONSISTENT_INDEX = Buffer.from('consistent_index');
 export const META_SCHEDULED_COMPACT_REV = Buffer.from('scheduledCompactRev');
 export const META_FINISHED_COMPACT_REV = Buffer.from('finishedCompactRev');
 
-const SNAPSHOT_MAGIC = Buffer.from([0x4b, 0x56, 0x53, 0x4e, 0x41, 0x50, 0x00, 0x01]); // "KVSNAP" 0 1
+const SNAPSHOT_MAGIC = Buffer.from([0x4b, 0x56, 0x42, 0x4b, 0x4e, 0x44, 0x00, 0x01]); // "KVBKND" 0 1
 const SNAPSHOT_TRAILER = 0xffffffff;
+
+/** A magic for an error message: printable ASCII as is, other bytes as \xNN. */
+function showMagic(b: Uint8Array): string {
+  let out = '';
+  for (const c of b) out += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
+  return `"${out}"`;
+}
 const SNAPSHOT_CHUNK = 64 * 1024;
 
 function rawKey(bucket: Bucket, key: Uint8Array): Buffer {
@@ -652,7 +661,10 @@ async function readSnapshotInto(db: Db, stream: AsyncIterable<Uint8Array> | Iter
     let off = 0;
     if (!sawMagic) {
       if (buf.length < SNAPSHOT_MAGIC.length) continue;
-      if (!buf.subarray(0, SNAPSHOT_MAGIC.length).equals(SNAPSHOT_MAGIC)) throw new Error('backend: not a snapshot stream');
+      const magic = buf.subarray(0, SNAPSHOT_MAGIC.length);
+      if (!magic.equals(SNAPSHOT_MAGIC)) {
+        throw new Error(`backend: not a backend snapshot stream (magic ${showMagic(magic)}, want ${showMagic(SNAPSHOT_MAGIC)})`);
+      }
       sawMagic = true;
       off = SNAPSHOT_MAGIC.length;
     }

@@ -28,7 +28,7 @@ describe('three-member cluster', () => {
     const peer = (i: number) => `http://127.0.0.1:${ports[2 * i + 1]}`;
     const client = (i: number) => `http://127.0.0.1:${ports[2 * i]}`;
     const initialCluster = names.map((name, i) => ({ name, peerUrls: [peer(i)] }));
-    names.forEach((name, i) =>
+    names.forEach((name, i) => {
       configs.push(
         resolveConfig({
           name,
@@ -43,8 +43,8 @@ describe('three-member cluster', () => {
           snapshotCatchUpEntries: 10,
           unsafeNoFsync: true,
         }),
-      ),
-    );
+      );
+    });
     await Promise.all(configs.map(async (config, i) => (servers[i] = await KvServer.start({ config, logger: silentLogger() }))));
   }, 60_000);
 

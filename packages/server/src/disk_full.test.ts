@@ -10,7 +10,7 @@ import { open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { call, startHarness, until, type Harness } from './testutil/harness.js';
-import { fillUp, mountSmallFs, type SmallFs } from '@kv/wal/testing';
+import { fillUp, mountSmallFs, type SmallFs } from '@kv/testkit';
 import { fillWithPuts } from './testutil/space.js';
 
 const MiB = 1024 * 1024;

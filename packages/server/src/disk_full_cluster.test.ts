@@ -13,7 +13,7 @@ import { resolveConfig, type ServerConfig } from './config.js';
 import { silentLogger } from './logger.js';
 import { KvServer } from './server.js';
 import { call, freePort, until } from './testutil/harness.js';
-import { mountSmallFs, type SmallFs } from '@kv/wal/testing';
+import { mountSmallFs, type SmallFs } from '@kv/testkit';
 
 const b = (s: string) => Buffer.from(s);
 const MiB = 1024 * 1024;

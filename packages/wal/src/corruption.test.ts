@@ -217,7 +217,7 @@ describe('corruption table', () => {
     let img = Buffer.from(original);
     img.fill(0x5a, later, later + 100);
     await writeFile(join(dir, lastName()), img);
-    let r = await outcome(dir);
+    const r = await outcome(dir);
     if (r instanceof WalError) throw r;
     expect(r.entries).toEqual(expected);
     expect(r.repaired?.offset).toBe(end);

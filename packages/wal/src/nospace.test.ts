@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SEGMENT_BYTES } from './constants.js';
 import { Wal } from './wal.js';
 import { entries, hs } from './testdata/helpers.js';
-import { fillUp, mountSmallFs, type SmallFs } from './testing/small_fs.js';
+import { fillUp, mountSmallFs, type SmallFs } from '@kv/testkit';
 
 const META = Buffer.from('member=1,cluster=7');
 const mounts: SmallFs[] = [];

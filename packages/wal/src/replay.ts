@@ -6,7 +6,7 @@ import type { raftpb } from '@kv/api';
 import { RecordType } from './constants.js';
 import { WalError } from './errors.js';
 import type { FileSystem } from './file_system.js';
-import { EMPTY_HARD_STATE } from './must_sync.js';
+import { EMPTY_HARD_STATE } from './hard_state.js';
 import { type SegmentName } from './names.js';
 import { decodeEntry, decodeHardState, decodeSnapshotMarker, type SnapshotPosition } from './payloads.js';
 import { scanSegment, type SegmentEnd } from './record.js';

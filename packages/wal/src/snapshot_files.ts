@@ -38,13 +38,24 @@ export function encodeSnapshotFile(snapshot: raftpb.Snapshot): Buffer {
   return out;
 }
 
+/** A magic for an error message: printable ASCII as is, other bytes as \xNN. */
+function showMagic(b: Uint8Array): string {
+  let out = '';
+  for (const c of b) out += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
+  return `"${out}"`;
+}
+
 /** Decodes and verifies a snapshot file image; throws WalError SNAP_CORRUPT naming `file`. */
 export function decodeSnapshotFile(buf: Buffer, file: string): raftpb.Snapshot {
+  // The magic first: a foreign file (a backend snapshot stream, say) is named as such even when short.
+  if (buf.length >= SNAP_MAGIC.length) {
+    const magic = buf.subarray(0, SNAP_MAGIC.length);
+    if (!magic.equals(SNAP_MAGIC)) {
+      throw new WalError('SNAP_CORRUPT', `not a raft snapshot file (bad magic or version: ${showMagic(magic)}, want ${showMagic(SNAP_MAGIC)})`, file, 0);
+    }
+  }
   if (buf.length < SNAP_HEADER_BYTES) {
     throw new WalError('SNAP_CORRUPT', `snapshot file of ${buf.length} bytes is shorter than its header`, file, 0);
-  }
-  if (!buf.subarray(0, SNAP_MAGIC.length).equals(SNAP_MAGIC)) {
-    throw new WalError('SNAP_CORRUPT', 'not a snapshot file (bad magic or version)', file, 0);
   }
   const len = buf.readBigUInt64LE(8);
   if (len !== BigInt(buf.length - SNAP_HEADER_BYTES)) {

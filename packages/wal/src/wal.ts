@@ -24,6 +24,7 @@
 //     preallocated and grows as it is written.
 import { dirname, join, resolve } from 'node:path';
 import type { raftpb } from '@kv/api';
+import { mustSync } from '@kv/raft';
 import {
   DEFAULT_SEGMENT_BYTES,
   LOCK_FILE_NAME,
@@ -35,7 +36,7 @@ import type { FileSystem, FsFile } from './file_system.js';
 import { fsyncDir, isNoSpace, tryPreallocate, writeAllAt } from './fsutil.js';
 import { DirLock } from './lock.js';
 import { nodeFs } from './node_fs.js';
-import { EMPTY_HARD_STATE, isEmptyHardState, mustSync } from './must_sync.js';
+import { EMPTY_HARD_STATE, isEmptyHardState } from './hard_state.js';
 import { segmentName, segmentNames, type SegmentName } from './names.js';
 import { encodeEntry, encodeHardState, encodeSnapshotMarker, type SnapshotPosition } from './payloads.js';
 import { SegmentAllocator } from './pipeline.js';
@@ -421,7 +422,7 @@ export class Wal implements WalStorage {
         return Promise.reject(err);
       }
     }
-    const sync = options.sync ?? mustSync(this.queuedState, hs ?? this.queuedState, entries.length);
+    const sync = options.sync ?? mustSync(hs ?? this.queuedState, this.queuedState, entries.length);
     if (hs) this.queuedState = hs;
     const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.Index : undefined;
     if (lastIndex !== undefined) this.queuedLastIndex = lastIndex;

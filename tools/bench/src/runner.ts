@@ -202,7 +202,7 @@ async function runWatch(o: BenchOptions, clients: Client[]): Promise<BenchResult
   });
   // A consumer that fails (watch cancelled by the server) must not go unnoticed.
   const consumerErrors: string[] = [];
-  consumers.forEach((c) => c.catch((e: unknown) => consumerErrors.push((e as Error)?.message ?? String(e))));
+  for (const c of consumers) c.catch((e: unknown) => consumerErrors.push((e as Error)?.message ?? String(e)));
   try {
     await Promise.all(watchers.map((w) => w.created));
     let measuring = false;

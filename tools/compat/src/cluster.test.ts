@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Member } from './cluster.js';
 import { etcdBin, serverSpec } from './config.js';
 import { runEtcdctl } from './etcdctl.js';
-import { freePorts } from './ports.js';
+import { freePorts } from '@kv/testkit';
 
 function alive(pid: number): boolean {
   try {

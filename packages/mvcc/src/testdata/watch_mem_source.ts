@@ -143,17 +143,8 @@ export function manualScheduler(): { scheduler: SyncScheduler; pending(): number
   };
 }
 
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The test kit's seeded generator (a float in [0, 1) per call). */
+export { prng } from '@kv/testkit';
 
 /** Lets pending promise chains and setImmediate callbacks run. */
 export function tick(): Promise<void> {

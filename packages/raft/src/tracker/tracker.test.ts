@@ -31,7 +31,9 @@ describe('ProgressTracker', () => {
     set(4, 100n);
     expect(t.committed()).toBe(3n);
     const j = tracker([1, 2, 3], [3, 4, 5]);
-    [1, 2, 3, 4, 5].forEach((id, i) => (j.progress.get(BigInt(id))!.match = BigInt([10, 9, 8, 2, 1][i])));
+    [1, 2, 3, 4, 5].forEach((id, i) => {
+      j.progress.get(BigInt(id))!.match = BigInt([10, 9, 8, 2, 1][i]);
+    });
     expect(j.committed()).toBe(2n); // incoming says 9, outgoing says 2
   });
 
