@@ -54,6 +54,8 @@ export interface JepsenResult {
 
 const ELECTION_TIMEOUT_MS = 1_000;
 const OP_TIMEOUT_MS = 3_000;
+/** A new term seen by the Status poll happened since the previous poll (250 ms + its timeout). */
+const LEADER_POLL_WINDOW_MS = 1_000;
 const defaultOut = fileURLToPath(new URL('../out/', import.meta.url));
 
 export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
@@ -176,9 +178,19 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
       }
       // Leadership may change during any fault and up to a few election timeouts after it; the
       // elections seen by polling are counted as they were seen (never earlier than they were).
-      const leaderChanges = history.events
-        .filter((e) => e.kind === 'nemesis')
-        .map((e) => (e.name === 'leader' ? e.time : e.time + 3 * ELECTION_TIMEOUT_MS));
+      const leaderChanges: Array<{ from: number; to: number }> = [];
+      const opened = new Map<string, number>();
+      for (const e of history.events) {
+        if (e.kind !== 'nemesis') continue;
+        if (e.name === 'leader') leaderChanges.push({ from: e.time - LEADER_POLL_WINDOW_MS, to: e.time });
+        else if (e.phase === 'start') opened.set(e.name, e.time);
+        else {
+          const from = e.phase === 'stop' ? (opened.get(e.name) ?? e.time) : e.time;
+          opened.delete(e.name);
+          leaderChanges.push({ from, to: e.time + 3 * ELECTION_TIMEOUT_MS });
+        }
+      }
+      for (const from of opened.values()) leaderChanges.push({ from, to: Infinity });
       results.lease = checkLeases({ history: history.events, electionTimeoutMs: ELECTION_TIMEOUT_MS, slackMs: 1_000, revocations, leaderChanges });
     }
     if (opts.workloads.includes('lock')) results.lock = checkLock(history.events);
