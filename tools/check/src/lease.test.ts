@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { History } from './history.js';
 import { checkLeases } from './lease.js';
 
-function run(readAt: number, opts: { revokeAt?: number; leaderChanges?: number[] } = {}): ReturnType<typeof checkLeases> {
+function run(readAt: number, opts: { revokeAt?: number; leaderChanges?: Array<number | { from: number; to: number }> } = {}): ReturnType<typeof checkLeases> {
   let now = 0;
   const h = new History(() => now);
   const g = h.invoke(1, 'grant', { value: { ttl: 2 } });
