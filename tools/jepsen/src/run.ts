@@ -155,20 +155,34 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
     const finals: FinalRead[] = [];
     const keys = [...(register?.keys.used ?? []), ...(append?.keys.used ?? [])];
     let lastRevision = 0;
-    for (const key of keys) {
-      const r = await retry(() => reader.get(key));
-      const kv = r.kvs[0];
-      finals.push({ key, value: kv ? Buffer.from(kv.value).toString() : null, modRevision: Number(kv?.modRevision ?? 0n) });
+    let revisions: Awaited<ReturnType<typeof replayHistory>> = [];
+    let finalError: string | undefined;
+    try {
+      for (const key of keys) {
+        const r = await retry(() => reader.get(key));
+        const kv = r.kvs[0];
+        finals.push({ key, value: kv ? Buffer.from(kv.value).toString() : null, modRevision: Number(kv?.modRevision ?? 0n) });
+      }
+      lastRevision = Number((await retry(() => reader.get('probe'))).header!.revision);
+      if (opts.workloads.some((w) => w === 'watch' || w === 'lease')) revisions = await replayHistory(reader, lastRevision);
+    } catch (err) {
+      finalError = String((err as Error)?.message ?? err);
     }
-    lastRevision = Number((await retry(() => reader.get('probe'))).header!.revision);
-    const revisions = opts.workloads.some((w) => w === 'watch' || w === 'lease') ? await replayHistory(reader, lastRevision) : [];
 
     const results: Record<string, CheckResult> = {};
     if (register) results.register = checkRegister(history.events);
     if (append) results.append = checkAppend(history.events);
-    if (register || append) results.lost = checkLost(history.events, finals);
-    if (watch) results.watch = checkWatch({ revisions, lastRevision, streams: watch.streams, history: history.events });
-    if (opts.workloads.includes('lease')) {
+    if (finalError !== undefined) {
+      // Without the final state nothing can be said of lost writes, watches or leases: a failure.
+      results.harness = {
+        valid: false,
+        anomalies: [{ checker: 'harness', type: 'unavailable-after-heal', message: `the healed cluster did not answer the final reads within 60 s: ${finalError}`, ops: [] }],
+        stats: {},
+      };
+    }
+    if (finalError === undefined && (register || append)) results.lost = checkLost(history.events, finals);
+    if (finalError === undefined && watch) results.watch = checkWatch({ revisions, lastRevision, streams: watch.streams, history: history.events });
+    if (finalError === undefined && opts.workloads.includes('lease')) {
       const revocations = [];
       for (const r of revisions) {
         for (const e of r.events) {
@@ -176,8 +190,8 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
           if (e.type === 'delete' && m) revocations.push({ lease: m[1]!, revision: r.revision, time: 0 });
         }
       }
-      // Leadership may change during any fault and up to a few election timeouts after it; the
-      // elections seen by polling are counted as they were seen (never earlier than they were).
+      // Leadership may change during any fault and up to a few election timeouts after it, and a
+      // term seen by the Status poll changed since the previous poll: each is a window.
       const leaderChanges: Array<{ from: number; to: number }> = [];
       const opened = new Map<string, number>();
       for (const e of history.events) {
