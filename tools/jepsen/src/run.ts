@@ -2,7 +2,7 @@
 // read the final state and the whole history back, check everything, write the report.
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@kv/client';
@@ -131,6 +131,7 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
     if (w === 'lock') workloads.push(new LockWorkload(ctx, 3, take(3)));
   }
 
+  let keepData = true;
   let result: CheckResult;
   let figures: Figures;
   try {
@@ -220,6 +221,7 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
     await writeFile(reportPath, renderReport(history.events, result.anomalies, figures, result.valid));
     await writeFile(join(runDir, 'history.json'), JSON.stringify({ figures, events: history.events, anomalies: result.anomalies }));
     const ok = result.valid === true && lost === 0;
+    keepData = !ok;
     return { ok, result, anomalies: result.anomalies, lost, figures, runDir, reportPath };
   } finally {
     stop.abort();
@@ -229,6 +231,12 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
       n.close();
     }
     await cluster.stop().catch((err) => log(`jepsen: stopping the cluster: ${String(err)}`));
+    // The members' data directories (hundreds of MB) are kept only for a failed run; logs stay.
+    if (!keepData) {
+      for (const e of await readdir(baseDir, { withFileTypes: true }).catch(() => [])) {
+        if (e.isDirectory()) await rm(join(baseDir, e.name), { recursive: true, force: true });
+      }
+    }
     if (savedHooks === undefined) delete process.env.KVD_TEST_HOOKS;
     else process.env.KVD_TEST_HOOKS = savedHooks;
   }
