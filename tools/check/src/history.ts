@@ -287,10 +287,11 @@ export interface LeaseCheckInput {
   electionTimeoutMs: number;
   /** Extra allowance for clock granularity / scheduling (ms). Default 0. */
   slackMs?: number;
-  /** Times at which leadership may have changed: a new leader extends every lease (etcd's lessor
-   *  Promote), so each counts as a renewal of every lease granted before it. The harness passes
-   *  its fault times plus two election timeouts; the simulation the real election times. */
-  leaderChanges?: readonly number[];
+  /** When leadership changed: a new leader extends every lease (etcd's lessor Promote), so each
+   *  counts as a renewal of every lease. A number is an exact time (the simulation's elections);
+   *  {from, to} says a change may have happened at any time in that window (the harness: from a
+   *  fault's start to its end plus a few election timeouts, or between two polls of Status). */
+  leaderChanges?: ReadonlyArray<number | { from: number; to: number }>;
   /** Server-side revocations seen (a watch's delete of a lease's keys, or the sim's lessor). */
   revocations?: ReadonlyArray<{ lease: string; revision: number; time: number }>;
 }

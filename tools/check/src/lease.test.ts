@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { History } from './history.js';
 import { checkLeases } from './lease.js';
 
-function run(readAt: number, opts: { revokeAt?: number; leaderChanges?: number[] } = {}): ReturnType<typeof checkLeases> {
+function run(readAt: number, opts: { revokeAt?: number; leaderChanges?: Array<number | { from: number; to: number }> } = {}): ReturnType<typeof checkLeases> {
   let now = 0;
   const h = new History(() => now);
   const g = h.invoke(1, 'grant', { value: { ttl: 2 } });
@@ -39,6 +39,9 @@ describe('checkLeases', () => {
   it('counts a leader change as a renewal (a new leader extends every lease)', () => {
     expect(run(3600, { leaderChanges: [1000] }).valid).toBe(true); // 1000 + 3000 > 3600
     expect(run(4100, { leaderChanges: [1000] }).valid).toBe(false);
+    // a change somewhere in [3000, 9000]: it may have come just before the read at 5000
+    expect(run(5000, { leaderChanges: [{ from: 3000, to: 9000 }] }).valid).toBe(true);
+    expect(run(5000, { leaderChanges: [{ from: 6000, to: 9000 }] }).valid).toBe(false);
   });
   it('finds a key that outlived a revoke', () => {
     expect(run(900, { revokeAt: 800 }).anomalies.map((a) => a.type)).toEqual(['lease-outlived']);

@@ -91,8 +91,12 @@ export function checkLeases(input: LeaseCheckInput): CheckResult {
       }
     }
     // A new leader extends every lease (etcd's Promote): a leadership change counts as a renewal.
-    for (const t of input.leaderChanges ?? []) {
-      if (t <= c.time && t > latest && by !== undefined) latest = t;
+    // The latest such moment that can precede the read's completion.
+    for (const lc of input.leaderChanges ?? []) {
+      const w = typeof lc === 'number' ? { from: lc, to: lc } : lc;
+      if (w.from > c.time || by === undefined) continue;
+      const t = Math.min(w.to, c.time);
+      if (t > latest) latest = t;
     }
     if (by === undefined) continue;
     const deadline = latest + l.ttlMs + input.electionTimeoutMs + slack;
@@ -100,7 +104,7 @@ export function checkLeases(input: LeaseCheckInput): CheckResult {
       anomalies.push({
         checker: 'lease', type: 'lease-outlived', key: p.invoke.key,
         message: `key ${JSON.stringify(p.invoke.key)} still attached to lease ${l.id} at ${p.invoke.time.toFixed(0)} ms; ` +
-          `the last renewal completed at ${latest.toFixed(0)} ms, TTL ${l.ttlMs} ms + election ${input.electionTimeoutMs} ms + slack ${slack} ms ` +
+          `the last renewal (or possible leader change) was at ${latest.toFixed(0)} ms, TTL ${l.ttlMs} ms + election ${input.electionTimeoutMs} ms + slack ${slack} ms ` +
           `→ deadline ${deadline.toFixed(0)} ms`,
         ops: [...idx(p), ...idx(by)],
       });

@@ -43,6 +43,8 @@ export class Nemesis {
   private readonly isolated = new Set<Node>();
   private readonly armed = new Set<Node>();
   private churns = 0;
+  /** Members removed by a churn that then failed to add their replacement: left out. */
+  private readonly removed = new Set<Node>();
   /** Faults applied, by kind. */
   readonly counts: Record<string, number> = {};
   /** Faults that could not be applied (e.g. MoveLeader refused), with why. */
@@ -106,6 +108,7 @@ export class Nemesis {
     for (const n of this.isolated) n.signal('SIGUSR2');
     this.isolated.clear();
     for (const n of this.o.nodes) {
+      if (this.removed.has(n)) continue;
       if (this.armed.has(n) || !n.running) await n.restart();
     }
     this.armed.clear();
@@ -114,7 +117,7 @@ export class Nemesis {
   async waitHealthy(timeoutMs: number): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      const h = await Promise.all(this.o.nodes.map((n) => n.health()));
+      const h = await Promise.all(this.o.nodes.filter((n) => !this.removed.has(n)).map((n) => n.health()));
       if (h.every(Boolean)) return true;
       await sleep(200);
     }
@@ -211,7 +214,7 @@ export class Nemesis {
     const { o } = this;
     const i = o.rng.int(0, o.nodes.length - 1);
     const old = o.nodes[i]!;
-    const list = await o.admin.cluster.memberList({ timeoutMs: 3_000, linearizable: true });
+    const list = await retryFor(10_000, () => o.admin.cluster.memberList({ timeoutMs: 3_000, linearizable: true }));
     const m = list.members.find((x) => x.peerURLs.includes(old.peerUrl));
     if (m === undefined) throw new Error(`${old.name} is not in the member list`);
     // etcd refuses a removal until every member has been connected for a while ("unhealthy
@@ -227,8 +230,9 @@ export class Nemesis {
       ),
     );
     o.history.nemesis('churn', 'start', `removed ${old.name}`);
+    this.removed.add(old);
     // Never wipe a member that is still in the cluster.
-    const after = await o.admin.cluster.memberList({ timeoutMs: 3_000, linearizable: true });
+    const after = await retryFor(15_000, () => o.admin.cluster.memberList({ timeoutMs: 3_000, linearizable: true }));
     if (after.members.some((x) => x.peerURLs.includes(old.peerUrl))) throw new Error(`${old.name} is still a member after its removal`);
     // A removed member stops by itself once it learns of its removal; bounded, then by PID.
     await Promise.race([new Promise<void>((r) => { const t = setInterval(() => { if (!old.running) { clearInterval(t); r(); } }, 100); }), sleep(5_000)]);
@@ -262,6 +266,7 @@ export class Nemesis {
     const fresh = new SpawnedNode(name, serverBinary(o.server), args, old.peerUrl, clientPort, dataDir, o.baseDir, env);
     fresh.start();
     o.nodes[i] = fresh;
+    this.removed.delete(old);
     o.history.nemesis('churn', 'stop', `add ${name}`);
   }
 

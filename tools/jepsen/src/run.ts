@@ -2,7 +2,7 @@
 // read the final state and the whole history back, check everything, write the report.
 import { randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@kv/client';
@@ -54,6 +54,8 @@ export interface JepsenResult {
 
 const ELECTION_TIMEOUT_MS = 1_000;
 const OP_TIMEOUT_MS = 3_000;
+/** A new term seen by the Status poll happened since the previous poll (250 ms + its timeout). */
+const LEADER_POLL_WINDOW_MS = 1_000;
 const defaultOut = fileURLToPath(new URL('../out/', import.meta.url));
 
 export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
@@ -129,6 +131,7 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
     if (w === 'lock') workloads.push(new LockWorkload(ctx, 3, take(3)));
   }
 
+  let keepData = true;
   let result: CheckResult;
   let figures: Figures;
   try {
@@ -153,20 +156,34 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
     const finals: FinalRead[] = [];
     const keys = [...(register?.keys.used ?? []), ...(append?.keys.used ?? [])];
     let lastRevision = 0;
-    for (const key of keys) {
-      const r = await retry(() => reader.get(key));
-      const kv = r.kvs[0];
-      finals.push({ key, value: kv ? Buffer.from(kv.value).toString() : null, modRevision: Number(kv?.modRevision ?? 0n) });
+    let revisions: Awaited<ReturnType<typeof replayHistory>> = [];
+    let finalError: string | undefined;
+    try {
+      for (const key of keys) {
+        const r = await retry(() => reader.get(key));
+        const kv = r.kvs[0];
+        finals.push({ key, value: kv ? Buffer.from(kv.value).toString() : null, modRevision: Number(kv?.modRevision ?? 0n) });
+      }
+      lastRevision = Number((await retry(() => reader.get('probe'))).header!.revision);
+      if (opts.workloads.some((w) => w === 'watch' || w === 'lease')) revisions = await replayHistory(reader, lastRevision);
+    } catch (err) {
+      finalError = String((err as Error)?.message ?? err);
     }
-    lastRevision = Number((await retry(() => reader.get('probe'))).header!.revision);
-    const revisions = opts.workloads.some((w) => w === 'watch' || w === 'lease') ? await replayHistory(reader, lastRevision) : [];
 
     const results: Record<string, CheckResult> = {};
     if (register) results.register = checkRegister(history.events);
     if (append) results.append = checkAppend(history.events);
-    if (register || append) results.lost = checkLost(history.events, finals);
-    if (watch) results.watch = checkWatch({ revisions, lastRevision, streams: watch.streams, history: history.events });
-    if (opts.workloads.includes('lease')) {
+    if (finalError !== undefined) {
+      // Without the final state nothing can be said of lost writes, watches or leases: a failure.
+      results.harness = {
+        valid: false,
+        anomalies: [{ checker: 'harness', type: 'unavailable-after-heal', message: `the healed cluster did not answer the final reads within 60 s: ${finalError}`, ops: [] }],
+        stats: {},
+      };
+    }
+    if (finalError === undefined && (register || append)) results.lost = checkLost(history.events, finals);
+    if (finalError === undefined && watch) results.watch = checkWatch({ revisions, lastRevision, streams: watch.streams, history: history.events });
+    if (finalError === undefined && opts.workloads.includes('lease')) {
       const revocations = [];
       for (const r of revisions) {
         for (const e of r.events) {
@@ -174,11 +191,21 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
           if (e.type === 'delete' && m) revocations.push({ lease: m[1]!, revision: r.revision, time: 0 });
         }
       }
-      // Leadership may change during any fault and up to a few election timeouts after it; the
-      // elections seen by polling are counted as they were seen (never earlier than they were).
-      const leaderChanges = history.events
-        .filter((e) => e.kind === 'nemesis')
-        .map((e) => (e.name === 'leader' ? e.time : e.time + 3 * ELECTION_TIMEOUT_MS));
+      // Leadership may change during any fault and up to a few election timeouts after it, and a
+      // term seen by the Status poll changed since the previous poll: each is a window.
+      const leaderChanges: Array<{ from: number; to: number }> = [];
+      const opened = new Map<string, number>();
+      for (const e of history.events) {
+        if (e.kind !== 'nemesis') continue;
+        if (e.name === 'leader') leaderChanges.push({ from: e.time - LEADER_POLL_WINDOW_MS, to: e.time });
+        else if (e.phase === 'start') opened.set(e.name, e.time);
+        else {
+          const from = e.phase === 'stop' ? (opened.get(e.name) ?? e.time) : e.time;
+          opened.delete(e.name);
+          leaderChanges.push({ from, to: e.time + 3 * ELECTION_TIMEOUT_MS });
+        }
+      }
+      for (const from of opened.values()) leaderChanges.push({ from, to: Infinity });
       results.lease = checkLeases({ history: history.events, electionTimeoutMs: ELECTION_TIMEOUT_MS, slackMs: 1_000, revocations, leaderChanges });
     }
     if (opts.workloads.includes('lock')) results.lock = checkLock(history.events);
@@ -194,6 +221,7 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
     await writeFile(reportPath, renderReport(history.events, result.anomalies, figures, result.valid));
     await writeFile(join(runDir, 'history.json'), JSON.stringify({ figures, events: history.events, anomalies: result.anomalies }));
     const ok = result.valid === true && lost === 0;
+    keepData = !ok;
     return { ok, result, anomalies: result.anomalies, lost, figures, runDir, reportPath };
   } finally {
     stop.abort();
@@ -203,6 +231,12 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
       n.close();
     }
     await cluster.stop().catch((err) => log(`jepsen: stopping the cluster: ${String(err)}`));
+    // The members' data directories (hundreds of MB) are kept only for a failed run; logs stay.
+    if (!keepData) {
+      for (const e of await readdir(baseDir, { withFileTypes: true }).catch(() => [])) {
+        if (e.isDirectory()) await rm(join(baseDir, e.name), { recursive: true, force: true });
+      }
+    }
     if (savedHooks === undefined) delete process.env.KVD_TEST_HOOKS;
     else process.env.KVD_TEST_HOOKS = savedHooks;
   }
