@@ -29,7 +29,10 @@ describe('data dir file modes', () => {
     const client = new Client({ endpoints: [server.endpoint] });
     try {
       for (let i = 0; i < 120; i++) await client.put(`k${i}`, 'v'.repeat(100));
-      await client.txn().then(...Array.from({ length: 64 }, (_, i) => Op.put(`t${i}`, 'x'))).commit();
+      await client
+        .txn()
+        .then(...Array.from({ length: 64 }, (_, i) => Op.put(`t${i}`, 'x')))
+        .commit();
       await client.maintenance.defragment(); // LevelDB writes new table files
       expect(loose(server.dataDir)).toEqual([]);
 

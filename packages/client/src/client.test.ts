@@ -353,9 +353,7 @@ for (const { kind, skip } of serverKinds()) {
     });
 
     it('sends ready-made requests', async () => {
-      const r = await client.txnRequest(
-        etcdserverpb.TxnRequest.fromPartial({ success: [Op.put('raw/k', 'v')] }),
-      );
+      const r = await client.txnRequest(etcdserverpb.TxnRequest.fromPartial({ success: [Op.put('raw/k', 'v')] }));
       expect(r.succeeded).toBe(true);
     });
   });

@@ -56,7 +56,10 @@ describe('auth (real etcd)', () => {
   it('logs in, sends the token, and reports bad credentials', async () => {
     const server = await startServer('etcd');
     const ctl = (...args: string[]) =>
-      execFileSync(ETCDCTL_BIN, [`--endpoints=${server.endpoint}`, ...args], { env: { ETCDCTL_API: '3', PATH: process.env.PATH ?? '' }, stdio: 'pipe' });
+      execFileSync(ETCDCTL_BIN, [`--endpoints=${server.endpoint}`, ...args], {
+        env: { ETCDCTL_API: '3', PATH: process.env.PATH ?? '' },
+        stdio: 'pipe',
+      });
     try {
       ctl('user', 'add', 'root:secret');
       ctl('auth', 'enable');

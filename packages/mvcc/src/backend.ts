@@ -23,17 +23,7 @@ import { BackendCorruptError, Digest, META_DIGEST } from './backend_digest.js';
 import { classicEngine } from './classic_engine.js';
 import type { DbSnapshot, StorageDb, StorageEngine } from './storage_engine.js';
 
-export type Bucket =
-  | 'key'
-  | 'meta'
-  | 'lease'
-  | 'auth'
-  | 'authUsers'
-  | 'authRoles'
-  | 'members'
-  | 'membersRemoved'
-  | 'cluster'
-  | 'alarm';
+export type Bucket = 'key' | 'meta' | 'lease' | 'auth' | 'authUsers' | 'authRoles' | 'members' | 'membersRemoved' | 'cluster' | 'alarm';
 
 /** Bucket -> prefix byte. Never renumber: the prefix is the on-disk format. */
 const BUCKET_PREFIX: Record<Bucket, number> = {
@@ -675,7 +665,7 @@ async function readSnapshotInto(db: Db, stream: AsyncIterable<Uint8Array> | Iter
         if (buf.length - off < 8) break;
         crc = crc32c(buf.subarray(0, off), crc);
         const want = buf.readUInt32BE(off + 4);
-        if ((crc >>> 0) !== want) throw new Error('backend: snapshot checksum mismatch');
+        if (crc >>> 0 !== want) throw new Error('backend: snapshot checksum mismatch');
         if (buf.length > off + 8) throw new Error('backend: snapshot has data after its trailer');
         done = true;
         off = buf.length;

@@ -43,15 +43,7 @@ import {
 import { META_DIGEST } from './backend_digest.js';
 import { CompactedError, FutureRevError } from './errors.js';
 import { KeyIndex } from './key_index.js';
-import {
-  type Revision,
-  bytesToRev,
-  isTombstone,
-  mainRevPrefix,
-  revKey,
-  revKeyOfBytes,
-  revToBytes,
-} from './revision.js';
+import { type Revision, bytesToRev, isTombstone, mainRevPrefix, revKey, revKeyOfBytes, revToBytes } from './revision.js';
 import { TreeIndex, keyString } from './tree_index.js';
 
 type KeyValue = mvccpb.KeyValue;
@@ -127,7 +119,6 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void; r
   });
   return { promise, resolve, reject };
 }
-
 
 interface CompactionJob {
   rev: bigint;

@@ -73,42 +73,45 @@ function run(seed: number, steps: number, writesDuringHistory = false, maxTailRe
       progressAnswered: 0,
       stream: undefined as unknown as ReturnType<WatchableStore['newWatchStream']>,
     };
-    st.stream = ws.newWatchStream((resp: WatchResponse) => {
-      if (resp.watchId === PROGRESS_WATCH_ID) {
-        // Each response answers at least one request, all made before it was queued; so the k-th
-        // response was queued after the k-th request, and every watcher that existed at that
-        // request (and is still live) must have been sent all its events <= revision.
-        const asked = st.progressAsked[st.progressAnswered++];
-        expect(asked).toBeDefined();
-        for (const r of st.live.values()) {
-          if (r.serial >= asked) continue;
-          expect(r.got.map(sig)).toEqual(expected(r, resp.revision).map(sig));
-          progressChecks++;
+    st.stream = ws.newWatchStream(
+      (resp: WatchResponse) => {
+        if (resp.watchId === PROGRESS_WATCH_ID) {
+          // Each response answers at least one request, all made before it was queued; so the k-th
+          // response was queued after the k-th request, and every watcher that existed at that
+          // request (and is still live) must have been sent all its events <= revision.
+          const asked = st.progressAsked[st.progressAnswered++];
+          expect(asked).toBeDefined();
+          for (const r of st.live.values()) {
+            if (r.serial >= asked) continue;
+            expect(r.got.map(sig)).toEqual(expected(r, resp.revision).map(sig));
+            progressChecks++;
+          }
+          return st.accept;
         }
+        const r = st.live.get(resp.watchId);
+        expect(r, `response for unknown watcher ${resp.watchId} on stream ${idx}`).toBeDefined();
+        if (resp.compactRevision !== 0n) {
+          expect(resp.events).toEqual([]);
+          r!.compactedAt = resp.compactRevision;
+          st.live.delete(r!.id);
+          return st.accept;
+        }
+        if (resp.events.length === 0) {
+          // per-watcher progress notification
+          expect(r!.got.map(sig)).toEqual(expected(r!, resp.revision).map(sig));
+          progressChecks++;
+          return st.accept;
+        }
+        // whole revisions, after everything sent before, none beyond the response revision
+        const first = resp.events[0].kv!.modRevision;
+        expect(first > r!.lastRev).toBe(true);
+        for (const e of resp.events) expect(e.kv!.modRevision <= resp.revision).toBe(true);
+        r!.got.push(...resp.events);
+        r!.lastRev = resp.revision;
         return st.accept;
-      }
-      const r = st.live.get(resp.watchId);
-      expect(r, `response for unknown watcher ${resp.watchId} on stream ${idx}`).toBeDefined();
-      if (resp.compactRevision !== 0n) {
-        expect(resp.events).toEqual([]);
-        r!.compactedAt = resp.compactRevision;
-        st.live.delete(r!.id);
-        return st.accept;
-      }
-      if (resp.events.length === 0) {
-        // per-watcher progress notification
-        expect(r!.got.map(sig)).toEqual(expected(r!, resp.revision).map(sig));
-        progressChecks++;
-        return st.accept;
-      }
-      // whole revisions, after everything sent before, none beyond the response revision
-      const first = resp.events[0].kv!.modRevision;
-      expect(first > r!.lastRev).toBe(true);
-      for (const e of resp.events) expect(e.kv!.modRevision <= resp.revision).toBe(true);
-      r!.got.push(...resp.events);
-      r!.lastRev = resp.revision;
-      return st.accept;
-    }, { onError: (e) => failures.push(e) });
+      },
+      { onError: (e) => failures.push(e) },
+    );
     return st;
   });
 
@@ -191,8 +194,19 @@ function run(seed: number, steps: number, writesDuringHistory = false, maxTailRe
         const id = streams[si].stream.watch(o);
         const start = startRev === 0n || startRev <= 0n ? cur + 1n : startRev;
         const r: Rec = {
-          serial: serial++, streamIdx: si, id, key: t.key.length ? t.key : b('\0'), end: t.end, start,
-          noPut: o.noPut, noDelete: o.noDelete, prevKv: o.prevKv, got: [], lastRev: 0n, compactedAt: 0n, canceled: false,
+          serial: serial++,
+          streamIdx: si,
+          id,
+          key: t.key.length ? t.key : b('\0'),
+          end: t.end,
+          start,
+          noPut: o.noPut,
+          noDelete: o.noDelete,
+          prevKv: o.prevKv,
+          got: [],
+          lastRev: 0n,
+          compactedAt: 0n,
+          canceled: false,
         };
         recs.push(r);
         streams[si].live.set(id, r);
@@ -248,8 +262,19 @@ function run(seed: number, steps: number, writesDuringHistory = false, maxTailRe
         const t = { key: b('\0'), end: b('\0') };
         const id = st.stream.watch({ ...t, startRev: start, prevKv: si === 0 });
         const r: Rec = {
-          serial: serial++, streamIdx: si, id, key: t.key, end: t.end, start, noPut: false, noDelete: false,
-          prevKv: si === 0, got: [], lastRev: 0n, compactedAt: 0n, canceled: false,
+          serial: serial++,
+          streamIdx: si,
+          id,
+          key: t.key,
+          end: t.end,
+          start,
+          noPut: false,
+          noDelete: false,
+          prevKv: si === 0,
+          got: [],
+          lastRev: 0n,
+          compactedAt: 0n,
+          canceled: false,
         };
         recs.push(r);
         st.live.set(id, r);
@@ -340,7 +365,13 @@ describe('watch invariant (randomized, seeded)', () => {
   });
 });
 
-const tinyTails = [[5, 0], [6, 0], [8, 3], [9, 3], [10, 1]] as const;
+const tinyTails = [
+  [5, 0],
+  [6, 0],
+  [8, 3],
+  [9, 3],
+  [10, 1],
+] as const;
 
 describe('watch invariant with writes during history reads (randomized, seeded)', () => {
   for (const seed of seeds) {

@@ -32,11 +32,15 @@ export interface FailpointAction {
 /** Parses a KVD_FAILPOINTS value; throws Error with the offending part. */
 export function parseFailpoints(spec: string): Map<FailpointName, FailpointAction> {
   const out = new Map<FailpointName, FailpointAction>();
-  for (const part of spec.split(',').map((s) => s.trim()).filter((s) => s !== '')) {
+  for (const part of spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
     const m = /^([A-Za-z]+)=(?:(\d+(?:\.\d+)?)%)?(panic|sleep\((\d+)\))$/.exec(part);
     if (m === null) throw new Error(`KVD_FAILPOINTS: cannot parse ${JSON.stringify(part)} (want name=panic, name=sleep(ms), name=N%panic)`);
     const name = m[1] as FailpointName;
-    if (!FAILPOINTS.includes(name)) throw new Error(`KVD_FAILPOINTS: unknown failpoint ${JSON.stringify(name)} (known: ${FAILPOINTS.join(', ')})`);
+    if (!FAILPOINTS.includes(name))
+      throw new Error(`KVD_FAILPOINTS: unknown failpoint ${JSON.stringify(name)} (known: ${FAILPOINTS.join(', ')})`);
     const pct = m[2] === undefined ? 100 : Number(m[2]);
     if (!(pct > 0 && pct <= 100)) throw new Error(`KVD_FAILPOINTS: probability of ${name} must be in (0, 100], got ${m[2]}`);
     out.set(name, { kind: m[3] === 'panic' ? 'panic' : 'sleep', ms: m[4] === undefined ? 0 : Number(m[4]), probability: pct / 100 });

@@ -104,7 +104,12 @@ describe('Member on an injected world', () => {
 
     // The same disk again: the data and the revision are back.
     const clock2 = new ManualClock(1_800_000_000_000);
-    const m2 = await Member.open({ config, logger: silentLogger(), world: world(clock2, new RecordingNetwork()), onFatal: (err) => expect.fail(String(err)) });
+    const m2 = await Member.open({
+      config,
+      logger: silentLogger(),
+      world: world(clock2, new RecordingNetwork()),
+      onFatal: (err) => expect.fail(String(err)),
+    });
     expect(m2.memberId).toBe(m.memberId);
     expect(m2.store.currentRev()).toBe(rev);
     const k = await m2.store.rangeAt(b('k'), undefined, m2.store.currentRev(), 0n, {});
@@ -126,6 +131,8 @@ describe('Member on an injected world', () => {
     const open = Member.open({ config, logger: silentLogger(), world: world(new ManualClock(), new RecordingNetwork()) });
     await expect(open).rejects.toThrow(/cannot join a running cluster/);
     // The data dir lock was given back: opening it again is not refused as in use.
-    await expect(Member.open({ config, logger: silentLogger(), world: world(new ManualClock(), new RecordingNetwork()) })).rejects.toThrow(/cannot join/);
+    await expect(Member.open({ config, logger: silentLogger(), world: world(new ManualClock(), new RecordingNetwork()) })).rejects.toThrow(
+      /cannot join/,
+    );
   });
 });

@@ -174,7 +174,13 @@ export class Member implements StateMachine {
     this.lessor = p.lessor;
     this.alarms = p.alarms;
     this.membership = p.membership;
-    this.applier = new Applier({ store: p.store, lessor: p.lessor, alarms: p.alarms, membership: p.membership, header: (rev) => this.header(rev) });
+    this.applier = new Applier({
+      store: p.store,
+      lessor: p.lessor,
+      alarms: p.alarms,
+      membership: p.membership,
+      header: (rev) => this.header(rev),
+    });
   }
 
   /**
@@ -363,7 +369,9 @@ export class Member implements StateMachine {
   }
 
   members(): MemberInfo[] {
-    return this.membership.list().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: m.isLearner }));
+    return this.membership
+      .list()
+      .map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: m.isLearner }));
   }
 
   /** Sends a request through the log; throws its error or returns its response. */
@@ -419,7 +427,8 @@ export class Member implements StateMachine {
   onWalNoSpace(waiting: boolean): void {
     this.space.walWaiting = waiting;
     this.raft.setStorageWaiting(waiting);
-    if (waiting) this.logger.error({ freeBytes: this.space.freeBytes() }, 'the WAL has no space for a write; refusing requests until it has');
+    if (waiting)
+      this.logger.error({ freeBytes: this.space.freeBytes() }, 'the WAL has no space for a write; refusing requests until it has');
     else {
       this.logger.warn('the WAL has space again');
       this.raiseNoSpace({ reason: 'wal' });

@@ -91,7 +91,13 @@ export class KvServer {
       maxFrameBytes: Math.max(64 * 1024 * 1024, 4 * (o.config.maxRequestBytes + grpcOverheadBytes)),
       clock: realClock,
     });
-    const world: MemberWorld = { clock: realClock, random: realRandom, disk: dataDirDisk(o.config.dataDir), network: network.factory, fetchCluster };
+    const world: MemberWorld = {
+      clock: realClock,
+      random: realRandom,
+      disk: dataDirDisk(o.config.dataDir),
+      network: network.factory,
+      fetchCluster,
+    };
     const member = await Member.open({ config: o.config, logger: o.logger, world, kvVersion: o.kvVersion, onFatal: o.onFatal });
     // Files an earlier run (or LevelDB under a loose umask) left readable by others: 0700/0600.
     const tightened = restrictModes(layout(o.config.dataDir).member);
@@ -139,7 +145,8 @@ export class KvServer {
     const clientTls = tlsOptions(config.clientTls);
     for (const raw of config.listenClientUrls) {
       const u = new URL(raw);
-      if (u.protocol === 'https:' && !clientTls) throw new Error(`--listen-client-urls ${raw} is https but --cert-file/--key-file are not set`);
+      if (u.protocol === 'https:' && !clientTls)
+        throw new Error(`--listen-client-urls ${raw} is https but --cert-file/--key-file are not set`);
       const l = new ClientListener({
         host: u.hostname.replace(/^\[|\]$/g, ''),
         port: Number(u.port || 2379),
@@ -158,7 +165,10 @@ export class KvServer {
   private async checkWithPeers(): Promise<void> {
     const m = this.member;
     const h = await m.store.hashByRev(0n);
-    const peers = m.members().filter((x) => x.id !== m.memberId && !x.isLearner).map((x) => ({ id: x.id, urls: x.peerUrls }));
+    const peers = m
+      .members()
+      .filter((x) => x.id !== m.memberId && !x.isLearner)
+      .map((x) => ({ id: x.id, urls: x.peerUrls }));
     await initialCorruptCheck({
       memberId: m.memberId,
       local: { hash: h.hash, compactRevision: h.compactRev, revision: h.currentRev },

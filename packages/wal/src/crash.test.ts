@@ -81,10 +81,11 @@ function runRound(
       if (what === 'ready') {
         res.ready = true;
         const kill = () => setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-        if (onReady) onReady(child).then(kill, (err: unknown) => {
-          child.kill('SIGKILL');
-          reject(err);
-        });
+        if (onReady)
+          onReady(child).then(kill, (err: unknown) => {
+            child.kill('SIGKILL');
+            reject(err);
+          });
         else kill();
       } else if (what === 'ack') {
         res.acked.push(BigInt(n!));

@@ -51,7 +51,12 @@ export function decodeSnapshotFile(buf: Buffer, file: string): raftpb.Snapshot {
   if (buf.length >= SNAP_MAGIC.length) {
     const magic = buf.subarray(0, SNAP_MAGIC.length);
     if (!magic.equals(SNAP_MAGIC)) {
-      throw new WalError('SNAP_CORRUPT', `not a raft snapshot file (bad magic or version: ${showMagic(magic)}, want ${showMagic(SNAP_MAGIC)})`, file, 0);
+      throw new WalError(
+        'SNAP_CORRUPT',
+        `not a raft snapshot file (bad magic or version: ${showMagic(magic)}, want ${showMagic(SNAP_MAGIC)})`,
+        file,
+        0,
+      );
     }
   }
   if (buf.length < SNAP_HEADER_BYTES) {

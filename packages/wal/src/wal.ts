@@ -25,12 +25,7 @@
 import { dirname, join, resolve } from 'node:path';
 import type { raftpb } from '@kv/api';
 import { mustSync } from '@kv/raft';
-import {
-  DEFAULT_SEGMENT_BYTES,
-  LOCK_FILE_NAME,
-  MAX_RECORD_BYTES,
-  RecordType,
-} from './constants.js';
+import { DEFAULT_SEGMENT_BYTES, LOCK_FILE_NAME, MAX_RECORD_BYTES, RecordType } from './constants.js';
 import { WalError } from './errors.js';
 import type { FileSystem, FsFile } from './file_system.js';
 import { fsyncDir, isNoSpace, tryPreallocate, writeAllAt } from './fsutil.js';
@@ -287,9 +282,7 @@ export class Wal implements WalStorage {
       fh = await fs.open(join(tmp, segment.name), 'wx', 0o600);
       const skipped = o.preallocate ? await tryPreallocate(fs, fh, tmp, 0, o.segmentBytes, o.noSync) : undefined;
       if (skipped) o.warn(`wal: not preallocating the first segment (${o.segmentBytes} bytes): ${skipped}; it grows as it is written`);
-      const head = headRecords(0, metadata, [
-        { type: RecordType.Snapshot, data: encodeSnapshotMarker({ index: 0n, term: 0n }) },
-      ]);
+      const head = headRecords(0, metadata, [{ type: RecordType.Snapshot, data: encodeSnapshotMarker({ index: 0n, term: 0n }) }]);
       await writeAllAt(fh, head.frames, 0);
       await datasync(fh, o);
       await fsyncDir(tmp, o.noSync, fs);
@@ -324,11 +317,7 @@ export class Wal implements WalStorage {
    * the entries after the snapshot. Damage other than a torn tail throws a WalError naming the
    * file and offset.
    */
-  static async open(
-    dir: string,
-    snap: SnapshotPosition = { index: 0n, term: 0n },
-    options: WalOptions = {},
-  ): Promise<OpenResult> {
+  static async open(dir: string, snap: SnapshotPosition = { index: 0n, term: 0n }, options: WalOptions = {}): Promise<OpenResult> {
     const o = resolveOptions(options);
     const fs = o.fs;
     dir = resolve(dir);
@@ -392,9 +381,7 @@ export class Wal implements WalStorage {
     if (entries.length > 0) {
       const first = entries[0]!.Index;
       if (first < 1n || first > this.queuedLastIndex + 1n) {
-        return Promise.reject(
-          new WalError('BAD_ARGUMENT', `entry index ${first} does not follow the last index ${this.queuedLastIndex}`),
-        );
+        return Promise.reject(new WalError('BAD_ARGUMENT', `entry index ${first} does not follow the last index ${this.queuedLastIndex}`));
       }
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i]!;

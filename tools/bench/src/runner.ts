@@ -123,7 +123,10 @@ async function prefill(client: Client, o: BenchOptions, value: Buffer): Promise<
   for (let start = 0; start < o.keySpace; start += PREFILL_BATCH) {
     const ops = [];
     for (let i = start; i < Math.min(start + PREFILL_BATCH, o.keySpace); i++) ops.push(Op.put(makeKey('k', i, o.keySize), value));
-    await client.txn().then(...ops).commit();
+    await client
+      .txn()
+      .then(...ops)
+      .commit();
   }
 }
 

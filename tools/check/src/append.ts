@@ -61,8 +61,11 @@ export function checkAppend(history: readonly HistoryEvent[], opts: AppendOption
       const k = ek(m.key, m.value);
       if (writer.has(k)) {
         anomalies.push({
-          checker: 'append', type: 'duplicate-append', key: m.key,
-          message: `value ${m.value} appended to ${m.key} twice (workload bug)`, ops: idxOf(t),
+          checker: 'append',
+          type: 'duplicate-append',
+          key: m.key,
+          message: `value ${m.value} appended to ${m.key} twice (workload bug)`,
+          ops: idxOf(t),
         });
       }
       writer.set(k, t);
@@ -81,7 +84,10 @@ export function checkAppend(history: readonly HistoryEvent[], opts: AppendOption
     }
   }
   const position = new Map<string, number>(); // ek → index in the version order
-  for (const [key, { list }] of longest) list.forEach((v, i) => position.set(ek(key, v), i));
+  for (const [key, { list }] of longest)
+    list.forEach((v, i) => {
+      position.set(ek(key, v), i);
+    });
 
   for (const t of txns) {
     if (!t.ok) continue;
@@ -99,12 +105,20 @@ export function checkAppend(history: readonly HistoryEvent[], opts: AppendOption
       for (let i = 0; i < list.length; i++) {
         const v = list[i]!;
         if (seen.has(v)) {
-          anomalies.push({ checker: 'append', type: 'duplicate-element', key: m.key, message: `read of ${m.key} has ${v} twice: [${list}]`, ops: idxOf(t) });
+          anomalies.push({
+            checker: 'append',
+            type: 'duplicate-element',
+            key: m.key,
+            message: `read of ${m.key} has ${v} twice: [${list}]`,
+            ops: idxOf(t),
+          });
         }
         seen.add(v);
         if (order !== undefined && order.list[i] !== v) {
           anomalies.push({
-            checker: 'append', type: 'incompatible-order', key: m.key,
+            checker: 'append',
+            type: 'incompatible-order',
+            key: m.key,
             message: `read of ${m.key} [${list}] is not a prefix of the longest read [${order.list}]`,
             ops: [...idxOf(t), ...idxOf(order.txn)],
           });
@@ -114,12 +128,20 @@ export function checkAppend(history: readonly HistoryEvent[], opts: AppendOption
         const f = failedWriter.get(k);
         if (f !== undefined) {
           anomalies.push({
-            checker: 'append', type: 'G1a', key: m.key,
+            checker: 'append',
+            type: 'G1a',
+            key: m.key,
             message: `aborted read: ${m.key} [${list}] contains ${v}, appended by a failed txn (op ${f.invoke.index})`,
             ops: [...idxOf(t), f.invoke.index, ...(f.completion ? [f.completion.index] : [])],
           });
         } else if (!writer.has(k)) {
-          anomalies.push({ checker: 'append', type: 'garbage-read', key: m.key, message: `read of ${m.key} has ${v}, which nobody appended`, ops: idxOf(t) });
+          anomalies.push({
+            checker: 'append',
+            type: 'garbage-read',
+            key: m.key,
+            message: `read of ${m.key} has ${v}, which nobody appended`,
+            ops: idxOf(t),
+          });
         }
       }
       const lastV = list[list.length - 1];
@@ -127,7 +149,9 @@ export function checkAppend(history: readonly HistoryEvent[], opts: AppendOption
         const w = writer.get(ek(m.key, lastV));
         if (w !== undefined && w !== t && lastAppend.get(`${w.id}\u0000${m.key}`) !== lastV) {
           anomalies.push({
-            checker: 'append', type: 'G1b', key: m.key,
+            checker: 'append',
+            type: 'G1b',
+            key: m.key,
             message: `intermediate read: ${m.key} [${list}] ends on ${lastV}, but its txn (op ${w.pair.invoke.index}) appended ${lastAppend.get(`${w.id}\u0000${m.key}`)} after it`,
             ops: [...idxOf(t), ...idxOf(w)],
           });
@@ -138,8 +162,11 @@ export function checkAppend(history: readonly HistoryEvent[], opts: AppendOption
         const tail = list.slice(list.length - own.length);
         if (tail.length !== own.length || tail.some((v, i) => v !== own[i])) {
           anomalies.push({
-            checker: 'append', type: 'internal', key: m.key,
-            message: `txn read ${m.key} [${list}] after appending [${own}] itself`, ops: idxOf(t),
+            checker: 'append',
+            type: 'internal',
+            key: m.key,
+            message: `txn read ${m.key} [${list}] after appending [${own}] itself`,
+            ops: idxOf(t),
           });
         }
       }
@@ -314,7 +341,8 @@ function findCycles(txns: Txn[], out: Edge[][], maxPerType: number): Anomaly[] {
           perType.set(type, count + 1);
           const steps = cycle.map((edge, i) => describe(edge, txns[nodes[i]!]!, txns[edge.to]!));
           found.push({
-            checker: 'append', type,
+            checker: 'append',
+            type,
             message: `cycle: ${steps.join(', ')}`,
             ops: nodes.flatMap((v) => idxOf(txns[v]!)),
           });

@@ -16,7 +16,10 @@ describe('History', () => {
     expect(() => h.invoke(1, 'read', { key: 'x' })).toThrow(/use a new process id/);
     expect(c).toMatchObject({ type: 'ok', invokeIndex: b.index, key: 'x', f: 'read' });
     const pairs = pairOps(h.events);
-    expect(pairs.map((p) => [p.invoke.process, p.type])).toEqual([[1, 'info'], [2, 'ok']]);
+    expect(pairs.map((p) => [p.invoke.process, p.type])).toEqual([
+      [1, 'info'],
+      [2, 'ok'],
+    ]);
     expect(h.pending()).toEqual([]);
   });
   it('merges results: invalid beats unknown beats valid', () => {

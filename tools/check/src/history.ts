@@ -37,23 +37,10 @@ export type OpType = 'invoke' | 'ok' | 'fail' | 'info';
  *  lock:
  *    'acquire' / 'release' key: the lock name
  */
-export type OpKind =
-  | 'read'
-  | 'write'
-  | 'cas'
-  | 'txn'
-  | 'grant'
-  | 'keepalive'
-  | 'revoke'
-  | 'put'
-  | 'get'
-  | 'acquire'
-  | 'release';
+export type OpKind = 'read' | 'write' | 'cas' | 'txn' | 'grant' | 'keepalive' | 'revoke' | 'put' | 'get' | 'acquire' | 'release';
 
 /** A micro-operation of a list-append transaction: append `value` to `key`'s list, or read it. */
-export type MicroOp =
-  | { f: 'append'; key: string; value: number }
-  | { f: 'r'; key: string; value: number[] | null };
+export type MicroOp = { f: 'append'; key: string; value: number } | { f: 'r'; key: string; value: number[] | null };
 
 export interface Op {
   /** 'op' for client operations; nemesis events have kind 'nemesis'. */

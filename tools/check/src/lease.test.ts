@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { History } from './history.js';
 import { checkLeases } from './lease.js';
 
-function run(readAt: number, opts: { revokeAt?: number; leaderChanges?: Array<number | { from: number; to: number }> } = {}): ReturnType<typeof checkLeases> {
+function run(
+  readAt: number,
+  opts: { revokeAt?: number; leaderChanges?: Array<number | { from: number; to: number }> } = {},
+): ReturnType<typeof checkLeases> {
   let now = 0;
   const h = new History(() => now);
   const g = h.invoke(1, 'grant', { value: { ttl: 2 } });
@@ -48,8 +51,13 @@ describe('checkLeases', () => {
   });
   it('finds a lease revoked twice', () => {
     const res = checkLeases({
-      history: [], electionTimeoutMs: 1000,
-      revocations: [{ lease: '7', revision: 4, time: 1 }, { lease: '7', revision: 4, time: 1 }, { lease: '7', revision: 9, time: 2 }],
+      history: [],
+      electionTimeoutMs: 1000,
+      revocations: [
+        { lease: '7', revision: 4, time: 1 },
+        { lease: '7', revision: 4, time: 1 },
+        { lease: '7', revision: 9, time: 2 },
+      ],
     });
     expect(res.anomalies.map((a) => a.type)).toEqual(['lease-revoked-twice']);
   });

@@ -74,7 +74,9 @@ export function checkLeases(input: LeaseCheckInput): CheckResult {
     if (l === undefined) continue; // a lease this history did not grant: nothing to bound it by
     if (p.invoke.time > l.endedAt) {
       anomalies.push({
-        checker: 'lease', type: 'lease-outlived', key: p.invoke.key,
+        checker: 'lease',
+        type: 'lease-outlived',
+        key: p.invoke.key,
         message: `key ${JSON.stringify(p.invoke.key)} still attached to lease ${l.id} at ${p.invoke.time.toFixed(0)} ms, after the lease ended (${l.endedBy!.invoke.f} completed at ${l.endedAt.toFixed(0)} ms)`,
         ops: [...idx(p), ...idx(l.endedBy!)],
       });
@@ -102,8 +104,11 @@ export function checkLeases(input: LeaseCheckInput): CheckResult {
     const deadline = latest + l.ttlMs + input.electionTimeoutMs + slack;
     if (p.invoke.time > deadline) {
       anomalies.push({
-        checker: 'lease', type: 'lease-outlived', key: p.invoke.key,
-        message: `key ${JSON.stringify(p.invoke.key)} still attached to lease ${l.id} at ${p.invoke.time.toFixed(0)} ms; ` +
+        checker: 'lease',
+        type: 'lease-outlived',
+        key: p.invoke.key,
+        message:
+          `key ${JSON.stringify(p.invoke.key)} still attached to lease ${l.id} at ${p.invoke.time.toFixed(0)} ms; ` +
           `the last renewal (or possible leader change) was at ${latest.toFixed(0)} ms, TTL ${l.ttlMs} ms + election ${input.electionTimeoutMs} ms + slack ${slack} ms ` +
           `→ deadline ${deadline.toFixed(0)} ms`,
         ops: [...idx(p), ...idx(by)],
@@ -119,8 +124,10 @@ export function checkLeases(input: LeaseCheckInput): CheckResult {
   for (const [lease, s] of revs) {
     if (s.size > 1) {
       anomalies.push({
-        checker: 'lease', type: 'lease-revoked-twice',
-        message: `lease ${lease} revoked at revisions ${[...s].sort((a, b) => a - b).join(', ')}`, ops: [],
+        checker: 'lease',
+        type: 'lease-revoked-twice',
+        message: `lease ${lease} revoked at revisions ${[...s].sort((a, b) => a - b).join(', ')}`,
+        ops: [],
       });
     }
   }

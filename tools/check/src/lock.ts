@@ -44,10 +44,18 @@ export function checkLock(history: readonly HistoryEvent[], opts: { expected?: b
         const a = list[i]!;
         const b = list[j]!;
         if (a.process === b.process) continue;
-        const ops = [a, b].flatMap((h) => [h.acquire.invoke.index, h.acquire.completion!.index, ...(h.release ? [h.release.invoke.index] : [])]);
+        const ops = [a, b].flatMap((h) => [
+          h.acquire.invoke.index,
+          h.acquire.completion!.index,
+          ...(h.release ? [h.release.invoke.index] : []),
+        ]);
         anomalies.push({
-          checker: 'lock', type: 'lock-overlap', key, expected,
-          message: `lock ${JSON.stringify(key)} held by processes ${a.process} and ${b.process} at once ` +
+          checker: 'lock',
+          type: 'lock-overlap',
+          key,
+          expected,
+          message:
+            `lock ${JSON.stringify(key)} held by processes ${a.process} and ${b.process} at once ` +
             `(${a.from.toFixed(0)}–${a.to === Infinity ? 'end' : a.to.toFixed(0)} ms and ${b.from.toFixed(0)}–${b.to === Infinity ? 'end' : b.to.toFixed(0)} ms)`,
           ops,
         });

@@ -36,8 +36,11 @@ export function checkLost(history: readonly HistoryEvent[], finals: readonly Fin
       const value = f === 'cas' ? (p.invoke.value as [unknown, unknown])[1] : p.invoke.value;
       if (fin.modRevision < c.revision || (fin.modRevision === c.revision && fin.value !== value)) {
         anomalies.push({
-          checker: 'lost', type: 'lost-write', key: p.invoke.key,
-          message: `${f} ${JSON.stringify(p.invoke.key)}=${JSON.stringify(value)} acknowledged at revision ${c.revision}, ` +
+          checker: 'lost',
+          type: 'lost-write',
+          key: p.invoke.key,
+          message:
+            `${f} ${JSON.stringify(p.invoke.key)}=${JSON.stringify(value)} acknowledged at revision ${c.revision}, ` +
             `but the final read is ${JSON.stringify(fin.value)} at mod revision ${fin.modRevision}`,
           ops,
         });
@@ -50,7 +53,9 @@ export function checkLost(history: readonly HistoryEvent[], finals: readonly Fin
         appends++;
         if (!s.has(m.value)) {
           anomalies.push({
-            checker: 'lost', type: 'lost-append', key: m.key,
+            checker: 'lost',
+            type: 'lost-append',
+            key: m.key,
             message: `append of ${m.value} to ${JSON.stringify(m.key)} acknowledged, but the final list [${final.get(m.key)!.value}] lacks it`,
             ops,
           });

@@ -12,7 +12,15 @@
 // Also: a delivered event equals the truth's event; every acknowledged write (an ok op with a
 // revision) is in the truth at that revision; the truth has no revision gap.
 import type {
-  Anomaly, CheckResult, Op, RevisionEvents, WatchCheckInput, WatchEvent, WatchKv, WatchRequest, WatchStream,
+  Anomaly,
+  CheckResult,
+  Op,
+  RevisionEvents,
+  WatchCheckInput,
+  WatchEvent,
+  WatchKv,
+  WatchRequest,
+  WatchStream,
 } from './history.js';
 import { pairOps, resultOf } from './pairs.js';
 
@@ -33,8 +41,11 @@ function passes(req: WatchRequest, ev: WatchEvent): boolean {
 const sameKv = (a: WatchKv | undefined, b: WatchKv | undefined): boolean =>
   a === undefined || b === undefined
     ? a === b
-    : a.key === b.key && (a.value ?? null) === (b.value ?? null) && a.modRevision === b.modRevision &&
-      a.createRevision === b.createRevision && a.version === b.version;
+    : a.key === b.key &&
+      (a.value ?? null) === (b.value ?? null) &&
+      a.modRevision === b.modRevision &&
+      a.createRevision === b.createRevision &&
+      a.version === b.version;
 
 const show = (e: WatchEvent): string => `${e.type} ${JSON.stringify(e.kv.key)}@${e.kv.modRevision}`;
 
@@ -44,7 +55,9 @@ function createProblem(ev: WatchEvent, before: WatchKv | undefined): string | un
   if (ev.type !== 'put') return undefined;
   const expectCreate = before === undefined;
   const isCreate = ev.kv.createRevision === ev.kv.modRevision;
-  const okVersion = expectCreate ? ev.kv.version === 1 : ev.kv.version === before.version + 1 && ev.kv.createRevision === before.createRevision;
+  const okVersion = expectCreate
+    ? ev.kv.version === 1
+    : ev.kv.version === before.version + 1 && ev.kv.createRevision === before.createRevision;
   if (isCreate === expectCreate && okVersion) return undefined;
   return `${show(ev)} create revision ${ev.kv.createRevision} version ${ev.kv.version}, but the key ${expectCreate ? 'was absent' : `existed (created ${before.createRevision}, version ${before.version})`} before`;
 }
@@ -113,9 +126,14 @@ export function checkWatch(input: WatchCheckInput): CheckResult {
       const ev = byRev.get(c.revision)?.find((e) => e.kv.key === p.invoke.key);
       acked++;
       if (ev === undefined || ev.type !== 'put' || ev.kv.value !== value) {
-        add('ack-not-in-history', undefined,
+        add(
+          'ack-not-in-history',
+          undefined,
           `acknowledged ${f} ${JSON.stringify(p.invoke.key)}=${JSON.stringify(value)} at revision ${c.revision} is not among that revision's events ` +
-          `(${(byRev.get(c.revision) ?? []).map(show).join(', ') || 'none'})`, p.invoke.key, [p.invoke.index, c.index]);
+            `(${(byRev.get(c.revision) ?? []).map(show).join(', ') || 'none'})`,
+          p.invoke.key,
+          [p.invoke.index, c.index],
+        );
       }
     }
   }
@@ -149,20 +167,37 @@ export function checkWatch(input: WatchCheckInput): CheckResult {
         if (seen.has(id)) add('unique', s, `${show(ev)} delivered twice`, ev.kv.key);
         seen.add(id);
         const prevResp = revResponse.get(rev);
-        if (prevResp !== undefined && prevResp !== ri) add('atomic', s, `revision ${rev} split over responses ${prevResp} and ${ri}`, ev.kv.key);
+        if (prevResp !== undefined && prevResp !== ri)
+          add('atomic', s, `revision ${rev} split over responses ${prevResp} and ${ri}`, ev.kv.key);
         revResponse.set(rev, ri);
-        if (!passes(req, ev)) add('filter', s, `${show(ev)} does not match the watch (${JSON.stringify(req.key)}..${JSON.stringify(req.rangeEnd ?? '')}, filters ${req.filters ?? []})`, ev.kv.key);
+        if (!passes(req, ev))
+          add(
+            'filter',
+            s,
+            `${show(ev)} does not match the watch (${JSON.stringify(req.key)}..${JSON.stringify(req.rangeEnd ?? '')}, filters ${req.filters ?? []})`,
+            ev.kv.key,
+          );
         const t = truth.get(id);
         if (t === undefined || t.event.type !== ev.type || (t.event.kv.value ?? null) !== (ev.kv.value ?? null)) {
-          add('event-mismatch', s, `${show(ev)} ${JSON.stringify(ev.kv.value)} is not the history's event at that revision` +
-            (t ? ` (${show(t.event)} ${JSON.stringify(t.event.kv.value)})` : ''), ev.kv.key);
+          add(
+            'event-mismatch',
+            s,
+            `${show(ev)} ${JSON.stringify(ev.kv.value)} is not the history's event at that revision` +
+              (t ? ` (${show(t.event)} ${JSON.stringify(t.event.kv.value)})` : ''),
+            ev.kv.key,
+          );
         } else {
           deliveredKeys.add(id);
           const c = createProblem(ev, t.before);
           if (c !== undefined) add('is-create', s, c, ev.kv.key);
           if (req.prevKv === true && !sameKv(ev.prevKv, t.before)) {
-            add('prev-kv', s, `${show(ev)} prev_kv ${ev.prevKv ? `${JSON.stringify(ev.prevKv.value)}@${ev.prevKv.modRevision}` : 'absent'}, ` +
-              `expected ${t.before ? `${JSON.stringify(t.before.value)}@${t.before.modRevision}` : 'absent'}`, ev.kv.key);
+            add(
+              'prev-kv',
+              s,
+              `${show(ev)} prev_kv ${ev.prevKv ? `${JSON.stringify(ev.prevKv.value)}@${ev.prevKv.modRevision}` : 'absent'}, ` +
+                `expected ${t.before ? `${JSON.stringify(t.before.value)}@${t.before.modRevision}` : 'absent'}`,
+              ev.kv.key,
+            );
           }
         }
         lastRev = Math.max(lastRev, rev);
@@ -171,14 +206,23 @@ export function checkWatch(input: WatchCheckInput): CheckResult {
     }
     // atomic: every matching event of a delivered revision was delivered (checked with reliable below)
     // resumable + reliable: from where the watch started up to its progress, nothing matching is missing.
-    const start = req.startRevision > 0 ? req.startRevision : s.createdRevision !== undefined ? s.createdRevision + 1 : first?.kv.modRevision ?? Infinity;
+    const start =
+      req.startRevision > 0
+        ? req.startRevision
+        : s.createdRevision !== undefined
+          ? s.createdRevision + 1
+          : (first?.kv.modRevision ?? Infinity);
     for (const r of revs) {
       if (r.revision < start || r.revision > progress) continue;
       for (const ev of r.events) {
         if (!passes(req, ev)) continue;
         const id = `${r.revision}\u0000${ev.kv.key}`;
         if (deliveredKeys.has(id) || seen.has(id)) continue;
-        const type = revResponse.has(r.revision) ? 'atomic' : first !== undefined && r.revision < first.kv.modRevision ? 'resumable' : 'reliable';
+        const type = revResponse.has(r.revision)
+          ? 'atomic'
+          : first !== undefined && r.revision < first.kv.modRevision
+            ? 'resumable'
+            : 'reliable';
         add(type, s, `${show(ev)} was never delivered (watch from ${req.startRevision}, seen up to ${progress})`, ev.kv.key);
       }
     }

@@ -40,7 +40,9 @@ describe('kvd cluster of three against a hostile peer', () => {
       expect(results.map((r) => r.result.status)).toEqual([200, 200, 200]);
       // ... and every receiver says why it dropped the messages.
       await until('a refusal in every log', async () =>
-        cluster.members.every((m, i) => m.logTail(100_000).split('refused a raft message from a peer').length > before[i]!) ? true : undefined,
+        cluster.members.every((m, i) => m.logTail(100_000).split('refused a raft message from a peer').length > before[i]!)
+          ? true
+          : undefined,
       );
       allRunning();
       const term = await oneLeader();
@@ -54,7 +56,9 @@ describe('kvd cluster of three against a hostile peer', () => {
     // Its own attack, so the test does not rely on the ones above having run.
     await attackAll(view, 'max-term-heartbeat');
     await until('the cause in the log', async () =>
-      cluster.members[0]!.logTail(100_000).includes('message term 18446744073709551615 exceeds the maximum 9223372036854775807') ? true : undefined,
+      cluster.members[0]!.logTail(100_000).includes('message term 18446744073709551615 exceeds the maximum 9223372036854775807')
+        ? true
+        : undefined,
     );
   }, 60_000);
 

@@ -18,11 +18,7 @@ export interface BackgroundProcess {
   stop(graceMs?: number): Promise<RunResult & { stoppedByUs: boolean }>;
 }
 
-export function startBackground(
-  cmd: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string },
-): BackgroundProcess {
+export function startBackground(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string }): BackgroundProcess {
   const child = spawn(cmd, args, {
     env: opts.env ?? process.env,
     cwd: opts.cwd,

@@ -12,7 +12,11 @@ export class AppendWorkload implements Workload {
   readonly name = 'append';
   readonly keys = new Keys('app/', 4, 150);
   private readonly next = new Map<string, number>();
-  constructor(private readonly ctx: Ctx, private readonly workers = 3, private readonly firstClient = 0) {}
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly workers = 3,
+    private readonly firstClient = 0,
+  ) {}
 
   run(): Promise<void> {
     return Promise.all(Array.from({ length: this.workers }, (_, w) => this.worker(w))).then(() => undefined);
@@ -38,7 +42,10 @@ export class AppendWorkload implements Workload {
       const readOnly = mops.every((m) => m.f === 'r');
       const t = { timeoutMs: ctx.opTimeoutMs };
       await perform(ctx, proc, 'txn', { value: mops }, readOnly, async () => {
-        const snap = await client.txn().then(...keys.map((k) => KvOp.get(k))).commit(t);
+        const snap = await client
+          .txn()
+          .then(...keys.map((k) => KvOp.get(k)))
+          .commit(t);
         const state = new Map<string, number[]>();
         const mod = new Map<string, bigint>();
         keys.forEach((k, i) => {

@@ -19,15 +19,23 @@ export class UsageError extends Error {}
 
 function list<T extends string>(v: string, known: readonly T[], what: string): T[] {
   if (v === 'none') return [];
-  const xs = v.split(',').map((s) => s.trim()).filter(Boolean);
-  for (const x of xs) if (!known.includes(x as T)) throw new UsageError(`unknown ${what} ${JSON.stringify(x)} (known: ${known.join(', ')})`);
+  const xs = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const x of xs)
+    if (!known.includes(x as T)) throw new UsageError(`unknown ${what} ${JSON.stringify(x)} (known: ${known.join(', ')})`);
   return xs as T[];
 }
 
 export function parseArgs(argv: readonly string[], randomSeed: () => number): JepsenOptions {
   const o: JepsenOptions = {
-    server: 'kvd', members: 3, durationMs: 0, seed: randomSeed(),
-    workloads: [...WORKLOADS], nemeses: ['kill', 'pause', 'partition', 'failpoint', 'transfer', 'churn'],
+    server: 'kvd',
+    members: 3,
+    durationMs: 0,
+    seed: randomSeed(),
+    workloads: [...WORKLOADS],
+    nemeses: ['kill', 'pause', 'partition', 'failpoint', 'transfer', 'churn'],
   };
   let duration: number | undefined;
   for (let i = 0; i < argv.length; i++) {
@@ -43,8 +51,12 @@ export function parseArgs(argv: readonly string[], randomSeed: () => number): Je
       return n;
     };
     switch (flag) {
-      case '--minutes': duration = num(value()) * 60_000; break;
-      case '--seconds': duration = num(value()) * 1_000; break;
+      case '--minutes':
+        duration = num(value()) * 60_000;
+        break;
+      case '--seconds':
+        duration = num(value()) * 1_000;
+        break;
       case '--members': {
         const n = num(value());
         if (n !== 3 && n !== 5) throw new UsageError('--members must be 3 or 5');
@@ -63,12 +75,24 @@ export function parseArgs(argv: readonly string[], randomSeed: () => number): Je
         o.seed = s;
         break;
       }
-      case '--workload': case '--workloads': o.workloads = list<WorkloadKind>(value(), WORKLOADS, 'workload'); break;
-      case '--nemesis': o.nemeses = list<NemesisKind>(value(), NEMESES, 'nemesis'); break;
-      case '--out': o.outDir = value(); break;
-      case '--serializable-reads': o.serializableReads = true; break;
-      case '-h': case '--help': throw new UsageError(USAGE);
-      default: throw new UsageError(`unknown flag ${JSON.stringify(flag)}\n${USAGE}`);
+      case '--workload':
+      case '--workloads':
+        o.workloads = list<WorkloadKind>(value(), WORKLOADS, 'workload');
+        break;
+      case '--nemesis':
+        o.nemeses = list<NemesisKind>(value(), NEMESES, 'nemesis');
+        break;
+      case '--out':
+        o.outDir = value();
+        break;
+      case '--serializable-reads':
+        o.serializableReads = true;
+        break;
+      case '-h':
+      case '--help':
+        throw new UsageError(USAGE);
+      default:
+        throw new UsageError(`unknown flag ${JSON.stringify(flag)}\n${USAGE}`);
     }
   }
   if (duration === undefined) throw new UsageError(`--minutes is required\n${USAGE}`);

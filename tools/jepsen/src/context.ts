@@ -1,8 +1,14 @@
 // What every workload is given, and the one way an operation is run and recorded.
 import type { Client } from '@kv/client';
 import {
-  DuplicateKeyError, EmptyKeyError, LeaseNotFoundError, NoSpaceError, RequestTooLargeError, TooManyOpsError,
-  TooManyRequestsError, type EtcdError,
+  DuplicateKeyError,
+  EmptyKeyError,
+  LeaseNotFoundError,
+  NoSpaceError,
+  RequestTooLargeError,
+  TooManyOpsError,
+  TooManyRequestsError,
+  type EtcdError,
 } from '@kv/client';
 import type { History, Op, OpKind } from '@kv/check';
 import type { Rng } from './rng.js';
@@ -26,20 +32,28 @@ export interface Ctx {
 
 /** A worker: its process id changes after an indeterminate operation. */
 export class Proc {
-  constructor(private readonly ctx: Ctx, public id = ctx.newProcess()) {}
+  constructor(
+    private readonly ctx: Ctx,
+    public id = ctx.newProcess(),
+  ) {}
   retire(): void {
     this.id = this.ctx.newProcess();
   }
 }
 
-export type Done =
-  | { type: 'ok'; value?: unknown; revision?: number; lease?: string }
-  | { type: 'fail'; error: string };
+export type Done = { type: 'ok'; value?: unknown; revision?: number; lease?: string } | { type: 'fail'; error: string };
 
 /** Errors that prove a request had no effect (refused before it was proposed or applied). */
 function definite(err: unknown): boolean {
-  return [NoSpaceError, TooManyRequestsError, EmptyKeyError, DuplicateKeyError, TooManyOpsError, RequestTooLargeError, LeaseNotFoundError]
-    .some((c) => err instanceof c);
+  return [
+    NoSpaceError,
+    TooManyRequestsError,
+    EmptyKeyError,
+    DuplicateKeyError,
+    TooManyOpsError,
+    RequestTooLargeError,
+    LeaseNotFoundError,
+  ].some((c) => err instanceof c);
 }
 
 const text = (err: unknown): string => {
@@ -84,7 +98,11 @@ export class Keys {
   private readonly gen: number[];
   private readonly count: number[];
   readonly used = new Set<string>();
-  constructor(private readonly prefix: string, slots: number, private readonly limit: number) {
+  constructor(
+    private readonly prefix: string,
+    slots: number,
+    private readonly limit: number,
+  ) {
     this.gen = new Array<number>(slots).fill(0);
     this.count = new Array<number>(slots).fill(0);
   }

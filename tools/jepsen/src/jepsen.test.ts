@@ -11,8 +11,31 @@ import { runJepsen } from './run.js';
 
 describe('pnpm jepsen flags', () => {
   it('parses a run and refuses bad flags with the reason', () => {
-    const o = parseArgs(['--minutes', '0.5', '--members', '5', '--server', 'etcd', '--seed', '7', '--workload', 'register,watch', '--nemesis', 'kill,transfer'], () => 1);
-    expect(o).toMatchObject({ durationMs: 30_000, members: 5, server: 'etcd', seed: 7, workloads: ['register', 'watch'], nemeses: ['kill', 'transfer'] });
+    const o = parseArgs(
+      [
+        '--minutes',
+        '0.5',
+        '--members',
+        '5',
+        '--server',
+        'etcd',
+        '--seed',
+        '7',
+        '--workload',
+        'register,watch',
+        '--nemesis',
+        'kill,transfer',
+      ],
+      () => 1,
+    );
+    expect(o).toMatchObject({
+      durationMs: 30_000,
+      members: 5,
+      server: 'etcd',
+      seed: 7,
+      workloads: ['register', 'watch'],
+      nemeses: ['kill', 'transfer'],
+    });
     expect(() => parseArgs(['--seconds', '5', '--workload', 'bank'], () => 1)).toThrow(/unknown workload "bank"/);
     expect(() => parseArgs(['--members', '3'], () => 1)).toThrow(UsageError);
     expect(() => parseArgs(['--minutes', '1', '--members', '4'], () => 1)).toThrow(/3 or 5/);

@@ -11,7 +11,12 @@ export class LeaseWorkload implements Workload {
   readonly name = 'lease';
   /** Keys attached recently (readers pick among them). */
   private readonly recent: string[] = [];
-  constructor(private readonly ctx: Ctx, private readonly granters = 2, private readonly readers = 1, private readonly firstClient = 0) {}
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly granters = 2,
+    private readonly readers = 1,
+    private readonly firstClient = 0,
+  ) {}
 
   run(): Promise<void> {
     const g = Array.from({ length: this.granters }, (_, w) => this.granter(w));

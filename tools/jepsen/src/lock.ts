@@ -13,7 +13,11 @@ const PREFIX = 'lock/L/';
 
 export class LockWorkload implements Workload {
   readonly name = 'lock';
-  constructor(private readonly ctx: Ctx, private readonly workers = 3, private readonly firstClient = 0) {}
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly workers = 3,
+    private readonly firstClient = 0,
+  ) {}
 
   run(): Promise<void> {
     return Promise.all(Array.from({ length: this.workers }, (_, w) => this.worker(w))).then(() => undefined);
@@ -60,7 +64,11 @@ export class LockWorkload implements Workload {
 
   private async acquire(client: Client, key: string, lease: bigint): Promise<{ type: 'ok' } | { type: 'fail'; error: string }> {
     const t = { timeoutMs: this.ctx.opTimeoutMs };
-    await client.txn().if(compare(key, 'create', '=', 0)).then(KvOp.put(key, '', { lease })).commit(t);
+    await client
+      .txn()
+      .if(compare(key, 'create', '=', 0))
+      .then(KvOp.put(key, '', { lease }))
+      .commit(t);
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline && !this.ctx.signal.aborted) {
       const r = await client.getPrefix(PREFIX, { ...t, sortTarget: 'create', sortOrder: 'ascend', limit: 1 });

@@ -21,7 +21,15 @@ import { sleep, type Rng } from './rng.js';
 export const NEMESES = ['kill', 'pause', 'partition', 'failpoint', 'transfer', 'churn'] as const;
 export type NemesisKind = (typeof NEMESES)[number];
 
-const FAILPOINT_NAMES = ['raftBeforeSave', 'raftAfterSave', 'beforeCommit', 'raftBeforeApply', 'raftBeforeApplySnap', 'raftBeforeLeaderSend', 'raftBeforeFollowerSend'];
+const FAILPOINT_NAMES = [
+  'raftBeforeSave',
+  'raftAfterSave',
+  'beforeCommit',
+  'raftBeforeApply',
+  'raftBeforeApplySnap',
+  'raftBeforeLeaderSend',
+  'raftBeforeFollowerSend',
+];
 
 export interface NemesisOptions {
   server: ServerKind;
@@ -235,7 +243,17 @@ export class Nemesis {
     const after = await retryFor(15_000, () => o.admin.cluster.memberList({ timeoutMs: 3_000, linearizable: true }));
     if (after.members.some((x) => x.peerURLs.includes(old.peerUrl))) throw new Error(`${old.name} is still a member after its removal`);
     // A removed member stops by itself once it learns of its removal; bounded, then by PID.
-    await Promise.race([new Promise<void>((r) => { const t = setInterval(() => { if (!old.running) { clearInterval(t); r(); } }, 100); }), sleep(5_000)]);
+    await Promise.race([
+      new Promise<void>((r) => {
+        const t = setInterval(() => {
+          if (!old.running) {
+            clearInterval(t);
+            r();
+          }
+        }, 100);
+      }),
+      sleep(5_000),
+    ]);
     await old.kill();
     await rm(old.dataDir, { recursive: true, force: true });
     const name = `${old.name.replace(/-c\d+$/, '')}-c${++this.churns}`;
@@ -251,16 +269,28 @@ export class Nemesis {
         throw err;
       }
     });
-    const initial = added.members
-      .map((x) => `${x.ID === added.id ? name : x.name}=${x.peerURLs[0]}`)
-      .join(',');
+    const initial = added.members.map((x) => `${x.ID === added.id ? name : x.name}=${x.peerURLs[0]}`).join(',');
     const clientPort = Number(new URL(old.clientUrl).port);
     const dataDir = join(o.baseDir, name);
     const args = [
-      '--name', name, '--data-dir', dataDir,
-      '--listen-client-urls', old.clientUrl, '--advertise-client-urls', old.clientUrl,
-      '--listen-peer-urls', old.peerUrl, '--initial-advertise-peer-urls', old.peerUrl,
-      '--initial-cluster', initial, '--initial-cluster-state', 'existing', '--initial-cluster-token', o.token,
+      '--name',
+      name,
+      '--data-dir',
+      dataDir,
+      '--listen-client-urls',
+      old.clientUrl,
+      '--advertise-client-urls',
+      old.clientUrl,
+      '--listen-peer-urls',
+      old.peerUrl,
+      '--initial-advertise-peer-urls',
+      old.peerUrl,
+      '--initial-cluster',
+      initial,
+      '--initial-cluster-state',
+      'existing',
+      '--initial-cluster-token',
+      o.token,
     ];
     const env: Record<string, string> = o.server === 'kvd' ? { KVD_TEST_HOOKS: '1' } : {};
     const fresh = new SpawnedNode(name, serverBinary(o.server), args, old.peerUrl, clientPort, dataDir, o.baseDir, env);

@@ -28,14 +28,30 @@ const healthy = async (clientUrl: string): Promise<boolean> => (await probeHealt
  *  launcher passes the environment on); the nemesis is the only one spawning, one at a time. */
 export class LaunchedNode implements Node {
   constructor(private readonly m: Member) {}
-  get name(): string { return this.m.name; }
-  get endpoint(): string { return this.m.endpoint; }
-  get clientUrl(): string { return this.m.clientUrl; }
-  get peerUrl(): string { return this.m.peerUrl; }
-  get dataDir(): string { return this.m.dataDir; }
-  get pid(): number { return this.m.pid; }
-  get running(): boolean { return this.m.running; }
-  signal(sig: NodeJS.Signals): boolean { return this.m.kill(sig); }
+  get name(): string {
+    return this.m.name;
+  }
+  get endpoint(): string {
+    return this.m.endpoint;
+  }
+  get clientUrl(): string {
+    return this.m.clientUrl;
+  }
+  get peerUrl(): string {
+    return this.m.peerUrl;
+  }
+  get dataDir(): string {
+    return this.m.dataDir;
+  }
+  get pid(): number {
+    return this.m.pid;
+  }
+  get running(): boolean {
+    return this.m.running;
+  }
+  signal(sig: NodeJS.Signals): boolean {
+    return this.m.kill(sig);
+  }
   async kill(): Promise<void> {
     if (this.m.running) {
       this.m.kill('SIGCONT');
@@ -56,14 +72,21 @@ export class LaunchedNode implements Node {
       }
     }
   }
-  health(): Promise<boolean> { return healthy(this.m.clientUrl); }
+  health(): Promise<boolean> {
+    return healthy(this.m.clientUrl);
+  }
 }
 
 const spawned = new Set<ChildProcess>();
 process.once('exit', () => {
-  for (const c of spawned) if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
-    try { process.kill(c.pid, 'SIGKILL'); } catch { /* gone */ }
-  }
+  for (const c of spawned)
+    if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
 });
 
 /** A member started by churn. */
@@ -87,10 +110,18 @@ export class SpawnedNode implements Node {
     this.clientUrl = `http://${this.endpoint}`;
     this.log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
   }
-  get pid(): number { return this.child?.pid ?? 0; }
-  get running(): boolean { return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null; }
+  get pid(): number {
+    return this.child?.pid ?? 0;
+  }
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
   start(env: Record<string, string> = {}): void {
-    const child = spawn(this.bin, this.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...this.baseEnv, ...env } });
+    const child = spawn(this.bin, this.args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: { ...process.env, ...this.baseEnv, ...env },
+    });
     this.child = child;
     spawned.add(child);
     this.log.write(`--- started pid ${child.pid}: ${this.bin} ${this.args.join(' ')}\n`);
@@ -121,7 +152,13 @@ export class SpawnedNode implements Node {
     await this.kill();
     this.start(env);
   }
-  exited(): Promise<void> { return this.exit; }
-  health(): Promise<boolean> { return healthy(this.clientUrl); }
-  close(): void { this.log.end(); }
+  exited(): Promise<void> {
+    return this.exit;
+  }
+  health(): Promise<boolean> {
+    return healthy(this.clientUrl);
+  }
+  close(): void {
+    this.log.end();
+  }
 }

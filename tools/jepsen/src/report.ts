@@ -33,7 +33,9 @@ function pct(sorted: number[], p: number): number {
 export function figuresOf(history: readonly HistoryEvent[]): Pick<Figures, 'ops' | 'ok' | 'fail' | 'info' | 'byKind'> {
   const byKind: Figures['byKind'] = {};
   const lat = new Map<string, number[]>();
-  let ok = 0, fail = 0, info = 0;
+  let ok = 0,
+    fail = 0,
+    info = 0;
   const pairs = pairOps(history);
   for (const p of pairs) {
     const k = (byKind[p.invoke.f] ??= { ok: 0, fail: 0, info: 0, p50: 0, p99: 0, max: 0 });
@@ -61,7 +63,12 @@ function describeOp(o: Op): string {
   return `#${o.index} p${o.process} ${o.type} ${o.f}${o.key !== undefined ? ` ${o.key}` : ''}${v}${o.revision !== undefined ? ` rev ${o.revision}` : ''}${o.error ? ` (${o.error})` : ''} @${o.time.toFixed(1)}ms`;
 }
 
-export function renderReport(history: readonly HistoryEvent[], anomalies: readonly Anomaly[], figures: Figures, valid: true | false | 'unknown'): string {
+export function renderReport(
+  history: readonly HistoryEvent[],
+  anomalies: readonly Anomaly[],
+  figures: Figures,
+  valid: true | false | 'unknown',
+): string {
   const pairs = pairOps(history);
   const procs = [...new Set(pairs.map((p) => p.invoke.process))].sort((a, b) => a - b);
   const lane = new Map(procs.map((p, i) => [p, i]));
@@ -94,12 +101,34 @@ export function renderReport(history: readonly HistoryEvent[], anomalies: readon
   const byIndex = new Map(history.filter((e): e is Op => e.kind === 'op').map((o) => [o.index, o]));
   const verdict = valid === true ? 'valid' : valid === false ? 'INVALID' : 'unknown';
   const color = valid === true ? '#1a7f37' : valid === false ? '#cf222e' : '#9a6700';
-  const anomalyHtml = anomalies.length === 0
-    ? '<p>None.</p>'
-    : anomalies.map((a) => `<div class="anomaly${a.expected ? ' expected' : ''}"><b>${esc(a.checker)} · ${esc(a.type)}</b>${a.expected ? ' <i>(expected: reported, does not fail the run)</i>' : ''}${a.key !== undefined ? ` · key <code>${esc(a.key)}</code>` : ''}<br>${esc(a.message)}` +
-        (a.ops.length > 0 ? `<ul>${a.ops.slice(0, 40).map((i) => byIndex.get(i)).filter((o): o is Op => o !== undefined).map((o) => `<li><code>${esc(describeOp(o))}</code></li>`).join('')}</ul>` : '') + '</div>').join('\n');
-  const kindRows = Object.entries(figures.byKind).map(([f, k]) => `<tr><td>${esc(f)}</td><td>${k.ok}</td><td>${k.fail}</td><td>${k.info}</td><td>${k.p50}</td><td>${k.p99}</td><td>${k.max}</td></tr>`).join('');
-  const kv = (o: Record<string, number>): string => Object.entries(o).map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`).join('');
+  const anomalyHtml =
+    anomalies.length === 0
+      ? '<p>None.</p>'
+      : anomalies
+          .map(
+            (a) =>
+              `<div class="anomaly${a.expected ? ' expected' : ''}"><b>${esc(a.checker)} · ${esc(a.type)}</b>${a.expected ? ' <i>(expected: reported, does not fail the run)</i>' : ''}${a.key !== undefined ? ` · key <code>${esc(a.key)}</code>` : ''}<br>${esc(a.message)}` +
+              (a.ops.length > 0
+                ? `<ul>${a.ops
+                    .slice(0, 40)
+                    .map((i) => byIndex.get(i))
+                    .filter((o): o is Op => o !== undefined)
+                    .map((o) => `<li><code>${esc(describeOp(o))}</code></li>`)
+                    .join('')}</ul>`
+                : '') +
+              '</div>',
+          )
+          .join('\n');
+  const kindRows = Object.entries(figures.byKind)
+    .map(
+      ([f, k]) =>
+        `<tr><td>${esc(f)}</td><td>${k.ok}</td><td>${k.fail}</td><td>${k.info}</td><td>${k.p50}</td><td>${k.p99}</td><td>${k.max}</td></tr>`,
+    )
+    .join('');
+  const kv = (o: Record<string, number>): string =>
+    Object.entries(o)
+      .map(([k, v]) => `<tr><td>${esc(k)}</td><td>${v}</td></tr>`)
+      .join('');
   const data = JSON.stringify({ bars, faults, lanes: procs.length, end, kinds });
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>jepsen ${esc(figures.server)} ×${figures.members} seed ${figures.seed}: ${verdict}</title>

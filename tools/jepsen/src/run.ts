@@ -7,8 +7,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@kv/client';
 import {
-  checkAppend, checkLeases, checkLock, checkLost, checkRegister, checkWatch, History, mergeResults,
-  type Anomaly, type CheckResult, type FinalRead,
+  checkAppend,
+  checkLeases,
+  checkLock,
+  checkLost,
+  checkRegister,
+  checkWatch,
+  History,
+  mergeResults,
+  type Anomaly,
+  type CheckResult,
+  type FinalRead,
 } from '@kv/check';
 import { startCluster, type ServerKind } from '@kv/cluster-launcher';
 import { AppendWorkload } from './append.js';
@@ -67,15 +76,24 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
   const { kinds, skipped } = Nemesis.applicable(opts.server, opts.nemeses);
   const notes: string[] = [];
   if (skipped.length > 0) notes.push(`skipped on ${opts.server}: ${skipped.join(', ')} (kvd's test hooks: peer isolation and failpoints)`);
-  if (opts.serializableReads) notes.push('self-test: register reads are serializable (not linearizable); anomalies are what this run is for');
-  if (opts.workloads.includes('lock')) notes.push('lock: etcd\'s lock recipe is not safe when a holder stalls past its lease; its overlaps are listed as expected anomalies');
+  if (opts.serializableReads)
+    notes.push('self-test: register reads are serializable (not linearizable); anomalies are what this run is for');
+  if (opts.workloads.includes('lock'))
+    notes.push("lock: etcd's lock recipe is not safe when a holder stalls past its lease; its overlaps are listed as expected anomalies");
 
   const savedHooks = process.env.KVD_TEST_HOOKS;
   if (opts.server === 'kvd') process.env.KVD_TEST_HOOKS = '1';
   const token = `jepsen-${randomBytes(4).toString('hex')}`;
   const baseDir = join(runDir, 'cluster');
   log(`jepsen: starting ${opts.members} ${opts.server} members in ${baseDir}`);
-  const cluster = await startCluster({ server: opts.server, size: opts.members, baseDir, token, stopTimeoutMs: 5_000, readyTimeoutMs: 60_000 });
+  const cluster = await startCluster({
+    server: opts.server,
+    size: opts.members,
+    baseDir,
+    token,
+    stopTimeoutMs: 5_000,
+    readyTimeoutMs: 60_000,
+  });
   if (savedHooks === undefined) delete process.env.KVD_TEST_HOOKS;
   else process.env.KVD_TEST_HOOKS = savedHooks;
   // Members spawned later (restarts, churn) need the hooks too: set while the nemesis runs.
@@ -109,8 +127,17 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
   const admin = new Client({ endpoints, dialTimeoutMs: 1_000, requestTimeoutMs: 5_000 });
   clients.push(admin);
   const nemesis = new Nemesis({
-    server: opts.server, nodes, kinds, rng: rng.fork(), history, admin, signal: stop.signal, baseDir, token,
-    electionTimeoutMs: ELECTION_TIMEOUT_MS, log,
+    server: opts.server,
+    nodes,
+    kinds,
+    rng: rng.fork(),
+    history,
+    admin,
+    signal: stop.signal,
+    baseDir,
+    token,
+    electionTimeoutMs: ELECTION_TIMEOUT_MS,
+    log,
   });
 
   let register: RegisterWorkload | undefined;
@@ -135,7 +162,9 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
   let result: CheckResult;
   let figures: Figures;
   try {
-    log(`jepsen: running ${opts.workloads.join(',')} under ${kinds.join(',') || 'no nemesis'} for ${(opts.durationMs / 1000).toFixed(0)} s (seed ${opts.seed})`);
+    log(
+      `jepsen: running ${opts.workloads.join(',')} under ${kinds.join(',') || 'no nemesis'} for ${(opts.durationMs / 1000).toFixed(0)} s (seed ${opts.seed})`,
+    );
     const running = workloads.map((w) => w.run());
     const nem = nemesis.run();
     const leaders = nemesis.watchLeaders();
@@ -177,12 +206,20 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
       // Without the final state nothing can be said of lost writes, watches or leases: a failure.
       results.harness = {
         valid: false,
-        anomalies: [{ checker: 'harness', type: 'unavailable-after-heal', message: `the healed cluster did not answer the final reads within 60 s: ${finalError}`, ops: [] }],
+        anomalies: [
+          {
+            checker: 'harness',
+            type: 'unavailable-after-heal',
+            message: `the healed cluster did not answer the final reads within 60 s: ${finalError}`,
+            ops: [],
+          },
+        ],
         stats: {},
       };
     }
     if (finalError === undefined && (register || append)) results.lost = checkLost(history.events, finals);
-    if (finalError === undefined && watch) results.watch = checkWatch({ revisions, lastRevision, streams: watch.streams, history: history.events });
+    if (finalError === undefined && watch)
+      results.watch = checkWatch({ revisions, lastRevision, streams: watch.streams, history: history.events });
     if (finalError === undefined && opts.workloads.includes('lease')) {
       const revocations = [];
       for (const r of revisions) {
@@ -206,15 +243,28 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
         }
       }
       for (const from of opened.values()) leaderChanges.push({ from, to: Infinity });
-      results.lease = checkLeases({ history: history.events, electionTimeoutMs: ELECTION_TIMEOUT_MS, slackMs: 1_000, revocations, leaderChanges });
+      results.lease = checkLeases({
+        history: history.events,
+        electionTimeoutMs: ELECTION_TIMEOUT_MS,
+        slackMs: 1_000,
+        revocations,
+        leaderChanges,
+      });
     }
     if (opts.workloads.includes('lock')) results.lock = checkLock(history.events);
     result = mergeResults(results);
     const lost = result.anomalies.filter((a) => a.checker === 'lost').length;
     figures = {
-      server: opts.server, members: opts.members, seed: opts.seed, durationMs: now(),
-      workloads: [...opts.workloads], nemeses: kinds, ...figuresOf(history.events),
-      faults: nemesis.counts, checks: result.stats, notes: [...notes, ...nemesis.skipped.map((s) => `fault not applied: ${s}`)],
+      server: opts.server,
+      members: opts.members,
+      seed: opts.seed,
+      durationMs: now(),
+      workloads: [...opts.workloads],
+      nemeses: kinds,
+      ...figuresOf(history.events),
+      faults: nemesis.counts,
+      checks: result.stats,
+      notes: [...notes, ...nemesis.skipped.map((s) => `fault not applied: ${s}`)],
     };
     if (result.valid === 'unknown') figures.notes.push('a search bound was hit: some key could not be decided (not counted as valid)');
     const reportPath = join(runDir, 'report.html');

@@ -31,7 +31,11 @@ export class WatchWorkload implements Workload {
   readonly name = 'watch';
   readonly streams: WatchStream[] = [];
   private nextId = 0;
-  constructor(private readonly ctx: Ctx, private readonly watchers = 3, private readonly firstClient = 0) {}
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly watchers = 3,
+    private readonly firstClient = 0,
+  ) {}
 
   run(): Promise<void> {
     return Promise.all(Array.from({ length: this.watchers }, (_, w) => this.worker(w))).then(() => undefined);
@@ -81,7 +85,8 @@ export class WatchWorkload implements Workload {
         });
       }
     } catch (err) {
-      if (err instanceof CompactedError) s.responses.push({ time: ctx.now(), revision: 0, events: [], compactRevision: Number(err.compactRevision ?? 0) });
+      if (err instanceof CompactedError)
+        s.responses.push({ time: ctx.now(), revision: 0, events: [], compactRevision: Number(err.compactRevision ?? 0) });
       else s.responses.push({ time: ctx.now(), revision: 0, events: [], canceled: true });
     } finally {
       clearTimeout(timer);

@@ -93,7 +93,8 @@ describe('Backend on SimEngine', () => {
   it('is deterministic: one seed, identical durable state', async () => {
     const a = (await runSeed(11, 8)).engine.durableImage();
     const b = (await runSeed(11, 8)).engine.durableImage();
-    const hex = (m: typeof a): string[] => [...m].map(([l, recs]) => `${l}:${recs.map(([k, v]) => `${k.toString('hex')}=${v.toString('hex')}`).join(',')}`);
+    const hex = (m: typeof a): string[] =>
+      [...m].map(([l, recs]) => `${l}:${recs.map(([k, v]) => `${k.toString('hex')}=${v.toString('hex')}`).join(',')}`);
     expect(hex(a)).toEqual(hex(b));
   });
 

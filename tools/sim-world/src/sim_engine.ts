@@ -14,16 +14,7 @@
 //   - Directory operations (rename, remove) are durable when they resolve (classicEngine fsyncs
 //     the parent directories before it returns).
 import { posix } from 'node:path';
-import type {
-  DbBatchOp,
-  DbIterator,
-  DbIteratorOptions,
-  DbReadOptions,
-  DbSnapshot,
-  DbUsage,
-  StorageDb,
-  StorageEngine,
-} from '@kv/mvcc';
+import type { DbBatchOp, DbIterator, DbIteratorOptions, DbReadOptions, DbSnapshot, DbUsage, StorageDb, StorageEngine } from '@kv/mvcc';
 import { MemoryLevel } from 'memory-level';
 import type { Schedule, SimRandom } from './sim_fs.js';
 
@@ -62,9 +53,7 @@ function applyBatch(into: Map<string, Buffer>, ops: readonly DbBatchOp[]): void 
 /** Copies a batch (keys and values): the caller may reuse its buffers. */
 function copyBatch(ops: readonly DbBatchOp[]): DbBatchOp[] {
   return ops.map((op) =>
-    op.type === 'put'
-      ? { type: 'put', key: Buffer.from(op.key), value: Buffer.from(op.value) }
-      : { type: 'del', key: Buffer.from(op.key) },
+    op.type === 'put' ? { type: 'put', key: Buffer.from(op.key), value: Buffer.from(op.value) } : { type: 'del', key: Buffer.from(op.key) },
   );
 }
 

@@ -160,7 +160,9 @@ describe('SnapshotFiles on SimFs', () => {
         if (saved) expect(got?.metadata?.index).toBe(20n);
         if (got?.metadata?.index === 20n) sawNew++;
         else sawOld++;
-        expect(Buffer.from(got!.data).equals(snapshot(got!.metadata!.index, got!.metadata!.index === 10n ? 3000 : 5000).data as Buffer)).toBe(true);
+        expect(
+          Buffer.from(got!.data).equals(snapshot(got!.metadata!.index, got!.metadata!.index === 10n ? 3000 : 5000).data as Buffer),
+        ).toBe(true);
         expect((await fs.readdir('/d/snap')).filter((x) => x.endsWith('.tmp'))).toEqual([]); // open removed leftovers
       }
     }

@@ -82,7 +82,9 @@ async function runSeed(seed: number, rounds: number): Promise<{ fs: SimFs; repor
     await new Promise<void>((r) => setImmediate(r)); // the dead WAL's pending calls fail
     const r = await Wal.open(DIR, { index: 0n, term: 0n }, { ...OPTS, fs: fs.session() });
     if (r.repaired) report.repaired++;
-    r.entries.forEach((e, i) => expect(e.Index).toBe(BigInt(i + 1))); // contiguous: nothing after a hole
+    r.entries.forEach((e, i) => {
+      expect(e.Index).toBe(BigInt(i + 1));
+    }); // contiguous: nothing after a hole
     const got = r.entries.map(dataOf);
     let match = -1;
     for (let k = minK; k < logs.length && match < 0; k++) {
@@ -94,7 +96,9 @@ async function runSeed(seed: number, rounds: number): Promise<{ fs: SimFs; repor
       }
     }
     if (match < 0) {
-      throw new Error(`seed ${seed} round ${round}: replayed ${got.length} entries match no prefix of the saves from ${minK} (of ${saves.length})`);
+      throw new Error(
+        `seed ${seed} round ${round}: replayed ${got.length} entries match no prefix of the saves from ${minK} (of ${saves.length})`,
+      );
     }
     await wal.close().catch(() => {});
     wal = r.wal;
@@ -134,7 +138,10 @@ describe('Wal on SimFs', () => {
     const a = (await runSeed(7, 10)).fs.durableImage();
     const b = (await runSeed(7, 10)).fs.durableImage();
     expect([...a.keys()]).toEqual([...b.keys()]);
-    for (const [k, v] of a) expect(v === 'dir' ? v : Buffer.from(v).toString('hex')).toEqual(b.get(k) === 'dir' ? 'dir' : Buffer.from(b.get(k) as Buffer).toString('hex'));
+    for (const [k, v] of a)
+      expect(v === 'dir' ? v : Buffer.from(v).toString('hex')).toEqual(
+        b.get(k) === 'dir' ? 'dir' : Buffer.from(b.get(k) as Buffer).toString('hex'),
+      );
   });
 
   it('a failed fsync fails the save and poisons the WAL; the data is never acknowledged', async () => {
@@ -180,7 +187,7 @@ describe('Wal on SimFs', () => {
     await r.wal.close();
   });
 
-  it('the server\'s snapshot order (file, marker, release, purge) survives a crash at any point', async () => {
+  it("the server's snapshot order (file, marker, release, purge) survives a crash at any point", async () => {
     let snapshotsTaken = 0;
     let openedAtSnapshot = 0;
     for (let seed = 1; seed <= 25; seed++) {
@@ -227,7 +234,9 @@ describe('Wal on SimFs', () => {
           expect(Buffer.from(snap.data).toString()).toBe(`state@${pos.index}`);
         }
         const r = await Wal.open(DIR, pos, { ...OPTS, fs: fs.session() });
-        r.entries.forEach((e, i) => expect(e.Index).toBe(pos.index + BigInt(i + 1)));
+        r.entries.forEach((e, i) => {
+          expect(e.Index).toBe(pos.index + BigInt(i + 1));
+        });
         const got = r.entries.length > 0 ? r.entries[r.entries.length - 1]!.Index : pos.index;
         expect(got).toBeGreaterThanOrEqual(mustHave);
         wal = r.wal;
@@ -244,7 +253,11 @@ describe('Wal on SimFs', () => {
     for (let seed = 1; seed <= 15; seed++) {
       const rnd = seeded(seed);
       const sched = new TestScheduler();
-      const fs = new SimFs({ random: seeded(seed + 1000), schedule: sched.schedule, latency: (op) => (op === 'fsync' || op === 'fdatasync' ? 5 : 1) });
+      const fs = new SimFs({
+        random: seeded(seed + 1000),
+        schedule: sched.schedule,
+        latency: (op) => (op === 'fsync' || op === 'fdatasync' ? 5 : 1),
+      });
       const mk = fs.mkdir('/m').then(() => fs.fsyncDir('/'));
       await sched.run(() => false);
       await mk;
@@ -275,10 +288,11 @@ describe('Wal on SimFs', () => {
       const r = box.r!;
       const got = r.entries.length > 0 ? r.entries[r.entries.length - 1]!.Index : 0n;
       expect(got).toBeGreaterThanOrEqual(durable);
-      r.entries.forEach((e, i) => expect(e.Index).toBe(BigInt(i + 1)));
+      r.entries.forEach((e, i) => {
+        expect(e.Index).toBe(BigInt(i + 1));
+      });
       const closed = track(r.wal.close());
       await sched.run(() => closed.done);
     }
   }, 60_000);
 });
-

@@ -41,10 +41,12 @@ export interface StartOptions {
   probe?: (server: RunningServer) => ReadyProbe;
 }
 
-const healthProbe = (s: RunningServer): ReadyProbe => async () => {
-  const h = await probeHealth(s.clientUrl);
-  return h.healthy ? { ready: true } : { ready: false, reason: h.reason };
-};
+const healthProbe =
+  (s: RunningServer): ReadyProbe =>
+  async () => {
+    const h = await probeHealth(s.clientUrl);
+    return h.healthy ? { ready: true } : { ready: false, reason: h.reason };
+  };
 
 /** Start `kind` with etcd's flags on loopback ports and wait until it is ready. */
 export async function startServer(kind: ServerKind, opts: StartOptions = {}): Promise<RunningServer> {
@@ -58,7 +60,13 @@ export async function startServer(kind: ServerKind, opts: StartOptions = {}): Pr
   return fixed ? attempt([], async () => {}) : withFreshPorts(2, attempt);
 }
 
-async function launch(kind: ServerKind, opts: StartOptions, clientPort: number, peerPort: number, release: () => Promise<void>): Promise<RunningServer> {
+async function launch(
+  kind: ServerKind,
+  opts: StartOptions,
+  clientPort: number,
+  peerPort: number,
+  release: () => Promise<void>,
+): Promise<RunningServer> {
   const name = opts.name ?? 't';
   const dataDir = await mkdtemp(join(tmpdir(), `kv-${kind}-`));
   const clientUrl = `http://127.0.0.1:${clientPort}`;
@@ -67,13 +75,20 @@ async function launch(kind: ServerKind, opts: StartOptions, clientPort: number, 
     name: `${kind} ${name}`,
     bin: serverBinary(kind),
     args: [
-      '--name', name,
-      '--data-dir', dataDir,
-      '--listen-client-urls', clientUrl,
-      '--advertise-client-urls', clientUrl,
-      '--listen-peer-urls', peerUrl,
-      '--initial-advertise-peer-urls', peerUrl,
-      '--initial-cluster', `${name}=${peerUrl}`,
+      '--name',
+      name,
+      '--data-dir',
+      dataDir,
+      '--listen-client-urls',
+      clientUrl,
+      '--advertise-client-urls',
+      clientUrl,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      `${name}=${peerUrl}`,
       ...(opts.extraArgs ?? []),
     ],
   });

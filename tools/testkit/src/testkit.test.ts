@@ -81,7 +81,9 @@ describe('ManagedProcess', () => {
       args: ['-e', "console.log('hello'); setInterval(() => {}, 1000)"],
     });
     p.start();
-    await p.waitReady(async () => (p.logTail().includes('hello') ? { ready: true } : { ready: false, reason: 'no hello' }), { timeoutMs: 20_000 });
+    await p.waitReady(async () => (p.logTail().includes('hello') ? { ready: true } : { ready: false, reason: 'no hello' }), {
+      timeoutMs: 20_000,
+    });
     expect(p.running).toBe(true);
     expect(p.pid).toBeGreaterThan(0);
     const s = await p.stop();
@@ -91,9 +93,15 @@ describe('ManagedProcess', () => {
   });
 
   it('waitReady fails at once when the process exits, with its output', async () => {
-    const p = new ManagedProcess({ name: 'dies', bin: process.execPath, args: ['-e', "console.error('listen EADDRINUSE'); process.exit(3)"] });
+    const p = new ManagedProcess({
+      name: 'dies',
+      bin: process.execPath,
+      args: ['-e', "console.error('listen EADDRINUSE'); process.exit(3)"],
+    });
     p.start();
-    await expect(p.waitReady(async () => ({ ready: false, reason: 'never' }), { timeoutMs: 20_000 })).rejects.toThrow(/dies exited \(exit code 3\)[\s\S]*EADDRINUSE/);
+    await expect(p.waitReady(async () => ({ ready: false, reason: 'never' }), { timeoutMs: 20_000 })).rejects.toThrow(
+      /dies exited \(exit code 3\)[\s\S]*EADDRINUSE/,
+    );
     await p.closeLog();
   });
 

@@ -16,7 +16,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * Calls `cond` until it returns something other than undefined, null or false, and resolves with
  * that value. An error thrown by `cond` counts as "not yet"; the last one is named when time runs out.
  */
-export async function until<T>(cond: () => T | undefined | null | false | Promise<T | undefined | null | false>, opts: UntilOptions = {}): Promise<T> {
+export async function until<T>(
+  cond: () => T | undefined | null | false | Promise<T | undefined | null | false>,
+  opts: UntilOptions = {},
+): Promise<T> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const intervalMs = opts.intervalMs ?? 100;
   const deadline = Date.now() + timeoutMs;

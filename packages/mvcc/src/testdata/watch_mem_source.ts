@@ -77,9 +77,7 @@ export class MemSource implements WatchSource {
         events.push({ type: mvccpb.Event_EventType.PUT, kv, prevKv: undefined });
       } else {
         const [k, e] = op.del;
-        const keys = [...this.latest.keys()]
-          .filter((x) => (e === undefined ? x === k : x >= k && (e === '\0' || x < e)))
-          .sort();
+        const keys = [...this.latest.keys()].filter((x) => (e === undefined ? x === k : x >= k && (e === '\0' || x < e))).sort();
         for (const x of keys) {
           this.latest.delete(x);
           const kv = mvccpb.KeyValue.fromPartial({ key: Buffer.from(x, 'latin1'), modRevision: rev });
@@ -94,7 +92,11 @@ export class MemSource implements WatchSource {
     return ch;
   }
 
-  async range(key: Buffer, end: Buffer | undefined, o: { rev?: bigint } = {}): Promise<{ kvs: mvccpb.KeyValue[]; count: number; rev: bigint }> {
+  async range(
+    key: Buffer,
+    end: Buffer | undefined,
+    o: { rev?: bigint } = {},
+  ): Promise<{ kvs: mvccpb.KeyValue[]; count: number; rev: bigint }> {
     await Promise.resolve();
     const at = o.rev && o.rev > 0n ? o.rev : this.rev;
     if (at < this.compacted) throw new Error('mvcc: required revision has been compacted');

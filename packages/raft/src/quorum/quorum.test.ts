@@ -76,9 +76,7 @@ describe('MajorityConfig', () => {
     for (let i = 0; i < 5000; i++) {
       const c = new MajorityConfig(randIdxMap(r).keys());
       const votes = randVotes(r, [...c, 99n]);
-      expect(voteResultString(c.voteResult(votes))).toBe(
-        voteResultString(bruteVote(new JointConfig(c), votes)),
-      );
+      expect(voteResultString(c.voteResult(votes))).toBe(voteResultString(bruteVote(new JointConfig(c), votes)));
     }
   });
 });

@@ -13,10 +13,7 @@ function tracker(incoming: number[], outgoing: number[] = [], learners: number[]
     new Set(learners.map(BigInt)),
   );
   for (const id of [...incoming, ...outgoing, ...learners]) {
-    t.progress.set(
-      BigInt(id),
-      new Progress({ next: 1n, inflights: new Inflights(8), isLearner: learners.includes(id) }),
-    );
+    t.progress.set(BigInt(id), new Progress({ next: 1n, inflights: new Inflights(8), isLearner: learners.includes(id) }));
   }
   return t;
 }

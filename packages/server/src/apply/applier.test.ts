@@ -34,7 +34,13 @@ async function open() {
   const store = await KVStore.open(backend, { leases: lessor });
   const alarms = new AlarmStore();
   const membership = new Membership();
-  const applier = new Applier({ store, lessor, alarms, membership, header: (revision) => ({ clusterId: 1n, memberId: 2n, revision, raftTerm: 3n }) });
+  const applier = new Applier({
+    store,
+    lessor,
+    alarms,
+    membership,
+    header: (revision) => ({ clusterId: 1n, memberId: 2n, revision, raftTerm: 3n }),
+  });
   let index = 0n;
   /** Applies one request as the next log entry. */
   const apply = async (req: etcdserverpb.InternalRaftRequest): Promise<ApplyResult> => {
@@ -42,7 +48,8 @@ async function open() {
     return r ?? {};
   };
   /** The request error's name: RpcError's etcd name, or mvcc's KvError name. */
-  const errName = (r: ApplyResult) => (r.err instanceof RpcError ? r.err.etcdName : r.err === undefined ? undefined : (r.err as Error).name);
+  const errName = (r: ApplyResult) =>
+    r.err instanceof RpcError ? r.err.etcdName : r.err === undefined ? undefined : (r.err as Error).name;
   const get = async (key: string) => (await store.rangeAt(b(key), undefined, store.currentRev(), store.compactRev(), {})).kvs;
   close = async () => {
     await store.close?.();
@@ -83,7 +90,14 @@ describe('Applier', () => {
     const txn = (value: string) =>
       R({
         txn: {
-          compare: [{ key: b('k'), target: etcdserverpb.Compare_CompareTarget.VALUE, result: etcdserverpb.Compare_CompareResult.EQUAL, value: b(value) }],
+          compare: [
+            {
+              key: b('k'),
+              target: etcdserverpb.Compare_CompareTarget.VALUE,
+              result: etcdserverpb.Compare_CompareResult.EQUAL,
+              value: b(value),
+            },
+          ],
           success: [{ requestPut: { key: b('s1'), value: b('1') } }, { requestPut: { key: b('s2'), value: b('2') } }],
           failure: [{ requestRange: { key: b('k') } }],
         },
@@ -120,7 +134,8 @@ describe('Applier', () => {
     const m = await open();
     const on = (await m.apply(R({ alarm: { action: ACTIVATE, memberID: 2n, alarm: NOSPACE } }))).resp as etcdserverpb.AlarmResponse;
     expect(on.alarms).toEqual([{ memberID: 2n, alarm: NOSPACE }]);
-    const list = (await m.apply(R({ alarm: { action: GET, memberID: 0n, alarm: etcdserverpb.AlarmType.NONE } }))).resp as etcdserverpb.AlarmResponse;
+    const list = (await m.apply(R({ alarm: { action: GET, memberID: 0n, alarm: etcdserverpb.AlarmType.NONE } })))
+      .resp as etcdserverpb.AlarmResponse;
     expect(list.alarms).toEqual([{ memberID: 2n, alarm: NOSPACE }]);
     expect(m.errName(await m.apply(R({ put: { key: b('k'), value: b('v') } })))).toBe('NoSpace');
     expect(m.errName(await m.apply(R({ leaseGrant: { ID: 1n, TTL: 10n } })))).toBe('NoSpace');

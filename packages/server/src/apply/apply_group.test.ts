@@ -35,7 +35,8 @@ async function open() {
 }
 
 const req = (r: Partial<etcdserverpb.InternalRaftRequest>) => etcdserverpb.InternalRaftRequest.fromPartial(r);
-const put = (key: string, lease = 0n) => req({ put: etcdserverpb.PutRequest.fromPartial({ key: Buffer.from(key), value: Buffer.from('v'), lease }) });
+const put = (key: string, lease = 0n) =>
+  req({ put: etcdserverpb.PutRequest.fromPartial({ key: Buffer.from(key), value: Buffer.from('v'), lease }) });
 
 async function keys(store: KVStore): Promise<string[]> {
   const r = await store.rangeAt(Buffer.from('k'), Buffer.from('l'), store.currentRev(), store.compactRev(), {});
@@ -60,7 +61,10 @@ describe('applyGroup', () => {
 
   it('replay skips entries at or below the consistent index; empty entries move it on', async () => {
     const m = await open();
-    await m.apply([{ index: 1n, req: put('k1') }, { index: 2n, req: put('k2') }]);
+    await m.apply([
+      { index: 1n, req: put('k1') },
+      { index: 2n, req: put('k2') },
+    ]);
     const rev = m.store.currentRev();
     // A restart replays the log from an older point: 1 and 2 are skipped, 3 (empty) and 4 apply.
     const res = await m.apply([{ index: 1n, req: put('k1') }, { index: 2n, req: put('k2') }, { index: 3n }, { index: 4n, req: put('k4') }]);

@@ -73,14 +73,19 @@ export function clusterIds(config: ServerConfig): { memberId: bigint; clusterId:
 }
 
 /** Join: the cluster's id and members come from the others; this member was added with MemberAdd. */
-async function joinIds(config: ServerConfig, fetchCluster: ClusterFetcher | undefined): Promise<{ memberId: bigint; clusterId: bigint; members: MemberRecord[] }> {
+async function joinIds(
+  config: ServerConfig,
+  fetchCluster: ClusterFetcher | undefined,
+): Promise<{ memberId: bigint; clusterId: bigint; members: MemberRecord[] }> {
   if (!fetchCluster) throw new Error('this member cannot join a running cluster: its world has no way to fetch the member list');
   const self = new Set(config.initialAdvertisePeerUrls);
   const others = config.initialCluster.flatMap((m) => m.peerUrls).filter((u) => !self.has(u));
   const remote = await fetchCluster(others, 5_000);
   const me = remote.members.find((m) => m.peerURLs.some((u) => self.has(u)));
   if (!me) {
-    throw new Error(`this member's peer URLs (${[...self].join(',')}) are not in the cluster's member list: add it with 'member add' first`);
+    throw new Error(
+      `this member's peer URLs (${[...self].join(',')}) are not in the cluster's member list: add it with 'member add' first`,
+    );
   }
   return { memberId: me.id, clusterId: remote.clusterId, members: remote.members };
 }

@@ -63,10 +63,16 @@ export class LeaderForwarder {
     }
   }
 
-  timeToLive(leaderUrls: string[], req: etcdserverpb.LeaseTimeToLiveRequest, timeoutMs: number): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
+  timeToLive(
+    leaderUrls: string[],
+    req: etcdserverpb.LeaseTimeToLiveRequest,
+    timeoutMs: number,
+  ): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
     if (leaderUrls.length === 0) return Promise.reject(new RpcError('NoLeader'));
     return new Promise((resolve, reject) => {
-      this.client(leaderUrls[0]).leaseTimeToLive(req, new Metadata(), { deadline: this.clock.wallNow() + timeoutMs }, (err, r) => (err ? reject(err) : resolve(r)));
+      this.client(leaderUrls[0]).leaseTimeToLive(req, new Metadata(), { deadline: this.clock.wallNow() + timeoutMs }, (err, r) =>
+        err ? reject(err) : resolve(r),
+      );
     });
   }
 

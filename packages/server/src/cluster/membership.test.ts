@@ -15,8 +15,20 @@ class MapBucket implements MembersBucket {
 }
 
 const T = raftpb.ConfChangeType;
-const rec = (id: bigint, peer: string, o: Partial<MemberRecord> = {}): MemberRecord => ({ id, name: '', peerURLs: [peer], clientURLs: [], isLearner: false, ...o });
-const cc = (type: raftpb.ConfChangeType, nodeId: bigint, m?: MemberRecord): raftpb.ConfChange => ({ id: 0n, type, nodeId, context: m ? encodeMember(m) : Buffer.alloc(0) });
+const rec = (id: bigint, peer: string, o: Partial<MemberRecord> = {}): MemberRecord => ({
+  id,
+  name: '',
+  peerURLs: [peer],
+  clientURLs: [],
+  isLearner: false,
+  ...o,
+});
+const cc = (type: raftpb.ConfChangeType, nodeId: bigint, m?: MemberRecord): raftpb.ConfChange => ({
+  id: 0n,
+  type,
+  nodeId,
+  context: m ? encodeMember(m) : Buffer.alloc(0),
+});
 
 describe('Membership', () => {
   it('keeps a uint64 id exact through etcd’s member JSON', () => {
@@ -50,7 +62,10 @@ describe('Membership', () => {
 
     // What was persisted restores the same membership (a restart).
     const again = new Membership();
-    again.restore(bucket.data.members.values(), [...bucket.data.membersRemoved.keys()].map((k) => Buffer.from(k)));
+    again.restore(
+      bucket.data.members.values(),
+      [...bucket.data.membersRemoved.keys()].map((k) => Buffer.from(k)),
+    );
     expect(again.list()).toEqual(ms.list());
     expect(again.isRemoved(1n)).toBe(true);
   });

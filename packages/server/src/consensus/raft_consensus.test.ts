@@ -33,13 +33,25 @@ const requestTimeoutMs = 3000;
 
 /** The member's real apply path over a backend in the temp dir. */
 function machineOver(s: StateParts): StateMachine {
-  const applier = new Applier({ store: s.store, lessor: s.lessor, alarms: s.alarms, membership: s.membership, header: (revision) => ({ clusterId: 1n, memberId: 1n, revision, raftTerm: 0n }) });
+  const applier = new Applier({
+    store: s.store,
+    lessor: s.lessor,
+    alarms: s.alarms,
+    membership: s.membership,
+    header: (revision) => ({ clusterId: 1n, memberId: 1n, revision, raftTerm: 0n }),
+  });
   return {
     appliedIndex: () => s.store.consistentIndex(),
     applyEntries: (entries) => applyGroup({ backend: s.backend, store: s.store, applier, sync: false }, entries),
     applyConfChange: async (index, cc) => {
       await applyGroup(
-        { backend: s.backend, store: s.store, applier, sync: false, extra: (tx) => s.membership.applyConfChange(cc, { put: (b, k, v) => tx.put(b, k, v), del: (b, k) => tx.del(b, k) }) },
+        {
+          backend: s.backend,
+          store: s.store,
+          applier,
+          sync: false,
+          extra: (tx) => s.membership.applyConfChange(cc, { put: (b, k, v) => tx.put(b, k, v), del: (b, k) => tx.del(b, k) }),
+        },
         [{ index }],
       );
     },
@@ -81,7 +93,10 @@ async function open(ids: bigint[]) {
     storage: new MemoryStorage(),
     confState: raftpb.ConfState.fromPartial({}),
     snapshotIndex: 0n,
-    bootstrapPeers: ids.map((id) => ({ id, context: encodeMember({ id, name: `m${id}`, peerURLs: [`http://127.0.0.1:${2380 + Number(id)}`], clientURLs: [], isLearner: false }) })),
+    bootstrapPeers: ids.map((id) => ({
+      id,
+      context: encodeMember({ id, name: `m${id}`, peerURLs: [`http://127.0.0.1:${2380 + Number(id)}`], clientURLs: [], isLearner: false }),
+    })),
     heartbeatMs,
     electionTicks,
     snapshotCount: 10_000,
@@ -110,7 +125,10 @@ async function until(what: string, cond: () => boolean): Promise<void> {
 }
 
 const put = (id: bigint, key: string) =>
-  etcdserverpb.InternalRaftRequest.fromPartial({ header: { ID: id }, put: etcdserverpb.PutRequest.fromPartial({ key: Buffer.from(key), value: Buffer.from('v') }) });
+  etcdserverpb.InternalRaftRequest.fromPartial({
+    header: { ID: id },
+    put: etcdserverpb.PutRequest.fromPartial({ key: Buffer.from(key), value: Buffer.from('v') }),
+  });
 
 describe('RaftConsensus', () => {
   it('a cluster of one elects itself on its clock, answers a proposal with its applied result and passes read barriers', async () => {

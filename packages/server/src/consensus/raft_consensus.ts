@@ -129,7 +129,10 @@ function decodeCommitted(e: raftpb.Entry): etcdserverpb.InternalRaftRequest {
   try {
     return etcdserverpb.InternalRaftRequest.decode(e.Data);
   } catch (err) {
-    throw new Error(`committed entry ${e.Index} (term ${e.Term}, ${e.Data.length} bytes) is not a request: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(
+      `committed entry ${e.Index} (term ${e.Term}, ${e.Data.length} bytes) is not a request: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -385,7 +388,10 @@ export class RaftConsensus implements Consensus {
         this.o.logger.warn({ ctx: key, retryMs }, 'waiting for ReadIndex response took too long, retrying');
         this.sendReadIndex(key);
       }, retryMs),
-      deadline: this.clock.setTimeout(() => this.failReadRound(key, new RpcError(this.lead === 0n ? 'NoLeader' : 'Timeout')), this.o.requestTimeoutMs),
+      deadline: this.clock.setTimeout(
+        () => this.failReadRound(key, new RpcError(this.lead === 0n ? 'NoLeader' : 'Timeout')),
+        this.o.requestTimeoutMs,
+      ),
     };
     this.readRounds.set(key, round);
     this.sendReadIndex(key);
@@ -470,7 +476,10 @@ export class RaftConsensus implements Consensus {
     if (rd.softState) {
       const lead = rd.softState.lead;
       if (lead !== this.lead) {
-        logger.info({ leader: lead.toString(16), term: this.node.basicStatus().hardState.term.toString() }, lead === 0n ? 'lost leader' : 'leader elected');
+        logger.info(
+          { leader: lead.toString(16), term: this.node.basicStatus().hardState.term.toString() },
+          lead === 0n ? 'lost leader' : 'leader elected',
+        );
         this.lead = lead;
         machine.onLeaderChange(lead, rd.softState.raftState === RaftState.Leader);
         if (lead !== 0n) for (const f of this.leaderWaiters.splice(0)) f();

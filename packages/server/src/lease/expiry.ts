@@ -60,8 +60,18 @@ export class LeaseExpiry {
     const run = (fn: () => Promise<void>) => () => {
       fn().catch((err) => this.o.logger.error({ err }, 'background task failed'));
     };
-    this.timers.push(this.o.clock.setInterval(run(() => this.revokeExpired()), this.o.passMs ?? expiryPassMs));
-    this.timers.push(this.o.clock.setInterval(run(() => this.checkpoint()), this.o.checkpointMs ?? checkpointIntervalMs));
+    this.timers.push(
+      this.o.clock.setInterval(
+        run(() => this.revokeExpired()),
+        this.o.passMs ?? expiryPassMs,
+      ),
+    );
+    this.timers.push(
+      this.o.clock.setInterval(
+        run(() => this.checkpoint()),
+        this.o.checkpointMs ?? checkpointIntervalMs,
+      ),
+    );
   }
 
   /**
@@ -87,7 +97,8 @@ export class LeaseExpiry {
       this.o
         .propose({ leaseRevoke: { ID: l.id } })
         .catch((err) => {
-          if (!(err instanceof RpcError && err.etcdName === 'LeaseNotFound')) this.o.logger.warn({ err, lease: l.id.toString(16) }, 'lease revoke failed');
+          if (!(err instanceof RpcError && err.etcdName === 'LeaseNotFound'))
+            this.o.logger.warn({ err, lease: l.id.toString(16) }, 'lease revoke failed');
         })
         .finally(() => this.revoking.delete(l.id));
     }

@@ -9,7 +9,9 @@ import type { Member } from '../member.js';
 import { unary } from './unary.js';
 
 function wireMembers(m: Member): etcdserverpb.Member[] {
-  return m.members().map((x) => ({ ID: x.id, name: x.name, peerURLs: x.peerUrls, clientURLs: x.clientUrls, isLearner: x.isLearner ?? false }));
+  return m
+    .members()
+    .map((x) => ({ ID: x.id, name: x.name, peerURLs: x.peerUrls, clientURLs: x.clientUrls, isLearner: x.isLearner ?? false }));
 }
 
 function checkUrls(urls: string[]): void {
@@ -84,12 +86,23 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
       const cur = m.members().find((x) => x.id === req.ID);
       if (!cur) throw new RpcError('MemberNotFound');
       checkUrls(req.peerURLs);
-      const taken = new Set(m.members().filter((x) => x.id !== req.ID).flatMap((x) => x.peerUrls));
+      const taken = new Set(
+        m
+          .members()
+          .filter((x) => x.id !== req.ID)
+          .flatMap((x) => x.peerUrls),
+      );
       if (req.peerURLs.some((u) => taken.has(u))) throw new RpcError('PeerURLExist');
       await change(m, {
         type: raftpb.ConfChangeType.ConfChangeUpdateNode,
         nodeId: req.ID,
-        context: encodeMember({ id: req.ID, name: cur.name, peerURLs: req.peerURLs, clientURLs: cur.clientUrls, isLearner: cur.isLearner ?? false }),
+        context: encodeMember({
+          id: req.ID,
+          name: cur.name,
+          peerURLs: req.peerURLs,
+          clientURLs: cur.clientUrls,
+          isLearner: cur.isLearner ?? false,
+        }),
       });
       return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
     }),

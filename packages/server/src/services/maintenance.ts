@@ -87,10 +87,17 @@ export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
         (r) => {
           const open = m.backend.openSnapshotReaders;
           if (r.sent) log.info({ 'total-bytes': r.bytes, 'open-snapshot-streams': open }, 'successfully sent database snapshot to client');
-          else log.info({ 'sent-bytes': r.bytes, 'open-snapshot-streams': open }, 'database snapshot stream closed by the client; released its backend snapshot');
+          else
+            log.info(
+              { 'sent-bytes': r.bytes, 'open-snapshot-streams': open },
+              'database snapshot stream closed by the client; released its backend snapshot',
+            );
         },
         (err: unknown) => {
-          log.warn({ err: String(err), 'open-snapshot-streams': m.backend.openSnapshotReaders }, 'failed to send database snapshot to client');
+          log.warn(
+            { err: String(err), 'open-snapshot-streams': m.backend.openSnapshotReaders },
+            'failed to send database snapshot to client',
+          );
           call.destroy(toServiceError(err));
         },
       );

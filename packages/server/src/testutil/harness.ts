@@ -82,9 +82,12 @@ export { freePort } from '@kv/testkit';
 /** Polls until `fn` yields a value; errors count as "not yet" and the last one is reported. */
 export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   // Only undefined means "not yet" here (a false or null result is an answer).
-  const box = await untilKit(async () => {
-    const v = await fn();
-    return v === undefined ? undefined : { v };
-  }, { what, timeoutMs });
+  const box = await untilKit(
+    async () => {
+      const v = await fn();
+      return v === undefined ? undefined : { v };
+    },
+    { what, timeoutMs },
+  );
   return box.v;
 }

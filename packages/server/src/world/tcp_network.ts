@@ -115,11 +115,19 @@ class TcpPeerNetwork implements PeerNetwork {
     return this.forwarder.renew(leader.clientUrls, id, timeoutMs);
   }
 
-  leaseTimeToLive(leader: PeerAddress, req: etcdserverpb.LeaseTimeToLiveRequest, timeoutMs: number): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
+  leaseTimeToLive(
+    leader: PeerAddress,
+    req: etcdserverpb.LeaseTimeToLiveRequest,
+    timeoutMs: number,
+  ): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
     return this.forwarder.timeToLive(leader.clientUrls, req, timeoutMs);
   }
 
-  promoteMember(leader: PeerAddress, req: etcdserverpb.MemberPromoteRequest, timeoutMs: number): Promise<etcdserverpb.MemberPromoteResponse> {
+  promoteMember(
+    leader: PeerAddress,
+    req: etcdserverpb.MemberPromoteRequest,
+    timeoutMs: number,
+  ): Promise<etcdserverpb.MemberPromoteResponse> {
     return this.forwarder.promote(leader.clientUrls, req, timeoutMs);
   }
 
