@@ -9,9 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const pnpmVersion = JSON.parse(
-  (await import('node:fs')).readFileSync(join(root, 'package.json'), 'utf8'),
-).packageManager.split('@')[1];
+const pnpmVersion = JSON.parse((await import('node:fs')).readFileSync(join(root, 'package.json'), 'utf8')).packageManager.split('@')[1];
 
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: process.env });

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@kv/client';
-import { ETCDCTL_BIN, freePort, serverKinds, startServer, type RunningServer, type ServerKind } from '@kv/client/testing';
+import { ETCDCTL_BIN, freePort, serverKinds, startServer, type RunningServer, type ServerKind } from '@kv/testkit';
 
 const KVCTL_BIN = fileURLToPath(new URL('../bin/kvctl', import.meta.url));
 
@@ -23,7 +23,13 @@ interface RunResult {
 function runTool(
   tool: Tool,
   args: string[],
-  opts: { stdin?: string; env?: Record<string, string>; timeoutMs?: number; until?: (out: string) => boolean; onStart?: () => Promise<void> } = {},
+  opts: {
+    stdin?: string;
+    env?: Record<string, string>;
+    timeoutMs?: number;
+    until?: (out: string) => boolean;
+    onStart?: () => Promise<void>;
+  } = {},
 ): Promise<RunResult> {
   const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', ETCDCTL_API: '3', ...opts.env };
   const bin = tool === 'etcdctl' ? ETCDCTL_BIN : KVCTL_BIN;
@@ -212,11 +218,24 @@ const steps: Step[] = [
     normalize: (o) => watchJsonEvents(o).join('\n'),
   },
   { name: 'watch history simple', args: () => ['watch', 'w1', '--rev', '2'], until: (o) => o.includes('DELETE\nw1\n\n') },
-  { name: 'watch history fields prev-kv', args: () => ['watch', '--prefix', 'w', '--rev', '2', '--prev-kv', '-w', 'fields'], until: (o) => o.includes('"Type" : DELETE') && o.endsWith('"Value" : ""\n"Lease" : 0\n') },
+  {
+    name: 'watch history fields prev-kv',
+    args: () => ['watch', '--prefix', 'w', '--rev', '2', '--prev-kv', '-w', 'fields'],
+    until: (o) => o.includes('"Type" : DELETE') && o.endsWith('"Value" : ""\n"Lease" : 0\n'),
+  },
   { name: 'watch range', args: () => ['watch', 'a', 'x', '--rev', '2'], until: (o) => o.endsWith('DELETE\nw1\n\n') },
   {
     name: 'watch exec',
-    args: () => ['watch', 'w1', '--rev', '2', '--', 'sh', '-c', 'echo "$ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE $ETCD_WATCH_REVISION"'],
+    args: () => [
+      'watch',
+      'w1',
+      '--rev',
+      '2',
+      '--',
+      'sh',
+      '-c',
+      'echo "$ETCD_WATCH_EVENT_TYPE $ETCD_WATCH_KEY $ETCD_WATCH_VALUE $ETCD_WATCH_REVISION"',
+    ],
     until: (o) => o.includes('"DELETE" "w1"'),
   },
   { name: 'watch separator without command', args: () => ['watch', 'w1', '--'] },
@@ -237,13 +256,41 @@ const steps: Step[] = [
   { name: 'member list table', args: () => ['member', 'list', '-w', 'table'] },
   { name: 'member list protobuf', args: () => ['member', 'list', '-w', 'protobuf'], binary: true },
   { name: 'endpoint status table', args: () => ['endpoint', 'status', '-w', 'table'], normalize: (s) => s.replace(/\d+ kB/g, 'N kB') },
-  { name: 'endpoint status json', args: () => ['endpoint', 'status', '-w', 'json'], normalize: (s) => s.replace(/"dbSize":\d+/, '"dbSize":N').replace(/"dbSizeInUse":\d+/, '"dbSizeInUse":N') },
+  {
+    name: 'endpoint status json',
+    args: () => ['endpoint', 'status', '-w', 'json'],
+    normalize: (s) => s.replace(/"dbSize":\d+/, '"dbSize":N').replace(/"dbSizeInUse":\d+/, '"dbSizeInUse":N'),
+  },
   { name: 'endpoint status simple', args: () => ['endpoint', 'status'], normalize: (s) => s.replace(/\d+ kB/g, 'N kB') },
-  { name: 'endpoint status fields', args: () => ['endpoint', 'status', '-w', 'fields'], normalize: (s) => s.replace(/"DBSize" : \d+/, '"DBSize" : N') },
+  {
+    name: 'endpoint status fields',
+    args: () => ['endpoint', 'status', '-w', 'fields'],
+    normalize: (s) => s.replace(/"DBSize" : \d+/, '"DBSize" : N'),
+  },
   { name: 'endpoint health simple', args: () => ['endpoint', 'health'] },
-  { name: 'endpoint hashkv table', args: () => ['endpoint', 'hashkv', '-w', 'table'], normalize: (s) => s.replace(/\| +\d+ \|$/m, '| N |').replace(/^\+-+\+-+\+$/gm, 'LINE').replace(/\| +HASH +\|$/m, '| HASH |') },
-  { name: 'endpoint health json', args: () => ['endpoint', 'health', '-w', 'json'], normalize: (s) => s.replace(/"took":"[^"]*"/g, '"took":"T"') },
-  { name: 'endpoint health table', args: () => ['endpoint', 'health', '-w', 'table'], normalize: (s) => s.replace(/\| +[\d.]+[µmn]?s +\|/g, '| T |').replace(/-+\+-+\+-+\+-+/g, 'LINE').replace(/\| +TOOK +\|/, '| TOOK |') },
+  {
+    name: 'endpoint hashkv table',
+    args: () => ['endpoint', 'hashkv', '-w', 'table'],
+    normalize: (s) =>
+      s
+        .replace(/\| +\d+ \|$/m, '| N |')
+        .replace(/^\+-+\+-+\+$/gm, 'LINE')
+        .replace(/\| +HASH +\|$/m, '| HASH |'),
+  },
+  {
+    name: 'endpoint health json',
+    args: () => ['endpoint', 'health', '-w', 'json'],
+    normalize: (s) => s.replace(/"took":"[^"]*"/g, '"took":"T"'),
+  },
+  {
+    name: 'endpoint health table',
+    args: () => ['endpoint', 'health', '-w', 'table'],
+    normalize: (s) =>
+      s
+        .replace(/\| +[\d.]+[µmn]?s +\|/g, '| T |')
+        .replace(/-+\+-+\+-+\+-+/g, 'LINE')
+        .replace(/\| +TOOK +\|/, '| TOOK |'),
+  },
   // The hash covers stored leases' ids, which are time-based.
   { name: 'endpoint hashkv', args: () => ['endpoint', 'hashkv', '-w', 'json'], normalize: (s) => s.replace(/"hash":\d+/, '"hash":N') },
   { name: 'alarm list', args: () => ['alarm', 'list'] },
@@ -271,7 +318,11 @@ function grantedLeases(stepName: string, out: string): string[] {
 
 function normalizeLeases(s: string, leases: string[]): string {
   leases.forEach((h, i) => {
-    s = s.split(h).join(`<lease${i}>`).split(BigInt('0x' + h).toString()).join(`<lease${i}>`);
+    s = s
+      .split(h)
+      .join(`<lease${i}>`)
+      .split(BigInt('0x' + h).toString())
+      .join(`<lease${i}>`);
   });
   return s;
 }

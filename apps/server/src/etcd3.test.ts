@@ -1,5 +1,5 @@
 // The `etcd3` npm client, unchanged, against kvd.
-import { startServer, type RunningServer } from '@kv/client/testing';
+import { startServer, type RunningServer } from '@kv/testkit';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 

@@ -1,7 +1,7 @@
 // kvd keeps its data dir private, as etcd does: directories 0700, files 0600, for what it
 // creates (WAL, snapshots, LevelDB's files) and for what an earlier run left behind.
 import { Client, Op } from '@kv/client';
-import { startServer, type RunningServer } from '@kv/client/testing';
+import { startServer, type RunningServer } from '@kv/testkit';
 import { chmodSync, lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,7 +29,10 @@ describe('data dir file modes', () => {
     const client = new Client({ endpoints: [server.endpoint] });
     try {
       for (let i = 0; i < 120; i++) await client.put(`k${i}`, 'v'.repeat(100));
-      await client.txn().then(...Array.from({ length: 64 }, (_, i) => Op.put(`t${i}`, 'x'))).commit();
+      await client
+        .txn()
+        .then(...Array.from({ length: 64 }, (_, i) => Op.put(`t${i}`, 'x')))
+        .commit();
       await client.maintenance.defragment(); // LevelDB writes new table files
       expect(loose(server.dataDir)).toEqual([]);
 

@@ -42,42 +42,164 @@ function bool(flag: string) {
 const valueFlags: FlagSpec[] = [
   { flag: 'name', help: 'Human-readable name for this member.', def: d.name, apply: (c, v) => (c.name = v) },
   { flag: 'data-dir', help: 'Path to the data directory (default "${name}.etcd").', apply: (c, v) => (c.dataDir = v) },
-  { flag: 'listen-client-urls', help: 'List of URLs to listen on for client traffic.', def: d.listenClientUrls.join(','), apply: (c, v) => (c.listenClientUrls = parseUrlList(v, '--listen-client-urls')) },
-  { flag: 'advertise-client-urls', help: "List of this member's client URLs to advertise to the public.", def: d.advertiseClientUrls.join(','), apply: (c, v) => (c.advertiseClientUrls = parseUrlList(v, '--advertise-client-urls')) },
-  { flag: 'listen-peer-urls', help: 'List of URLs to listen on for peer traffic.', def: d.listenPeerUrls.join(','), apply: (c, v) => (c.listenPeerUrls = parseUrlList(v, '--listen-peer-urls')) },
-  { flag: 'initial-advertise-peer-urls', help: "List of this member's peer URLs to advertise to the rest of the cluster.", def: d.initialAdvertisePeerUrls.join(','), apply: (c, v) => (c.initialAdvertisePeerUrls = parseUrlList(v, '--initial-advertise-peer-urls')) },
-  { flag: 'initial-cluster', help: 'Initial cluster configuration for bootstrapping (default "${name}=${initial-advertise-peer-urls}").', apply: (c, v) => (c.initialCluster = parseInitialCluster(v)) },
-  { flag: 'initial-cluster-state', help: "Initial cluster state ('new' or 'existing').", def: d.initialClusterState, apply: (c, v) => (c.initialClusterState = v as ServerConfig['initialClusterState']) },
-  { flag: 'initial-cluster-token', help: 'Initial cluster token for the etcd cluster during bootstrap.', def: d.initialClusterToken, apply: (c, v) => (c.initialClusterToken = v) },
-  { flag: 'snapshot-count', help: 'Number of committed transactions to trigger a snapshot to disk.', def: String(d.snapshotCount), apply: (c, v) => (c.snapshotCount = int('snapshot-count', 1)(v)) },
-  { flag: 'experimental-snapshot-catchup-entries', help: 'Number of entries for a slow follower to catch up after compacting the raft storage entries.', def: String(d.snapshotCatchUpEntries), apply: (c, v) => (c.snapshotCatchUpEntries = int('experimental-snapshot-catchup-entries', 1)(v)) },
-  { flag: 'heartbeat-interval', help: 'Time (in milliseconds) of a heartbeat interval.', def: String(d.heartbeatIntervalMs), apply: (c, v) => (c.heartbeatIntervalMs = int('heartbeat-interval', 1)(v)) },
-  { flag: 'election-timeout', help: 'Time (in milliseconds) for an election to timeout.', def: String(d.electionTimeoutMs), apply: (c, v) => (c.electionTimeoutMs = int('election-timeout', 1)(v)) },
-  { flag: 'quota-backend-bytes', help: 'Raise alarms when backend size exceeds the given quota. 0 means use the default quota.', def: String(d.quotaBackendBytes), apply: (c, v) => (c.quotaBackendBytes = int('quota-backend-bytes')(v)) },
-  { flag: 'max-txn-ops', help: 'Maximum number of operations permitted in a transaction.', def: String(d.maxTxnOps), apply: (c, v) => (c.maxTxnOps = int('max-txn-ops', 1)(v)) },
-  { flag: 'max-request-bytes', help: 'Maximum client request size in bytes the server will accept.', def: String(d.maxRequestBytes), apply: (c, v) => (c.maxRequestBytes = int('max-request-bytes', 1)(v)) },
-  { flag: 'auto-compaction-retention', help: 'Auto compaction retention for mvcc key value store. 0 means disable auto compaction.', def: d.autoCompactionRetention, apply: (c, v) => (c.autoCompactionRetention = v) },
-  { flag: 'auto-compaction-mode', help: "interpret 'auto-compaction-retention' one of: periodic|revision.", def: d.autoCompactionMode, apply: (c, v) => (c.autoCompactionMode = v as ServerConfig['autoCompactionMode']) },
-  { flag: 'log-level', help: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.', def: d.logLevel, apply: (c, v) => {
-    if (!['debug', 'info', 'warn', 'error', 'panic', 'fatal'].includes(v)) throw new ConfigError(`unknown log level "${v}"`);
-    c.logLevel = v as ServerConfig['logLevel'];
-  } },
-  { flag: 'cert-file', help: 'Path to the client server TLS cert file.', apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), certFile: v }) },
-  { flag: 'key-file', help: 'Path to the client server TLS key file.', apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), keyFile: v }) },
-  { flag: 'trusted-ca-file', help: 'Path to the client server TLS trusted CA cert file.', apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), trustedCaFile: v }) },
-  { flag: 'peer-cert-file', help: 'Path to the peer server TLS cert file.', apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), certFile: v }) },
-  { flag: 'peer-key-file', help: 'Path to the peer server TLS key file.', apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), keyFile: v }) },
-  { flag: 'peer-trusted-ca-file', help: 'Path to the peer server TLS trusted CA file.', apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), trustedCaFile: v }) },
-  { flag: 'experimental-watch-progress-notify-interval', help: 'Duration of periodic watch progress notifications.', def: '10m', apply: (c, v) => {
-    const ms = parseGoDuration(v);
-    if (ms === undefined || ms <= 0) throw new ConfigError(`invalid value "${v}" for flag -experimental-watch-progress-notify-interval: parse error`);
-    c.watchProgressNotifyIntervalMs = ms;
-  } },
+  {
+    flag: 'listen-client-urls',
+    help: 'List of URLs to listen on for client traffic.',
+    def: d.listenClientUrls.join(','),
+    apply: (c, v) => (c.listenClientUrls = parseUrlList(v, '--listen-client-urls')),
+  },
+  {
+    flag: 'advertise-client-urls',
+    help: "List of this member's client URLs to advertise to the public.",
+    def: d.advertiseClientUrls.join(','),
+    apply: (c, v) => (c.advertiseClientUrls = parseUrlList(v, '--advertise-client-urls')),
+  },
+  {
+    flag: 'listen-peer-urls',
+    help: 'List of URLs to listen on for peer traffic.',
+    def: d.listenPeerUrls.join(','),
+    apply: (c, v) => (c.listenPeerUrls = parseUrlList(v, '--listen-peer-urls')),
+  },
+  {
+    flag: 'initial-advertise-peer-urls',
+    help: "List of this member's peer URLs to advertise to the rest of the cluster.",
+    def: d.initialAdvertisePeerUrls.join(','),
+    apply: (c, v) => (c.initialAdvertisePeerUrls = parseUrlList(v, '--initial-advertise-peer-urls')),
+  },
+  {
+    flag: 'initial-cluster',
+    help: 'Initial cluster configuration for bootstrapping (default "${name}=${initial-advertise-peer-urls}").',
+    apply: (c, v) => (c.initialCluster = parseInitialCluster(v)),
+  },
+  {
+    flag: 'initial-cluster-state',
+    help: "Initial cluster state ('new' or 'existing').",
+    def: d.initialClusterState,
+    apply: (c, v) => (c.initialClusterState = v as ServerConfig['initialClusterState']),
+  },
+  {
+    flag: 'initial-cluster-token',
+    help: 'Initial cluster token for the etcd cluster during bootstrap.',
+    def: d.initialClusterToken,
+    apply: (c, v) => (c.initialClusterToken = v),
+  },
+  {
+    flag: 'snapshot-count',
+    help: 'Number of committed transactions to trigger a snapshot to disk.',
+    def: String(d.snapshotCount),
+    apply: (c, v) => (c.snapshotCount = int('snapshot-count', 1)(v)),
+  },
+  {
+    flag: 'experimental-snapshot-catchup-entries',
+    help: 'Number of entries for a slow follower to catch up after compacting the raft storage entries.',
+    def: String(d.snapshotCatchUpEntries),
+    apply: (c, v) => (c.snapshotCatchUpEntries = int('experimental-snapshot-catchup-entries', 1)(v)),
+  },
+  {
+    flag: 'heartbeat-interval',
+    help: 'Time (in milliseconds) of a heartbeat interval.',
+    def: String(d.heartbeatIntervalMs),
+    apply: (c, v) => (c.heartbeatIntervalMs = int('heartbeat-interval', 1)(v)),
+  },
+  {
+    flag: 'election-timeout',
+    help: 'Time (in milliseconds) for an election to timeout.',
+    def: String(d.electionTimeoutMs),
+    apply: (c, v) => (c.electionTimeoutMs = int('election-timeout', 1)(v)),
+  },
+  {
+    flag: 'quota-backend-bytes',
+    help: 'Raise alarms when backend size exceeds the given quota. 0 means use the default quota.',
+    def: String(d.quotaBackendBytes),
+    apply: (c, v) => (c.quotaBackendBytes = int('quota-backend-bytes')(v)),
+  },
+  {
+    flag: 'max-txn-ops',
+    help: 'Maximum number of operations permitted in a transaction.',
+    def: String(d.maxTxnOps),
+    apply: (c, v) => (c.maxTxnOps = int('max-txn-ops', 1)(v)),
+  },
+  {
+    flag: 'max-request-bytes',
+    help: 'Maximum client request size in bytes the server will accept.',
+    def: String(d.maxRequestBytes),
+    apply: (c, v) => (c.maxRequestBytes = int('max-request-bytes', 1)(v)),
+  },
+  {
+    flag: 'auto-compaction-retention',
+    help: 'Auto compaction retention for mvcc key value store. 0 means disable auto compaction.',
+    def: d.autoCompactionRetention,
+    apply: (c, v) => (c.autoCompactionRetention = v),
+  },
+  {
+    flag: 'auto-compaction-mode',
+    help: "interpret 'auto-compaction-retention' one of: periodic|revision.",
+    def: d.autoCompactionMode,
+    apply: (c, v) => (c.autoCompactionMode = v as ServerConfig['autoCompactionMode']),
+  },
+  {
+    flag: 'log-level',
+    help: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.',
+    def: d.logLevel,
+    apply: (c, v) => {
+      if (!['debug', 'info', 'warn', 'error', 'panic', 'fatal'].includes(v)) throw new ConfigError(`unknown log level "${v}"`);
+      c.logLevel = v as ServerConfig['logLevel'];
+    },
+  },
+  {
+    flag: 'cert-file',
+    help: 'Path to the client server TLS cert file.',
+    apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), certFile: v }),
+  },
+  {
+    flag: 'key-file',
+    help: 'Path to the client server TLS key file.',
+    apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), keyFile: v }),
+  },
+  {
+    flag: 'trusted-ca-file',
+    help: 'Path to the client server TLS trusted CA cert file.',
+    apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), trustedCaFile: v }),
+  },
+  {
+    flag: 'peer-cert-file',
+    help: 'Path to the peer server TLS cert file.',
+    apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), certFile: v }),
+  },
+  {
+    flag: 'peer-key-file',
+    help: 'Path to the peer server TLS key file.',
+    apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), keyFile: v }),
+  },
+  {
+    flag: 'peer-trusted-ca-file',
+    help: 'Path to the peer server TLS trusted CA file.',
+    apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), trustedCaFile: v }),
+  },
+  {
+    flag: 'experimental-watch-progress-notify-interval',
+    help: 'Duration of periodic watch progress notifications.',
+    def: '10m',
+    apply: (c, v) => {
+      const ms = parseGoDuration(v);
+      if (ms === undefined || ms <= 0)
+        throw new ConfigError(`invalid value "${v}" for flag -experimental-watch-progress-notify-interval: parse error`);
+      c.watchProgressNotifyIntervalMs = ms;
+    },
+  },
 ];
 
 const boolFlags: { flag: string; help: string; apply: (c: Partial<ServerConfig>, v: boolean) => void }[] = [
-  { flag: 'client-cert-auth', help: 'Enable client cert authentication.', apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), clientCertAuth: v }) },
-  { flag: 'peer-client-cert-auth', help: 'Enable peer client cert authentication.', apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), clientCertAuth: v }) },
+  {
+    flag: 'client-cert-auth',
+    help: 'Enable client cert authentication.',
+    apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), clientCertAuth: v }),
+  },
+  {
+    flag: 'peer-client-cert-auth',
+    help: 'Enable peer client cert authentication.',
+    apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), clientCertAuth: v }),
+  },
   { flag: 'unsafe-no-fsync', help: 'Disables fsync, unsafe, will cause data loss.', apply: (c, v) => (c.unsafeNoFsync = v) },
   {
     flag: 'experimental-initial-corrupt-check',
@@ -121,15 +243,13 @@ export function parseFlags(args: string[], env: NodeJS.ProcessEnv): ParseResult 
   }
   for (const f of boolFlags) {
     program.addOption(
-      new Option(`--${f.flag} [bool]`, f.help)
-        .env(envName(f.flag))
-        .argParser((v: string) => {
-          try {
-            return bool(f.flag)(v);
-          } catch (e) {
-            throw new InvalidArgumentError((e as Error).message);
-          }
-        }),
+      new Option(`--${f.flag} [bool]`, f.help).env(envName(f.flag)).argParser((v: string) => {
+        try {
+          return bool(f.flag)(v);
+        } catch (e) {
+          throw new InvalidArgumentError((e as Error).message);
+        }
+      }),
     );
   }
   // Commander reads env vars from process.env; give it the environment we were passed.

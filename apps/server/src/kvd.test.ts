@@ -1,6 +1,6 @@
 // kvd as a process: starts with etcd's flags, serves, refuses a second process on its data dir,
 // stops cleanly on SIGTERM and SIGINT, and starts again on the same data dir.
-import { freePort, KVD_BIN, startServer, type RunningServer } from '@kv/client/testing';
+import { freePort, KVD_BIN, startServer, type RunningServer } from '@kv/testkit';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,10 @@ function runKvd(args: string[]): { proc: ChildProcess; stderr: () => string; exi
 async function waitHealthy(port: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -41,21 +44,49 @@ describe('kvd process', () => {
       const cluster = ['--initial-advertise-peer-urls', server.peerUrl, '--initial-cluster', `p1=${server.peerUrl}`];
 
       // A second process on the same data dir must refuse (on other ports).
-      const second = runKvd(['--name', 'p1', '--data-dir', server.dataDir, '--listen-client-urls', `http://127.0.0.1:${await freePort()}`,
-        '--listen-peer-urls', `http://127.0.0.1:${await freePort()}`, ...cluster]);
+      const second = runKvd([
+        '--name',
+        'p1',
+        '--data-dir',
+        server.dataDir,
+        '--listen-client-urls',
+        `http://127.0.0.1:${await freePort()}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${await freePort()}`,
+        ...cluster,
+      ]);
       expect(await second.exited).not.toBe(0);
       expect(second.stderr()).toMatch(/in use by another process/);
 
       // Our own process on the same data dir and ports: SIGTERM, then SIGINT, exit 0 each time.
-      const args = ['--name', 'p1', '--data-dir', server.dataDir, '--listen-client-urls', server.clientUrl,
-        '--advertise-client-urls', server.clientUrl, '--listen-peer-urls', server.peerUrl, ...cluster];
+      const args = [
+        '--name',
+        'p1',
+        '--data-dir',
+        server.dataDir,
+        '--listen-client-urls',
+        server.clientUrl,
+        '--advertise-client-urls',
+        server.clientUrl,
+        '--listen-peer-urls',
+        server.peerUrl,
+        ...cluster,
+      ];
       process.kill(server.pid, 'SIGTERM');
       for (const signal of ['SIGTERM', 'SIGINT'] as const) {
         const deadline = Date.now() + 45_000;
         let m = runKvd(args);
         // The previous process may still be releasing the ports and the lock. A start takes about
         // 2 s here (the election), more on a loaded machine: give each attempt 10 s.
-        while ((await Promise.race([m.exited, waitHealthy(server.clientPort, 10_000).then(() => 'up', () => 'down')])) !== 'up') {
+        while (
+          (await Promise.race([
+            m.exited,
+            waitHealthy(server.clientPort, 10_000).then(
+              () => 'up',
+              () => 'down',
+            ),
+          ])) !== 'up'
+        ) {
           if (Date.now() > deadline) throw new Error(`kvd did not restart: ${m.stderr()}`);
           if (m.proc.exitCode === null) m.proc.kill('SIGKILL');
           await new Promise((r) => setTimeout(r, 200));

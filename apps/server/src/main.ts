@@ -1,7 +1,7 @@
 // kvd: starts one member with etcd's flags, stops cleanly on SIGTERM/SIGINT.
 import { createRequire } from 'node:module';
 import { CommanderError } from 'commander';
-import { ConfigError, createLogger, DataDirError, EtcdApiVersion, KvServer } from '@kv/server';
+import { ConfigError, createLogger, DataDirError, EtcdApiVersion, initFailpoints, KvServer } from '@kv/server';
 import { parseFlags } from './flags.js';
 
 const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -27,6 +27,14 @@ export async function main(argv: string[]): Promise<void> {
   // files): LevelDB creates its files with the umask, and so do snapshot and WAL directories.
   process.umask(0o077);
   const logger = createLogger(config.logLevel, 'kvd');
+  try {
+    const armed = initFailpoints(process.env); // test builds only: needs KVD_TEST_HOOKS=1
+    if (armed.length > 0) logger.warn({ failpoints: process.env.KVD_FAILPOINTS }, 'failpoints armed (KVD_TEST_HOOKS)');
+    logger.flush(); // a failpoint's panic loses what is still buffered
+  } catch (err) {
+    process.stderr.write(`kvd: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
   let server: KvServer;
   try {
     server = await KvServer.start({

@@ -3,7 +3,7 @@
 // cancelled stream releases its backend snapshot.
 import { etcdserverpb } from '@kv/api';
 import { Client, Op } from '@kv/client';
-import { ETCDCTL_BIN, startServer, type RunningServer } from '@kv/client/testing';
+import { ETCDCTL_BIN, startServer, type RunningServer } from '@kv/testkit';
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -52,7 +52,12 @@ function stalledSnapshot(port: number): { session: ClientHttp2Session; stream: C
 async function fullSnapshot(port: number): Promise<etcdserverpb.SnapshotResponse[]> {
   const session = connect(`http://127.0.0.1:${port}`);
   try {
-    const stream = session.request({ ':method': 'POST', ':path': '/etcdserverpb.Maintenance/Snapshot', 'content-type': 'application/grpc', te: 'trailers' });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/etcdserverpb.Maintenance/Snapshot',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
     stream.end(Buffer.from([0, 0, 0, 0, 0]));
     const parts: Buffer[] = [];
     for await (const c of stream) parts.push(c as Buffer);
@@ -83,7 +88,10 @@ describe('Snapshot streams', () => {
       await Promise.all(
         batches.slice(i, i + 8).map((b) => {
           const ops = Array.from({ length: 128 }, (_, k) => Op.put(`k/${b}/${k}`, value));
-          return client.txn().then(...ops).commit();
+          return client
+            .txn()
+            .then(...ops)
+            .commit();
         }),
       );
     }
@@ -108,7 +116,9 @@ describe('Snapshot streams', () => {
     for (const s of stalled) s.session.destroy();
     // Every cancelled stream closed its backend snapshot reader.
     await until('snapshot readers released', async () =>
-      /"open-snapshot-streams":0[,}].*released its backend snapshot/.test(server.log().slice(Math.max(0, before - 2000))) ? true : undefined,
+      /"open-snapshot-streams":0[,}].*released its backend snapshot/.test(server.log().slice(Math.max(0, before - 2000)))
+        ? true
+        : undefined,
     );
     expect((await client.get('k/0/0')).kvs[0]?.value.length).toBe(1024);
   }, 60_000);
@@ -127,20 +137,28 @@ describe('Snapshot streams', () => {
     }
     // etcdctl's check: a whole number of 512-byte sectors, then 32 bytes of hash.
     expect((data.length + last.blob.length) % 512).toBe(32);
-    expect(data.subarray(0, 6).toString()).toBe('KVSNAP');
+    expect(data.subarray(0, 6).toString()).toBe('KVBKND');
   }, 60_000);
 
-  it.skipIf(!existsSync(ETCDCTL_BIN))('etcdctl snapshot save verifies the stream', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kv-snap-save-'));
-    try {
-      const out = execFileSync(ETCDCTL_BIN, ['--endpoints', server.endpoint, '--command-timeout', '30s', 'snapshot', 'save', join(dir, 's.db')], {
-        env: { PATH: process.env.PATH ?? '', ETCDCTL_API: '3' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }).toString();
-      expect(out).toMatch(/Snapshot saved at/);
-      expect(statSync(join(dir, 's.db')).size % 512).toBe(32);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, 60_000);
+  it.skipIf(!existsSync(ETCDCTL_BIN))(
+    'etcdctl snapshot save verifies the stream',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'kv-snap-save-'));
+      try {
+        const out = execFileSync(
+          ETCDCTL_BIN,
+          ['--endpoints', server.endpoint, '--command-timeout', '30s', 'snapshot', 'save', join(dir, 's.db')],
+          {
+            env: { PATH: process.env.PATH ?? '', ETCDCTL_API: '3' },
+            stdio: ['ignore', 'pipe', 'pipe'],
+          },
+        ).toString();
+        expect(out).toMatch(/Snapshot saved at/);
+        expect(statSync(join(dir, 's.db')).size % 512).toBe(32);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    60_000,
+  );
 });

@@ -33,8 +33,18 @@ for (const src of sources) {
   const sort = (s) => [...s].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const spec = `./gen/etcdserverpb/${src}.js`;
   const lines = [];
-  if (values.size) lines.push(`export {\n${sort(values).map((n) => `  ${n},`).join('\n')}\n} from '${spec}';`);
-  if (types.size) lines.push(`export type {\n${sort(types).map((n) => `  ${n},`).join('\n')}\n} from '${spec}';`);
+  if (values.size)
+    lines.push(
+      `export {\n${sort(values)
+        .map((n) => `  ${n},`)
+        .join('\n')}\n} from '${spec}';`,
+    );
+  if (types.size)
+    lines.push(
+      `export type {\n${sort(types)
+        .map((n) => `  ${n},`)
+        .join('\n')}\n} from '${spec}';`,
+    );
   blocks.push(`// from etcdserverpb/${src}.proto\n${lines.join('\n')}`);
 }
 

@@ -96,17 +96,13 @@ describe('wire format matches etcd field numbers', () => {
   });
 
   it('Compare.range_end is field 64 and target_union arms are 4..8', () => {
-    const bytes = etcdserverpb.Compare.encode(
-      etcdserverpb.Compare.fromPartial({ modRevision: 2n, rangeEnd: b('z') }),
-    ).finish();
+    const bytes = etcdserverpb.Compare.encode(etcdserverpb.Compare.fromPartial({ modRevision: 2n, rangeEnd: b('z') })).finish();
     // field 6 varint = 0x30; field 64 bytes = tag (64<<3|2 = 0x202) varint 82 04
     expect(hex(bytes)).toBe('3002' + '8204017a');
   });
 
   it('negative int64 is a 10-byte two’s complement varint (Go compatible)', () => {
-    const bytes = etcdserverpb.LeaseGrantResponse.encode(
-      etcdserverpb.LeaseGrantResponse.fromPartial({ TTL: -1n }),
-    ).finish();
+    const bytes = etcdserverpb.LeaseGrantResponse.encode(etcdserverpb.LeaseGrantResponse.fromPartial({ TTL: -1n })).finish();
     expect(hex(bytes)).toBe('18ffffffffffffffffff01');
   });
 
@@ -275,7 +271,9 @@ describe('cross-check against buf (Go protobuf runtime)', () => {
     const w = etcdserverpb.WatchRequest.fromPartial({
       createRequest: { key: b('a'), rangeEnd: b('\0'), startRevision: 5n, filters: [1], prevKv: true, watchId: 2n, fragment: true },
     });
-    const wjson = JSON.parse(convert('etcdserverpb.WatchRequest', etcdserverpb.WatchRequest.encode(w).finish(), 'binpb', 'json').toString());
+    const wjson = JSON.parse(
+      convert('etcdserverpb.WatchRequest', etcdserverpb.WatchRequest.encode(w).finish(), 'binpb', 'json').toString(),
+    );
     expect(wjson).toEqual(etcdserverpb.WatchRequest.toJSON(w));
     const s = etcdserverpb.StatusResponse.fromPartial({
       header: { clusterId: U64_MAX, memberId: 1n },
@@ -287,7 +285,9 @@ describe('cross-check against buf (Go protobuf runtime)', () => {
       isLearner: true,
       storageVersion: '3.6.0',
     });
-    const sjson = JSON.parse(convert('etcdserverpb.StatusResponse', etcdserverpb.StatusResponse.encode(s).finish(), 'binpb', 'json').toString());
+    const sjson = JSON.parse(
+      convert('etcdserverpb.StatusResponse', etcdserverpb.StatusResponse.encode(s).finish(), 'binpb', 'json').toString(),
+    );
     expect(sjson).toEqual(etcdserverpb.StatusResponse.toJSON(s));
   });
 });

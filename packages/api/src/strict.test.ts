@@ -24,13 +24,29 @@ function nestedTxn(n: number): Buffer {
   return inner;
 }
 
-const encPut = (p: Partial<etcdserverpb.PutRequest>) => Buffer.from(etcdserverpb.PutRequest.encode(etcdserverpb.PutRequest.fromPartial(p)).finish());
+const encPut = (p: Partial<etcdserverpb.PutRequest>) =>
+  Buffer.from(etcdserverpb.PutRequest.encode(etcdserverpb.PutRequest.fromPartial(p)).finish());
 
 const cases: [string, string, Buffer, string | undefined][] = [
-  ['a well-formed put', 'etcdserverpb.PutRequest', encPut({ key: Buffer.from('k'), value: Buffer.from('v'), lease: 7n, prevKv: true }), undefined],
+  [
+    'a well-formed put',
+    'etcdserverpb.PutRequest',
+    encPut({ key: Buffer.from('k'), value: Buffer.from('v'), lease: 7n, prevKv: true }),
+    undefined,
+  ],
   ['an empty message', 'etcdserverpb.RangeRequest', Buffer.alloc(0), undefined],
-  ['an unknown field of every valid wire type', 'etcdserverpb.PutRequest', hex('0a016b' + 'f80601' + 'f906 0102030405060708' + 'fa0602abcd' + 'fd06 01020304'), undefined],
-  ['put with lease length-delimited (issue 9)', 'etcdserverpb.PutRequest', hex('0a016b 120176 1a020102'), 'proto: wrong wireType = 2 for field Lease'],
+  [
+    'an unknown field of every valid wire type',
+    'etcdserverpb.PutRequest',
+    hex('0a016b' + 'f80601' + 'f906 0102030405060708' + 'fa0602abcd' + 'fd06 01020304'),
+    undefined,
+  ],
+  [
+    'put with lease length-delimited (issue 9)',
+    'etcdserverpb.PutRequest',
+    hex('0a016b 120176 1a020102'),
+    'proto: wrong wireType = 2 for field Lease',
+  ],
   ['range with key as varint', 'etcdserverpb.RangeRequest', hex('0805'), 'proto: wrong wireType = 0 for field Key'],
   ['put with key as fixed64', 'etcdserverpb.PutRequest', hex('09 0102030405060708'), 'proto: wrong wireType = 1 for field Key'],
   ['wire type 7 on a known field', 'etcdserverpb.PutRequest', hex('0f'), 'proto: wrong wireType = 7 for field Key'],
@@ -41,14 +57,24 @@ const cases: [string, string, Buffer, string | undefined][] = [
   ['field number 0', 'etcdserverpb.PutRequest', hex('0001'), 'proto: PutRequest: illegal tag 0 (wire type 0)'],
   ['lease grant with TTL length-delimited', 'etcdserverpb.LeaseGrantRequest', hex('0a00'), 'proto: wrong wireType = 2 for field TTL'],
   ['watch create_request as varint', 'etcdserverpb.WatchRequest', hex('0801'), 'proto: wrong wireType = 0 for field CreateRequest'],
-  ['a wrong wire type inside a nested message', 'etcdserverpb.WatchRequest', hex('0a02 1001'), 'proto: wrong wireType = 0 for field RangeEnd'],
+  [
+    'a wrong wire type inside a nested message',
+    'etcdserverpb.WatchRequest',
+    hex('0a02 1001'),
+    'proto: wrong wireType = 0 for field RangeEnd',
+  ],
   ['a wrong wire type inside a txn compare', 'etcdserverpb.TxnRequest', hex('0a02 1801'), 'proto: wrong wireType = 0 for field Key'],
   ['watch filters packed (valid)', 'etcdserverpb.WatchRequest', hex('0a06 0a016b 2a0101'), undefined],
   ['watch filters unpacked (valid)', 'etcdserverpb.WatchRequest', hex('0a07 0a016b 2801 2800'), undefined],
   ['a repeated message field as varint', 'etcdserverpb.TxnRequest', hex('1001'), 'proto: wrong wireType = 0 for field Success'],
   ['a string field as varint', 'etcdserverpb.AuthenticateRequest', hex('0801'), 'proto: wrong wireType = 0 for field Name'],
   [`a txn nesting ${maxNestedTxns} txns`, 'etcdserverpb.TxnRequest', nestedTxn(maxNestedTxns), undefined],
-  [`a txn nesting ${maxNestedTxns + 1} txns`, 'etcdserverpb.TxnRequest', nestedTxn(maxNestedTxns + 1), `proto: TxnRequest nested deeper than the decoder limit of ${maxDepth} messages (a txn can nest at most ${maxNestedTxns} txns)`],
+  [
+    `a txn nesting ${maxNestedTxns + 1} txns`,
+    'etcdserverpb.TxnRequest',
+    nestedTxn(maxNestedTxns + 1),
+    `proto: TxnRequest nested deeper than the decoder limit of ${maxDepth} messages (a txn can nest at most ${maxNestedTxns} txns)`,
+  ],
 ];
 
 describe('checkWire', () => {
@@ -76,8 +102,18 @@ describe('checkWire', () => {
     expect(() => checkWire('raftpb.Entry', ent)).not.toThrow();
     const txn = etcdserverpb.TxnRequest.encode(
       etcdserverpb.TxnRequest.fromPartial({
-        compare: [{ key: Buffer.from('k'), result: etcdserverpb.Compare_CompareResult.EQUAL, target: etcdserverpb.Compare_CompareTarget.VERSION, version: 3n }],
-        success: [{ requestPut: { key: Buffer.from('k'), value: Buffer.from('v') } }, { requestTxn: { failure: [{ requestDeleteRange: { key: Buffer.from('a') } }] } }],
+        compare: [
+          {
+            key: Buffer.from('k'),
+            result: etcdserverpb.Compare_CompareResult.EQUAL,
+            target: etcdserverpb.Compare_CompareTarget.VERSION,
+            version: 3n,
+          },
+        ],
+        success: [
+          { requestPut: { key: Buffer.from('k'), value: Buffer.from('v') } },
+          { requestTxn: { failure: [{ requestDeleteRange: { key: Buffer.from('a') } }] } },
+        ],
       }),
     ).finish();
     expect(() => checkWire('etcdserverpb.TxnRequest', txn)).not.toThrow();

@@ -110,7 +110,9 @@ function read<T>(desc: DescMessage, r: BinaryReader, fn: () => T): T {
 
 function walk(desc: DescMessage, bytes: Uint8Array, depth: number): void {
   if (depth > maxDepth) {
-    throw new WireError(`proto: ${desc.name} nested deeper than the decoder limit of ${maxDepth} messages (a txn can nest at most ${maxNestedTxns} txns)`);
+    throw new WireError(
+      `proto: ${desc.name} nested deeper than the decoder limit of ${maxDepth} messages (a txn can nest at most ${maxNestedTxns} txns)`,
+    );
   }
   const r = new BinaryReader(bytes);
   const fields = fieldsOf(desc);
@@ -120,7 +122,9 @@ function walk(desc: DescMessage, bytes: Uint8Array, depth: number): void {
     const wt = tag & 7;
     const f = fields.get(no);
     if (wt === 6 || wt === 7 || (wt === WireType.EndGroup && !f)) {
-      throw new WireError(f ? `proto: wrong wireType = ${wt} for field ${goFieldName(f.name)}` : `proto: ${desc.name}: illegal wireType ${wt}`);
+      throw new WireError(
+        f ? `proto: wrong wireType = ${wt} for field ${goFieldName(f.name)}` : `proto: ${desc.name}: illegal wireType ${wt}`,
+      );
     }
     if (no <= 0) throw new WireError(`proto: ${desc.name}: illegal tag ${no} (wire type ${wt})`);
     if (f) {

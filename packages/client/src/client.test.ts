@@ -13,7 +13,7 @@ import {
   UnavailableError,
   Watcher,
 } from './index.js';
-import { freePort, serverKinds, startServer, type RunningServer } from './testing/index.js';
+import { freePort, serverKinds, startServer, type RunningServer } from '@kv/testkit';
 
 /** Next item of an async iterator, failing the test instead of hanging. */
 async function next<T>(it: AsyncIterator<T>, ms = 10_000): Promise<IteratorResult<T>> {
@@ -353,9 +353,7 @@ for (const { kind, skip } of serverKinds()) {
     });
 
     it('sends ready-made requests', async () => {
-      const r = await client.txnRequest(
-        etcdserverpb.TxnRequest.fromPartial({ success: [Op.put('raw/k', 'v')] }),
-      );
+      const r = await client.txnRequest(etcdserverpb.TxnRequest.fromPartial({ success: [Op.put('raw/k', 'v')] }));
       expect(r.succeeded).toBe(true);
     });
   });

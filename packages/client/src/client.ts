@@ -79,7 +79,11 @@ export class Client {
   }
 
   /** Keys in [key, rangeEnd). */
-  getRange(key: Bytes, rangeEnd: Bytes, opts: Omit<GetOptions, 'prefix' | 'fromKey' | 'rangeEnd'> & CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
+  getRange(
+    key: Bytes,
+    rangeEnd: Bytes,
+    opts: Omit<GetOptions, 'prefix' | 'fromKey' | 'rangeEnd'> & CallOpts = {},
+  ): Promise<etcdserverpb.RangeResponse> {
     return this.get(key, { ...opts, rangeEnd });
   }
 
@@ -168,7 +172,6 @@ export class Maintenance {
     const req = etcdserverpb.MoveLeaderRequest.fromPartial({ targetID: BigInt(targetId) });
     return this.conns.unary((c) => c.maintenance.moveLeader.bind(c.maintenance), req, { ...opts, idempotent: false });
   }
-
 
   /** Stream a backend snapshot; yields its chunks in order. */
   async *snapshot(opts: EndpointCallOpts = {}): AsyncIterable<Buffer> {

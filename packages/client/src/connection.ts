@@ -82,12 +82,7 @@ export interface UnaryPolicy extends CallOpts {
 
 type Callback<Res> = (err: ServiceError | null, res: Res) => void;
 /** The 4-argument overload of a generated unary stub method. */
-export type UnaryMethod<Req, Res> = (
-  req: Req,
-  md: Metadata,
-  options: Partial<CallOptions>,
-  cb: Callback<Res>,
-) => ClientUnaryCall;
+export type UnaryMethod<Req, Res> = (req: Req, md: Metadata, options: Partial<CallOptions>, cb: Callback<Res>) => ClientUnaryCall;
 
 /** The six service stubs of one endpoint, sharing one channel. */
 export class EndpointConn {
@@ -168,11 +163,8 @@ export class Connections {
 
   private tlsCreds(): ChannelCredentials {
     const t = this.tls ?? {};
-    const buf = (v: string | Buffer | undefined) =>
-      v === undefined ? null : Buffer.isBuffer(v) ? v : Buffer.from(v);
-    const verify = t.insecureSkipVerify
-      ? { rejectUnauthorized: false, checkServerIdentity: () => undefined }
-      : {};
+    const buf = (v: string | Buffer | undefined) => (v === undefined ? null : Buffer.isBuffer(v) ? v : Buffer.from(v));
+    const verify = t.insecureSkipVerify ? { rejectUnauthorized: false, checkServerIdentity: () => undefined } : {};
     return credentials.createSsl(buf(t.ca), buf(t.key), buf(t.cert), verify);
   }
 
@@ -396,4 +388,3 @@ export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal 
   if (present.length === 1) return present[0]!;
   return AbortSignal.any(present);
 }
-

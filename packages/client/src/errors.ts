@@ -126,12 +126,7 @@ export function toEtcdError(err: unknown): EtcdError {
 }
 
 function isServiceError(err: unknown): err is ServiceError {
-  return (
-    typeof err === 'object' &&
-    err !== null &&
-    typeof (err as { code?: unknown }).code === 'number' &&
-    'details' in err
-  );
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'number' && 'details' in err;
 }
 
 /**
@@ -148,7 +143,10 @@ export function isTransportFailure(err: EtcdError): boolean {
  * even a non-idempotent request may be sent again elsewhere.
  */
 export function neverSent(err: EtcdError): boolean {
-  return isTransportFailure(err) && /No connection established|Connection refused|ECONNREFUSED|Name resolution failed|ENOTFOUND/i.test(err.details);
+  return (
+    isTransportFailure(err) &&
+    /No connection established|Connection refused|ECONNREFUSED|Name resolution failed|ENOTFOUND/i.test(err.details)
+  );
 }
 
 /** The etcd text for a lease that does not exist (what keepAliveOnce reports for TTL <= 0). */

@@ -7,7 +7,7 @@ import { etcdserverpb } from '@kv/api';
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { seededRandom } from '@kv/raft';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, unavailableReason, type RunningServer } from './testing/index.js';
+import { startServer, unavailableReason, type RunningServer } from '@kv/testkit';
 
 const seed = Number(process.env.EXTREME_SEED ?? 20261201);
 const count = Number(process.env.EXTREME_COUNT ?? 400);
@@ -35,7 +35,8 @@ const requestTypes: Record<string, { fromPartial(o: never): unknown }> = {
 };
 
 /** grpc-go and grpc-js word their message-size refusal differently; the code is what counts. */
-const normalize = (details: string) => details.replace(/^(grpc: )?[Rr]eceived message larger than max \((\d+) vs\.? (\d+)\)$/, 'received message larger than max ($2 vs $3)');
+const normalize = (details: string) =>
+  details.replace(/^(grpc: )?[Rr]eceived message larger than max \((\d+) vs\.? (\d+)\)$/, 'received message larger than max ($2 vs $3)');
 
 /**
  * `wildEnums`: enum fields take values outside their enum too. etcd 3.4 exits on some of them (a
@@ -203,7 +204,10 @@ async function run(server: RunningServer, calls: Call[]): Promise<Answer[]> {
   const out: Answer[] = [];
   try {
     for (const call of calls) {
-      const target = cl[call.svc] as unknown as Record<string, (r: unknown, m: Metadata, o: object, cb: (e: ServiceError | null) => void) => void>;
+      const target = cl[call.svc] as unknown as Record<
+        string,
+        (r: unknown, m: Metadata, o: object, cb: (e: ServiceError | null) => void) => void
+      >;
       out.push(
         await new Promise<Answer>((resolve) => {
           const req = requestTypes[call.method].fromPartial(call.req as never);
@@ -243,7 +247,9 @@ describeWith(skip)(`well-formed requests with hostile values, etcd and kvd side 
     expect(() => process.kill(kvd.pid, 0)).not.toThrow();
   });
 
-  it('enums out of range and short leases too (etcd 3.4 exits on some): kvd answers each one and stays up', { timeout: 120_000 }, async () => {
+  it('enums out of range and short leases too (etcd 3.4 exits on some): kvd answers each one and stays up', {
+    timeout: 120_000,
+  }, async () => {
     const wild = generator(seed + 1, true);
     const more = await run(kvd, Array.from({ length: count }, wild));
     expect(more.filter((a) => a.code === status.DEADLINE_EXCEEDED || a.code === status.UNAVAILABLE)).toEqual([]);
@@ -254,7 +260,8 @@ describeWith(skip)(`well-formed requests with hostile values, etcd and kvd side 
   });
 
   it('kvd answers with etcd’s code and text on every request', () => {
-    const show = (v: unknown) => JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x?.type === 'Buffer' ? `<${x.data.length} bytes>` : x));
+    const show = (v: unknown) =>
+      JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x?.type === 'Buffer' ? `<${x.data.length} bytes>` : x));
     const diffs: string[] = [];
     calls.forEach((c, i) => {
       const e = answers.etcd[i];
@@ -263,7 +270,9 @@ describeWith(skip)(`well-formed requests with hostile values, etcd and kvd side 
       // kv sends every txn through the log, where it does (docs/operations.md).
       if (k.details === 'etcdserver: request is too large' && e.code === status.OK && c.method === 'txn') return;
       if (e.code !== k.code || e.details !== k.details) {
-        diffs.push(`#${i} ${c.svc}.${c.method} ${show(c.req)}\n   etcd: ${status[e.code]} ${e.details}\n   kvd:  ${status[k.code]} ${k.details}`);
+        diffs.push(
+          `#${i} ${c.svc}.${c.method} ${show(c.req)}\n   etcd: ${status[e.code]} ${e.details}\n   kvd:  ${status[k.code]} ${k.details}`,
+        );
       }
     });
     expect(diffs.slice(0, 15).join('\n'), `${diffs.length} of ${calls.length} differ (EXTREME_SEED=${seed})`).toBe('');

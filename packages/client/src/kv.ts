@@ -184,6 +184,7 @@ export class Txn {
     return this;
   }
 
+  // biome-ignore lint/suspicious/noThenProperty: etcd's Txn().If().Then().Else() builder; a Txn is never awaited
   then(...ops: (etcdserverpb.RequestOp | Txn)[]): this {
     this.success.push(...ops.map(asOp));
     return this;

@@ -186,7 +186,7 @@ export class LeaseKeepAlive implements AsyncIterable<etcdserverpb.LeaseKeepAlive
         this.queue.push(r);
         this.armExpiry(r.TTL);
         clock.clearTimeout(this.sendTimer);
-        const next = Math.max(Number(r.TTL) * 1000 / 3, 500);
+        const next = Math.max((Number(r.TTL) * 1000) / 3, 500);
         this.sendTimer = clock.setTimeout(send, next);
       });
       s.on('error', (e: unknown) => resolve(toEtcdError(e)));

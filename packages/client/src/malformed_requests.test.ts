@@ -4,7 +4,7 @@
 // must be answered, and none may run: the put with a malformed lease writes nothing.
 import { Client as GrpcClient, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serverKinds, startServer, type RunningServer } from './testing/index.js';
+import { serverKinds, startServer, type RunningServer } from '@kv/testkit';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const id = (b: Buffer) => b;
@@ -30,12 +30,22 @@ function nestedTxn(n: number): Buffer {
 const unary = 'grpc: error unmarshalling request: ';
 /** [case, method, request bytes, details (both servers) or per-server details]. */
 const cases: [string, string, Buffer, string | { etcd: string | null; kvd: string }][] = [
-  ['put with lease as length-delimited', '/etcdserverpb.KV/Put', hex('0a036d616c 120176 1a020102'), unary + 'proto: wrong wireType = 2 for field Lease'],
+  [
+    'put with lease as length-delimited',
+    '/etcdserverpb.KV/Put',
+    hex('0a036d616c 120176 1a020102'),
+    unary + 'proto: wrong wireType = 2 for field Lease',
+  ],
   ['range with key as varint', '/etcdserverpb.KV/Range', hex('0805'), unary + 'proto: wrong wireType = 0 for field Key'],
   ['put with key as fixed64', '/etcdserverpb.KV/Put', hex('09 0102030405060708'), unary + 'proto: wrong wireType = 1 for field Key'],
   ['put with wire type 7', '/etcdserverpb.KV/Put', hex('0f'), unary + 'proto: wrong wireType = 7 for field Key'],
   ['put cut short', '/etcdserverpb.KV/Put', hex('0a056b'), unary + 'unexpected EOF'],
-  ['lease grant with TTL as length-delimited', '/etcdserverpb.Lease/LeaseGrant', hex('0a00'), unary + 'proto: wrong wireType = 2 for field TTL'],
+  [
+    'lease grant with TTL as length-delimited',
+    '/etcdserverpb.Lease/LeaseGrant',
+    hex('0a00'),
+    unary + 'proto: wrong wireType = 2 for field TTL',
+  ],
   ['txn with a compare key as varint', '/etcdserverpb.KV/Txn', hex('0a02 1801'), unary + 'proto: wrong wireType = 0 for field Key'],
   ['status with an unknown length-delimited field (valid)', '/etcdserverpb.Maintenance/Status', hex('fa0602abcd'), { etcd: null, kvd: '' }],
   [
@@ -63,7 +73,9 @@ for (const { kind, skip } of serverKinds()) {
 
     const send = (method: string, bytes: Buffer) =>
       new Promise<{ err?: ServiceError; res?: Buffer }>((resolve) => {
-        raw.makeUnaryRequest(method, id, id, bytes, { deadline: Date.now() + 10_000 }, (err, res) => resolve({ err: err ?? undefined, res }));
+        raw.makeUnaryRequest(method, id, id, bytes, { deadline: Date.now() + 10_000 }, (err, res) =>
+          resolve({ err: err ?? undefined, res }),
+        );
       });
 
     for (const [name, method, bytes, want] of cases) {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import type { mvccpb } from '@kv/api';
 import { AuthFailedError, Client, EtcdError } from './index.js';
-import { ETCDCTL_BIN, serverKinds, startServer } from './testing/index.js';
+import { ETCDCTL_BIN, serverKinds, startServer } from '@kv/testkit';
 
 async function next<T>(it: AsyncIterator<T>, ms: number): Promise<IteratorResult<T>> {
   let timer: NodeJS.Timeout | undefined;
@@ -56,7 +56,10 @@ describe('auth (real etcd)', () => {
   it('logs in, sends the token, and reports bad credentials', async () => {
     const server = await startServer('etcd');
     const ctl = (...args: string[]) =>
-      execFileSync(ETCDCTL_BIN, [`--endpoints=${server.endpoint}`, ...args], { env: { ETCDCTL_API: '3', PATH: process.env.PATH ?? '' }, stdio: 'pipe' });
+      execFileSync(ETCDCTL_BIN, [`--endpoints=${server.endpoint}`, ...args], {
+        env: { ETCDCTL_API: '3', PATH: process.env.PATH ?? '' },
+        stdio: 'pipe',
+      });
     try {
       ctl('user', 'add', 'root:secret');
       ctl('auth', 'enable');

@@ -7,7 +7,7 @@ import { etcdserverpb } from '@kv/api';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { seededRandom } from '@kv/raft';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, unavailableReason, type RunningServer } from './testing/index.js';
+import { startServer, unavailableReason, type RunningServer } from '@kv/testkit';
 
 const seed = Number(process.env.EXTREME_SEED ?? 20261201);
 const count = Number(process.env.EXTREME_COUNT ?? 60);
@@ -101,8 +101,12 @@ describe.skipIf(skip !== undefined)(`watch requests with hostile values, etcd an
     // The same history on both: revisions 2..11, compacted at 5.
     for (const s of [etcd, kvd]) {
       const kv = new etcdserverpb.KVClient(s.endpoint, credentials.createInsecure());
-      const call = <T>(f: (cb: (e: ServiceError | null, r?: T) => void) => void) => new Promise<T>((res, rej) => f((e, r) => (e ? rej(e) : res(r!))));
-      for (let i = 0; i < 10; i++) await call((cb) => kv.put(etcdserverpb.PutRequest.fromPartial({ key: Buffer.from(`w/${i % 3}`), value: Buffer.from(`v${i}`) }), cb));
+      const call = <T>(f: (cb: (e: ServiceError | null, r?: T) => void) => void) =>
+        new Promise<T>((res, rej) => f((e, r) => (e ? rej(e) : res(r!))));
+      for (let i = 0; i < 10; i++)
+        await call((cb) =>
+          kv.put(etcdserverpb.PutRequest.fromPartial({ key: Buffer.from(`w/${i % 3}`), value: Buffer.from(`v${i}`) }), cb),
+        );
       await call((cb) => kv.compact({ revision: 5n, physical: true }, cb));
       kv.close();
     }
@@ -116,7 +120,9 @@ describe.skipIf(skip !== undefined)(`watch requests with hostile values, etcd an
     for (const [i, reqs] of cases.entries()) {
       const [e, k] = await Promise.all([answersOf(etcd.endpoint, reqs), answersOf(kvd.endpoint, reqs)]);
       if (e !== k) {
-        const show = JSON.stringify(reqs, (_k, x) => (typeof x === 'bigint' ? `${x}n` : x?.type === 'Buffer' ? `<${x.data.length} bytes>` : x));
+        const show = JSON.stringify(reqs, (_k, x) =>
+          typeof x === 'bigint' ? `${x}n` : x?.type === 'Buffer' ? `<${x.data.length} bytes>` : x,
+        );
         diffs.push(`#${i} ${show}\n   etcd: ${e}\n   kvd:  ${k}`);
       }
     }

@@ -1,9 +1,25 @@
 // Command-line rewriting before commander sees it: pflag accepts `--flag=true|false` for
 // boolean flags, commander does not.
 const BOOL_FLAGS = new Set([
-  'debug', 'hex', 'insecure-transport', 'insecure-discovery', 'insecure-skip-tls-verify',
-  'prefix', 'from-key', 'keys-only', 'count-only', 'print-value-only', 'prev-kv', 'ignore-value',
-  'ignore-lease', 'interactive', 'physical', 'keys', 'once', 'cluster', 'progress-notify',
+  'debug',
+  'hex',
+  'insecure-transport',
+  'insecure-discovery',
+  'insecure-skip-tls-verify',
+  'prefix',
+  'from-key',
+  'keys-only',
+  'count-only',
+  'print-value-only',
+  'prev-kv',
+  'ignore-value',
+  'ignore-lease',
+  'interactive',
+  'physical',
+  'keys',
+  'once',
+  'cluster',
+  'progress-notify',
 ]);
 const TRUE = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
 const FALSE = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False']);

@@ -6,20 +6,21 @@ import { CtlExit, ExitCode, FlagError } from './exit.js';
 import { addGlobalFlags, Ctx, parseInt64Flag, resolveGlobals, type EnvWhitelist } from './globals.js';
 import { Out, type CtlIO } from './io.js';
 import { readAll } from './lines.js';
-import { addDelFlags, addGetFlags, addPutFlags, delCommand, getCommand, putCommand, type DelFlags, type GetFlags, type PutFlags } from './commands/kv.js';
+import {
+  addDelFlags,
+  addGetFlags,
+  addPutFlags,
+  delCommand,
+  getCommand,
+  putCommand,
+  type DelFlags,
+  type GetFlags,
+  type PutFlags,
+} from './commands/kv.js';
 import { txnCommand } from './commands/txn.js';
 import { addWatchFlags, watchCommand, watchEnv, type WatchFlags } from './commands/watch.js';
 import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke, leaseTimeToLive } from './commands/lease.js';
-import {
-  alarmList,
-  compaction,
-  defrag,
-  endpointHashKV,
-  endpointHealth,
-  endpointStatus,
-  memberList,
-  version,
-} from './commands/cluster.js';
+import { alarmList, compaction, defrag, endpointHashKV, endpointHealth, endpointStatus, memberList, version } from './commands/cluster.js';
 
 export const PROGRAM = 'kvctl';
 
@@ -60,11 +61,18 @@ function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
   act(addDelFlags(program.command('del').description('Removes the specified key or range of keys [key, range_end)')), (ctx, args, o) =>
     delCommand(ctx, args, o as unknown as DelFlags),
   );
-  act(program.command('txn').description('Txn processes all the requests in one transaction').option('-i, --interactive', 'Input transaction in interactive mode'), (ctx, args, o) =>
-    txnCommand(ctx, args, Boolean(o.interactive)),
+  act(
+    program
+      .command('txn')
+      .description('Txn processes all the requests in one transaction')
+      .option('-i, --interactive', 'Input transaction in interactive mode'),
+    (ctx, args, o) => txnCommand(ctx, args, Boolean(o.interactive)),
   );
   act(
-    program.command('compaction').description('Compacts the event history in etcd').option('--physical', "'true' to wait for compaction to physically remove all old revisions"),
+    program
+      .command('compaction')
+      .description('Compacts the event history in etcd')
+      .option('--physical', "'true' to wait for compaction to physically remove all old revisions"),
     (ctx, args, o) => compaction(ctx, args, Boolean(o.physical)),
   );
   act(
@@ -77,8 +85,9 @@ function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
   const lease = program.command('lease').description('Lease related commands');
   act(lease.command('grant').description('Creates leases'), (ctx, args) => leaseGrant(ctx, args));
   act(lease.command('revoke').description('Revokes leases'), (ctx, args) => leaseRevoke(ctx, args));
-  act(lease.command('timetolive').description('Get lease information').option('--keys', 'Get keys attached to this lease'), (ctx, args, o) =>
-    leaseTimeToLive(ctx, args, Boolean(o.keys)),
+  act(
+    lease.command('timetolive').description('Get lease information').option('--keys', 'Get keys attached to this lease'),
+    (ctx, args, o) => leaseTimeToLive(ctx, args, Boolean(o.keys)),
   );
   act(lease.command('list').description('List all active leases'), (ctx) => leaseList(ctx));
   act(
@@ -96,14 +105,21 @@ function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
   endpoint.option('--cluster', 'use all endpoints from the cluster member list');
   const cluster = (self: Command) => Boolean(self.optsWithGlobals().cluster);
   const clusterEnv = new Set(['ETCDCTL_CLUSTER']);
-  act(endpoint.command('health').description('Checks the healthiness of endpoints specified in `--endpoints` flag'), (ctx, _a, _o, self) =>
-    endpointHealth(ctx, cluster(self) || ctx.io.env.ETCDCTL_CLUSTER === 'true'),
-  clusterEnv);
-  act(endpoint.command('status').description('Prints out the status of endpoints specified in `--endpoints` flag'), (ctx, _a, _o, self) =>
-    endpointStatus(ctx, cluster(self) || ctx.io.env.ETCDCTL_CLUSTER === 'true'),
-  clusterEnv);
   act(
-    endpoint.command('hashkv').description('Prints the KV history hash for each endpoint in --endpoints').option('--rev <value>', 'maximum revision to hash (default: all revisions)', parseInt64Flag('rev'), 0n),
+    endpoint.command('health').description('Checks the healthiness of endpoints specified in `--endpoints` flag'),
+    (ctx, _a, _o, self) => endpointHealth(ctx, cluster(self) || ctx.io.env.ETCDCTL_CLUSTER === 'true'),
+    clusterEnv,
+  );
+  act(
+    endpoint.command('status').description('Prints out the status of endpoints specified in `--endpoints` flag'),
+    (ctx, _a, _o, self) => endpointStatus(ctx, cluster(self) || ctx.io.env.ETCDCTL_CLUSTER === 'true'),
+    clusterEnv,
+  );
+  act(
+    endpoint
+      .command('hashkv')
+      .description('Prints the KV history hash for each endpoint in --endpoints')
+      .option('--rev <value>', 'maximum revision to hash (default: all revisions)', parseInt64Flag('rev'), 0n),
     (ctx, _a, o, self) => endpointHashKV(ctx, cluster(self), o.rev as bigint),
     clusterEnv,
   );
@@ -114,7 +130,10 @@ function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
     await alarmList(ctx);
   });
   act(
-    program.command('defrag').description('Defragments the storage of the etcd members with given endpoints').option('--cluster', 'use all endpoints from the cluster member list'),
+    program
+      .command('defrag')
+      .description('Defragments the storage of the etcd members with given endpoints')
+      .option('--cluster', 'use all endpoints from the cluster member list'),
     (ctx, _a, o) => defrag(ctx, Boolean(o.cluster)),
   );
   return program;

@@ -28,12 +28,22 @@ export const globalFlagDefs: FlagDef[] = [
   { name: 'keepalive-timeout', kind: 'duration', def: 6_000_000_000n, help: 'keepalive timeout for client connections' },
   { name: 'insecure-transport', kind: 'bool', def: true, help: 'disable transport security for client connections' },
   { name: 'insecure-discovery', kind: 'bool', def: true, help: 'accept insecure SRV records describing cluster endpoints' },
-  { name: 'insecure-skip-tls-verify', kind: 'bool', def: false, help: 'skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)' },
+  {
+    name: 'insecure-skip-tls-verify',
+    kind: 'bool',
+    def: false,
+    help: 'skip server certificate verification (CAUTION: this option should be enabled only for testing purposes)',
+  },
   { name: 'cert', kind: 'string', def: '', help: 'identify secure client using this TLS certificate file' },
   { name: 'key', kind: 'string', def: '', help: 'identify secure client using this TLS key file' },
   { name: 'cacert', kind: 'string', def: '', help: 'verify certificates of TLS-enabled secure servers using this CA bundle' },
   { name: 'user', kind: 'string', def: '', help: 'username[:password] for authentication (prompt if password is not supplied)' },
-  { name: 'password', kind: 'string', def: '', help: 'password for authentication (if this option is used, --user option shouldn\'t include password)' },
+  {
+    name: 'password',
+    kind: 'string',
+    def: '',
+    help: "password for authentication (if this option is used, --user option shouldn't include password)",
+  },
   { name: 'discovery-srv', short: 'd', kind: 'string', def: '', help: 'domain name to query for SRV records describing cluster endpoints' },
   { name: 'discovery-srv-name', kind: 'string', def: '', help: 'service name to query when using DNS discovery' },
 ];
@@ -240,7 +250,10 @@ export class Ctx {
         try {
           return readFileSync(p);
         } catch (e) {
-          throw new CtlExit(ExitCode.BadArgs, `open ${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+          throw new CtlExit(
+            ExitCode.BadArgs,
+            `open ${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+          );
         }
       };
       opts.tls = {

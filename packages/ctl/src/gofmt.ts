@@ -46,13 +46,27 @@ export function goQuote(input: string | Uint8Array): string {
       out += String.fromCodePoint(cp);
     } else {
       switch (cp) {
-        case 0x07: out += '\\a'; break;
-        case 0x08: out += '\\b'; break;
-        case 0x0c: out += '\\f'; break;
-        case 0x0a: out += '\\n'; break;
-        case 0x0d: out += '\\r'; break;
-        case 0x09: out += '\\t'; break;
-        case 0x0b: out += '\\v'; break;
+        case 0x07:
+          out += '\\a';
+          break;
+        case 0x08:
+          out += '\\b';
+          break;
+        case 0x0c:
+          out += '\\f';
+          break;
+        case 0x0a:
+          out += '\\n';
+          break;
+        case 0x0d:
+          out += '\\r';
+          break;
+        case 0x09:
+          out += '\\t';
+          break;
+        case 0x0b:
+          out += '\\v';
+          break;
         default:
           if (cp < 0x20 || cp === 0x7f) out += `\\x${hex2(cp)}`;
           else if (cp < 0x10000) out += `\\u${cp.toString(16).padStart(4, '0')}`;
@@ -109,7 +123,16 @@ export function goHex(n: bigint | number, width = 0, pad: '0' | ' ' = '0'): stri
 
 // ---- time.Duration ----
 
-const NS = { ns: 1n, us: 1_000n, 'µs': 1_000n, 'μs': 1_000n, ms: 1_000_000n, s: 1_000_000_000n, m: 60_000_000_000n, h: 3_600_000_000_000n } as const;
+const NS = {
+  ns: 1n,
+  us: 1_000n,
+  µs: 1_000n,
+  μs: 1_000n,
+  ms: 1_000_000n,
+  s: 1_000_000_000n,
+  m: 60_000_000_000n,
+  h: 3_600_000_000_000n,
+} as const;
 
 /** time.ParseDuration; returns nanoseconds or throws Error with Go's message. */
 export function parseGoDuration(s: string): bigint {

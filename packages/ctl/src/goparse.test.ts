@@ -48,6 +48,11 @@ describe('etcdctl input parsing', () => {
 
   it('rewrites pflag-style flags for commander', () => {
     expect(rewriteBoolFlags(['get', '--prefix=true', 'k', '--keys-only=false', '-w=json'])).toEqual(['get', '--prefix', 'k', '-w', 'json']);
-    expect(rewriteBoolFlags(['--insecure-transport=false', 'get', '--', '--prefix=true'])).toEqual(['--no-insecure-transport', 'get', '--', '--prefix=true']);
+    expect(rewriteBoolFlags(['--insecure-transport=false', 'get', '--', '--prefix=true'])).toEqual([
+      '--no-insecure-transport',
+      'get',
+      '--',
+      '--prefix=true',
+    ]);
   });
 });

@@ -39,15 +39,33 @@ export function goUnquote(lit: string): Buffer {
     const e = body[i + 1];
     i += 2;
     switch (e) {
-      case 'a': out.push(7); break;
-      case 'b': out.push(8); break;
-      case 'f': out.push(12); break;
-      case 'n': out.push(10); break;
-      case 'r': out.push(13); break;
-      case 't': out.push(9); break;
-      case 'v': out.push(11); break;
-      case '\\': out.push(0x5c); break;
-      case '"': out.push(0x22); break;
+      case 'a':
+        out.push(7);
+        break;
+      case 'b':
+        out.push(8);
+        break;
+      case 'f':
+        out.push(12);
+        break;
+      case 'n':
+        out.push(10);
+        break;
+      case 'r':
+        out.push(13);
+        break;
+      case 't':
+        out.push(9);
+        break;
+      case 'v':
+        out.push(11);
+        break;
+      case '\\':
+        out.push(0x5c);
+        break;
+      case '"':
+        out.push(0x22);
+        break;
       case 'x': {
         const h = body.slice(i, i + 2);
         if (!/^[0-9a-fA-F]{2}$/.test(h)) throw new Error('invalid syntax');

@@ -212,7 +212,9 @@ describe('Backend', () => {
     bad[1000] ^= 0xff;
     await expect(Backend.restoreFrom(await dirs.make(), [bad])).rejects.toThrow(/checksum/);
     await expect(Backend.restoreFrom(await dirs.make(), [whole.subarray(0, whole.length - 3)])).rejects.toThrow(/truncated/);
-    await expect(Backend.restoreFrom(await dirs.make(), [Buffer.from('not a snapshot at all')])).rejects.toThrow(/not a snapshot/);
+    await expect(Backend.restoreFrom(await dirs.make(), [Buffer.from('not a snapshot at all')])).rejects.toThrow(
+      /not a backend snapshot stream/,
+    );
   });
 
   it('openSnapshot: size is exact, chunks are pulled one at a time, close releases the view', async () => {

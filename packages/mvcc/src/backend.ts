@@ -1,5 +1,5 @@
 /**
- * The persistent backend: one LevelDB (classic-level) holding several
+ * The persistent backend: one LevelDB (classic-level, through a StorageEngine) holding several
  * "buckets". A bucket is a one-byte prefix in front of every key, so each
  * bucket is a contiguous key range and iterates in byte order of its keys.
  *
@@ -8,30 +8,22 @@
  * atomically. Commits are applied in the order `commit` is called.
  *
  * Snapshot stream format (`snapshotStream` / `Backend.restoreFrom`):
- *   magic    8 bytes  "KVSNAP" 0x00 0x01
+ *   magic    8 bytes  "KVBKND" 0x00 0x01 (distinct from the raft snapshot file's "KVSNAP" 0x00
+ *            0x01, so neither reader takes the other's bytes; this stream is never persisted as
+ *            such, restoreFrom turns it into a LevelDB directory, so no older magic is accepted)
  *   record*  u32 BE length of the raw key, raw key (bucket prefix byte + key),
  *            u32 BE length of the value, value
  *   trailer  u32 BE 0xFFFFFFFF, u32 BE CRC-32C of every byte before the trailer
  * The stream is cut into chunks of about 64 KiB regardless of record
  * boundaries. Raw keys are at most 2^32-2 bytes long.
  */
-import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ClassicLevel } from 'classic-level';
+import { realMvccClock, type MvccClock } from './timers.js';
 import { crc32c } from '@node-rs/crc32';
 import { BackendCorruptError, Digest, META_DIGEST } from './backend_digest.js';
+import { classicEngine } from './classic_engine.js';
+import type { DbSnapshot, StorageDb, StorageEngine } from './storage_engine.js';
 
-export type Bucket =
-  | 'key'
-  | 'meta'
-  | 'lease'
-  | 'auth'
-  | 'authUsers'
-  | 'authRoles'
-  | 'members'
-  | 'membersRemoved'
-  | 'cluster'
-  | 'alarm';
+export type Bucket = 'key' | 'meta' | 'lease' | 'auth' | 'authUsers' | 'authRoles' | 'members' | 'membersRemoved' | 'cluster' | 'alarm';
 
 /** Bucket -> prefix byte. Never renumber: the prefix is the on-disk format. */
 const BUCKET_PREFIX: Record<Bucket, number> = {
@@ -68,8 +60,15 @@ export const META_CONSISTENT_INDEX = Buffer.from('consistent_index');
 export const META_SCHEDULED_COMPACT_REV = Buffer.from('scheduledCompactRev');
 export const META_FINISHED_COMPACT_REV = Buffer.from('finishedCompactRev');
 
-const SNAPSHOT_MAGIC = Buffer.from([0x4b, 0x56, 0x53, 0x4e, 0x41, 0x50, 0x00, 0x01]); // "KVSNAP" 0 1
+const SNAPSHOT_MAGIC = Buffer.from([0x4b, 0x56, 0x42, 0x4b, 0x4e, 0x44, 0x00, 0x01]); // "KVBKND" 0 1
 const SNAPSHOT_TRAILER = 0xffffffff;
+
+/** A magic for an error message: printable ASCII as is, other bytes as \xNN. */
+function showMagic(b: Uint8Array): string {
+  let out = '';
+  for (const c of b) out += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
+  return `"${out}"`;
+}
 const SNAPSHOT_CHUNK = 64 * 1024;
 
 function rawKey(bucket: Bucket, key: Uint8Array): Buffer {
@@ -91,8 +90,7 @@ export interface EntriesRange {
   reverse?: boolean;
 }
 
-type Db = ClassicLevel<Buffer, Buffer>;
-type DbSnapshot = ReturnType<Db['snapshot']>;
+type Db = StorageDb;
 type BatchOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer; prev?: Buffer };
 
 const META_PREFIX = BUCKET_PREFIX.meta;
@@ -213,21 +211,10 @@ async function* iterateBucket(
 export interface BackendOpenOptions {
   /** Receives what LevelDB's recovery dropped or repaired at this open. */
   onWarning?: (message: string) => void;
-}
-
-/** Lines of LevelDB's info log that tell of data dropped or skipped during recovery. */
-async function recoveryNotes(dir: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, 'LOG'), 'latin1');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((l) => /corruption|dropping|ignoring|missing/i.test(l))
-    .map((l) => l.replace(/^\S+ \S+ /, '').trim()) // LevelDB's timestamp and thread id
-    .slice(0, 20);
+  /** The storage engine (default classicEngine: LevelDB on the real file system). */
+  engine?: StorageEngine;
+  /** Default: the process's clock and timers. */
+  clock?: MvccClock;
 }
 
 /** One consistent snapshot stream; see Backend.openSnapshot. */
@@ -333,10 +320,14 @@ export class Backend {
   private measuring: Promise<void> | undefined;
   private remeasure = false;
   private lastMeasureAt = 0;
+  /** Ends the wait before a scheduled re-measure at once (close() uses it). */
+  private wakeMeasure: (() => void) | undefined;
 
   private constructor(
     readonly dir: string,
     private readonly db: Db,
+    private readonly engine: StorageEngine,
+    private readonly clock: MvccClock,
   ) {}
 
   /**
@@ -345,15 +336,14 @@ export class Backend {
    * BackendCorruptError (see backend_digest.ts). LevelDB's LOCK file keeps a second opener out.
    */
   static async open(dir: string, opts: BackendOpenOptions = {}): Promise<Backend> {
-    await mkdir(dir, { recursive: true });
-    const db: Db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    await db.open();
-    const be = new Backend(dir, db);
+    const engine = opts.engine ?? classicEngine;
+    const db = await engine.open(dir);
+    const be = new Backend(dir, db, engine, opts.clock ?? realMvccClock);
     try {
-      // LevelDB reports what its recovery dropped only in its own info log (`<dir>/LOG`, started
-      // anew by every open): pass it on, so that no repair goes unlogged.
+      // What the engine's recovery dropped (LevelDB tells it only in its info log): pass it on,
+      // so that no repair goes unlogged.
       const warn = opts.onWarning;
-      if (warn) for (const line of await recoveryNotes(dir)) warn(`leveldb: ${line}`);
+      if (warn) for (const line of await engine.recoveryNotes(dir)) warn(`leveldb: ${line}`);
       await be.verify();
     } catch (err) {
       await db.close().catch(() => {});
@@ -430,6 +420,7 @@ export class Backend {
     if (this.closed) return;
     this.closed = true;
     await this.commitChain.catch(() => {});
+    this.wakeMeasure?.(); // a re-measure waiting for its time is not needed any more
     await this.measuring?.catch(() => {});
     await this.db.close();
   }
@@ -501,16 +492,7 @@ export class Backend {
 
   /** Bytes of the files of the database directory (etcd's db_size). */
   async sizeOnDisk(): Promise<number> {
-    let total = 0;
-    for (const name of await readdir(this.dir)) {
-      try {
-        const s = await stat(join(this.dir, name));
-        if (s.isFile()) total += s.size;
-      } catch {
-        // a file removed by a background LevelDB compaction while we listed
-      }
-    }
-    return total;
+    return (await this.engine.usage(this.dir)).total;
   }
 
   /**
@@ -536,21 +518,13 @@ export class Backend {
    * exist on disk together for a moment and would trip the quota at half of it.
    */
   async sizeForQuota(): Promise<number> {
-    let logs = 0;
-    for (const name of await readdir(this.dir)) {
-      if (!name.endsWith('.log')) continue;
-      try {
-        logs += (await stat(join(this.dir, name))).size;
-      } catch {
-        // rotated away while we listed
-      }
-    }
+    const { logs } = await this.engine.usage(this.dir);
     return logs + (await this.sizeInUse());
   }
 
   private async measure(): Promise<void> {
     const before = this.writtenSinceMeasure;
-    this.lastMeasureAt = performance.now();
+    this.lastMeasureAt = this.clock.now();
     const m = await this.sizeForQuota();
     // Bytes committed while we listed may be counted twice until the next measurement: size()
     // errs high, never low.
@@ -565,9 +539,18 @@ export class Backend {
       this.remeasure = true;
       return;
     }
-    const wait = Math.max(0, this.lastMeasureAt + SIZE_REMEASURE_MS - performance.now());
+    const wait = Math.max(0, this.lastMeasureAt + SIZE_REMEASURE_MS - this.clock.now());
     this.measuring = (async () => {
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (wait > 0) {
+        await new Promise<void>((resolve) => {
+          const t = this.clock.setTimeout(resolve, wait);
+          this.wakeMeasure = () => {
+            t.clear();
+            resolve();
+          };
+        });
+        this.wakeMeasure = undefined;
+      }
       if (!this.closed) await this.measure();
     })()
       .catch(() => {}) // the estimate stays an over-estimate; the next commit measures again
@@ -624,15 +607,14 @@ export class Backend {
    * stream, verifies its checksum and returns it opened. On any error the
    * partially written database is destroyed and the error is rethrown.
    */
-  static async restoreFrom(dir: string, stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<Backend> {
-    await mkdir(dir, { recursive: true });
-    const db: Db = new ClassicLevel<Buffer, Buffer>(dir, {
-      keyEncoding: 'buffer',
-      valueEncoding: 'buffer',
-      errorIfExists: true,
-    });
-    await db.open();
-    const be = new Backend(dir, db);
+  static async restoreFrom(
+    dir: string,
+    stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    opts: Pick<BackendOpenOptions, 'engine' | 'clock'> = {},
+  ): Promise<Backend> {
+    const engine = opts.engine ?? classicEngine;
+    const db = await engine.open(dir, { errorIfExists: true });
+    const be = new Backend(dir, db, engine, opts.clock ?? realMvccClock);
     try {
       await readSnapshotInto(db, stream);
       // The stream carries the sender's digest: checking it proves the copy end to end.
@@ -640,7 +622,7 @@ export class Backend {
       await be.sync(); // durable before the member may record the snapshot as installed
     } catch (err) {
       await db.close();
-      await ClassicLevel.destroy(dir).catch(() => {});
+      await engine.destroy(dir).catch(() => {});
       throw err;
     }
     await be.refreshSize();
@@ -669,7 +651,10 @@ async function readSnapshotInto(db: Db, stream: AsyncIterable<Uint8Array> | Iter
     let off = 0;
     if (!sawMagic) {
       if (buf.length < SNAPSHOT_MAGIC.length) continue;
-      if (!buf.subarray(0, SNAPSHOT_MAGIC.length).equals(SNAPSHOT_MAGIC)) throw new Error('backend: not a snapshot stream');
+      const magic = buf.subarray(0, SNAPSHOT_MAGIC.length);
+      if (!magic.equals(SNAPSHOT_MAGIC)) {
+        throw new Error(`backend: not a backend snapshot stream (magic ${showMagic(magic)}, want ${showMagic(SNAPSHOT_MAGIC)})`);
+      }
       sawMagic = true;
       off = SNAPSHOT_MAGIC.length;
     }
@@ -680,7 +665,7 @@ async function readSnapshotInto(db: Db, stream: AsyncIterable<Uint8Array> | Iter
         if (buf.length - off < 8) break;
         crc = crc32c(buf.subarray(0, off), crc);
         const want = buf.readUInt32BE(off + 4);
-        if ((crc >>> 0) !== want) throw new Error('backend: snapshot checksum mismatch');
+        if (crc >>> 0 !== want) throw new Error('backend: snapshot checksum mismatch');
         if (buf.length > off + 8) throw new Error('backend: snapshot has data after its trailer');
         done = true;
         off = buf.length;

@@ -6,6 +6,5 @@
 import sortedBtree from 'sorted-btree';
 
 type BTreeCtor = typeof sortedBtree.default;
-export const BTree: BTreeCtor =
-  (sortedBtree as unknown as { default?: BTreeCtor }).default ?? (sortedBtree as unknown as BTreeCtor);
+export const BTree: BTreeCtor = (sortedBtree as unknown as { default?: BTreeCtor }).default ?? (sortedBtree as unknown as BTreeCtor);
 export type BTree<K, V> = InstanceType<typeof sortedBtree.default<K, V>>;

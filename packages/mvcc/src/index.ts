@@ -13,6 +13,17 @@ export {
   META_SCHEDULED_COMPACT_REV,
 } from './backend.js';
 export type { Bucket, EntriesRange, BackendOpenOptions } from './backend.js';
+export { classicEngine } from './classic_engine.js';
+export type {
+  StorageEngine,
+  StorageDb,
+  DbSnapshot,
+  DbIterator,
+  DbIteratorOptions,
+  DbBatchOp,
+  DbReadOptions,
+  DbUsage,
+} from './storage_engine.js';
 export { BackendCorruptError, META_DIGEST } from './backend_digest.js';
 export {
   type Revision,
@@ -52,6 +63,9 @@ export {
   checkPutRequest,
   checkDeleteRequest,
 } from './kv_apply.js';
+
+export { realMvccClock } from './timers.js';
+export type { MvccClock } from './timers.js';
 
 // ---- Part B: watch (mvcc-watch) ----------------------------------------------
 export {

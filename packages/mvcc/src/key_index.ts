@@ -70,9 +70,7 @@ export class KeyIndex {
   put(main: bigint, sub: bigint): void {
     const r = { main, sub };
     if (!revGreaterThan(r, this.modified)) {
-      throw new Error(
-        `mvcc: put with unexpected smaller revision ${main}.${sub} <= ${this.modified.main}.${this.modified.sub}`,
-      );
+      throw new Error(`mvcc: put with unexpected smaller revision ${main}.${sub} <= ${this.modified.main}.${this.modified.sub}`);
     }
     if (this.generations.length === 0) this.generations.push(new Generation());
     const g = this.generations[this.generations.length - 1];

@@ -40,8 +40,7 @@ const putOp = (k: string, v: string, p: Partial<etcdserverpb.PutRequest> = {}) =
   RequestOp.fromPartial({ requestPut: { key: b(k), value: b(v), ...p } });
 const delOp = (k: string, end?: Buffer, p: Partial<etcdserverpb.DeleteRangeRequest> = {}) =>
   RequestOp.fromPartial({ requestDeleteRange: { key: b(k), rangeEnd: end, ...p } });
-const rangeOp = (k: string, p: Partial<etcdserverpb.RangeRequest> = {}) =>
-  RequestOp.fromPartial({ requestRange: { key: b(k), ...p } });
+const rangeOp = (k: string, p: Partial<etcdserverpb.RangeRequest> = {}) => RequestOp.fromPartial({ requestRange: { key: b(k), ...p } });
 const txnOp = (t: Partial<etcdserverpb.TxnRequest>) => RequestOp.fromPartial({ requestTxn: t });
 const cmp = (k: string, target: number, result: number, v: Partial<etcdserverpb.Compare>) =>
   Compare.fromPartial({ key: b(k), target, result, ...v });
@@ -78,9 +77,7 @@ describe('request validation (v3rpc)', () => {
     expect(() => checkPutRequest(PutRequest.fromPartial({ key: b('k'), value: b('v'), ignoreValue: true }))).toThrow(
       ErrorText.ValueProvided,
     );
-    expect(() => checkPutRequest(PutRequest.fromPartial({ key: b('k'), lease: 5n, ignoreLease: true }))).toThrow(
-      ErrorText.LeaseProvided,
-    );
+    expect(() => checkPutRequest(PutRequest.fromPartial({ key: b('k'), lease: 5n, ignoreLease: true }))).toThrow(ErrorText.LeaseProvided);
     checkPutRequest(PutRequest.fromPartial({ key: b('k'), ignoreValue: true, ignoreLease: true }));
   });
 
@@ -93,14 +90,8 @@ describe('request validation (v3rpc)', () => {
     await kvError(() => checkTxnRequest(TxnRequest.fromPartial({ compare: cmps }), 3), 'TooManyOps');
     // outer uses 2 of 4: the nested txn may use 2
     checkTxnRequest(TxnRequest.fromPartial({ success: [rangeOp('a'), txnOp({ success: ops(2) })] }), 4);
-    await kvError(
-      () => checkTxnRequest(TxnRequest.fromPartial({ success: [rangeOp('a'), txnOp({ success: ops(3) })] }), 4),
-      'TooManyOps',
-    );
-    await kvError(
-      () => checkTxnRequest(TxnRequest.fromPartial({ compare: [Compare.fromPartial({})] }), 3),
-      'EmptyKey',
-    );
+    await kvError(() => checkTxnRequest(TxnRequest.fromPartial({ success: [rangeOp('a'), txnOp({ success: ops(3) })] }), 4), 'TooManyOps');
+    await kvError(() => checkTxnRequest(TxnRequest.fromPartial({ compare: [Compare.fromPartial({})] }), 3), 'EmptyKey');
     await kvError(() => checkTxnRequest(TxnRequest.fromPartial({ success: [RequestOp.fromPartial({})] }), 3), 'KeyNotFound');
     await kvError(() => checkTxnRequest(TxnRequest.fromPartial({ success: [putOp('', 'v')] }), 3), 'EmptyKey');
   });
@@ -243,9 +234,7 @@ describe('DeleteRange', () => {
     for (const k of ['a', 'b', 'c', 'd']) await put(k, `v${k}`);
     const one = await step((w) => applyDeleteRange(w, DeleteRangeRequest.fromPartial({ key: b('a'), prevKv: true })));
     expect([one.deleted, keys(one.prevKvs), one.header!.revision]).toEqual([1n, ['a'], 6n]);
-    const many = await step((w) =>
-      applyDeleteRange(w, DeleteRangeRequest.fromPartial({ key: b('b'), rangeEnd: Buffer.from([0]) })),
-    );
+    const many = await step((w) => applyDeleteRange(w, DeleteRangeRequest.fromPartial({ key: b('b'), rangeEnd: Buffer.from([0]) })));
     expect([many.deleted, many.prevKvs, many.header!.revision]).toEqual([3n, [], 7n]);
     const none = await step((w) => applyDeleteRange(w, DeleteRangeRequest.fromPartial({ key: b('a'), prevKv: true })));
     expect([none.deleted, none.prevKvs, none.header!.revision]).toEqual([0n, [], 7n]);
@@ -318,7 +307,11 @@ describe('Txn', () => {
     expect(leases.keysOf(100n)).toEqual([]);
     expect(o.store.currentRev()).toBe(5n);
 
-    const f = await txn({ compare: [cmp('a', CT.VALUE, CR.EQUAL, { value: b('nope') })], success: [putOp('x', '1')], failure: [rangeOp('a')] });
+    const f = await txn({
+      compare: [cmp('a', CT.VALUE, CR.EQUAL, { value: b('nope') })],
+      success: [putOp('x', '1')],
+      failure: [rangeOp('a')],
+    });
     expect(f.succeeded).toBe(false);
     expect(f.header!.revision).toBe(5n); // read-only outcome: current revision
     expect(keys(f.responses[0].responseRange!.kvs)).toEqual(['a']);

@@ -88,8 +88,7 @@ describe('KVStore basics', () => {
     const o = await fresh();
     for (const k of ['a', 'ab', 'abc', 'b', 'c', '\u00ff']) await o.write((w) => w.put(b(k), b(`v-${k}`), 0n));
     const s = o.store;
-    const keys = async (key: string, end: Buffer | undefined, opt = {}) =>
-      (await s.range(b(key), end, opt)).kvs.map((kv) => str(kv.key));
+    const keys = async (key: string, end: Buffer | undefined, opt = {}) => (await s.range(b(key), end, opt)).kvs.map((kv) => str(kv.key));
     expect(await keys('a', b('b'))).toEqual(['a', 'ab', 'abc']);
     expect(await keys('ab', b('ac'))).toEqual(['ab', 'abc']); // prefix "ab"
     expect(await keys('b', Buffer.from([0]))).toEqual(['b', 'c', '\u00ff']); // from key

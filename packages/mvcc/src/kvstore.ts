@@ -26,6 +26,7 @@
  *   published or not) so its answers do not depend on commit timing; the read
  *   path validates against the published state.
  */
+import { realMvccClock, sleepOn, type MvccClock } from './timers.js';
 import { mvccpb } from '@kv/api';
 import { crc32c } from '@node-rs/crc32';
 import {
@@ -42,15 +43,7 @@ import {
 import { META_DIGEST } from './backend_digest.js';
 import { CompactedError, FutureRevError } from './errors.js';
 import { KeyIndex } from './key_index.js';
-import {
-  type Revision,
-  bytesToRev,
-  isTombstone,
-  mainRevPrefix,
-  revKey,
-  revKeyOfBytes,
-  revToBytes,
-} from './revision.js';
+import { type Revision, bytesToRev, isTombstone, mainRevPrefix, revKey, revKeyOfBytes, revToBytes } from './revision.js';
 import { TreeIndex, keyString } from './tree_index.js';
 
 type KeyValue = mvccpb.KeyValue;
@@ -102,6 +95,8 @@ export interface KVStoreOptions {
   compactionBatchLimit?: number;
   /** Pause between compaction batches in ms (etcd: 10). */
   compactionPauseMs?: number;
+  /** Times the pauses between compaction batches (default: the process's clock). */
+  clock?: MvccClock;
 }
 
 /** Normalises a range end: undefined = single key, empty = to the end of the key space. */
@@ -124,8 +119,6 @@ function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void; r
   });
   return { promise, resolve, reject };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface CompactionJob {
   rev: bigint;
@@ -160,6 +153,7 @@ export class KVStore implements ReadView {
   private physicalChain: Promise<void> = Promise.resolve();
   private readonly compactionBatchLimit: number;
   private readonly compactionPauseMs: number;
+  private readonly clock: MvccClock;
   private closed = false;
 
   private constructor(
@@ -169,6 +163,7 @@ export class KVStore implements ReadView {
     this.leases = opts.leases;
     this.compactionBatchLimit = opts.compactionBatchLimit ?? 1000;
     this.compactionPauseMs = opts.compactionPauseMs ?? 10;
+    this.clock = opts.clock ?? realMvccClock;
   }
 
   /**
@@ -479,7 +474,7 @@ export class KVStore implements ReadView {
       const last = bytesToRev(keys[keys.length - 1]);
       from = revToBytes({ main: last.main, sub: last.sub + 1n });
       await this.backend.commit(tx, { sync: false });
-      if (this.compactionPauseMs > 0) await sleep(this.compactionPauseMs);
+      if (this.compactionPauseMs > 0) await sleepOn(this.clock, this.compactionPauseMs);
     }
   }
 

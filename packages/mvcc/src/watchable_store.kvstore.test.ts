@@ -208,7 +208,7 @@ describe('WatchableStore on KVStore', () => {
     }
     await Promise.all(pending);
     acc[0] = acc[1] = true;
-    streams.forEach((s) => s.resume());
+    for (const s of streams) s.resume();
     for (let i = 0; i < 10_000 && ws.unsyncedCount() > 0; i++) await ws.syncOnce();
     expect(ws.unsyncedCount()).toBe(0);
     const all = await historyOf(store, 1n);

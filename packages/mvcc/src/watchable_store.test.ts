@@ -37,8 +37,7 @@ const show = (r: WatchResponse) =>
       ? `PUT ${e.kv!.key.toString('latin1')}=${e.kv!.value.toString()}@${e.kv!.modRevision}`
       : `DELETE ${e.kv!.key.toString('latin1')}@${e.kv!.modRevision}`,
   );
-const allEvents = (rs: WatchResponse[], id?: bigint) =>
-  rs.filter((r) => id === undefined || r.watchId === id).flatMap(show);
+const allEvents = (rs: WatchResponse[], id?: bigint) => rs.filter((r) => id === undefined || r.watchId === id).flatMap(show);
 
 describe('WatchableStore', () => {
   it('watches a key from now: put and delete, one response per revision', async () => {
@@ -338,9 +337,7 @@ describe('WatchableStore', () => {
     expect(stream.watch({ id: 3n, key: b('a'), startRev: 0n })).toBe(3n);
     expect(stream.watch({ key: b('a'), startRev: 0n })).toBe(2n);
     expect(stream.watch({ key: b('a'), startRev: 0n })).toBe(4n);
-    expect(() => stream.watch({ id: 3n, key: b('x'), startRev: 0n })).toThrowError(
-      new WatchError(WatchErrorText.DuplicateID),
-    );
+    expect(() => stream.watch({ id: 3n, key: b('x'), startRev: 0n })).toThrowError(new WatchError(WatchErrorText.DuplicateID));
     expect(WatchErrorText.DuplicateID).toBe('mvcc: duplicate watch ID provided on the WatchStream');
     expect(() => stream.watch({ key: b('b'), end: b('a'), startRev: 0n })).toThrow('mvcc: watcher range is empty');
     expect(() => stream.watch({ key: b('b'), end: b('b'), startRev: 0n })).toThrow(WatchError);

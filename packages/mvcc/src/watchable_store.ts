@@ -515,7 +515,11 @@ export class WatchableStore {
         }
         // the last response brings the watcher to nowRev (it watches nothing after its last event)
         const upTo = i + per >= revs.length ? nowRev : chunk[chunk.length - 1].rev;
-        w.stream.enqueueEvents(w, chunk.flatMap((c) => c.events), upTo);
+        w.stream.enqueueEvents(
+          w,
+          chunk.flatMap((c) => c.events),
+          upTo,
+        );
         touched.add(w.stream);
       }
       if (!complete) continue;

@@ -53,7 +53,8 @@ describe('WatcherGroup', () => {
     for (let i = 0; i < 300; i++) {
       const k = key();
       const x = rnd();
-      const w: WatchTarget = x < 0.4 ? { key: k, end: undefined } : x < 0.6 ? { key: k, end: Buffer.from([0]) } : { key: k, end: Buffer.concat([k, key()]) };
+      const w: WatchTarget =
+        x < 0.4 ? { key: k, end: undefined } : x < 0.6 ? { key: k, end: Buffer.from([0]) } : { key: k, end: Buffer.concat([k, key()]) };
       ws.push(w);
       g.add(w);
       if (rnd() < 0.2) {

@@ -102,13 +102,5 @@ export {
 } from './confchange/index.js';
 // ---- end quorum/tracker/confchange ----
 
-// ---- whole-cluster simulation (see docs/raft.md) ----
-export {
-  runSimulation,
-  SimulationFailure,
-  type SimulationOptions,
-  type SimulationResult,
-  type SimulationStats,
-} from './rafttest/simulation.js';
-export { SafetyViolation } from './rafttest/sim_checker.js';
-// ---- end whole-cluster simulation ----
+// The whole-cluster simulation (src/rafttest/) is test support: not part of the package or its
+// dist; its tests import it by relative path.

@@ -33,16 +33,80 @@ describe('RaftLog', () => {
   it('findConflict returns the first new or conflicting index (§5.3 consistency)', () => {
     const cases: [[number, number][], number][] = [
       [[], 0],
-      [[[1, 1], [2, 2], [3, 3]], 0],
-      [[[2, 2], [3, 3]], 0],
+      [
+        [
+          [1, 1],
+          [2, 2],
+          [3, 3],
+        ],
+        0,
+      ],
+      [
+        [
+          [2, 2],
+          [3, 3],
+        ],
+        0,
+      ],
       [[[3, 3]], 0],
-      [[[1, 1], [2, 2], [3, 3], [4, 4], [5, 4]], 4],
-      [[[2, 2], [3, 3], [4, 4], [5, 4]], 4],
-      [[[3, 3], [4, 4], [5, 4]], 4],
-      [[[4, 4], [5, 4]], 4],
-      [[[1, 4], [2, 4]], 1],
-      [[[2, 1], [3, 4], [4, 4]], 2],
-      [[[3, 1], [4, 2], [5, 4], [6, 4]], 3],
+      [
+        [
+          [1, 1],
+          [2, 2],
+          [3, 3],
+          [4, 4],
+          [5, 4],
+        ],
+        4,
+      ],
+      [
+        [
+          [2, 2],
+          [3, 3],
+          [4, 4],
+          [5, 4],
+        ],
+        4,
+      ],
+      [
+        [
+          [3, 3],
+          [4, 4],
+          [5, 4],
+        ],
+        4,
+      ],
+      [
+        [
+          [4, 4],
+          [5, 4],
+        ],
+        4,
+      ],
+      [
+        [
+          [1, 4],
+          [2, 4],
+        ],
+        1,
+      ],
+      [
+        [
+          [2, 1],
+          [3, 4],
+          [4, 4],
+        ],
+        2,
+      ],
+      [
+        [
+          [3, 1],
+          [4, 2],
+          [5, 4],
+          [6, 4],
+        ],
+        3,
+      ],
     ];
     for (const [ents, w] of cases) {
       expect(logWith(...es([1, 1], [2, 2], [3, 3])).findConflict(es(...ents))).toBe(BigInt(w));
@@ -88,10 +152,39 @@ describe('RaftLog', () => {
 
   it('append truncates conflicting suffixes, including stable entries', () => {
     const cases: [[number, number][], number, [number, number][], number][] = [
-      [[], 2, [[1, 1], [2, 2]], 3],
-      [[[3, 2]], 3, [[1, 1], [2, 2], [3, 2]], 3],
+      [
+        [],
+        2,
+        [
+          [1, 1],
+          [2, 2],
+        ],
+        3,
+      ],
+      [
+        [[3, 2]],
+        3,
+        [
+          [1, 1],
+          [2, 2],
+          [3, 2],
+        ],
+        3,
+      ],
       [[[1, 2]], 1, [[1, 2]], 1],
-      [[[2, 3], [3, 3]], 3, [[1, 1], [2, 3], [3, 3]], 2],
+      [
+        [
+          [2, 3],
+          [3, 3],
+        ],
+        3,
+        [
+          [1, 1],
+          [2, 3],
+          [3, 3],
+        ],
+        2,
+      ],
     ];
     for (const [ents, windex, wents, wunstable] of cases) {
       const st = new MemoryStorage();
@@ -120,12 +213,34 @@ describe('RaftLog', () => {
       [lastterm, lastindex, lastindex, [[lastindex + 1, 4]], lastindex + 1, lastindex, false],
       [lastterm, lastindex, lastindex + 1, [[lastindex + 1, 4]], lastindex + 1, lastindex + 1, false],
       [lastterm, lastindex, lastindex + 2, [[lastindex + 1, 4]], lastindex + 1, lastindex + 1, false],
-      [lastterm, lastindex, lastindex + 2, [[lastindex + 1, 4], [lastindex + 2, 4]], lastindex + 2, lastindex + 2, false],
+      [
+        lastterm,
+        lastindex,
+        lastindex + 2,
+        [
+          [lastindex + 1, 4],
+          [lastindex + 2, 4],
+        ],
+        lastindex + 2,
+        lastindex + 2,
+        false,
+      ],
       [lastterm - 1, lastindex - 1, lastindex, [[lastindex, 4]], lastindex, lastindex, false],
       [lastterm - 2, lastindex - 2, lastindex, [[lastindex - 1, 4]], lastindex - 1, lastindex - 1, false],
       // Conflicts with a committed entry.
       [lastterm - 3, lastindex - 3, lastindex, [[lastindex - 2, 4]], lastindex - 2, lastindex - 2, true],
-      [lastterm - 2, lastindex - 2, lastindex, [[lastindex - 1, 4], [lastindex, 4]], lastindex, lastindex, false],
+      [
+        lastterm - 2,
+        lastindex - 2,
+        lastindex,
+        [
+          [lastindex - 1, 4],
+          [lastindex, 4],
+        ],
+        lastindex,
+        lastindex,
+        false,
+      ],
     ];
     for (const [logTerm, index, committed, ents, wlast, wcommit, wpanic] of cases) {
       const l = logWith(...es([1, 1], [2, 2], [3, 3]));
@@ -165,8 +280,22 @@ describe('RaftLog', () => {
 
   it('nextEnts / hasNextEnts: committed but unapplied, starting after the snapshot', () => {
     const cases: [number, boolean, [number, number][]][] = [
-      [0, true, [[4, 1], [5, 1]]],
-      [3, true, [[4, 1], [5, 1]]],
+      [
+        0,
+        true,
+        [
+          [4, 1],
+          [5, 1],
+        ],
+      ],
+      [
+        3,
+        true,
+        [
+          [4, 1],
+          [5, 1],
+        ],
+      ],
       [4, true, [[5, 1]]],
       [5, false, []],
     ];
@@ -191,7 +320,10 @@ describe('RaftLog', () => {
     const l2 = new RaftLog(new MemoryStorage(), BigInt(entrySize(e(1, 1)) * 2));
     l2.append(es([1, 1], [2, 1], [3, 1]));
     l2.commitTo(3n);
-    expect(pairs(l2.nextEnts())).toEqual([[1, 1], [2, 1]]);
+    expect(pairs(l2.nextEnts())).toEqual([
+      [1, 1],
+      [2, 1],
+    ]);
   });
 
   it('unstableEntries shrink as the application persists them', () => {
@@ -199,7 +331,10 @@ describe('RaftLog', () => {
     st.append(es([1, 1], [2, 2]));
     const l = new RaftLog(st);
     l.append(es([3, 1], [4, 2]));
-    expect(pairs(l.unstableEntries())).toEqual([[3, 1], [4, 2]]);
+    expect(pairs(l.unstableEntries())).toEqual([
+      [3, 1],
+      [4, 2],
+    ]);
     const ents = l.unstableEntries();
     st.append(ents);
     l.stableTo(4n, 2n);

@@ -170,9 +170,7 @@ export class RaftLog {
   commitTo(tocommit: bigint): void {
     if (this.committed < tocommit) {
       if (this.lastIndex() < tocommit) {
-        panic(
-          `tocommit(${tocommit}) is out of range [lastIndex(${this.lastIndex()})]. Was the raft log corrupted, truncated, or lost?`,
-        );
+        panic(`tocommit(${tocommit}) is out of range [lastIndex(${this.lastIndex()})]. Was the raft log corrupted, truncated, or lost?`);
       }
       this.committed = tocommit;
     }

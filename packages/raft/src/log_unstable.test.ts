@@ -89,14 +89,87 @@ describe('Unstable', () => {
   it('truncateAndAppend: append, replace, or truncate then append', () => {
     const cases: [[number, number][], number, [number, number][], number, [number, number][]][] = [
       // existing, offset, toappend, want offset, want entries
-      [[[5, 1]], 5, [[6, 1], [7, 1]], 5, [[5, 1], [6, 1], [7, 1]]],
-      [[[5, 1]], 5, [[5, 2], [6, 2]], 5, [[5, 2], [6, 2]]],
-      [[[5, 1]], 5, [[4, 2], [5, 2], [6, 2]], 4, [[4, 2], [5, 2], [6, 2]]],
-      [[[5, 1], [6, 1], [7, 1]], 5, [[6, 2]], 5, [[5, 1], [6, 2]]],
-      [[[5, 1], [6, 1], [7, 1]], 5, [[7, 2], [8, 2]], 5, [[5, 1], [6, 1], [7, 2], [8, 2]]],
+      [
+        [[5, 1]],
+        5,
+        [
+          [6, 1],
+          [7, 1],
+        ],
+        5,
+        [
+          [5, 1],
+          [6, 1],
+          [7, 1],
+        ],
+      ],
+      [
+        [[5, 1]],
+        5,
+        [
+          [5, 2],
+          [6, 2],
+        ],
+        5,
+        [
+          [5, 2],
+          [6, 2],
+        ],
+      ],
+      [
+        [[5, 1]],
+        5,
+        [
+          [4, 2],
+          [5, 2],
+          [6, 2],
+        ],
+        4,
+        [
+          [4, 2],
+          [5, 2],
+          [6, 2],
+        ],
+      ],
+      [
+        [
+          [5, 1],
+          [6, 1],
+          [7, 1],
+        ],
+        5,
+        [[6, 2]],
+        5,
+        [
+          [5, 1],
+          [6, 2],
+        ],
+      ],
+      [
+        [
+          [5, 1],
+          [6, 1],
+          [7, 1],
+        ],
+        5,
+        [
+          [7, 2],
+          [8, 2],
+        ],
+        5,
+        [
+          [5, 1],
+          [6, 1],
+          [7, 2],
+          [8, 2],
+        ],
+      ],
     ];
     for (const [ex, off, app, wo, we] of cases) {
-      const u = mk(ex.map(([i, t]) => e(i, t)), off);
+      const u = mk(
+        ex.map(([i, t]) => e(i, t)),
+        off,
+      );
       u.truncateAndAppend(app.map(([i, t]) => e(i, t)));
       expect(Number(u.offset)).toBe(wo);
       expect(pairs(u.entries)).toEqual(we);
@@ -108,12 +181,18 @@ describe('Unstable', () => {
     const handedOut = u.entries;
     u.truncateAndAppend([e(6, 2)]);
     u.truncateAndAppend([e(7, 2)]);
-    expect(pairs(handedOut)).toEqual([[5, 1], [6, 1]]);
+    expect(pairs(handedOut)).toEqual([
+      [5, 1],
+      [6, 1],
+    ]);
   });
 
   it('slice panics outside the unstable range', () => {
     const u = mk([e(5, 1), e(6, 1)], 5);
-    expect(pairs(u.slice(5n, 7n))).toEqual([[5, 1], [6, 1]]);
+    expect(pairs(u.slice(5n, 7n))).toEqual([
+      [5, 1],
+      [6, 1],
+    ]);
     expect(() => u.slice(4n, 6n)).toThrow(RaftPanic);
     expect(() => u.slice(5n, 8n)).toThrow(RaftPanic);
     expect(() => u.slice(6n, 5n)).toThrow(RaftPanic);

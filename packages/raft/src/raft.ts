@@ -269,7 +269,9 @@ export class Raft {
       `newRaft ${this.id.toString(16)} [peers: [${this.prs
         .voterNodes()
         .map((n) => n.toString(16))
-        .join(',')}], term: ${this.term}, commit: ${this.raftLog.committed}, applied: ${this.raftLog.applied}, lastindex: ${this.raftLog.lastIndex()}, lastterm: ${this.raftLog.lastTerm()}]`,
+        .join(
+          ',',
+        )}], term: ${this.term}, commit: ${this.raftLog.committed}, applied: ${this.raftLog.applied}, lastindex: ${this.raftLog.lastIndex()}, lastterm: ${this.raftLog.lastTerm()}]`,
     );
   }
 
@@ -459,9 +461,7 @@ export class Raft {
           this.logger.info(`initiating automatic transition out of joint configuration ${this.prs.config.toString()}`);
         } catch (err) {
           if (err !== ErrProposalDropped) throw err;
-          this.logger.debug(
-            `not initiating automatic transition out of joint configuration ${this.prs.config.toString()}: ${String(err)}`,
-          );
+          this.logger.debug(`not initiating automatic transition out of joint configuration ${this.prs.config.toString()}: ${String(err)}`);
         }
       }
     }
@@ -671,7 +671,9 @@ export class Raft {
   step(m: raftpb.Message): void {
     if (m.term > maxTerm) {
       // Only a forged or corrupted message carries one (the transport refuses them already).
-      this.logger.warn(`${this.id.toString(16)} ignored a ${raftpb.messageTypeToJSON(m.type)} message from ${m.from.toString(16)} with term ${m.term} above the maximum term ${maxTerm}`);
+      this.logger.warn(
+        `${this.id.toString(16)} ignored a ${raftpb.messageTypeToJSON(m.type)} message from ${m.from.toString(16)} with term ${m.term} above the maximum term ${maxTerm}`,
+      );
       return;
     }
     if (m.term === 0n) {
@@ -938,9 +940,7 @@ export class Raft {
       }
       if (refused !== '') {
         // Keep the slot (the proposer may be waiting on its index) but neutralize the change.
-        this.logger.info(
-          `${this.id.toString(16)} ignoring conf change at config ${this.prs.config.toString()}: ${refused}`,
-        );
+        this.logger.info(`${this.id.toString(16)} ignoring conf change at config ${this.prs.config.toString()}: ${refused}`);
         entries[i] = newEntry({ Type: raftpb.EntryType.EntryNormal });
       } else {
         this.pendingConfIndex = this.raftLog.lastIndex() + BigInt(i) + 1n;
@@ -1232,14 +1232,10 @@ export class Raft {
     const sindex = snapIndex(s);
     const sterm = snapTerm(s);
     if (this.restore(s)) {
-      this.logger.info(
-        `${this.id.toString(16)} [commit: ${this.raftLog.committed}] restored snapshot [index: ${sindex}, term: ${sterm}]`,
-      );
+      this.logger.info(`${this.id.toString(16)} [commit: ${this.raftLog.committed}] restored snapshot [index: ${sindex}, term: ${sterm}]`);
       this.send({ to: m.from, type: MT.MsgAppResp, index: this.raftLog.lastIndex() });
     } else {
-      this.logger.info(
-        `${this.id.toString(16)} [commit: ${this.raftLog.committed}] ignored snapshot [index: ${sindex}, term: ${sterm}]`,
-      );
+      this.logger.info(`${this.id.toString(16)} [commit: ${this.raftLog.committed}] ignored snapshot [index: ${sindex}, term: ${sterm}]`);
       this.send({ to: m.from, type: MT.MsgAppResp, index: this.raftLog.committed });
     }
   }
@@ -1374,9 +1370,7 @@ export class Raft {
   /** Restores the persisted HardState at startup. */
   loadState(hs: raftpb.HardState): void {
     if (hs.commit < this.raftLog.committed || hs.commit > this.raftLog.lastIndex()) {
-      panic(
-        `${this.id.toString(16)} state.commit ${hs.commit} is out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`,
-      );
+      panic(`${this.id.toString(16)} state.commit ${hs.commit} is out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`);
     }
     this.raftLog.committed = hs.commit;
     this.term = hs.term;

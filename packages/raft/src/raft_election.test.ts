@@ -7,15 +7,7 @@ import { MemoryStorage } from './storage.js';
 import { None, RaftState } from './state.js';
 import { newEntry, newMessage } from './util.js';
 import { readMessages } from './rafttest/helpers.js';
-import {
-  BlackHole,
-  entsWithConfig,
-  Network,
-  newTestLearnerRaft,
-  newTestRaft,
-  votedWithConfig,
-  type PeerSpec,
-} from './rafttest/network.js';
+import { BlackHole, entsWithConfig, Network, newTestLearnerRaft, newTestRaft, votedWithConfig, type PeerSpec } from './rafttest/network.js';
 import { CampaignType, type Config } from './raft.js';
 
 const MT = raftpb.MessageType;
@@ -66,7 +58,12 @@ describe('§5.2 elections over a network', () => {
       expect(n.raft(1).state).toBe(RaftState.Leader);
       expect(n.raft(1).term).toBe(3n);
       for (let id = 1; id <= 5; id++) {
-        expect(n.raft(id).raftLog.allEntries().map((e) => e.Term)).toEqual([1n, 3n]);
+        expect(
+          n
+            .raft(id)
+            .raftLog.allEntries()
+            .map((e) => e.Term),
+        ).toEqual([1n, 3n]);
       }
     });
 
@@ -162,7 +159,12 @@ describe('§5.2 elections over a network', () => {
     expect(n.raft(1).term).toBe(1n);
     for (let id = 1; id <= 3; id++) {
       expect(n.raft(id).raftLog.committed).toBe(2n);
-      expect(n.raft(id).raftLog.allEntries().map((e) => e.Data.toString())).toEqual(['', 'force follower']);
+      expect(
+        n
+          .raft(id)
+          .raftLog.allEntries()
+          .map((e) => e.Data.toString()),
+      ).toEqual(['', 'force follower']);
     }
   });
 
@@ -435,10 +437,10 @@ describe('check quorum (leader lease)', () => {
   });
 
   it('a voter removed from its own configuration never campaigns, but follows the leader', () => {
-    const n = new Network(
-      [(id) => newTestRaft(id, [1n, 2n], 10, 1, new MemoryStorage(), { checkQuorum: true }),
-       (id) => newTestRaft(id, [1n], 10, 1, new MemoryStorage(), { checkQuorum: true })],
-    );
+    const n = new Network([
+      (id) => newTestRaft(id, [1n, 2n], 10, 1, new MemoryStorage(), { checkQuorum: true }),
+      (id) => newTestRaft(id, [1n], 10, 1, new MemoryStorage(), { checkQuorum: true }),
+    ]);
     const b = n.raft(2);
     b.randomizedElectionTimeout = b.electionTimeout + 1;
     expect(b.promotable()).toBe(false);

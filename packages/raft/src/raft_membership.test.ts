@@ -223,7 +223,14 @@ describe('§6 joint consensus (thesis §4.3)', () => {
 
   it('enter joint with auto-leave: the leader leaves the joint config by itself', () => {
     const { n, lead } = jointSetup();
-    n.send(propCC(ccv2([[CT.ConfChangeAddLearnerNode, 3n], [CT.ConfChangeRemoveNode, 2n]])));
+    n.send(
+      propCC(
+        ccv2([
+          [CT.ConfChangeAddLearnerNode, 3n],
+          [CT.ConfChangeRemoveNode, 2n],
+        ]),
+      ),
+    );
     applyAll(n);
     expect(lead.prs.config.voters.isJoint()).toBe(true);
     expect(lead.prs.config.autoLeave).toBe(true);
@@ -267,7 +274,13 @@ describe('§6 joint consensus (thesis §4.3)', () => {
 
   it('while joint, commitment needs majorities of both halves', () => {
     const r = newTestRaft(1n, [1n, 2n, 3n], 10, 1, new MemoryStorage());
-    r.applyConfChange(ccv2([[CT.ConfChangeAddNode, 4n], [CT.ConfChangeAddNode, 5n], [CT.ConfChangeRemoveNode, 3n]]));
+    r.applyConfChange(
+      ccv2([
+        [CT.ConfChangeAddNode, 4n],
+        [CT.ConfChangeAddNode, 5n],
+        [CT.ConfChangeRemoveNode, 3n],
+      ]),
+    );
     expect(r.prs.config.toString()).toBe('voters=(1 2 4 5)&&(1 2 3) autoleave');
     r.becomeCandidate();
     r.becomeLeader();

@@ -194,7 +194,10 @@ describe('§5.2 leader election', () => {
   it('the random source is injected: the same seed gives the same timeouts', () => {
     const draw = (seed: number) => {
       const r = newTestRaft(1n, [1n, 2n, 3n], 10, 1, new MemoryStorage(), {
-        random: ((s) => (n: number) => (s = (s * 7 + 3) % 101) % n)(seed),
+        random: (
+          (s) => (n: number) =>
+            (s = (s * 7 + 3) % 101) % n
+        )(seed),
       });
       const out: number[] = [];
       for (let i = 0; i < 20; i++) {

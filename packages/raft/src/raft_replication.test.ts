@@ -66,13 +66,21 @@ describe('§5.3 replication over a network', () => {
   });
 
   it('followers forward proposals to the leader', () => {
-    for (const specs of [[null, null, null], [null, null, nop()]] as PeerSpec[][]) {
+    for (const specs of [
+      [null, null, null],
+      [null, null, nop()],
+    ] as PeerSpec[][]) {
       const n = new Network(specs);
       n.send(hup(1n));
       n.send(prop(2n));
       for (const id of [1n, 2n]) {
         expect(n.raft(id).raftLog.committed).toBe(2n);
-        expect(n.raft(id).raftLog.allEntries().map((x) => x.Data.toString())).toEqual(['', 'somedata']);
+        expect(
+          n
+            .raft(id)
+            .raftLog.allEntries()
+            .map((x) => x.Data.toString()),
+        ).toEqual(['', 'somedata']);
       }
     }
   });
@@ -87,7 +95,11 @@ describe('§5.3 replication over a network', () => {
     for (let id = 1n; id <= 3n; id++) {
       expect(n.raft(id).raftLog.committed).toBe(4n);
       const st = n.storage.get(id)!;
-      expect(nextEnts(n.raft(id), st).filter((x) => x.Data.length > 0).map((x) => x.Data.toString())).toEqual(['a', 'b']);
+      expect(
+        nextEnts(n.raft(id), st)
+          .filter((x) => x.Data.length > 0)
+          .map((x) => x.Data.toString()),
+      ).toEqual(['a', 'b']);
     }
   });
 
@@ -252,7 +264,9 @@ describe('progress and flow control', () => {
     const r = leader([1n, 2n], { maxSizePerMsg: 0n });
     readMessages(r);
     r.prs.progress.get(2n)!.becomeReplicate();
-    r.step(msg({ from: 1n, to: 1n, type: MT.MsgProp, entries: [newEntry({ Data: Buffer.from('a') }), newEntry({ Data: Buffer.from('b') })] }));
+    r.step(
+      msg({ from: 1n, to: 1n, type: MT.MsgProp, entries: [newEntry({ Data: Buffer.from('a') }), newEntry({ Data: Buffer.from('b') })] }),
+    );
     // A broadcast sends one append per follower: entry 1 only.
     let ms = readMessages(r);
     expect(ms.map((m) => m.entries.map((x) => x.Index))).toEqual([[1n]]);
@@ -346,12 +360,14 @@ describe('fast log backtracking (rejection hints)', () => {
     // entries at 4..50 (uncommitted garbage from an old leader).
     const leaderEnts = [e(1, 1), e(2, 2), e(3, 3), ...Array.from({ length: 17 }, (_, i) => e(4 + i, 5))];
     const followerEnts = [e(1, 1), e(2, 2), e(3, 3), ...Array.from({ length: 47 }, (_, i) => e(4 + i, 4))];
-    const mk = (ents: raftpb.Entry[], term: bigint): PeerFactory => (id, peers) => {
-      const st = new MemoryStorage();
-      st.append(ents);
-      st.setHardState({ term, vote: 0n, commit: 3n });
-      return newTestRaft(id, peers, 10, 1, st);
-    };
+    const mk =
+      (ents: raftpb.Entry[], term: bigint): PeerFactory =>
+      (id, peers) => {
+        const st = new MemoryStorage();
+        st.append(ents);
+        st.setHardState({ term, vote: 0n, commit: 3n });
+        return newTestRaft(id, peers, 10, 1, st);
+      };
     const n = new Network([mk(leaderEnts, 5n), mk(followerEnts, 4n), new BlackHole()]);
     const lead = n.raft(1);
     lead.becomeCandidate();

@@ -91,7 +91,11 @@ describe('§3.10 leadership transfer', () => {
     const lead = n.raft(1);
     const st = n.storage.get(1n)!;
     nextEnts(lead, st);
-    st.createSnapshot(lead.raftLog.applied, { voters: lead.prs.voterNodes(), learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false }, Buffer.alloc(0));
+    st.createSnapshot(
+      lead.raftLog.applied,
+      { voters: lead.prs.voterNodes(), learners: [], votersOutgoing: [], learnersNext: [], autoLeave: false },
+      Buffer.alloc(0),
+    );
     st.compact(lead.raftLog.applied);
     n.recover();
     expect(lead.prs.progress.get(3n)!.match).toBe(1n);

@@ -220,7 +220,9 @@ describe('RawNode', () => {
   it('mustSync is false when only the commit index changed', () => {
     const s = bootstrappedStorage([1n, 2n]);
     const rn = new RawNode(cfg(2n, s));
-    rn.step(newMessage({ type: MT.MsgApp, from: 1n, to: 2n, term: 1n, index: 1n, logTerm: 0n, entries: [newEntry({ Term: 1n, Index: 2n })] }));
+    rn.step(
+      newMessage({ type: MT.MsgApp, from: 1n, to: 2n, term: 1n, index: 1n, logTerm: 0n, entries: [newEntry({ Term: 1n, Index: 2n })] }),
+    );
     let rd = rn.ready();
     expect(rd.mustSync).toBe(true); // term and entries
     persist(s, rd);

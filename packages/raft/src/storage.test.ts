@@ -41,14 +41,34 @@ describe('MemoryStorage', () => {
     expect(catchErr(() => s.entries(2n, 6n, noLimit))).toBe(ErrCompacted);
     expect(catchErr(() => s.entries(3n, 4n, noLimit))).toBe(ErrCompacted);
     expect(pairs(s.entries(4n, 5n, noLimit))).toEqual([[4, 4]]);
-    expect(pairs(s.entries(4n, 6n, noLimit))).toEqual([[4, 4], [5, 5]]);
-    expect(pairs(s.entries(4n, 7n, noLimit))).toEqual([[4, 4], [5, 5], [6, 6]]);
+    expect(pairs(s.entries(4n, 6n, noLimit))).toEqual([
+      [4, 4],
+      [5, 5],
+    ]);
+    expect(pairs(s.entries(4n, 7n, noLimit))).toEqual([
+      [4, 4],
+      [5, 5],
+      [6, 6],
+    ]);
     expect(pairs(s.entries(4n, 7n, 0n))).toEqual([[4, 4]]);
     const sz = (i: number) => BigInt(entrySize(e(i, i)));
-    expect(pairs(s.entries(4n, 7n, sz(4) + sz(5)))).toEqual([[4, 4], [5, 5]]);
-    expect(pairs(s.entries(4n, 7n, sz(4) + sz(5) + sz(6) / 2n))).toEqual([[4, 4], [5, 5]]);
-    expect(pairs(s.entries(4n, 7n, sz(4) + sz(5) + sz(6) - 1n))).toEqual([[4, 4], [5, 5]]);
-    expect(pairs(s.entries(4n, 7n, sz(4) + sz(5) + sz(6)))).toEqual([[4, 4], [5, 5], [6, 6]]);
+    expect(pairs(s.entries(4n, 7n, sz(4) + sz(5)))).toEqual([
+      [4, 4],
+      [5, 5],
+    ]);
+    expect(pairs(s.entries(4n, 7n, sz(4) + sz(5) + sz(6) / 2n))).toEqual([
+      [4, 4],
+      [5, 5],
+    ]);
+    expect(pairs(s.entries(4n, 7n, sz(4) + sz(5) + sz(6) - 1n))).toEqual([
+      [4, 4],
+      [5, 5],
+    ]);
+    expect(pairs(s.entries(4n, 7n, sz(4) + sz(5) + sz(6)))).toEqual([
+      [4, 4],
+      [5, 5],
+      [6, 6],
+    ]);
     expect(() => s.entries(4n, 8n, noLimit)).toThrow(RaftPanic);
   });
 
@@ -101,16 +121,71 @@ describe('MemoryStorage', () => {
 
   it('append: ignores compacted parts, truncates conflicts, extends the tail', () => {
     const cases: [[number, number][], [number, number][]][] = [
-      [[[1, 1], [2, 2]], [[4, 4], [5, 5]]],
-      [[[3, 3], [4, 4], [5, 5]], [[4, 4], [5, 5]]],
-      [[[3, 3], [4, 6], [5, 6]], [[4, 6], [5, 6]]],
-      [[[3, 3], [4, 4], [5, 5], [6, 5]], [[4, 4], [5, 5], [6, 5]]],
+      [
+        [
+          [1, 1],
+          [2, 2],
+        ],
+        [
+          [4, 4],
+          [5, 5],
+        ],
+      ],
+      [
+        [
+          [3, 3],
+          [4, 4],
+          [5, 5],
+        ],
+        [
+          [4, 4],
+          [5, 5],
+        ],
+      ],
+      [
+        [
+          [3, 3],
+          [4, 6],
+          [5, 6],
+        ],
+        [
+          [4, 6],
+          [5, 6],
+        ],
+      ],
+      [
+        [
+          [3, 3],
+          [4, 4],
+          [5, 5],
+          [6, 5],
+        ],
+        [
+          [4, 4],
+          [5, 5],
+          [6, 5],
+        ],
+      ],
       // Truncate incoming entries, truncate the existing ones, and append.
-      [[[2, 3], [3, 3], [4, 5]], [[4, 5]]],
+      [
+        [
+          [2, 3],
+          [3, 3],
+          [4, 5],
+        ],
+        [[4, 5]],
+      ],
       // Truncate the existing entries and append.
       [[[4, 5]], [[4, 5]]],
       // Direct append.
-      [[[6, 5]], [[4, 4], [5, 5], [6, 5]]],
+      [
+        [[6, 5]],
+        [
+          [4, 4],
+          [5, 5],
+          [6, 5],
+        ],
+      ],
     ];
     for (const [input, want] of cases) {
       const s = storage345();
@@ -127,9 +202,9 @@ describe('MemoryStorage', () => {
     expect(s.lastIndex()).toBe(4n);
     expect(s.term(4n)).toBe(4n);
     expect(s.initialState().confState).toEqual(cs);
-    expect(
-      catchErr(() => s.applySnapshot({ data: Buffer.alloc(0), metadata: { index: 3n, term: 3n, confState: cs } })),
-    ).toBe(ErrSnapOutOfDate);
+    expect(catchErr(() => s.applySnapshot({ data: Buffer.alloc(0), metadata: { index: 3n, term: 3n, confState: cs } }))).toBe(
+      ErrSnapOutOfDate,
+    );
   });
 
   it('initialState returns the hard state set and the snapshot ConfState', () => {

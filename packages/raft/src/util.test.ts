@@ -70,7 +70,11 @@ describe('conf change helpers', () => {
   it('V1 becomes a single-change Auto V2; V1 stays V1 on the wire', () => {
     const v1: raftpb.ConfChange = { type: CT.ConfChangeAddNode, nodeId: 3n, context: Buffer.from('c'), id: 7n };
     const v2 = confChangeAsV2(v1);
-    expect(v2).toEqual({ transition: TR.ConfChangeTransitionAuto, changes: [{ type: CT.ConfChangeAddNode, nodeId: 3n }], context: Buffer.from('c') });
+    expect(v2).toEqual({
+      transition: TR.ConfChangeTransitionAuto,
+      changes: [{ type: CT.ConfChangeAddNode, nodeId: 3n }],
+      context: Buffer.from('c'),
+    });
     const { type, data } = marshalConfChange(v1);
     expect(type).toBe(raftpb.EntryType.EntryConfChange);
     expect(entryConfChangeV2(newEntry({ Type: type, Data: data }))).toEqual(v2);
@@ -82,7 +86,11 @@ describe('conf change helpers', () => {
   it('enterJoint / leaveJoint', () => {
     const one = [{ type: CT.ConfChangeAddNode, nodeId: 1n }];
     const two = [...one, { type: CT.ConfChangeAddNode, nodeId: 2n }];
-    const mk = (transition: raftpb.ConfChangeTransition, changes: raftpb.ConfChangeSingle[]) => ({ transition, changes, context: Buffer.alloc(0) });
+    const mk = (transition: raftpb.ConfChangeTransition, changes: raftpb.ConfChangeSingle[]) => ({
+      transition,
+      changes,
+      context: Buffer.alloc(0),
+    });
     expect(confChangeEnterJoint(mk(TR.ConfChangeTransitionAuto, one))).toEqual({ autoLeave: false, ok: false });
     expect(confChangeEnterJoint(mk(TR.ConfChangeTransitionAuto, two))).toEqual({ autoLeave: true, ok: true });
     expect(confChangeEnterJoint(mk(TR.ConfChangeTransitionJointImplicit, one))).toEqual({ autoLeave: true, ok: true });

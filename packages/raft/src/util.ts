@@ -20,24 +20,12 @@ export function maxBig(a: bigint, b: bigint): bigint {
 
 /** Message types only the node itself generates (never accepted from the network). */
 export function isLocalMsg(t: raftpb.MessageType): boolean {
-  return (
-    t === MT.MsgHup ||
-    t === MT.MsgBeat ||
-    t === MT.MsgUnreachable ||
-    t === MT.MsgSnapStatus ||
-    t === MT.MsgCheckQuorum
-  );
+  return t === MT.MsgHup || t === MT.MsgBeat || t === MT.MsgUnreachable || t === MT.MsgSnapStatus || t === MT.MsgCheckQuorum;
 }
 
 /** Message types that answer a request and therefore need a progress entry for the sender. */
 export function isResponseMsg(t: raftpb.MessageType): boolean {
-  return (
-    t === MT.MsgAppResp ||
-    t === MT.MsgVoteResp ||
-    t === MT.MsgHeartbeatResp ||
-    t === MT.MsgUnreachable ||
-    t === MT.MsgPreVoteResp
-  );
+  return t === MT.MsgAppResp || t === MT.MsgVoteResp || t === MT.MsgHeartbeatResp || t === MT.MsgUnreachable || t === MT.MsgPreVoteResp;
 }
 
 /** The response type for a (pre-)vote request. */

@@ -2,7 +2,13 @@
 // and logged TLS handshake rejections.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type SecureClientSessionOptions } from 'node:http2';
+import {
+  connect as h2connect,
+  type ClientHttp2Session,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type SecureClientSessionOptions,
+} from 'node:http2';
 import { tmpdir } from 'node:os';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
@@ -62,9 +68,17 @@ function hugeHeaderConnection(host: string, port: number, size: number): Promise
     out.push(n);
     return Buffer.from(out);
   };
-  const field = (name: string, value: string) => Buffer.concat([Buffer.from([0]), int7(name.length), Buffer.from(name), int7(value.length), Buffer.from(value)]);
+  const field = (name: string, value: string) =>
+    Buffer.concat([Buffer.from([0]), int7(name.length), Buffer.from(name), int7(value.length), Buffer.from(value)]);
   const block = Buffer.concat([
-    ...Object.entries({ ':method': 'POST', ':scheme': 'http', ':path': '/etcdserverpb.KV/Range', ':authority': host, 'content-type': 'application/grpc', te: 'trailers' }).map(([k, v]) => field(k, v)),
+    ...Object.entries({
+      ':method': 'POST',
+      ':scheme': 'http',
+      ':path': '/etcdserverpb.KV/Range',
+      ':authority': host,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    }).map(([k, v]) => field(k, v)),
     field('x-huge', 'h'.repeat(size)),
   ]);
   return new Promise((resolve) => {
@@ -184,13 +198,62 @@ describe.skipIf(!haveOpenssl())('client port over TLS with --client-cert-auth', 
 
   const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
   const ca = (name: string) =>
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p(`${name}.key`), '-out', p(`${name}.crt`), '-days', '1', '-subj', `/CN=${name}`]);
+    openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      p(`${name}.key`),
+      '-out',
+      p(`${name}.crt`),
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+    ]);
   const cert = (name: string, caName: string) => {
-    openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', `/CN=${name}`]);
+    openssl([
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      p(`${name}.key`),
+      '-out',
+      p(`${name}.csr`),
+      '-subj',
+      `/CN=${name}`,
+    ]);
     writeFileSync(p(`${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-    openssl(['x509', '-req', '-in', p(`${name}.csr`), '-CA', p(`${caName}.crt`), '-CAkey', p(`${caName}.key`), '-CAcreateserial', '-out', p(`${name}.crt`), '-days', '1', '-extfile', p(`${name}.ext`)]);
+    openssl([
+      'x509',
+      '-req',
+      '-in',
+      p(`${name}.csr`),
+      '-CA',
+      p(`${caName}.crt`),
+      '-CAkey',
+      p(`${caName}.key`),
+      '-CAcreateserial',
+      '-out',
+      p(`${name}.crt`),
+      '-days',
+      '1',
+      '-extfile',
+      p(`${name}.ext`),
+    ]);
   };
-  const tlsFiles = (name: string) => ({ ca: execFileSync('cat', [p('ca.crt')]), cert: execFileSync('cat', [p(`${name}.crt`)]), key: execFileSync('cat', [p(`${name}.key`)]) });
+  const tlsFiles = (name: string) => ({
+    ca: execFileSync('cat', [p('ca.crt')]),
+    cert: execFileSync('cat', [p(`${name}.crt`)]),
+    key: execFileSync('cat', [p(`${name}.key`)]),
+  });
 
   beforeAll(async () => {
     ca('ca');
@@ -243,14 +306,19 @@ describe.skipIf(!haveOpenssl())('client port over TLS with --client-cert-auth', 
     });
 
   it('logs each rejected handshake at warn with the remote address, reason and server name', async () => {
-    const warnsFor = (re: RegExp) => lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 40 && re.test(String(l.msg)));
+    const warnsFor = (re: RegExp) =>
+      lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.level === 40 && re.test(String(l.msg)));
     await attempt({}); // no client certificate
     const noCert = await until('no-certificate rejection logged', async () => warnsFor(/provide a certificate/).at(0));
-    expect(noCert.msg).toMatch(/^rejected connection from "127\.0\.0\.1:\d+" \(error "client didn't provide a certificate", ServerName "localhost"\)$/);
+    expect(noCert.msg).toMatch(
+      /^rejected connection from "127\.0\.0\.1:\d+" \(error "client didn't provide a certificate", ServerName "localhost"\)$/,
+    );
     expect(noCert['remote-addr']).toMatch(/^127\.0\.0\.1:\d+$/);
     await attempt({ cert: tlsFiles('stranger').cert, key: tlsFiles('stranger').key }); // signed by another CA
     const bad = await until('bad-certificate rejection logged', async () => warnsFor(/failed to verify client certificate/).at(0));
-    expect(bad.msg).toMatch(/^rejected connection from "127\.0\.0\.1:\d+" \(error "failed to verify client certificate: [A-Z_]+", ServerName "localhost"\)$/);
+    expect(bad.msg).toMatch(
+      /^rejected connection from "127\.0\.0\.1:\d+" \(error "failed to verify client certificate: [A-Z_]+", ServerName "localhost"\)$/,
+    );
     await attempt({ maxVersion: 'TLSv1.1', minVersion: 'TLSv1' }); // a protocol the server refuses
     await until('handshake failure logged', async () => (warnsFor(/^rejected connection/).length >= 3 ? true : undefined));
     // Still serving.

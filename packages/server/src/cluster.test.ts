@@ -28,7 +28,7 @@ describe('three-member cluster', () => {
     const peer = (i: number) => `http://127.0.0.1:${ports[2 * i + 1]}`;
     const client = (i: number) => `http://127.0.0.1:${ports[2 * i]}`;
     const initialCluster = names.map((name, i) => ({ name, peerUrls: [peer(i)] }));
-    names.forEach((name, i) =>
+    names.forEach((name, i) => {
       configs.push(
         resolveConfig({
           name,
@@ -43,8 +43,8 @@ describe('three-member cluster', () => {
           snapshotCatchUpEntries: 10,
           unsafeNoFsync: true,
         }),
-      ),
-    );
+      );
+    });
     await Promise.all(configs.map(async (config, i) => (servers[i] = await KvServer.start({ config, logger: silentLogger() }))));
   }, 60_000);
 
@@ -73,7 +73,11 @@ describe('three-member cluster', () => {
       await until('put', () => call(kv(i), 'put', etcdserverpb.PutRequest.fromPartial({ key: b(`k${i}`), value: b(`v${i}`) })));
     }
     for (let i = 0; i < 3; i++) {
-      const r = await call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(kv(i), 'range', etcdserverpb.RangeRequest.fromPartial({ key: b('k'), rangeEnd: b('l') }));
+      const r = await call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(
+        kv(i),
+        'range',
+        etcdserverpb.RangeRequest.fromPartial({ key: b('k'), rangeEnd: b('l') }),
+      );
       expect(r.kvs.map((x) => x.value.toString())).toEqual(['v0', 'v1', 'v2']);
     }
   });
@@ -97,8 +101,11 @@ describe('three-member cluster', () => {
     try {
       // A deadline well below the request timeout (7 s here): only a re-sent request answers in time.
       const r = await new Promise<etcdserverpb.RangeResponse>((resolve, reject) =>
-        kv(fi).range(etcdserverpb.RangeRequest.fromPartial({ key: b('k0') }), new Metadata(), { deadline: Date.now() + 4_000 }, (err, res) =>
-          err || !res ? reject(err) : resolve(res),
+        kv(fi).range(
+          etcdserverpb.RangeRequest.fromPartial({ key: b('k0') }),
+          new Metadata(),
+          { deadline: Date.now() + 4_000 },
+          (err, res) => (err || !res ? reject(err) : resolve(res)),
         ),
       );
       expect(dropped).toBe(1);
@@ -118,11 +125,20 @@ describe('three-member cluster', () => {
     for (const m of members) (m as { ids: IdGenerator }).ids = new IdGenerator(0x77n, now);
     try {
       const put = (i: number, key: string) =>
-        call<etcdserverpb.PutRequest, etcdserverpb.PutResponse>(kv(i), 'put', etcdserverpb.PutRequest.fromPartial({ key: b(key), value: b(key) }));
+        call<etcdserverpb.PutRequest, etcdserverpb.PutResponse>(
+          kv(i),
+          'put',
+          etcdserverpb.PutRequest.fromPartial({ key: b(key), value: b(key) }),
+        );
       const [a, c] = await Promise.all([put(li, 'same-id/leader'), put(fi, 'same-id/follower')]);
       const rev = async (key: string) =>
-        (await call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(kv(li), 'range', etcdserverpb.RangeRequest.fromPartial({ key: b(key) }))).kvs[0]
-          .modRevision;
+        (
+          await call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(
+            kv(li),
+            'range',
+            etcdserverpb.RangeRequest.fromPartial({ key: b(key) }),
+          )
+        ).kvs[0].modRevision;
       // Each put's answer carries the revision of its own write, not of the other member's.
       expect(a.header!.revision).toBe(await rev('same-id/leader'));
       expect(c.header!.revision).toBe(await rev('same-id/follower'));
@@ -143,7 +159,11 @@ describe('three-member cluster', () => {
     const logger = pino({ level: 'info' }, { write: (line: string) => void logged.push(line) });
     servers[li] = await KvServer.start({ config: configs[li], logger });
     await until('old leader caught up', async () => {
-      const r = await call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(kv(li), 'range', etcdserverpb.RangeRequest.fromPartial({ key: b('s119'), serializable: true }));
+      const r = await call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(
+        kv(li),
+        'range',
+        etcdserverpb.RangeRequest.fromPartial({ key: b('s119'), serializable: true }),
+      );
       return r.kvs.length === 1 ? true : undefined;
     });
     expect(logged.some((l) => l.includes('installed snapshot'))).toBe(true);
@@ -154,7 +174,9 @@ describe('three-member cluster', () => {
       const revs = await Promise.all([0, 1, 2].map(status));
       const rev = revs[0].header!.revision;
       if (!revs.every((s) => s.header!.revision === rev)) return undefined;
-      return Promise.all([0, 1, 2].map((i) => call<etcdserverpb.HashKVRequest, etcdserverpb.HashKVResponse>(maint(i), 'hashKv', { revision: rev })));
+      return Promise.all(
+        [0, 1, 2].map((i) => call<etcdserverpb.HashKVRequest, etcdserverpb.HashKVResponse>(maint(i), 'hashKv', { revision: rev })),
+      );
     });
     expect(new Set(hashes.map((h) => h.hash)).size).toBe(1);
   });

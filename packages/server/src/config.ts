@@ -92,7 +92,10 @@ export function defaultConfig(): ServerConfig {
 /** Parses `a=http://x:2380,b=http://y:2380` (etcd's --initial-cluster syntax). */
 export function parseInitialCluster(s: string): InitialMember[] {
   const byName = new Map<string, string[]>();
-  for (const part of s.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq <= 0) throw new ConfigError(`invalid value "${part}" in --initial-cluster: expected name=url`);
     const name = part.slice(0, eq);
@@ -125,7 +128,10 @@ export function parseUrl(s: string, flag: string): URL {
 }
 
 export function parseUrlList(s: string, flag: string): string[] {
-  const urls = s.split(',').map((p) => p.trim()).filter(Boolean);
+  const urls = s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
   if (urls.length === 0) throw new ConfigError(`${flag} must not be empty`);
   for (const u of urls) parseUrl(u, flag);
   return urls;

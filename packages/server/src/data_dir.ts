@@ -98,7 +98,9 @@ export function openDataDir(dataDir: string): { dirs: DataDirLayout; lock: DataD
         throw new DataDirError(`data dir ${dataDir} is in use by another process (pid ${owner}); lock file ${lockPath}`);
       }
       // Stale: its owner died without releasing it.
-      notices.push(`took over the lock of ${Number.isInteger(owner) ? `pid ${owner}, which is gone` : 'a process that is gone'} (${lockPath})`);
+      notices.push(
+        `took over the lock of ${Number.isInteger(owner) ? `pid ${owner}, which is gone` : 'a process that is gone'} (${lockPath})`,
+      );
       rmSync(lockPath, { force: true });
     }
   }

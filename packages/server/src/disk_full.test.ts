@@ -10,7 +10,7 @@ import { open, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { call, startHarness, until, type Harness } from './testutil/harness.js';
-import { fillUp, mountSmallFs, type SmallFs } from '@kv/wal/testing';
+import { fillUp, mountSmallFs, type SmallFs } from '@kv/testkit';
 import { fillWithPuts } from './testutil/space.js';
 
 const MiB = 1024 * 1024;
@@ -49,11 +49,25 @@ async function filesUnder(dir: string): Promise<{ path: string; size: number }[]
 }
 
 const put = (h: Harness, key: string, value = Buffer.alloc(16, 7)) =>
-  call<etcdserverpb.PutRequest, etcdserverpb.PutResponse>(h.kv, 'put', etcdserverpb.PutRequest.fromPartial({ key: Buffer.from(key), value }));
+  call<etcdserverpb.PutRequest, etcdserverpb.PutResponse>(
+    h.kv,
+    'put',
+    etcdserverpb.PutRequest.fromPartial({ key: Buffer.from(key), value }),
+  );
 const get = (h: Harness, key: string, serializable: boolean) =>
-  call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(h.kv, 'range', etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from(key), serializable }));
+  call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(
+    h.kv,
+    'range',
+    etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from(key), serializable }),
+  );
 const alarmList = async (h: Harness) =>
-  (await call<etcdserverpb.AlarmRequest, etcdserverpb.AlarmResponse>(h.maint, 'alarm', etcdserverpb.AlarmRequest.fromPartial({ action: GET }))).alarms;
+  (
+    await call<etcdserverpb.AlarmRequest, etcdserverpb.AlarmResponse>(
+      h.maint,
+      'alarm',
+      etcdserverpb.AlarmRequest.fromPartial({ action: GET }),
+    )
+  ).alarms;
 const statusOf = (h: Harness) => call<etcdserverpb.StatusRequest, etcdserverpb.StatusResponse>(h.maint, 'status', {});
 
 /** Whether the member's WAL waits for space (read loosely, so that the test runs on older code). */
@@ -129,7 +143,11 @@ describe('a full disk', () => {
       // The alarm is replicated; the operator disarms it, as in etcd, and writes work again.
       await until('NOSPACE alarm in the log', async () => ((await alarmList(h)).some((a) => a.alarm === NOSPACE) ? true : undefined));
       await expectNoSpace(put(h, 'still-armed'));
-      await call(h.maint, 'alarm', etcdserverpb.AlarmRequest.fromPartial({ action: DEACTIVATE, memberID: h.server.member.memberId, alarm: NOSPACE }));
+      await call(
+        h.maint,
+        'alarm',
+        etcdserverpb.AlarmRequest.fromPartial({ action: DEACTIVATE, memberID: h.server.member.memberId, alarm: NOSPACE }),
+      );
       expect(await alarmList(h)).toEqual([]);
       const p = await put(h, 'after', Buffer.alloc(1024, 2));
       expect(p.header!.revision).toBeGreaterThan(r.header!.revision);
@@ -172,32 +190,40 @@ describe('a full disk', () => {
       expect(r.deleted).toBe(0n);
       expect(walWaiting(h)).toBe(false);
       await until('NOSPACE alarm in the log', async () => ((await alarmList(h)).some((a) => a.alarm === NOSPACE) ? true : undefined));
-      await call(h.maint, 'alarm', etcdserverpb.AlarmRequest.fromPartial({ action: DEACTIVATE, memberID: h.server.member.memberId, alarm: NOSPACE }));
+      await call(
+        h.maint,
+        'alarm',
+        etcdserverpb.AlarmRequest.fromPartial({ action: DEACTIVATE, memberID: h.server.member.memberId, alarm: NOSPACE }),
+      );
       const p = await put(h, 'after', Buffer.from('w'));
       expect(p.header!.revision).toBeGreaterThan(r.header!.revision);
       expect((await get(h, 'before', false)).kvs).toHaveLength(1);
     },
   );
 
-  it.skipIf(skip !== undefined)(`stops cleanly while the WAL waits for space, and restarts once there is space${skipNote}`, { timeout: 120_000 }, async () => {
-    const { m, h } = await smallFsHarness(40);
-    await put(h, 'before', Buffer.from('v'));
-    const gap = await open(join(m.dir, 'gap'), 'w');
-    await gap.write(Buffer.alloc(1200 * 1024, 1), 0, 1200 * 1024, 0);
-    await gap.close();
-    await fillUp(join(m.dir, 'filler'));
-    await rm(join(m.dir, 'gap'));
-    const del = call(h.kv, 'deleteRange', etcdserverpb.DeleteRangeRequest.fromPartial({ key: Buffer.alloc(1400 * 1024, 0x61) }));
-    del.catch(() => undefined);
-    await until('the WAL waits for space', async () => (walWaiting(h) ? true : undefined), 30_000);
-    await h.close(); // must not wait for space (nor exit the process)
-    harnesses.splice(harnesses.indexOf(h), 1);
-    await expect(del).rejects.toBeDefined(); // never acknowledged
-    await rm(join(m.dir, 'filler'));
-    const again = await startHarness({ unsafeNoFsync: false }, join(m.dir, 'data'));
-    harnesses.push(again);
-    expect((await get(again, 'before', false)).kvs[0]!.value.toString()).toBe('v');
-    const p = await put(again, 'after', Buffer.from('w'));
-    expect(p.header!.revision).toBeGreaterThan(1n);
-  });
+  it.skipIf(skip !== undefined)(
+    `stops cleanly while the WAL waits for space, and restarts once there is space${skipNote}`,
+    { timeout: 120_000 },
+    async () => {
+      const { m, h } = await smallFsHarness(40);
+      await put(h, 'before', Buffer.from('v'));
+      const gap = await open(join(m.dir, 'gap'), 'w');
+      await gap.write(Buffer.alloc(1200 * 1024, 1), 0, 1200 * 1024, 0);
+      await gap.close();
+      await fillUp(join(m.dir, 'filler'));
+      await rm(join(m.dir, 'gap'));
+      const del = call(h.kv, 'deleteRange', etcdserverpb.DeleteRangeRequest.fromPartial({ key: Buffer.alloc(1400 * 1024, 0x61) }));
+      del.catch(() => undefined);
+      await until('the WAL waits for space', async () => (walWaiting(h) ? true : undefined), 30_000);
+      await h.close(); // must not wait for space (nor exit the process)
+      harnesses.splice(harnesses.indexOf(h), 1);
+      await expect(del).rejects.toBeDefined(); // never acknowledged
+      await rm(join(m.dir, 'filler'));
+      const again = await startHarness({ unsafeNoFsync: false }, join(m.dir, 'data'));
+      harnesses.push(again);
+      expect((await get(again, 'before', false)).kvs[0]!.value.toString()).toBe('v');
+      const p = await put(again, 'after', Buffer.from('w'));
+      expect(p.header!.revision).toBeGreaterThan(1n);
+    },
+  );
 });

@@ -17,7 +17,14 @@
 // 2. Non-gRPC requests. grpc-js answers 415 to any HTTP/2 request whose content-type is not
 //    application/grpc; etcd serves those from its HTTP mux (/health, /version, the gateway), over
 //    h2c and over TLS (ALPN h2) alike. Such streams go to the HTTP handler instead.
-import { Http2ServerRequest, Http2ServerResponse, type Http2Server, type Http2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import {
+  Http2ServerRequest,
+  Http2ServerResponse,
+  type Http2Server,
+  type Http2Session,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { ConnectionInjector, Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
 
 /** SETTINGS_MAX_HEADER_LIST_SIZE of the client port (grpc-go's default is 16 MiB; see above). */

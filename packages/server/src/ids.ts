@@ -14,7 +14,9 @@ export function computeMemberId(peerUrls: string[], clusterToken: string, nowUni
 export function computeClusterId(memberIds: bigint[]): bigint {
   const sorted = [...memberIds].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const buf = Buffer.alloc(8 * sorted.length);
-  sorted.forEach((id, i) => buf.writeBigUInt64BE(id, 8 * i));
+  sorted.forEach((id, i) => {
+    buf.writeBigUInt64BE(id, 8 * i);
+  });
   return createHash('sha1').update(buf).digest().readBigUInt64BE(0);
 }
 

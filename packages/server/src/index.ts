@@ -18,11 +18,29 @@ export { DataDirError } from './data_dir.js';
 export { createLogger, silentLogger } from './logger.js';
 export type { Logger } from './logger.js';
 export { computeClusterId, computeMemberId } from './ids.js';
-export { realClock, realRandom, sleep } from './world/clock.js';
-export type { Clock, Random, Timer } from './world/clock.js';
-export type { NetworkFactory, PeerAddress, PeerHandler, PeerNetwork } from './world/network.js';
-export { RpcError } from './errors.js';
+// The world a member is given (real parts for kvd; a simulation brings its own).
+export { dataDirDisk, realClock, realRandom, sleep, TcpNetwork } from './world/index.js';
+export type {
+  Clock,
+  ClusterFetcher,
+  DiskLock,
+  MemberDisk,
+  MemberWorld,
+  NetworkFactory,
+  PeerAddress,
+  PeerHandler,
+  PeerNetwork,
+  Random,
+  ReceivedSnapshot,
+  Timer,
+} from './world/index.js';
+export type { Consensus } from './consensus/consensus.js';
+// The gRPC service implementations over a member (KvServer registers them; callable directly).
+export { clusterService } from './services/cluster.js';
 export { kvService } from './services/kv.js';
 export { leaseService } from './services/lease.js';
-export { watchService } from './services/watch.js';
 export { maintenanceService } from './services/maintenance.js';
+export { watchService } from './services/watch.js';
+export { FAILPOINTS, initFailpoints, parseFailpoints } from './failpoints.js';
+export type { FailpointName, FailpointAction } from './failpoints.js';
+export { RpcError } from './errors.js';

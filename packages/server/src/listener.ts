@@ -126,7 +126,10 @@ export class ClientListener {
   private logRejected(s: TLSSocket, reason: string): void {
     const suppressed = this.rejectLog.take(Date.now());
     if (suppressed === undefined) return;
-    const remote = s.remoteAddress === undefined ? 'unknown' : `${s.remoteAddress.includes(':') ? `[${s.remoteAddress}]` : s.remoteAddress}:${s.remotePort}`;
+    const remote =
+      s.remoteAddress === undefined
+        ? 'unknown'
+        : `${s.remoteAddress.includes(':') ? `[${s.remoteAddress}]` : s.remoteAddress}:${s.remotePort}`;
     const serverName = typeof s.servername === 'string' ? s.servername : '';
     this.o.logger.warn(
       { 'remote-addr': remote, 'server-name': serverName, error: reason, ...(suppressed > 0 ? { 'suppressed-before': suppressed } : {}) },
@@ -140,7 +143,10 @@ export class ClientListener {
     // whose certificate chains to the trusted CA gets past this point.
     if (this.o.tls?.requestCert && this.o.tls.rejectUnauthorized && !s.authorized) {
       const cert = s.getPeerCertificate();
-      const reason = !cert || Object.keys(cert).length === 0 ? "client didn't provide a certificate" : `failed to verify client certificate: ${String(s.authorizationError)}`;
+      const reason =
+        !cert || Object.keys(cert).length === 0
+          ? "client didn't provide a certificate"
+          : `failed to verify client certificate: ${String(s.authorizationError)}`;
       this.logRejected(s, reason);
       s.destroy();
       return;

@@ -1,29 +1,41 @@
-// A member: the composition root that owns the backend, the store, leases, alarms, consensus and
-// every timer (etcd's EtcdServer). The gRPC services are thin adapters over it.
+// A member: the composition root (etcd's EtcdServer). It is built from the world it is given —
+// clock, randomness, data dir (MemberDisk), peer network — and wires the parts: bootstrap
+// (cluster/bootstrap.ts) opens the data dir, the peer network is made around this member's
+// PeerHandler, consensus (RaftConsensus) is given the network as its sender, lease expiry runs in
+// lease/expiry.ts, the apply chain in apply/. The gRPC services are thin adapters over it.
+//
+// Loops a member owns, all on the world's clock: the raft ticker and read/proposal timeouts
+// (consensus), the lease revoke pass and checkpoints (LeaseExpiry), watch progress notifications,
+// auto-compaction, the attribute publication retry.
+//
+// Invariant: the network is made before consensus and delivers nothing to it before the member
+// exists (its handler forwards to consensus, which is built right after the network, in the same
+// synchronous step); kvd's transport only accepts connections once the peer listeners are up,
+// after Member.open.
 import { etcdserverpb, raftpb } from '@kv/api';
-import { Backend, BackendCorruptError, KVStore, WatchableStore, type WatchStream } from '@kv/mvcc';
-import { MemoryStorage } from '@kv/raft';
-import { SnapshotFiles, Wal, fsyncDir } from '@kv/wal';
-import { existsSync } from 'node:fs';
-import { readdir, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { Backend, KVStore, WatchableStore, WatchStream } from '@kv/mvcc';
 import type { Logger } from 'pino';
-import { applyGroup, type GroupEntry } from './apply/apply_group.js';
-import { encodeMember, Membership, type MemberRecord } from './cluster/membership.js';
-import { fetchCluster } from './cluster/join.js';
-import { RaftConsensus, type StateMachine } from './consensus/raft_consensus.js';
 import { AlarmStore } from './apply/alarms.js';
-import { SpaceGuard } from './apply/space.js';
 import { Applier, type ApplyResult, type Response } from './apply/applier.js';
+import { applyGroup, type GroupEntry } from './apply/apply_group.js';
+import { SpaceGuard } from './apply/space.js';
+import { mvccClock, openState, type StateParts } from './apply/state.js';
+import { bootstrap, type Bootstrapped } from './cluster/bootstrap.js';
+import type { Membership, MemberRecord } from './cluster/membership.js';
+import { Compactor } from './compactor.js';
 import { effectiveQuota, parseRetention, type ServerConfig } from './config.js';
 import type { Consensus } from './consensus/consensus.js';
-import { DataDirError, openDataDir, type DataDirLayout, type DataDirLock } from './data_dir.js';
+import { RaftConsensus, type StateMachine } from './consensus/raft_consensus.js';
 import { RpcError } from './errors.js';
-import { computeClusterId, computeMemberId } from './ids.js';
+import { computeMemberId } from './ids.js';
 import { IdGenerator } from './idgen.js';
-import { Lessor, minLeaseTTL } from './lease/lessor.js';
-import { Compactor } from './compactor.js';
-import { LeaderForwarder } from './cluster/leader_forward.js';
+import { LeaseExpiry } from './lease/expiry.js';
+import type { Lessor } from './lease/lessor.js';
+import { promoteMember } from './services/cluster.js';
+import type { Clock, Random, Timer } from './world/clock.js';
+import type { DiskLock, MemberDisk, ReceivedSnapshot } from './world/disk.js';
+import type { MemberWorld } from './world/index.js';
+import type { PeerAddress, PeerHandler, PeerNetwork } from './world/network.js';
 
 /** The etcd API version kv speaks, reported by Status and /version. */
 export const EtcdApiVersion = '3.4.0';
@@ -39,111 +51,30 @@ export interface MemberInfo {
 export interface MemberOptions {
   config: ServerConfig;
   logger: Logger;
-  /** Monotonic clock in ms; injected by tests. */
-  clock?: () => number;
+  /** Clock, randomness, data dir and peer network (kvd: KvServer's real world). */
+  world: MemberWorld;
   /** Called when the member hits an unrecoverable error and must stop. */
   onFatal?: (err: unknown) => void;
   /** kv's own version, reported next to the etcd API version. */
   kvVersion?: string;
 }
 
-/** Largest number of expired leases revoked per expiry pass (etcd: leaseRevokeRate 1000/s). */
-const revokesPerPass = 500;
-const expiryPassMs = 500;
-/** Lease checkpoints (remaining TTLs) are persisted this often, and at a clean stop. */
-const checkpointIntervalMs = 5 * 60 * 1000;
-
-/**
- * A data dir that cannot be served whole. kvd refuses to start rather than serve a subset; the
- * message says what is missing and what the operator can do (etcd refuses the same way, e.g.
- * `failed to find database snapshot file`).
- */
-function damaged(dataDir: string, what: string): DataDirError {
-  return new DataDirError(
-    `data dir ${dataDir} is damaged: ${what}. kvd will not serve part of its data. Restore the data dir from a backup, ` +
-      `or remove this member from its cluster ('etcdctl member remove <id>') and add it back with an empty data dir`,
-  );
-}
-
-/** This member's id and its cluster's, from --initial-cluster and --initial-cluster-token. */
-function clusterIds(config: ServerConfig): { memberId: bigint; clusterId: bigint } {
-  const self = config.initialCluster.find((m) => m.name === config.name)!;
-  return {
-    memberId: computeMemberId(self.peerUrls, config.initialClusterToken),
-    clusterId: computeClusterId(config.initialCluster.map((m) => computeMemberId(m.peerUrls, config.initialClusterToken))),
-  };
-}
-
-/** The parts of the state machine that live on one backend (replaced whole by a snapshot install). */
-interface StateParts {
-  backend: Backend;
-  store: KVStore;
-  watchable: WatchableStore;
-  lessor: Lessor;
-  alarms: AlarmStore;
-  membership: Membership;
-}
-
-/** Where a snapshot stream is restored: `db.snap-<n>.partial` while it arrives, `db.snap-<n>` once whole and durable. */
-const receivedPrefix = 'db.snap-';
-const partialSuffix = '.partial';
-
-/**
- * Settles what a crash left of received snapshots. Installing swaps `db.snap-<n>` in for `db`
- * (remove db, rename): a crash between the two leaves no `db` but a whole received one, which is
- * then moved into place. Anything else received but never installed is of no use and removed.
- */
-async function settleReceivedSnapshots(dirs: DataDirLayout, logger: Logger): Promise<void> {
-  const names = (await readdir(dirs.member)).filter((n) => n.startsWith(receivedPrefix)).sort();
-  const whole = names.filter((n) => !n.endsWith(partialSuffix));
-  for (const name of names) {
-    const path = join(dirs.member, name);
-    if (name === whole[whole.length - 1] && !existsSync(join(dirs.db, 'CURRENT'))) {
-      logger.warn({ path, db: dirs.db }, 'completing a snapshot install interrupted by a crash');
-      await rm(dirs.db, { recursive: true, force: true });
-      await rename(path, dirs.db);
-      await fsyncDir(dirs.member);
-      continue;
-    }
-    logger.warn({ path }, 'removing a received snapshot that was never installed');
-    await rm(path, { recursive: true, force: true });
-  }
-}
-
-async function collect(it: AsyncIterable<[Buffer, Buffer]>, pick: 0 | 1): Promise<Buffer[]> {
-  const out: Buffer[] = [];
-  for await (const kv of it) out.push(kv[pick]);
-  return out;
-}
-
-/** Opens a backend directory and rebuilds everything kept in it. */
-async function openState(dbDir: string, config: ServerConfig, clock: () => number, logger: Logger): Promise<StateParts> {
-  const backend = await Backend.open(dbDir, { onWarning: (m) => logger.warn({ db: dbDir }, m) });
-  try {
-    const lessor = new Lessor({ now: clock, minTTL: minLeaseTTL(config.electionTimeoutMs, config.heartbeatIntervalMs) });
-    lessor.restore(await collect(backend.entries('lease'), 1));
-    const alarms = new AlarmStore();
-    alarms.restore(await collect(backend.entries('alarm'), 0));
-    const membership = new Membership();
-    membership.restore(await collect(backend.entries('members'), 1), await collect(backend.entries('membersRemoved'), 0));
-    const store = await KVStore.open(backend, { leases: lessor });
-    const watchable = new WatchableStore(store, { onError: (err) => logger.error({ err }, 'watch catch-up failed') });
-    return { backend, store, watchable, lessor, alarms, membership };
-  } catch (err) {
-    await backend.close().catch(() => undefined);
-    throw err;
-  }
-}
-
 export class Member implements StateMachine {
   readonly ids: IdGenerator;
   readonly version: { server: string; cluster: string; kv: string };
+  readonly memberId: bigint;
+  readonly clusterId: bigint;
+  readonly config: ServerConfig;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly random: Random;
+  private readonly disk: MemberDisk;
+  private readonly lock: DiskLock;
+  private readonly onFatal: (err: unknown) => void;
   private readonly watchStreams = new Set<WatchStream>();
-  private readonly timers: NodeJS.Timeout[] = [];
-  private readonly revoking = new Set<bigint>();
-  private compactor?: Compactor;
+  private readonly timers: Timer[] = [];
   private stopped = false;
-  // The state machine; replaced as a whole when a snapshot is installed.
+  // The state machine; replaced as a whole when a snapshot is installed (setState).
   backend!: Backend;
   store!: KVStore;
   watchable!: WatchableStore;
@@ -151,163 +82,165 @@ export class Member implements StateMachine {
   alarms!: AlarmStore;
   membership!: Membership;
   applier!: Applier;
-  /** The raft loop (the transport delivers peer messages to it). */
-  raft!: RaftConsensus;
+  /** The peer network (made by the world's factory before consensus). */
+  readonly network: PeerNetwork;
+  /** The raft loop; its sender is `network`. */
+  readonly raft: RaftConsensus;
+  /** Lease expiry, checkpoints and the keep-alive/time-to-live forwarding decision. */
+  readonly leases: LeaseExpiry;
+  readonly space: SpaceGuard;
+  /** The member list fetched from the cluster when this member joined it (its first peers). */
+  readonly joinedFrom?: MemberRecord[];
+  /** A backend restored from a snapshot stream, waiting for raft to accept the snapshot. */
+  private pendingSnapshot?: ReceivedSnapshot;
+  private receivedSeq = 0;
 
   /** What the services need from consensus (the raft loop, seen through its interface). */
   get consensus(): Consensus {
     return this.raft;
   }
-  /** The member list fetched from the cluster when this member joined it (its first peers). */
-  joinedFrom?: MemberRecord[];
-  /** A backend restored from a snapshot stream, waiting for raft to accept the snapshot. */
-  private pendingSnapshotDir?: string;
 
-  private constructor(
-    readonly config: ServerConfig,
-    readonly logger: Logger,
-    private readonly lock: DataDirLock,
-    private readonly dirs: DataDirLayout,
-    readonly memberId: bigint,
-    readonly clusterId: bigint,
-    parts: StateParts,
-    readonly clock: () => number,
-    kvVersion: string,
-    private readonly onFatal: (err: unknown) => void,
-  ) {
-    this.setState(parts);
-    this.ids = new IdGenerator(this.memberId, Date.now());
-    this.version = { server: EtcdApiVersion, cluster: EtcdApiVersion.replace(/\.\d+$/, '.0'), kv: kvVersion };
+  private constructor(o: MemberOptions, b: Bootstrapped, onFatal: (err: unknown) => void) {
+    const { config, logger, world } = o;
+    this.config = config;
+    this.logger = logger;
+    this.clock = world.clock;
+    this.random = world.random;
+    this.disk = world.disk;
+    this.lock = b.lock;
+    this.onFatal = onFatal;
+    this.memberId = b.memberId;
+    this.clusterId = b.clusterId;
+    this.joinedFrom = b.joinedFrom;
+    this.setState(b.state);
+    this.ids = new IdGenerator(this.memberId, this.clock.wallNow());
+    this.version = { server: EtcdApiVersion, cluster: EtcdApiVersion.replace(/\.\d+$/, '.0'), kv: o.kvVersion ?? '0.0.0' };
+    this.space = new SpaceGuard({
+      quotaBytes: effectiveQuota(config),
+      backendSize: () => this.backend.size(),
+      freeBytes: () => this.disk.freeBytes(),
+    });
+    // The network first, around a handler that forwards to consensus (built right below).
+    this.network = world.network({ memberId: b.memberId, clusterId: b.clusterId }, this.peerHandler());
+    this.raft = this.makeConsensus(o, b, onFatal);
+    this.leases = new LeaseExpiry({
+      clock: this.clock,
+      logger,
+      lessor: () => this.lessor,
+      consensus: this.raft,
+      propose: (req) => this.propose(req),
+      network: this.network,
+      leader: () => this.leaderAddress(),
+      header: () => this.header(this.store.currentRev()),
+      electionTimeoutMs: config.electionTimeoutMs,
+    });
   }
 
-  private setState(p: StateParts): void {
-    Object.assign(this, p);
-    this.applier = new Applier({ store: p.store, lessor: p.lessor, alarms: p.alarms, membership: p.membership, header: (rev) => this.header(rev) });
-  }
-
-  /** Opens (or creates) the data dir, restores every piece of state and starts the timers. */
-  static async open(o: MemberOptions): Promise<Member> {
+  /** Consensus over the bootstrapped log, sending through this member's network. */
+  private makeConsensus(o: MemberOptions, b: Bootstrapped, onFatal: (err: unknown) => void): RaftConsensus {
     const { config, logger } = o;
-    const clock = o.clock ?? (() => performance.now());
-    const onFatal = o.onFatal ?? (() => process.exit(1));
-    const { dirs, lock, notices } = openDataDir(config.dataDir);
-    for (const n of notices) logger.warn({ dataDir: config.dataDir }, n);
-    let parts: StateParts | undefined;
-    let wal: Wal | undefined;
     try {
-      await settleReceivedSnapshots(dirs, logger);
-      const walExists = await Wal.exists(dirs.wal);
-      // The WAL reports a full disk to the member, which exists only once the WAL is open.
-      const walEvents = { onNoSpace: (_waiting: boolean): void => undefined };
-      const onNoSpace = (waiting: boolean) => walEvents.onNoSpace(waiting);
-      const backendExisted = existsSync(join(dirs.db, 'CURRENT'));
-      parts = await openState(dirs.db, config, clock, logger).catch((err: unknown) => {
-        if (err instanceof BackendCorruptError) throw damaged(config.dataDir, err.message);
-        throw err;
-      });
-      const ci = parts.store.consistentIndex();
-      if (!walExists && ci > 0n) {
-        throw damaged(config.dataDir, `the WAL (${dirs.wal}) is missing, but the backend holds state applied up to index ${ci}`);
-      }
-      // Restart from snapshot + WAL, or bootstrap a new member (one member is a cluster of one).
-      const snapshots = await SnapshotFiles.open(dirs.snap, {
-        onWarning: (m) => logger.warn({ dir: dirs.snap }, m),
-      });
-      const storage = new MemoryStorage();
-      let memberId: bigint;
-      let clusterId: bigint;
-      let confState: raftpb.ConfState = raftpb.ConfState.fromPartial({});
-      let snapshotIndex = 0n;
-      let bootstrapPeers: { id: bigint; context: Buffer }[] | undefined;
-      let joinedFrom: MemberRecord[] | undefined;
-      if (walExists) {
-        const valid = await Wal.validSnapshots(dirs.wal);
-        const snap = await snapshots.loadNewest((pos) => valid.some((v) => v.index === pos.index && v.term === pos.term));
-        const pos = snap?.metadata ? { index: snap.metadata.index, term: snap.metadata.term } : { index: 0n, term: 0n };
-        // Invariant: the backend holds every entry up to the snapshot — the WAL replays only what
-        // follows it (the snapshot's state *is* the backend, as in etcd).
-        if (ci < pos.index) {
-          const what = backendExisted ? `holds entries only up to index ${ci}` : `(${dirs.db}) is missing`;
-          throw damaged(
-            config.dataDir,
-            `the backend ${what}, but the newest snapshot is at index ${pos.index} and the WAL holds only the entries after it: entries ${ci + 1n}..${pos.index} are lost`,
-          );
-        }
-        if (!backendExisted) logger.warn({ db: dirs.db }, 'the backend is missing; rebuilding it from the WAL');
-        const opened = await Wal.open(dirs.wal, pos, { unsafeNoSync: config.unsafeNoFsync, onWarning: (m) => logger.warn(m), onNoSpace });
-        wal = opened.wal;
-        if (opened.repaired) logger.warn({ repaired: opened.repaired }, 'repaired a torn WAL tail');
-        const md = etcdserverpb.Metadata.decode(opened.metadata);
-        memberId = md.NodeID;
-        clusterId = md.ClusterID;
-        if (snap) {
-          storage.applySnapshot(snap);
-          confState = snap.metadata!.confState ?? confState;
-          snapshotIndex = snap.metadata!.index;
-        }
-        storage.setHardState(opened.hardState);
-        storage.append(opened.entries);
-      } else {
-        if (config.initialClusterState === 'existing') {
-          // Join: the cluster's id and members come from the others; this member was added to
-          // them with MemberAdd and gets the log (or a snapshot) from the leader.
-          const self = new Set(config.initialAdvertisePeerUrls);
-          const others = config.initialCluster.flatMap((m) => m.peerUrls).filter((u) => !self.has(u));
-          const remote = await fetchCluster(others, 5_000);
-          const me = remote.members.find((m) => m.peerURLs.some((u) => self.has(u)));
-          if (!me) {
-            throw new Error(
-              `this member's peer URLs (${[...self].join(',')}) are not in the cluster's member list: add it with 'member add' first`,
-            );
-          }
-          memberId = me.id;
-          clusterId = remote.clusterId;
-          joinedFrom = remote.members;
-        } else {
-          ({ memberId, clusterId } = clusterIds(config));
-          bootstrapPeers = config.initialCluster.map((m) => {
-            const id = computeMemberId(m.peerUrls, config.initialClusterToken);
-            return { id, context: encodeMember({ id, name: m.name, peerURLs: m.peerUrls, clientURLs: [], isLearner: false }) };
-          });
-        }
-        wal = await Wal.create(dirs.wal, etcdserverpb.Metadata.encode({ NodeID: memberId, ClusterID: clusterId }).finish(), {
-          unsafeNoSync: config.unsafeNoFsync,
-          onWarning: (m) => logger.warn(m),
-          onNoSpace,
-        });
-      }
-      const member = new Member(config, logger, lock, dirs, memberId, clusterId, parts, clock, o.kvVersion ?? '0.0.0', onFatal);
-      const electionTicks = Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs));
-      member.joinedFrom = joinedFrom;
-      walEvents.onNoSpace = (waiting) => member.onWalNoSpace(waiting);
-      member.raft = new RaftConsensus({
-        memberId,
-        wal,
-        snapshots,
-        storage,
-        confState,
-        snapshotIndex,
-        bootstrapPeers,
+      return new RaftConsensus({
+        memberId: b.memberId,
+        wal: b.wal,
+        snapshots: b.snapshots,
+        storage: b.storage,
+        confState: b.confState,
+        snapshotIndex: b.snapshotIndex,
+        bootstrapPeers: b.bootstrapPeers,
         heartbeatMs: config.heartbeatIntervalMs,
-        electionTicks,
+        electionTicks: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
         snapshotCount: config.snapshotCount,
         snapshotCatchUpEntries: config.snapshotCatchUpEntries,
         maxRequestBytes: config.maxRequestBytes,
         requestTimeoutMs: 5000 + 2 * config.electionTimeoutMs,
         logger,
-        machine: member,
-        sender: { send: () => undefined, sendSnapshot: () => undefined }, // replaced by the server's transport
+        machine: this,
+        sender: this.network,
         onFatal,
+        clock: this.clock,
+        random: this.random,
       });
+    } catch (err) {
+      void this.network.stop().catch(() => undefined); // made just before: nobody else will stop it
+      throw err;
+    }
+  }
+
+  private setState(p: StateParts): void {
+    this.backend = p.backend;
+    this.store = p.store;
+    this.watchable = p.watchable;
+    this.lessor = p.lessor;
+    this.alarms = p.alarms;
+    this.membership = p.membership;
+    this.applier = new Applier({
+      store: p.store,
+      lessor: p.lessor,
+      alarms: p.alarms,
+      membership: p.membership,
+      header: (rev) => this.header(rev),
+    });
+  }
+
+  /**
+   * Opens (or creates) the data dir through the world's disk, restores every piece of state,
+   * makes the peer network and consensus, and starts the member's timers. Consensus starts with
+   * start() (kvd: once the peer listeners are up).
+   */
+  static async open(o: MemberOptions): Promise<Member> {
+    const { config, logger, world } = o;
+    const onFatal = o.onFatal ?? (() => process.exit(1));
+    // The WAL reports a full disk to the member, which exists only once the WAL is open.
+    const walEvents = { onNoSpace: (_waiting: boolean): void => undefined };
+    const b = await bootstrap({
+      config,
+      logger,
+      disk: world.disk,
+      clock: world.clock,
+      fetchCluster: world.fetchCluster,
+      onNoSpace: (waiting) => walEvents.onNoSpace(waiting),
+    });
+    let member: Member | undefined;
+    try {
+      member = new Member(o, b, onFatal);
+      const m = member;
+      walEvents.onNoSpace = (waiting) => m.onWalNoSpace(waiting);
+      member.syncPeers();
       member.startLoops();
       member.logReady();
       return member;
     } catch (err) {
-      await wal?.close().catch(() => undefined);
-      await parts?.backend.close().catch(() => undefined);
-      lock.release();
+      await member?.network.stop().catch(() => undefined);
+      await b.wal.close().catch(() => undefined);
+      await b.state.backend.close().catch(() => undefined);
+      b.lock.release();
       throw err;
     }
+  }
+
+  /** Starts consensus (the raft ticker; a cluster of one campaigns at once). */
+  start(): Promise<void> {
+    return this.raft.start();
+  }
+
+  /** What the network delivers to this member. */
+  private peerHandler(): PeerHandler {
+    // `this.raft` is set right after the network is made (see the invariant at the top); a
+    // network that delivered synchronously from its factory would find none: dropped, as lost.
+    return {
+      onMessages: (msgs) => this.raft?.step(msgs),
+      onUnreachable: (id) => this.raft?.reportUnreachable(id),
+      onSnapshotStatus: (id, ok) => this.raft?.reportSnapshot(id, ok),
+      onSnapshot: async (msg, data) => {
+        await this.receiveSnapshot(data);
+        this.raft.step([msg]);
+      },
+      onRemoved: () => this.onRemoved(),
+      renewLease: (id) => this.renew(id),
+      leaseTimeToLive: (req) => this.leaseTimeToLive(req),
+      promoteMember: (req) => promoteMember(this, req),
+    };
   }
 
   private logReady(): void {
@@ -318,7 +251,7 @@ export class Member implements StateMachine {
         clusterId: this.clusterId.toString(16),
         revision: this.store.currentRev().toString(),
         consistentIndex: this.store.consistentIndex().toString(),
-        dataDir: this.config.dataDir,
+        dataDir: this.disk.dataDir,
         members: this.config.initialCluster.length,
       },
       'member ready',
@@ -346,11 +279,27 @@ export class Member implements StateMachine {
       },
       [{ index }],
     );
-    this.onMembersChanged?.();
+    this.syncPeers();
   }
 
-  /** Called after membership changed (the server updates the transport's peers). */
-  onMembersChanged?: () => void;
+  /**
+   * Keeps the network's peers equal to the membership: the initial cluster (or the member list
+   * fetched at join) until the bootstrap entries are applied, then the members bucket; a member
+   * removed through a conf change is dropped.
+   */
+  private syncPeers(): void {
+    const want = new Map<bigint, PeerAddress>();
+    for (const x of this.config.initialCluster) {
+      const id = computeMemberId(x.peerUrls, this.config.initialClusterToken);
+      if (!this.membership.isRemoved(id)) want.set(id, { id, peerUrls: x.peerUrls, clientUrls: [] });
+    }
+    for (const x of this.joinedFrom ?? []) {
+      if (!this.membership.isRemoved(x.id)) want.set(x.id, { id: x.id, peerUrls: x.peerURLs, clientUrls: x.clientURLs });
+    }
+    for (const x of this.members()) want.set(x.id, { id: x.id, peerUrls: x.peerUrls, clientUrls: x.clientUrls });
+    want.delete(this.memberId);
+    this.network.setPeers([...want.values()]);
+  }
 
   /** Makes everything applied so far durable in the backend (before a snapshot lets the WAL go). */
   persistApplied(): Promise<void> {
@@ -363,38 +312,31 @@ export class Member implements StateMachine {
 
   /** Restores a snapshot stream aside; the swap happens when raft accepts it (installSnapshot). */
   async receiveSnapshot(data: AsyncIterable<Buffer>): Promise<void> {
-    const dir = join(this.dirs.member, `${receivedPrefix}${Date.now().toString().padStart(16, '0')}`);
-    const partial = `${dir}${partialSuffix}`;
-    const b = await Backend.restoreFrom(partial, data); // verified and synced
-    await b.close();
-    await rename(partial, dir);
-    await fsyncDir(this.dirs.member);
-    if (this.pendingSnapshotDir) await rm(this.pendingSnapshotDir, { recursive: true, force: true });
-    this.pendingSnapshotDir = dir;
+    // Names sort in arrival order across restarts (wall time first), and differ within one ms.
+    const name = `${Math.floor(this.clock.wallNow()).toString().padStart(16, '0')}-${(this.receivedSeq++).toString().padStart(6, '0')}`;
+    const r = await this.disk.receiveSnapshot(name, data, mvccClock(this.clock));
+    if (this.pendingSnapshot) await this.disk.discardReceived(this.pendingSnapshot);
+    this.pendingSnapshot = r;
   }
 
   async installSnapshot(snapshot: raftpb.Snapshot): Promise<void> {
-    const dir = this.pendingSnapshotDir;
-    if (!dir) throw new Error(`raft installed snapshot ${snapshot.metadata?.index} but no state was received for it`);
-    this.pendingSnapshotDir = undefined;
+    const r = this.pendingSnapshot;
+    if (!r) throw new Error(`raft installed snapshot ${snapshot.metadata?.index} but no state was received for it`);
+    this.pendingSnapshot = undefined;
     for (const ws of this.watchStreams) ws.close(); // clients re-create their watches
     this.watchStreams.clear();
     this.watchable.close();
     await this.store.close?.();
     await this.backend.close();
-    await rm(this.dirs.db, { recursive: true, force: true });
-    await rename(dir, this.dirs.db); // a crash between rm and rename is completed at the next start
-    await fsyncDir(this.dirs.member);
-    const parts = await openState(this.dirs.db, this.config, this.clock, this.logger);
-    this.setState(parts);
-    if (this.raft.isLeader()) this.lessor.promote(this.config.electionTimeoutMs);
-    this.onMembersChanged?.();
+    await this.disk.installReceived(r);
+    this.setState(await openState(this.disk, this.config, this.clock, this.logger));
+    this.leases.onLessorReplaced();
+    this.syncPeers();
     this.logger.info({ index: snapshot.metadata?.index.toString(), revision: this.store.currentRev().toString() }, 'installed snapshot');
   }
 
   onLeaderChange(leader: bigint, isLeader: boolean): void {
-    if (isLeader) this.lessor.promote(this.config.electionTimeoutMs);
-    else this.lessor.demote();
+    this.leases.onLeaderChange(isLeader);
     if (leader !== 0n && !this.published) void this.publishAttributes();
   }
 
@@ -413,13 +355,13 @@ export class Member implements StateMachine {
       this.logger.info({ name: this.config.name, clientURLs: this.config.advertiseClientUrls }, 'published member attributes');
     } catch (err) {
       this.logger.warn({ err }, 'publishing member attributes failed; retrying');
-      if (!this.stopped) setTimeout(() => void this.publishAttributes(), this.config.electionTimeoutMs).unref();
+      if (!this.stopped) this.timers.push(this.clock.setTimeout(() => void this.publishAttributes(), this.config.electionTimeoutMs));
     }
   }
 
   onRemoved(): void {
     this.logger.warn('this member has been permanently removed from the cluster; stopping');
-    setImmediate(() => this.onFatal(new Error('member removed')));
+    this.clock.setImmediate(() => this.onFatal(new Error('member removed')));
   }
 
   header(revision: bigint): etcdserverpb.ResponseHeader {
@@ -427,7 +369,9 @@ export class Member implements StateMachine {
   }
 
   members(): MemberInfo[] {
-    return this.membership.list().map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: m.isLearner }));
+    return this.membership
+      .list()
+      .map((m) => ({ id: m.id, name: m.name, peerUrls: m.peerURLs, clientUrls: m.clientURLs, isLearner: m.isLearner }));
   }
 
   /** Sends a request through the log; throws its error or returns its response. */
@@ -445,16 +389,6 @@ export class Member implements StateMachine {
     if (r.err !== undefined) throw r.err;
     return r;
   }
-
-  /** The quota and free-space checks in front of the log (apply/space.ts). */
-  get space(): SpaceGuard {
-    return (this.space_ ??= new SpaceGuard({
-      quotaBytes: effectiveQuota(this.config),
-      backendSize: () => this.backend.size(),
-      dirs: [this.dirs.db, this.dirs.wal],
-    }));
-  }
-  private space_?: SpaceGuard;
 
   /**
    * etcd's quota check before proposing: a request that may grow the backend is refused with
@@ -492,64 +426,50 @@ export class Member implements StateMachine {
    */
   onWalNoSpace(waiting: boolean): void {
     this.space.walWaiting = waiting;
-    this.raft?.setStorageWaiting(waiting);
-    if (waiting) this.logger.error({ freeBytes: this.space.freeBytes() }, 'the WAL has no space for a write; refusing requests until it has');
+    this.raft.setStorageWaiting(waiting);
+    if (waiting)
+      this.logger.error({ freeBytes: this.space.freeBytes() }, 'the WAL has no space for a write; refusing requests until it has');
     else {
       this.logger.warn('the WAL has space again');
       this.raiseNoSpace({ reason: 'wal' });
     }
   }
 
-  readonly forwarder = new LeaderForwarder();
-
   /** Whether this member is a learner (it answers only Status and serializable reads). */
   isLearner(): boolean {
     return this.membership.get(this.memberId)?.isLearner ?? false;
   }
 
-  /** Client URLs of the current leader, empty if unknown. */
-  leaderClientUrls(): string[] {
+  /** The current leader as the network addresses it; undefined while none is known. */
+  leaderAddress(): PeerAddress | undefined {
     const lead = this.consensus.leader();
-    return this.membership.get(lead)?.clientURLs ?? [];
+    if (lead === 0n) return undefined;
+    const m = this.membership.get(lead);
+    return { id: lead, peerUrls: m?.peerURLs ?? [], clientUrls: m?.clientURLs ?? [] };
   }
 
-  /** Whether this member's lessor is the primary (it leads). */
-  private isPrimary(): boolean {
-    return this.raft.isLeader();
+  /** Client URLs of the current leader, empty if unknown. */
+  leaderClientUrls(): string[] {
+    return this.leaderAddress()?.clientUrls ?? [];
+  }
+
+  /** A follower's MemberPromote, forwarded to the leader through the peer network. */
+  forwardPromote(req: etcdserverpb.MemberPromoteRequest): Promise<etcdserverpb.MemberPromoteResponse> {
+    const lead = this.leaderAddress();
+    if (!lead) return Promise.reject(new RpcError('NoLeader'));
+    if (!this.network.promoteMember) return Promise.reject(new RpcError('NotLeader'));
+    return this.network.promoteMember(lead, req, 10_000);
   }
 
   /** Keep-alive: resets a lease's expiry on the primary lessor (forwarded there by followers). */
-  async renew(id: bigint): Promise<bigint> {
-    if (this.stopped) throw new RpcError('Stopped');
-    // Right after a start or a leader change there may be no leader yet: wait for one, as etcd does.
-    await this.raft.waitLeader();
-    if (this.isPrimary()) {
-      await this.consensus.readBarrier();
-      return this.lessor.renew(id);
-    }
-    if (this.consensus.leader() === 0n) throw new RpcError('NoLeader');
-    return this.forwarder.renew(this.leaderClientUrls(), id, 5000);
+  renew(id: bigint): Promise<bigint> {
+    if (this.stopped) return Promise.reject(new RpcError('Stopped'));
+    return this.leases.renew(id);
   }
 
   /** Time-to-live, answered by the primary lessor. */
-  async leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
-    await this.raft.waitLeader();
-    if (!this.isPrimary()) {
-      if (this.consensus.leader() === 0n) throw new RpcError('NoLeader');
-      const r = await this.forwarder.timeToLive(this.leaderClientUrls(), req, 5000);
-      return { ...r, header: this.header(this.store.currentRev()) };
-    }
-    await this.consensus.readBarrier();
-    const l = this.lessor.lookup(req.ID);
-    // etcd answers an unknown (revoked, expired) lease with TTL -1, not an error.
-    if (!l) return { header: this.header(this.store.currentRev()), ID: req.ID, TTL: -1n, grantedTTL: 0n, keys: [] };
-    return {
-      header: this.header(this.store.currentRev()),
-      ID: req.ID,
-      TTL: l.remainingSeconds(this.clock()),
-      grantedTTL: l.ttl,
-      keys: req.keys ? [...l.keys].sort().map((k) => Buffer.from(k, 'latin1')) : [],
-    };
+  leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
+    return this.leases.timeToLive(req);
   }
 
   trackWatchStream(ws: WatchStream): void {
@@ -560,27 +480,24 @@ export class Member implements StateMachine {
   }
 
   private every(ms: number, fn: () => void | Promise<void>): void {
-    const t = setInterval(() => {
-      Promise.resolve()
-        .then(fn)
-        .catch((err) => this.logger.error({ err }, 'background task failed'));
-    }, ms);
-    t.unref();
-    this.timers.push(t);
+    this.timers.push(
+      this.clock.setInterval(() => {
+        Promise.resolve()
+          .then(fn)
+          .catch((err) => this.logger.error({ err }, 'background task failed'));
+      }, ms),
+    );
   }
 
   private startLoops(): void {
-    // The lessor becomes primary when this member is elected (onLeaderChange): leases restored
-    // from disk then get their remaining TTL (from the last checkpoint) plus an election timeout,
-    // as on an etcd leader change.
-    this.every(expiryPassMs, () => this.revokeExpired());
-    this.every(checkpointIntervalMs, () => this.checkpointLeases());
+    // The lessor becomes primary when this member is elected (onLeaderChange → LeaseExpiry).
+    this.leases.start();
     this.every(this.config.watchProgressNotifyIntervalMs, () => {
       for (const ws of this.watchStreams) ws.progressNotify();
     });
     const retention = parseRetention(this.config.autoCompactionMode, this.config.autoCompactionRetention);
     if (retention > 0) {
-      this.compactor = new Compactor({
+      const compactor = new Compactor({
         mode: this.config.autoCompactionMode,
         retention,
         rev: () => this.store.currentRev(),
@@ -590,46 +507,20 @@ export class Member implements StateMachine {
         },
         logger: this.logger,
       });
-      this.every(this.compactor.intervalMs, () => this.compactor!.tick(this.clock()));
+      this.every(compactor.intervalMs, () => compactor.tick(this.clock.now()));
     }
   }
 
-  private async revokeExpired(): Promise<void> {
-    for (const l of this.lessor.expired(revokesPerPass)) {
-      if (this.revoking.has(l.id)) continue;
-      this.revoking.add(l.id);
-      this.propose({ leaseRevoke: { ID: l.id } })
-        .catch((err) => {
-          if (!(err instanceof RpcError && err.etcdName === 'LeaseNotFound')) this.logger.warn({ err, lease: l.id.toString(16) }, 'lease revoke failed');
-        })
-        .finally(() => this.revoking.delete(l.id));
-    }
-  }
-
-  private async checkpointLeases(): Promise<void> {
-    const checkpoints = this.lessor.checkpoints();
-    if (checkpoints.length > 0) await this.propose({ leaseCheckpoint: { checkpoints } });
-  }
-
-  /** Persists lease checkpoints, stops consensus and timers, closes the store. */
+  /** Persists lease checkpoints, stops consensus, timers and the network, closes the store. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     // Persist the leases' remaining TTLs, but don't hold the stop up if there is no quorum.
-    if (this.isPrimary()) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        this.checkpointLeases(),
-        new Promise<void>((_, reject) => {
-          timer = setTimeout(() => reject(new Error('timed out')), this.config.electionTimeoutMs);
-        }),
-      ])
-        .catch((err) => this.logger.warn({ err }, 'final lease checkpoint failed'))
-        .finally(() => clearTimeout(timer));
-    }
+    await this.leases.stop(this.config.electionTimeoutMs);
     this.stopped = true;
-    for (const t of this.timers) clearInterval(t);
-    this.forwarder.close();
+    for (const t of this.timers) t.clear();
+    // Consensus stops first (a leader hands leadership over, which needs the network).
     await this.consensus.stop();
+    await this.network.stop();
     for (const ws of this.watchStreams) ws.close();
     this.watchable.close();
     await this.backend.close();

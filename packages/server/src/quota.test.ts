@@ -28,7 +28,9 @@ describe('backend quota', () => {
       )
     ).alarms;
 
-  it('refuses puts near the quota, and accepts them again at once after delete, compact, defrag and disarm', { timeout: 120_000 }, async () => {
+  it('refuses puts near the quota, and accepts them again at once after delete, compact, defrag and disarm', {
+    timeout: 120_000,
+  }, async () => {
     const fill = await fillWithPuts(h, 'q/', 32 * MiB);
     expect(fill.err, `accepted ${fill.accepted} bytes without NOSPACE`).toBeDefined();
     expect(fill.err!.code).toBe(status.RESOURCE_EXHAUSTED);
@@ -50,7 +52,11 @@ describe('backend quota', () => {
     await call(
       h.maint,
       'alarm',
-      etcdserverpb.AlarmRequest.fromPartial({ action: etcdserverpb.AlarmRequest_AlarmAction.DEACTIVATE, memberID: h.server.member.memberId, alarm: NOSPACE }),
+      etcdserverpb.AlarmRequest.fromPartial({
+        action: etcdserverpb.AlarmRequest_AlarmAction.DEACTIVATE,
+        memberID: h.server.member.memberId,
+        alarm: NOSPACE,
+      }),
     );
     expect(await alarms()).toEqual([]);
     // At once: no size refresh to wait for.

@@ -27,9 +27,17 @@ describe('kv member', () => {
   });
 
   const put = (key: string, value: string, extra: Partial<etcdserverpb.PutRequest> = {}) =>
-    call<etcdserverpb.PutRequest, etcdserverpb.PutResponse>(h.kv, 'put', etcdserverpb.PutRequest.fromPartial({ key: b(key), value: b(value), ...extra }));
+    call<etcdserverpb.PutRequest, etcdserverpb.PutResponse>(
+      h.kv,
+      'put',
+      etcdserverpb.PutRequest.fromPartial({ key: b(key), value: b(value), ...extra }),
+    );
   const range = (key: string, extra: Partial<etcdserverpb.RangeRequest> = {}) =>
-    call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(h.kv, 'range', etcdserverpb.RangeRequest.fromPartial({ key: b(key), ...extra }));
+    call<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(
+      h.kv,
+      'range',
+      etcdserverpb.RangeRequest.fromPartial({ key: b(key), ...extra }),
+    );
 
   it('puts and gets with etcd headers and revisions', async () => {
     const p1 = await put('a', '1');
@@ -89,7 +97,14 @@ describe('kv member', () => {
         h.kv,
         'txn',
         etcdserverpb.TxnRequest.fromPartial({
-          compare: [{ key: b('tx'), target: etcdserverpb.Compare_CompareTarget.VALUE, result: etcdserverpb.Compare_CompareResult.EQUAL, value: b(value) }],
+          compare: [
+            {
+              key: b('tx'),
+              target: etcdserverpb.Compare_CompareTarget.VALUE,
+              result: etcdserverpb.Compare_CompareResult.EQUAL,
+              value: b(value),
+            },
+          ],
           success: [{ requestPut: { key: b('tx'), value: b('v2') } }],
           failure: [{ requestRange: { key: b('tx') } }],
         }),
@@ -106,7 +121,11 @@ describe('kv member', () => {
     await put('c', '2');
     await call(h.kv, 'compact', { revision: p.header!.revision, physical: true });
     await expectRpcError(range('c', { revision: p.header!.revision - 1n }), status.OUT_OF_RANGE, ErrorText.Compacted);
-    await expectRpcError(call(h.kv, 'compact', { revision: p.header!.revision, physical: false }), status.OUT_OF_RANGE, ErrorText.Compacted);
+    await expectRpcError(
+      call(h.kv, 'compact', { revision: p.header!.revision, physical: false }),
+      status.OUT_OF_RANGE,
+      ErrorText.Compacted,
+    );
     expect((await range('c', { revision: p.header!.revision })).kvs[0].value.toString()).toBe('1');
   });
 
@@ -143,13 +162,19 @@ describe('kv member', () => {
     expect(g.ID).toBeGreaterThan(0n);
     expect(g.TTL).toBe(60n);
     await put('leased', 'v', { lease: g.ID });
-    const ttl = await call<etcdserverpb.LeaseTimeToLiveRequest, etcdserverpb.LeaseTimeToLiveResponse>(h.lease, 'leaseTimeToLive', { ID: g.ID, keys: true });
+    const ttl = await call<etcdserverpb.LeaseTimeToLiveRequest, etcdserverpb.LeaseTimeToLiveResponse>(h.lease, 'leaseTimeToLive', {
+      ID: g.ID,
+      keys: true,
+    });
     expect(ttl.grantedTTL).toBe(60n);
     expect(ttl.keys.map((k) => k.toString())).toEqual(['leased']);
     await call(h.lease, 'leaseRevoke', { ID: g.ID });
     expect((await range('leased')).kvs).toHaveLength(0);
     await expectRpcError(call(h.lease, 'leaseRevoke', { ID: g.ID }), status.NOT_FOUND, ErrorText.LeaseNotFound);
-    const gone = await call<etcdserverpb.LeaseTimeToLiveRequest, etcdserverpb.LeaseTimeToLiveResponse>(h.lease, 'leaseTimeToLive', { ID: g.ID, keys: true });
+    const gone = await call<etcdserverpb.LeaseTimeToLiveRequest, etcdserverpb.LeaseTimeToLiveResponse>(h.lease, 'leaseTimeToLive', {
+      ID: g.ID,
+      keys: true,
+    });
     expect(gone.TTL).toBe(-1n);
   });
 
@@ -171,7 +196,10 @@ describe('kv member', () => {
     expect(after.kvs).toEqual(before.kvs);
     const hashAfter = await call<etcdserverpb.HashKVRequest, etcdserverpb.HashKVResponse>(h.maint, 'hashKv', { revision: 0n });
     expect(hashAfter.hash).toBe(hashBefore.hash);
-    const ttl = await call<etcdserverpb.LeaseTimeToLiveRequest, etcdserverpb.LeaseTimeToLiveResponse>(h.lease, 'leaseTimeToLive', { ID: g.ID, keys: true });
+    const ttl = await call<etcdserverpb.LeaseTimeToLiveRequest, etcdserverpb.LeaseTimeToLiveResponse>(h.lease, 'leaseTimeToLive', {
+      ID: g.ID,
+      keys: true,
+    });
     expect(ttl.TTL).toBeGreaterThan(500n);
     expect(ttl.TTL).toBeLessThanOrEqual(601n);
     expect(ttl.keys.map((k) => k.toString())).toEqual(['persist']);
@@ -183,7 +211,9 @@ describe('kv member', () => {
     expect(st.leader).toBe(h.server.member.memberId);
     expect(st.raftIndex).toBeGreaterThan(0n);
     expect(st.dbSize).toBeGreaterThan(0n);
-    const ml = await call<etcdserverpb.MemberListRequest, etcdserverpb.MemberListResponse>(h.cluster, 'memberList', { linearizable: false });
+    const ml = await call<etcdserverpb.MemberListRequest, etcdserverpb.MemberListResponse>(h.cluster, 'memberList', {
+      linearizable: false,
+    });
     expect(ml.members).toHaveLength(1);
     expect(ml.members[0].name).toBe('t');
     const al = await call<etcdserverpb.AlarmRequest, etcdserverpb.AlarmResponse>(h.maint, 'alarm', { action: 0, memberID: 0n, alarm: 0 });

@@ -9,8 +9,7 @@ import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerConfig, TlsFiles } from './config.js';
 import { layout, restrictModes } from './data_dir.js';
-import { computeMemberId } from './ids.js';
-import { membersResponse } from './cluster/join.js';
+import { fetchCluster, membersResponse } from './cluster/join.js';
 import { hashKvResponse, initialCorruptCheck, parseHashKvRequest } from './cluster/corrupt_check.js';
 import { clientPortInjector } from './grpc_http2.js';
 import { ClientListener } from './listener.js';
@@ -22,7 +21,8 @@ import { leaseService } from './services/lease.js';
 import { maintenanceService } from './services/maintenance.js';
 import { strictService } from './services/strict.js';
 import { watchService } from './services/watch.js';
-import { createPeerListener, loadPeerTls, Transport } from './transport/index.js';
+import { createPeerListener, loadPeerTls } from './transport/index.js';
+import { dataDirDisk, realClock, realRandom, TcpNetwork, type MemberWorld } from './world/index.js';
 
 /** etcd lets gRPC messages exceed --max-request-bytes by this much (framing, headers). */
 const grpcOverheadBytes = 512 * 1024;
@@ -71,7 +71,6 @@ function tlsOptions(files: TlsFiles): TlsOptions | undefined {
 export class KvServer {
   private readonly listeners: ClientListener[] = [];
   private readonly peerListeners: ClientListener[] = [];
-  private transport?: Transport;
   private grpc?: GrpcServer;
   private injector?: ConnectionInjector;
   /** Actual client ports, in --listen-client-urls order (useful with port 0). */
@@ -81,14 +80,29 @@ export class KvServer {
   private constructor(
     readonly member: Member,
     private readonly o: KvServerOptions,
+    private readonly network: TcpNetwork,
   ) {}
 
   static async start(o: KvServerOptions): Promise<KvServer> {
-    const member = await Member.open({ config: o.config, logger: o.logger, kvVersion: o.kvVersion, onFatal: o.onFatal });
+    // kvd's world: the process's clocks and randomness, the data dir, the TCP/TLS peer network.
+    const network = new TcpNetwork({
+      logger: o.logger,
+      tls: loadPeerTls(o.config.peerTls),
+      maxFrameBytes: Math.max(64 * 1024 * 1024, 4 * (o.config.maxRequestBytes + grpcOverheadBytes)),
+      clock: realClock,
+    });
+    const world: MemberWorld = {
+      clock: realClock,
+      random: realRandom,
+      disk: dataDirDisk(o.config.dataDir),
+      network: network.factory,
+      fetchCluster,
+    };
+    const member = await Member.open({ config: o.config, logger: o.logger, world, kvVersion: o.kvVersion, onFatal: o.onFatal });
     // Files an earlier run (or LevelDB under a loose umask) left readable by others: 0700/0600.
     const tightened = restrictModes(layout(o.config.dataDir).member);
     if (tightened > 0) o.logger.warn({ entries: tightened }, 'removed group and world access from data dir entries');
-    const s = new KvServer(member, o);
+    const s = new KvServer(member, o, network);
     try {
       await s.listen();
     } catch (err) {
@@ -131,7 +145,8 @@ export class KvServer {
     const clientTls = tlsOptions(config.clientTls);
     for (const raw of config.listenClientUrls) {
       const u = new URL(raw);
-      if (u.protocol === 'https:' && !clientTls) throw new Error(`--listen-client-urls ${raw} is https but --cert-file/--key-file are not set`);
+      if (u.protocol === 'https:' && !clientTls)
+        throw new Error(`--listen-client-urls ${raw} is https but --cert-file/--key-file are not set`);
       const l = new ClientListener({
         host: u.hostname.replace(/^\[|\]$/g, ''),
         port: Number(u.port || 2379),
@@ -150,7 +165,10 @@ export class KvServer {
   private async checkWithPeers(): Promise<void> {
     const m = this.member;
     const h = await m.store.hashByRev(0n);
-    const peers = m.members().filter((x) => x.id !== m.memberId && !x.isLearner).map((x) => ({ id: x.id, urls: x.peerUrls }));
+    const peers = m
+      .members()
+      .filter((x) => x.id !== m.memberId && !x.isLearner)
+      .map((x) => ({ id: x.id, urls: x.peerUrls }));
     await initialCorruptCheck({
       memberId: m.memberId,
       local: { hash: h.hash, compactRevision: h.compactRev, revision: h.currentRev },
@@ -164,85 +182,16 @@ export class KvServer {
   /** The peer port: raft messages and snapshots between members, /members, /version over HTTP/1. */
   private async listenPeers(): Promise<void> {
     const { config, logger } = this.o;
-    const m = this.member;
-    // The peer port: raft messages and snapshots between members, /version over HTTP/1.
-    const raft = m.raft;
     const peerTls = loadPeerTls(config.peerTls);
-    const transport = new Transport({
-      memberId: m.memberId,
-      clusterId: m.clusterId,
-      tls: peerTls,
-      logger,
-      handler: {
-        onMessages: (msgs) => {
-          if (!this.isolated) raft.step(msgs);
-        },
-        onUnreachable: (id) => raft.reportUnreachable(id),
-        onSnapshotStatus: (id, ok) => raft.reportSnapshot(id, ok),
-        onSnapshot: async (msg, data) => {
-          if (this.isolated) throw new Error('peer traffic is dropped (test hook)');
-          await m.receiveSnapshot(data);
-          raft.step([msg]);
-        },
-        onRemoved: () => m.onRemoved(),
-      },
-      maxFrameBytes: Math.max(64 * 1024 * 1024, 4 * (config.maxRequestBytes + grpcOverheadBytes)),
-    });
-    this.transport = transport;
-    raft.attachSender({
-      send: (msgs) => {
-        if (!this.isolated) transport.send(msgs);
-        else for (const to of new Set(msgs.map((x) => x.to))) raft.reportUnreachable(to);
-      },
-      sendSnapshot: (msg, data) => {
-        if (!this.isolated) transport.sendSnapshot(msg, data);
-        else raft.reportSnapshot(msg.to, false);
-      },
-    });
-    this.syncPeers();
-    m.onMembersChanged = () => this.syncPeers();
+    const transport = this.network.transport;
     for (const raw of config.listenPeerUrls) {
       const l = createPeerListener({ url: raw, transport, http: (req, res) => this.servePeerHttp(req, res), tls: peerTls, logger });
       this.peerPorts.push(await l.listen());
       this.peerListeners.push(l);
       logger.info({ address: raw }, 'serving peer traffic');
     }
-    await raft.start();
+    await this.member.start();
   }
-
-  /**
-   * Keeps the transport's peers equal to the membership: the initial cluster until the bootstrap
-   * entries are applied, then the members bucket.
-   */
-  private syncPeers(): void {
-    const t = this.transport;
-    if (!t) return;
-    const m = this.member;
-    // The initial cluster's peers until the bootstrap entries have been applied (one at a time),
-    // then whatever membership says; a member removed through a conf change is dropped.
-    const want = new Map<bigint, string[]>();
-    for (const x of this.o.config.initialCluster) {
-      const id = computeMemberId(x.peerUrls, this.o.config.initialClusterToken);
-      if (!m.membership.isRemoved(id)) want.set(id, x.peerUrls);
-    }
-    for (const x of m.joinedFrom ?? []) if (!m.membership.isRemoved(x.id)) want.set(x.id, x.peerURLs);
-    for (const x of m.members()) want.set(x.id, x.peerUrls);
-    want.delete(m.memberId);
-    for (const [id, urls] of want) {
-      if (urls.length === 0) continue;
-      if (this.peers.has(id)) {
-        if (this.peers.get(id) !== urls.join(',')) t.updatePeer(id, urls);
-      } else t.addPeer(id, urls);
-      this.peers.set(id, urls.join(','));
-    }
-    for (const id of [...this.peers.keys()]) {
-      if (!want.has(id)) {
-        t.removePeer(id);
-        this.peers.delete(id);
-      }
-    }
-  }
-  private readonly peers = new Map<bigint, string>();
 
   /** Client-port HTTP (HTTP/1.x, and HTTP/2 requests that are not gRPC): /health and /version (etcd 3.4's shapes). */
   private serveHttp(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
@@ -306,19 +255,16 @@ export class KvServer {
     }
   }
 
-  private isolated = false;
-
   /**
    * Test hook: drop every raft message and snapshot this member sends or receives, as if it were
    * cut off from the others by the network (kvd toggles it on SIGUSR2 when KVD_TEST_HOOKS=1).
    */
   setPeerIsolation(on: boolean): void {
-    this.isolated = on;
-    this.o.logger.warn({ isolated: on }, on ? 'test hook: dropping all peer traffic' : 'test hook: peer traffic restored');
+    this.network.setIsolation(on);
   }
 
   get peerIsolated(): boolean {
-    return this.isolated;
+    return this.network.isolated;
   }
 
   /** Graceful stop: no new connections, in-flight requests finish, state is persisted. */
@@ -326,10 +272,9 @@ export class KvServer {
     for (const l of this.listeners) await l.close();
     this.injector?.drain(1000);
     // The member persists lease checkpoints and stops consensus (a leader hands leadership over
-    // first) while the peers are still reachable; then the peer side closes.
+    // first) while the peers are still reachable, then its network; then the peer port closes.
     await this.member.stop();
     for (const l of this.peerListeners) await l.close();
-    await this.transport?.stop();
     this.injector?.destroy();
     this.grpc?.forceShutdown();
   }

@@ -217,7 +217,7 @@ describe('corruption table', () => {
     let img = Buffer.from(original);
     img.fill(0x5a, later, later + 100);
     await writeFile(join(dir, lastName()), img);
-    let r = await outcome(dir);
+    const r = await outcome(dir);
     if (r instanceof WalError) throw r;
     expect(r.entries).toEqual(expected);
     expect(r.repaired?.offset).toBe(end);
@@ -307,7 +307,7 @@ describe('corruption table', () => {
   it('a missing first segment: the zero position is no longer covered', async () => {
     const dir = await fresh();
     await rm(join(dir, names[0]!));
-    expect((await outcome(dir) as WalError).code).toBe('SNAPSHOT_NOT_FOUND');
+    expect(((await outcome(dir)) as WalError).code).toBe('SNAPSHOT_NOT_FOUND');
   });
 
   it('a middle segment cut short breaks the CRC chain into the next one', async () => {
@@ -339,7 +339,9 @@ describe('corruption table', () => {
     const dir = await fresh();
     const img = rewrite(name, (recs) =>
       recs.map((r) =>
-        r.type === RecordType.HardState ? { type: r.type, data: Buffer.from(raftpb.HardState.encode({ term: (1n << 64n) - 1n, vote: 1n, commit: 1n }).finish()) } : r,
+        r.type === RecordType.HardState
+          ? { type: r.type, data: Buffer.from(raftpb.HardState.encode({ term: (1n << 64n) - 1n, vote: 1n, commit: 1n }).finish()) }
+          : r,
       ),
     );
     await writeFile(join(dir, name), img);
@@ -350,7 +352,10 @@ describe('corruption table', () => {
   it('conflicting metadata between segments is refused', async () => {
     const name = lastName();
     const dir = await fresh();
-    await writeFile(join(dir, name), rewrite(name, (recs) => recs.map((r) => (r.type === RecordType.Metadata ? { ...r, data: Buffer.from('other') } : r))));
+    await writeFile(
+      join(dir, name),
+      rewrite(name, (recs) => recs.map((r) => (r.type === RecordType.Metadata ? { ...r, data: Buffer.from('other') } : r))),
+    );
     expectError(await outcome(dir), 'METADATA_CONFLICT', name);
   });
 

@@ -19,6 +19,7 @@ import { decodeEntry, decodeSnapshotMarker } from './payloads.js';
 import { SnapshotFiles } from './snapshot_files.js';
 import { Wal } from './wal.js';
 import { removeTempDirs, tempDir } from './testdata/helpers.js';
+import { prng } from '@kv/testkit';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const pkg = dirname(here);
@@ -29,18 +30,6 @@ const OPTS = { segmentBytes: 16 * 1024 };
 // Keep in step with payload() in testdata/crash_child.mjs.
 function payload(index: bigint): Buffer {
   return Buffer.from(`crash-${index}:${'y'.repeat(Number(index % 300n))}`);
-}
-
-/** Deterministic PRNG (mulberry32) for kill delays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The child imports dist/: build it if missing or older than the sources. */
@@ -92,10 +81,11 @@ function runRound(
       if (what === 'ready') {
         res.ready = true;
         const kill = () => setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-        if (onReady) onReady(child).then(kill, (err: unknown) => {
-          child.kill('SIGKILL');
-          reject(err);
-        });
+        if (onReady)
+          onReady(child).then(kill, (err: unknown) => {
+            child.kill('SIGKILL');
+            reject(err);
+          });
         else kill();
       } else if (what === 'ack') {
         res.acked.push(BigInt(n!));
@@ -178,7 +168,7 @@ describe('crash test (SIGKILL)', () => {
     const root = await tempDir('kv-wal-crash-');
     const walDir = join(root, 'wal');
     const snapDir = join(root, 'snap');
-    const random = rng(20240611);
+    const random = prng(20240611);
     let maxAcked = 0n;
     let totalAcked = 0;
     let totalSnaps = 0;

@@ -48,9 +48,6 @@ export class WalError extends Error {
     readonly offset?: number,
     options?: { cause?: unknown },
   ) {
-    super(
-      `wal: ${message}${file !== undefined ? ` (file ${file}${offset !== undefined ? `, offset ${offset}` : ''})` : ''}`,
-      options,
-    );
+    super(`wal: ${message}${file !== undefined ? ` (file ${file}${offset !== undefined ? `, offset ${offset}` : ''})` : ''}`, options);
   }
 }

@@ -1,29 +1,25 @@
 // File-system steps the WAL's durability rests on.
-import { constants, type FileHandle, open, statfs } from 'node:fs/promises';
 import { zeroBlock } from './bytes.js';
+import type { FileSystem, FsFile } from './file_system.js';
+import { nodeFs } from './node_fs.js';
 
 /**
  * fsync a directory, so that files created, renamed or removed in it survive a crash: open the
  * directory read-only and fsync the descriptor.
  */
-export async function fsyncDir(dir: string, noSync = false): Promise<void> {
+export async function fsyncDir(dir: string, noSync = false, fs: FileSystem = nodeFs): Promise<void> {
   if (noSync) return;
-  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
+  await fs.fsyncDir(dir);
 }
 
 /** Writes all of `bufs` at `position`, looping over short writes. Returns the bytes written. */
-export async function writeAllAt(fh: FileHandle, bufs: Buffer[], position: number): Promise<number> {
+export async function writeAllAt(fh: FsFile, bufs: Buffer[], position: number): Promise<number> {
   let total = 0;
   for (const b of bufs) total += b.length;
   let written = 0;
   let pending = bufs;
   while (written < total) {
-    const { bytesWritten } = await fh.writev(pending, position + written);
+    const bytesWritten = await fh.writev(pending, position + written);
     if (bytesWritten <= 0) throw new Error(`short write at ${position + written}`);
     written += bytesWritten;
     if (written < total) pending = skipBytes(pending, bytesWritten);
@@ -50,11 +46,11 @@ function skipBytes(bufs: Buffer[], n: number): Buffer[] {
  * fdatasync does not have to commit allocation or size metadata. Zero-filled space is also what
  * the scanner recognises as "never written".
  */
-export async function preallocate(fh: FileHandle, from: number, size: number, noSync = false): Promise<void> {
+export async function preallocate(fh: FsFile, from: number, size: number, noSync = false): Promise<void> {
   // Without fsync (unsafe mode, tests) allocation buys nothing: extend the file sparsely, which
   // reads as zeros just the same and costs no writes.
   if (noSync) {
-    if ((await fh.stat()).size < size) await fh.truncate(size);
+    if ((await fh.size()) < size) await fh.truncate(size);
     return;
   }
   const zeros = zeroBlock();
@@ -73,9 +69,8 @@ export function isNoSpace(err: unknown): boolean {
 }
 
 /** Bytes an unprivileged writer can still allocate on the file system holding `path`. */
-export async function freeBytes(path: string): Promise<number> {
-  const s = await statfs(path);
-  return s.bavail * s.bsize;
+export function freeBytes(path: string, fs: FileSystem = nodeFs): Promise<number> {
+  return fs.freeBytes(path);
 }
 
 /** Why tryPreallocate did not preallocate (undefined: it did). */
@@ -88,11 +83,18 @@ export type PreallocSkip = string | undefined;
  * back. Either way the file stays usable without preallocation: appends then grow it and
  * fdatasync commits the new size with the data. Returns the reason it skipped, if it did.
  */
-export async function tryPreallocate(fh: FileHandle, dir: string, from: number, size: number, noSync = false): Promise<PreallocSkip> {
+export async function tryPreallocate(
+  fs: FileSystem,
+  fh: FsFile,
+  dir: string,
+  from: number,
+  size: number,
+  noSync = false,
+): Promise<PreallocSkip> {
   const need = size - from;
   if (need <= 0) return undefined;
   if (!noSync) {
-    const free = await freeBytes(dir);
+    const free = await fs.freeBytes(dir);
     if (free < 2 * need) return `only ${free} bytes free on the file system`;
   }
   try {

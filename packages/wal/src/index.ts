@@ -7,8 +7,10 @@ export type { SnapshotFilesOptions } from './snapshot_files.js';
 export type { SnapshotPosition } from './payloads.js';
 export { WalError } from './errors.js';
 export type { WalErrorCode } from './errors.js';
-export { mustSync, isEmptyHardState } from './must_sync.js';
+export { isEmptyHardState } from './hard_state.js';
 export { fsyncDir } from './fsutil.js';
+export type { FileSystem, FsFile, FileLock, OpenFlags } from './file_system.js';
+export { nodeFs } from './node_fs.js';
 export {
   RecordType,
   FORMAT_VERSION,

@@ -2,13 +2,13 @@
 // preallocated, so that cutting a segment does not wait for the allocation. The names alternate
 // between 0.tmp and 1.tmp so that the file being prepared never collides with the one just handed
 // out and not yet renamed. Leftover .tmp files are removed when a WAL is opened.
-import { type FileHandle, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { FileSystem, FsFile } from './file_system.js';
 import { tryPreallocate } from './fsutil.js';
 
 export interface TmpSegment {
   path: string;
-  fh: FileHandle;
+  fh: FsFile;
 }
 
 export class SegmentAllocator {
@@ -17,6 +17,7 @@ export class SegmentAllocator {
   private closed = false;
 
   constructor(
+    private readonly fs: FileSystem,
     private readonly dir: string,
     private readonly size: number,
     private readonly prealloc: boolean,
@@ -50,7 +51,7 @@ export class SegmentAllocator {
     try {
       const seg = await p;
       await seg.fh.close();
-      await rm(seg.path, { force: true });
+      await this.fs.rm(seg.path, { force: true });
     } catch {
       // allocation failed: nothing to clean
     }
@@ -60,13 +61,13 @@ export class SegmentAllocator {
     const path = join(this.dir, `${this.count % 2}.tmp`);
     this.count++;
     const p = (async () => {
-      const fh = await open(path, 'w+', 0o600);
+      const fh = await this.fs.open(path, 'w+', 0o600);
       try {
-        const skipped = this.prealloc ? await tryPreallocate(fh, this.dir, 0, this.size, this.noSync) : undefined;
+        const skipped = this.prealloc ? await tryPreallocate(this.fs, fh, this.dir, 0, this.size, this.noSync) : undefined;
         if (skipped) this.warn(`wal: not preallocating the next segment (${this.size} bytes): ${skipped}; it grows as it is written`);
       } catch (err) {
         await fh.close();
-        await rm(path, { force: true }); // nothing partial stays behind
+        await this.fs.rm(path, { force: true }); // nothing partial stays behind
         throw err;
       }
       return { path, fh };

@@ -97,76 +97,88 @@ describe('record encoding', () => {
 });
 
 describe('decoder fuzz', () => {
-  it('random input: a result or a WalError, never anything else', () => {
-    fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 4096 }), fc.boolean(), (u, last) => {
-        scanOrError(Buffer.from(u), last);
-      }),
-      { numRuns: 2000 * FUZZ_SCALE },
-    );
-  }, 30_000 * FUZZ_SCALE);
+  it(
+    'random input: a result or a WalError, never anything else',
+    () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 4096 }), fc.boolean(), (u, last) => {
+          scanOrError(Buffer.from(u), last);
+        }),
+        { numRuns: 2000 * FUZZ_SCALE },
+      );
+    },
+    30_000 * FUZZ_SCALE,
+  );
 
-  it('random input behind a valid header prefix: same', () => {
-    fc.assert(
-      fc.property(segmentArb, fc.uint8Array({ maxLength: 2048 }), fc.boolean(), (s, junk, last) => {
-        const b = buildSegment(s.payloads, 0);
-        const r = scanOrError(Buffer.concat([b.image, Buffer.from(junk)]), last);
-        if (!(r instanceof WalError)) expect(isPrefix(r, b)).toBe(true);
-      }),
-      { numRuns: 500 * FUZZ_SCALE },
-    );
-  }, 30_000 * FUZZ_SCALE);
+  it(
+    'random input behind a valid header prefix: same',
+    () => {
+      fc.assert(
+        fc.property(segmentArb, fc.uint8Array({ maxLength: 2048 }), fc.boolean(), (s, junk, last) => {
+          const b = buildSegment(s.payloads, 0);
+          const r = scanOrError(Buffer.concat([b.image, Buffer.from(junk)]), last);
+          if (!(r instanceof WalError)) expect(isPrefix(r, b)).toBe(true);
+        }),
+        { numRuns: 500 * FUZZ_SCALE },
+      );
+    },
+    30_000 * FUZZ_SCALE,
+  );
 
-  it('mutated segments: a WalError, or a prefix of the original records — never altered data', () => {
-    const mutation = fc.oneof(
-      fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
-      fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
-      fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
-      fc.record({ kind: fc.constant('zeroTail' as const), at: fc.nat() }),
-      fc.record({ kind: fc.constant('zeroRange' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 600 }) }),
-      fc.record({ kind: fc.constant('u32' as const), at: fc.nat(), value: fc.nat() }),
-    );
-    fc.assert(
-      fc.property(segmentArb, fc.array(mutation, { minLength: 1, maxLength: 3 }), fc.boolean(), (s, muts, last) => {
-        const b = buildSegment(s.payloads, s.zeros);
-        let img = Buffer.from(b.image);
-        let flippedInside = false;
-        for (const m of muts) {
-          if (img.length === 0) break;
-          const at = m.at % img.length;
-          switch (m.kind) {
-            case 'flip':
-              img[at] = img[at]! ^ (1 << m.bit);
-              if (at < b.used) flippedInside = true;
-              break;
-            case 'set':
-              img[at] = m.value;
-              break;
-            case 'truncate':
-              img = img.subarray(0, at);
-              break;
-            case 'zeroTail':
-              img.fill(0, at);
-              break;
-            case 'zeroRange':
-              img.fill(0, at, Math.min(img.length, at + m.len));
-              break;
-            case 'u32':
-              if (at + 4 <= img.length) img.writeUInt32LE(m.value >>> 0, at);
-              break;
+  it(
+    'mutated segments: a WalError, or a prefix of the original records — never altered data',
+    () => {
+      const mutation = fc.oneof(
+        fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bit: fc.integer({ min: 0, max: 7 }) }),
+        fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+        fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
+        fc.record({ kind: fc.constant('zeroTail' as const), at: fc.nat() }),
+        fc.record({ kind: fc.constant('zeroRange' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 600 }) }),
+        fc.record({ kind: fc.constant('u32' as const), at: fc.nat(), value: fc.nat() }),
+      );
+      fc.assert(
+        fc.property(segmentArb, fc.array(mutation, { minLength: 1, maxLength: 3 }), fc.boolean(), (s, muts, last) => {
+          const b = buildSegment(s.payloads, s.zeros);
+          let img = Buffer.from(b.image);
+          let flippedInside = false;
+          for (const m of muts) {
+            if (img.length === 0) break;
+            const at = m.at % img.length;
+            switch (m.kind) {
+              case 'flip':
+                img[at] = img[at]! ^ (1 << m.bit);
+                if (at < b.used) flippedInside = true;
+                break;
+              case 'set':
+                img[at] = m.value;
+                break;
+              case 'truncate':
+                img = img.subarray(0, at);
+                break;
+              case 'zeroTail':
+                img.fill(0, at);
+                break;
+              case 'zeroRange':
+                img.fill(0, at, Math.min(img.length, at + m.len));
+                break;
+              case 'u32':
+                if (at + 4 <= img.length) img.writeUInt32LE(m.value >>> 0, at);
+                break;
+            }
           }
-        }
-        const r = scanOrError(img, last);
-        if (r instanceof WalError) {
-          expect(r.file).toBe('seg.wal');
-          expect(typeof r.offset).toBe('number');
-          return;
-        }
-        expect(isPrefix(r, b)).toBe(true);
-        // A single flipped bit among the records is never accepted as the full log.
-        if (muts.length === 1 && flippedInside) expect(r.records.length).toBeLessThan(b.records.length);
-      }),
-      { numRuns: 1500 * FUZZ_SCALE },
-    );
-  }, 30_000 * FUZZ_SCALE);
+          const r = scanOrError(img, last);
+          if (r instanceof WalError) {
+            expect(r.file).toBe('seg.wal');
+            expect(typeof r.offset).toBe('number');
+            return;
+          }
+          expect(isPrefix(r, b)).toBe(true);
+          // A single flipped bit among the records is never accepted as the full log.
+          if (muts.length === 1 && flippedInside) expect(r.records.length).toBeLessThan(b.records.length);
+        }),
+        { numRuns: 1500 * FUZZ_SCALE },
+      );
+    },
+    30_000 * FUZZ_SCALE,
+  );
 });

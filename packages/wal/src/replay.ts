@@ -1,12 +1,12 @@
 // Reading a WAL directory back: choosing the segments that cover a snapshot position, scanning
 // them in order with the CRC chained across segment boundaries, and folding the records into
 // (metadata, last hard state, entries after the snapshot).
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { raftpb } from '@kv/api';
 import { RecordType } from './constants.js';
 import { WalError } from './errors.js';
-import { EMPTY_HARD_STATE } from './must_sync.js';
+import type { FileSystem } from './file_system.js';
+import { EMPTY_HARD_STATE } from './hard_state.js';
 import { type SegmentName } from './names.js';
 import { decodeEntry, decodeHardState, decodeSnapshotMarker, type SnapshotPosition } from './payloads.js';
 import { scanSegment, type SegmentEnd } from './record.js';
@@ -55,7 +55,7 @@ export function selectSegments(dir: string, segments: SegmentName[], snap: Snaps
   );
 }
 
-export async function replay(dir: string, segments: SegmentName[], snap: SnapshotPosition): Promise<ReplayResult> {
+export async function replay(fs: FileSystem, dir: string, segments: SegmentName[], snap: SnapshotPosition): Promise<ReplayResult> {
   const start = selectSegments(dir, segments, snap);
   let metadata: Buffer | undefined;
   let hardState: raftpb.HardState = { ...EMPTY_HARD_STATE };
@@ -69,7 +69,7 @@ export async function replay(dir: string, segments: SegmentName[], snap: Snapsho
     const seg = segments[i]!;
     const path = join(dir, seg.name);
     const last = i === segments.length - 1;
-    const buf = await readFile(path);
+    const buf = await fs.readFile(path);
     const scan = scanSegment(buf, { file: path, prevCrc: crc, last });
     // A segment is renamed into place only after its head records are synced: those never tear.
     if (scan.records.length < 2 || scan.records[1]!.type !== RecordType.Metadata) {
@@ -141,14 +141,14 @@ export async function replay(dir: string, segments: SegmentName[], snap: Snapsho
  * Reads every segment without locking; a torn tail simply ends the scan. The server uses this to
  * pick the newest snapshot file the WAL can be opened at (see SnapshotFiles.loadNewest).
  */
-export async function readSnapshotMarkers(dir: string, segments: SegmentName[]): Promise<SnapshotPosition[]> {
+export async function readSnapshotMarkers(fs: FileSystem, dir: string, segments: SegmentName[]): Promise<SnapshotPosition[]> {
   checkSequence(dir, segments);
   const markers: SnapshotPosition[] = [];
   let commit = 0n;
   let crc: number | undefined;
   for (let i = 0; i < segments.length; i++) {
     const path = join(dir, segments[i]!.name);
-    const scan = scanSegment(await readFile(path), { file: path, prevCrc: crc, last: i === segments.length - 1 });
+    const scan = scanSegment(await fs.readFile(path), { file: path, prevCrc: crc, last: i === segments.length - 1 });
     for (const rec of scan.records) {
       if (rec.type === RecordType.Snapshot) markers.push(decodeSnapshotMarker(rec.data, path, rec.offset));
       else if (rec.type === RecordType.HardState) commit = decodeHardState(rec.data, path, rec.offset).commit;

@@ -9,18 +9,21 @@
 //   +16  u32      CRC32C over bytes [0, 16) and the payload
 //   +20  N bytes  raftpb.Snapshot (protobuf)
 import { crc32c } from '@node-rs/crc32';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { raftpb } from '@kv/api';
 import { SNAP_HEADER_BYTES, SNAP_MAGIC } from './constants.js';
 import { WalError } from './errors.js';
-import { fsyncDir } from './fsutil.js';
+import type { FileSystem } from './file_system.js';
+import { writeAllAt } from './fsutil.js';
+import { nodeFs } from './node_fs.js';
 import { parseSnapName, snapName, type SnapName } from './names.js';
 import type { SnapshotPosition } from './payloads.js';
 
 export interface SnapshotFilesOptions {
   /** Receives notices worth logging (a broken snapshot file set aside). */
   onWarning?: (message: string) => void;
+  /** The file system the files live on (default nodeFs, the real one). */
+  fs?: FileSystem;
 }
 
 /** Encodes a snapshot file image. */
@@ -35,13 +38,29 @@ export function encodeSnapshotFile(snapshot: raftpb.Snapshot): Buffer {
   return out;
 }
 
+/** A magic for an error message: printable ASCII as is, other bytes as \xNN. */
+function showMagic(b: Uint8Array): string {
+  let out = '';
+  for (const c of b) out += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`;
+  return `"${out}"`;
+}
+
 /** Decodes and verifies a snapshot file image; throws WalError SNAP_CORRUPT naming `file`. */
 export function decodeSnapshotFile(buf: Buffer, file: string): raftpb.Snapshot {
+  // The magic first: a foreign file (a backend snapshot stream, say) is named as such even when short.
+  if (buf.length >= SNAP_MAGIC.length) {
+    const magic = buf.subarray(0, SNAP_MAGIC.length);
+    if (!magic.equals(SNAP_MAGIC)) {
+      throw new WalError(
+        'SNAP_CORRUPT',
+        `not a raft snapshot file (bad magic or version: ${showMagic(magic)}, want ${showMagic(SNAP_MAGIC)})`,
+        file,
+        0,
+      );
+    }
+  }
   if (buf.length < SNAP_HEADER_BYTES) {
     throw new WalError('SNAP_CORRUPT', `snapshot file of ${buf.length} bytes is shorter than its header`, file, 0);
-  }
-  if (!buf.subarray(0, SNAP_MAGIC.length).equals(SNAP_MAGIC)) {
-    throw new WalError('SNAP_CORRUPT', 'not a snapshot file (bad magic or version)', file, 0);
   }
   const len = buf.readBigUInt64LE(8);
   if (len !== BigInt(buf.length - SNAP_HEADER_BYTES)) {
@@ -61,20 +80,29 @@ export function decodeSnapshotFile(buf: Buffer, file: string): raftpb.Snapshot {
 
 export class SnapshotFiles {
   private readonly warn: (message: string) => void;
+  private readonly fs: FileSystem;
 
   private constructor(
     readonly dir: string,
     options: SnapshotFilesOptions,
   ) {
     this.warn = options.onWarning ?? (() => {});
+    this.fs = options.fs ?? nodeFs;
   }
 
-  /** Creates `dir` if needed (0700) and removes temporary files a crash left behind. */
+  /**
+   * Creates `dir` if needed (0700; its name made durable in the parent) and removes temporary
+   * files a crash left behind.
+   */
   static async open(dir: string, options: SnapshotFilesOptions = {}): Promise<SnapshotFiles> {
+    const fs = options.fs ?? nodeFs;
     dir = resolve(dir);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    for (const n of await readdir(dir)) {
-      if (n.endsWith('.snap.tmp')) await rm(join(dir, n), { force: true });
+    if (!(await fs.exists(dir))) {
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await fs.fsyncDir(dirname(dir));
+    }
+    for (const n of await fs.readdir(dir)) {
+      if (n.endsWith('.snap.tmp')) await fs.rm(join(dir, n), { force: true });
     }
     return new SnapshotFiles(dir, options);
   }
@@ -89,25 +117,25 @@ export class SnapshotFiles {
     const name = snapName(meta.term, meta.index);
     const path = join(this.dir, name);
     const tmp = `${path}.tmp`;
-    const fh = await open(tmp, 'w', 0o600);
+    const fh = await this.fs.open(tmp, 'w', 0o600);
     try {
-      await fh.writeFile(encodeSnapshotFile(snapshot));
+      await writeAllAt(fh, [encodeSnapshotFile(snapshot)], 0);
       await fh.sync();
     } catch (err) {
       await fh.close().catch(() => {});
-      await rm(tmp, { force: true });
+      await this.fs.rm(tmp, { force: true });
       throw err;
     }
     await fh.close();
-    await rename(tmp, path);
-    await fsyncDir(this.dir);
+    await this.fs.rename(tmp, path);
+    await this.fs.fsyncDir(this.dir);
     return path;
   }
 
   /** Snapshot file names, newest (highest term, then index) first. */
   async list(): Promise<SnapName[]> {
     const out: SnapName[] = [];
-    for (const n of await readdir(this.dir)) {
+    for (const n of await this.fs.readdir(this.dir)) {
       const s = parseSnapName(n);
       if (s) out.push(s);
     }
@@ -123,15 +151,15 @@ export class SnapshotFiles {
       const path = join(this.dir, s.name);
       let snap: raftpb.Snapshot;
       try {
-        snap = decodeSnapshotFile(await readFile(path), path);
+        snap = decodeSnapshotFile(await this.fs.readFile(path), path);
         const m = snap.metadata!;
         if (m.index !== s.index || m.term !== s.term) {
           throw new WalError('SNAP_CORRUPT', `snapshot metadata (term ${m.term}, index ${m.index}) does not match its name`, path, 0);
         }
       } catch (err) {
         if (!(err instanceof WalError)) throw err;
-        await rename(path, `${path}.broken`);
-        await fsyncDir(this.dir);
+        await this.fs.rename(path, `${path}.broken`);
+        await this.fs.fsyncDir(this.dir);
         // etcd's words for it, then what was done about it.
         this.warn(`snap: corrupted snapshot file ${path}: ${err.message}; set aside as ${path}.broken, trying an older one`);
         continue;
@@ -144,8 +172,8 @@ export class SnapshotFiles {
   /** Removes all but the newest `keep` snapshot files. Returns the removed names. */
   async purge(keep: number): Promise<string[]> {
     const victims = (await this.list()).slice(Math.max(0, keep));
-    for (const v of victims) await rm(join(this.dir, v.name), { force: true });
-    if (victims.length > 0) await fsyncDir(this.dir);
+    for (const v of victims) await this.fs.rm(join(this.dir, v.name), { force: true });
+    if (victims.length > 0) await this.fs.fsyncDir(this.dir);
     return victims.map((v) => v.name);
   }
 }

@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Wal } from './wal.js';
 import { WalError } from './errors.js';
-import { mustSync } from './must_sync.js';
 import { scanSegment } from './record.js';
 import { RecordType } from './constants.js';
 import { entries, entry, hs, removeTempDirs, tempDir } from './testdata/helpers.js';
@@ -26,16 +25,6 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   }
   return 'ok';
 }
-
-describe('mustSync (raft rule)', () => {
-  it('syncs on entries, term or vote; not on commit alone', () => {
-    const a = hs(1n, 2n, 3n);
-    expect(mustSync(a, a, 1)).toBe(true);
-    expect(mustSync(a, hs(2n, 2n, 3n), 0)).toBe(true);
-    expect(mustSync(a, hs(1n, 3n, 3n), 0)).toBe(true);
-    expect(mustSync(a, hs(1n, 2n, 9n), 0)).toBe(false);
-  });
-});
 
 describe('Wal create/open', () => {
   it('round-trips metadata, hard state and entries', async () => {

@@ -22,20 +22,16 @@
 //     (and synced); a full disk delays that, it never skips or reorders it.
 //   - Preallocation never fills the disk (see tryPreallocate): without room, a segment is not
 //     preallocated and grows as it is written.
-import { type FileHandle, mkdir, open, readdir, rename, rm, rmdir, copyFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { raftpb } from '@kv/api';
-import {
-  DEFAULT_SEGMENT_BYTES,
-  LOCK_FILE_NAME,
-  MAX_RECORD_BYTES,
-  RecordType,
-} from './constants.js';
+import { mustSync } from '@kv/raft';
+import { DEFAULT_SEGMENT_BYTES, LOCK_FILE_NAME, MAX_RECORD_BYTES, RecordType } from './constants.js';
 import { WalError } from './errors.js';
+import type { FileSystem, FsFile } from './file_system.js';
 import { fsyncDir, isNoSpace, tryPreallocate, writeAllAt } from './fsutil.js';
 import { DirLock } from './lock.js';
-import { EMPTY_HARD_STATE, isEmptyHardState, mustSync } from './must_sync.js';
+import { nodeFs } from './node_fs.js';
+import { EMPTY_HARD_STATE, isEmptyHardState } from './hard_state.js';
 import { segmentName, segmentNames, type SegmentName } from './names.js';
 import { encodeEntry, encodeHardState, encodeSnapshotMarker, type SnapshotPosition } from './payloads.js';
 import { SegmentAllocator } from './pipeline.js';
@@ -61,6 +57,10 @@ export interface WalOptions {
    * For tests that open and repair WALs thousands of times (etcd has the same switch).
    */
   unsafeNoSync?: boolean;
+  /** The file system the WAL lives on (default nodeFs, the real one; a simulated disk in tests). */
+  fs?: FileSystem;
+  /** Waits between retries of a write refused for lack of space (default: a real timer). */
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export interface SaveOptions {
@@ -137,7 +137,7 @@ interface Op {
 }
 
 interface Tail {
-  fh: FileHandle;
+  fh: FsFile;
   path: string;
   segment: SegmentName;
   /** Where the next record goes. */
@@ -151,6 +151,8 @@ interface ResolvedOptions {
   warn: (message: string) => void;
   onNoSpace: (waiting: boolean) => void;
   retry: { first: number; max: number };
+  fs: FileSystem;
+  sleep: (ms: number) => Promise<void>;
 }
 
 function resolveOptions(o: WalOptions): ResolvedOptions {
@@ -165,14 +167,16 @@ function resolveOptions(o: WalOptions): ResolvedOptions {
     warn: o.onWarning ?? (() => {}),
     onNoSpace: o.onNoSpace ?? (() => {}),
     retry: o.noSpaceRetryMs ?? { first: 50, max: 2000 },
+    fs: o.fs ?? nodeFs,
+    sleep: o.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
   };
 }
 
-async function datasync(fh: FileHandle, o: ResolvedOptions): Promise<void> {
+async function datasync(fh: FsFile, o: ResolvedOptions): Promise<void> {
   if (!o.noSync) await fh.datasync();
 }
 
-async function fullsync(fh: FileHandle, o: ResolvedOptions): Promise<void> {
+async function fullsync(fh: FsFile, o: ResolvedOptions): Promise<void> {
   if (!o.noSync) await fh.sync();
 }
 
@@ -223,14 +227,14 @@ export class Wal implements WalStorage {
     this.queuedState = init.state;
     this.writtenLastIndex = init.lastIndex;
     this.queuedLastIndex = init.lastIndex;
-    this.allocator = new SegmentAllocator(dir, opts.segmentBytes, opts.preallocate, opts.noSync, opts.warn);
+    this.allocator = new SegmentAllocator(opts.fs, dir, opts.segmentBytes, opts.preallocate, opts.noSync, opts.warn);
     this.allocator.warm();
   }
 
   /** True if `dir` holds at least one segment file. */
-  static async exists(dir: string): Promise<boolean> {
+  static async exists(dir: string, fs: FileSystem = nodeFs): Promise<boolean> {
     try {
-      return segmentNames(await readdir(dir)).length > 0;
+      return segmentNames(await fs.readdir(dir)).length > 0;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
       throw err;
@@ -242,16 +246,16 @@ export class Wal implements WalStorage {
    * saved commit. Pass a matcher built from these to SnapshotFiles.loadNewest at startup, so a
    * snapshot file saved just before a crash (before its marker) is not chosen.
    */
-  static async validSnapshots(dir: string): Promise<SnapshotPosition[]> {
+  static async validSnapshots(dir: string, fs: FileSystem = nodeFs): Promise<SnapshotPosition[]> {
     dir = resolve(dir);
     let names: string[];
     try {
-      names = await readdir(dir);
+      names = await fs.readdir(dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    return readSnapshotMarkers(dir, segmentNames(names));
+    return readSnapshotMarkers(fs, dir, segmentNames(names));
   }
 
   /**
@@ -261,34 +265,33 @@ export class Wal implements WalStorage {
    */
   static async create(dir: string, metadata: Uint8Array, options: WalOptions = {}): Promise<Wal> {
     const o = resolveOptions(options);
+    const fs = o.fs;
     dir = resolve(dir);
     if (metadata.length > MAX_RECORD_BYTES) throw new WalError('BAD_ARGUMENT', 'metadata too large');
-    if (await Wal.exists(dir)) throw new WalError('EXISTS', 'a WAL already exists', dir);
+    if (await Wal.exists(dir, fs)) throw new WalError('EXISTS', 'a WAL already exists', dir);
     const tmp = `${dir}.tmp`;
-    if (existsSync(tmp)) {
-      DirLock.acquire(join(tmp, LOCK_FILE_NAME)).release(); // refuses if a concurrent create holds it
-      await rm(tmp, { recursive: true, force: true });
+    if (await fs.exists(tmp)) {
+      (await DirLock.acquire(fs, join(tmp, LOCK_FILE_NAME))).release(); // refuses if a concurrent create holds it
+      await fs.rm(tmp, { recursive: true, force: true });
     }
-    await mkdir(tmp, { recursive: true, mode: 0o700 });
-    const lock = DirLock.acquire(join(tmp, LOCK_FILE_NAME));
-    let fh: FileHandle | undefined;
+    await fs.mkdir(tmp, { recursive: true, mode: 0o700 });
+    const lock = await DirLock.acquire(fs, join(tmp, LOCK_FILE_NAME));
+    let fh: FsFile | undefined;
     try {
       const segment: SegmentName = { name: segmentName(0n, 0n), seq: 0n, firstIndex: 0n };
-      fh = await open(join(tmp, segment.name), 'wx', 0o600);
-      const skipped = o.preallocate ? await tryPreallocate(fh, tmp, 0, o.segmentBytes, o.noSync) : undefined;
+      fh = await fs.open(join(tmp, segment.name), 'wx', 0o600);
+      const skipped = o.preallocate ? await tryPreallocate(fs, fh, tmp, 0, o.segmentBytes, o.noSync) : undefined;
       if (skipped) o.warn(`wal: not preallocating the first segment (${o.segmentBytes} bytes): ${skipped}; it grows as it is written`);
-      const head = headRecords(0, metadata, [
-        { type: RecordType.Snapshot, data: encodeSnapshotMarker({ index: 0n, term: 0n }) },
-      ]);
+      const head = headRecords(0, metadata, [{ type: RecordType.Snapshot, data: encodeSnapshotMarker({ index: 0n, term: 0n }) }]);
       await writeAllAt(fh, head.frames, 0);
       await datasync(fh, o);
-      await fsyncDir(tmp, o.noSync);
-      if (existsSync(dir)) {
-        if ((await readdir(dir)).length > 0) throw new WalError('EXISTS', 'directory is not empty', dir);
-        await rmdir(dir);
+      await fsyncDir(tmp, o.noSync, fs);
+      if (await fs.exists(dir)) {
+        if ((await fs.readdir(dir)).length > 0) throw new WalError('EXISTS', 'directory is not empty', dir);
+        await fs.rmdir(dir);
       }
-      await rename(tmp, dir);
-      await fsyncDir(dirname(dir), o.noSync);
+      await fs.rename(tmp, dir);
+      await fsyncDir(dirname(dir), o.noSync, fs);
       lock.path = join(dir, LOCK_FILE_NAME);
       const tail: Tail = { fh, path: join(dir, segment.name), segment, offset: head.bytes };
       return new Wal(dir, Buffer.from(metadata), lock, o, {
@@ -302,7 +305,7 @@ export class Wal implements WalStorage {
       await fh?.close().catch(() => {});
       lock.release();
       // Nothing partial stays behind (a full disk must not keep a half-written segment).
-      if (!existsSync(join(dir, segmentName(0n, 0n)))) await rm(tmp, { recursive: true, force: true }).catch(() => {});
+      if (!(await fs.exists(join(dir, segmentName(0n, 0n))))) await fs.rm(tmp, { recursive: true, force: true }).catch(() => {});
       throw err;
     }
   }
@@ -314,28 +317,25 @@ export class Wal implements WalStorage {
    * the entries after the snapshot. Damage other than a torn tail throws a WalError naming the
    * file and offset.
    */
-  static async open(
-    dir: string,
-    snap: SnapshotPosition = { index: 0n, term: 0n },
-    options: WalOptions = {},
-  ): Promise<OpenResult> {
+  static async open(dir: string, snap: SnapshotPosition = { index: 0n, term: 0n }, options: WalOptions = {}): Promise<OpenResult> {
     const o = resolveOptions(options);
+    const fs = o.fs;
     dir = resolve(dir);
-    if (!(await Wal.exists(dir))) throw new WalError('NOT_FOUND', 'no WAL segments', dir);
-    const lock = DirLock.acquire(join(dir, LOCK_FILE_NAME));
-    let fh: FileHandle | undefined;
+    if (!(await Wal.exists(dir, fs))) throw new WalError('NOT_FOUND', 'no WAL segments', dir);
+    const lock = await DirLock.acquire(fs, join(dir, LOCK_FILE_NAME));
+    let fh: FsFile | undefined;
     try {
-      const names = await readdir(dir);
+      const names = await fs.readdir(dir);
       for (const n of names) {
-        if (n.endsWith('.tmp')) await rm(join(dir, n), { force: true }); // unused preallocated files
+        if (n.endsWith('.tmp')) await fs.rm(join(dir, n), { force: true }); // unused preallocated files
       }
       const segments = segmentNames(names);
-      const r = await replay(dir, segments, snap);
+      const r = await replay(fs, dir, segments, snap);
       let repaired: RepairReport | undefined;
       if (r.tail.end.kind === 'torn') {
         repaired = await repairTail(dir, r.tail.path, r.tail.validEnd, r.tail.size, r.tail.end.reason, o);
       }
-      fh = await open(r.tail.path, 'r+');
+      fh = await fs.open(r.tail.path, 'r+');
       const tail: Tail = { fh, path: r.tail.path, segment: r.tail.segment, offset: r.tail.validEnd };
       const wal = new Wal(dir, r.metadata, lock, o, {
         segments,
@@ -381,9 +381,7 @@ export class Wal implements WalStorage {
     if (entries.length > 0) {
       const first = entries[0]!.Index;
       if (first < 1n || first > this.queuedLastIndex + 1n) {
-        return Promise.reject(
-          new WalError('BAD_ARGUMENT', `entry index ${first} does not follow the last index ${this.queuedLastIndex}`),
-        );
+        return Promise.reject(new WalError('BAD_ARGUMENT', `entry index ${first} does not follow the last index ${this.queuedLastIndex}`));
       }
       for (let i = 0; i < entries.length; i++) {
         const e = entries[i]!;
@@ -411,7 +409,7 @@ export class Wal implements WalStorage {
         return Promise.reject(err);
       }
     }
-    const sync = options.sync ?? mustSync(this.queuedState, hs ?? this.queuedState, entries.length);
+    const sync = options.sync ?? mustSync(hs ?? this.queuedState, this.queuedState, entries.length);
     if (hs) this.queuedState = hs;
     const lastIndex = entries.length > 0 ? entries[entries.length - 1]!.Index : undefined;
     if (lastIndex !== undefined) this.queuedLastIndex = lastIndex;
@@ -465,8 +463,8 @@ export class Wal implements WalStorage {
     }
     if (keep <= 0) return [];
     const removed = this.segments.splice(0, keep); // keep <= length - 1: never the tail
-    for (const s of removed) await rm(join(this.dir, s.name), { force: true });
-    await fsyncDir(this.dir, this.opts.noSync);
+    for (const s of removed) await this.opts.fs.rm(join(this.dir, s.name), { force: true });
+    await fsyncDir(this.dir, this.opts.noSync, this.opts.fs);
     return removed.map((s) => s.name);
   }
 
@@ -585,7 +583,7 @@ export class Wal implements WalStorage {
           this.opts.warn(`wal: no space left for a write to ${this.tail.path}; retrying until there is`);
           this.opts.onNoSpace(true);
         }
-        await new Promise((r) => setTimeout(r, pause));
+        await this.opts.sleep(pause);
         pause = Math.min(pause * 2, this.opts.retry.max);
       }
     }
@@ -625,9 +623,9 @@ export class Wal implements WalStorage {
     try {
       await writeAllAt(tmp.fh, head.frames, 0);
       await datasync(tmp.fh, this.opts);
-      await rename(tmp.path, path);
+      await this.opts.fs.rename(tmp.path, path);
       renamed = true;
-      await fsyncDir(this.dir, this.opts.noSync);
+      await fsyncDir(this.dir, this.opts.noSync, this.opts.fs);
       this.crc = head.crc;
       this.tail = { fh: tmp.fh, path, segment, offset: head.bytes };
       this.segments.push(segment);
@@ -637,8 +635,8 @@ export class Wal implements WalStorage {
       if (!isNoSpace(err)) throw err;
       // The old tail stays the tail; the next batch tries again. A new segment must not survive
       // next to a tail that goes on growing (its head CRC would break the chain).
-      await rm(renamed ? path : tmp.path, { force: true });
-      if (renamed) await fsyncDir(this.dir, this.opts.noSync);
+      await this.opts.fs.rm(renamed ? path : tmp.path, { force: true });
+      if (renamed) await fsyncDir(this.dir, this.opts.noSync, this.opts.fs);
       this.opts.warn(`wal: no space for a new segment; ${old.path} grows until there is`);
       return;
     }
@@ -658,27 +656,28 @@ async function repairTail(
   reason: string,
   o: ResolvedOptions,
 ): Promise<RepairReport> {
+  const fs = o.fs;
   let backup = `${path}.broken`;
-  for (let i = 1; existsSync(backup); i++) backup = `${path}.broken.${i}`;
-  await copyFile(path, backup);
-  const b = await open(backup, 'r');
+  for (let i = 1; await fs.exists(backup); i++) backup = `${path}.broken.${i}`;
+  await fs.copyFile(path, backup);
+  const b = await fs.open(backup, 'r');
   try {
     await fullsync(b, o);
   } finally {
     await b.close();
   }
-  const fh = await open(path, 'r+');
+  const fh = await fs.open(path, 'r+');
   try {
     await fh.truncate(validEnd);
     await fullsync(fh, o);
     if (o.preallocate) {
-      const skipped = await tryPreallocate(fh, dir, validEnd, Math.max(size, o.segmentBytes), o.noSync);
+      const skipped = await tryPreallocate(fs, fh, dir, validEnd, Math.max(size, o.segmentBytes), o.noSync);
       if (skipped) o.warn(`wal: not preallocating ${path} again after the repair: ${skipped}`);
     }
   } finally {
     await fh.close();
   }
-  await fsyncDir(dir, o.noSync);
+  await fsyncDir(dir, o.noSync, fs);
   o.warn(`wal: repaired a torn tail in ${path} at offset ${validEnd} (${reason}); the file as found is kept as ${backup}`);
   return { file: path, offset: validEnd, reason, backup };
 }

@@ -79,10 +79,15 @@ export function parseCompareArgs(argv: string[]): CompareCommand {
     throw new UsageError((e as Error).message);
   }
   if (values.help) return { kind: 'help' };
-  if (values.consistency !== undefined) throw new UsageError('--consistency is chosen per workload here: use range-l / range-s in --workloads');
-  const workloads = (values.workloads ?? COMPARE_WORKLOADS.join(',')).split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (values.consistency !== undefined)
+    throw new UsageError('--consistency is chosen per workload here: use range-l / range-s in --workloads');
+  const workloads = (values.workloads ?? COMPARE_WORKLOADS.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   for (const w of workloads) {
-    if (!(COMPARE_WORKLOADS as readonly string[]).includes(w)) throw new UsageError(`unknown workload "${w}" (${COMPARE_WORKLOADS.join(',')})`);
+    if (!(COMPARE_WORKLOADS as readonly string[]).includes(w))
+      throw new UsageError(`unknown workload "${w}" (${COMPARE_WORKLOADS.join(',')})`);
   }
   if (workloads.length === 0) throw new UsageError('--workloads is empty');
   const { consistency: _unused, ...bench } = commonOptions({ total: '5000', ...values });
@@ -146,9 +151,19 @@ export async function runCompare(
       const why = e.message.split('\n')[0];
       // Each member's last line of its own (the launcher's notes start with "--- ").
       const last = e.members
-        .map((m) => `${m.name}: ${m.logTail.split('\n').filter((l) => !l.startsWith('--- ')).at(-1) ?? '(no output)'}`)
+        .map(
+          (m) =>
+            `${m.name}: ${
+              m.logTail
+                .split('\n')
+                .filter((l) => !l.startsWith('--- '))
+                .at(-1) ?? '(no output)'
+            }`,
+        )
         .join('\n  ');
-      log(`NOTE: a kvd cluster of ${size} could not form (${why});\n  ${last}\n  comparing single-member clusters instead (kvd and etcd both at size 1).`);
+      log(
+        `NOTE: a kvd cluster of ${size} could not form (${why});\n  ${last}\n  comparing single-member clusters instead (kvd and etcd both at size 1).`,
+      );
       size = 1;
     }
   }
@@ -167,7 +182,13 @@ export async function runCompare(
       }
     }
     runs[w] = results;
-    rows.push({ label: results.kvd[0]!.label, unit: results.kvd[0]!.unit, runs: o.repeat, kv: figures(results.kvd), etcd: figures(results.etcd) });
+    rows.push({
+      label: results.kvd[0]!.label,
+      unit: results.kvd[0]!.unit,
+      runs: o.repeat,
+      kv: figures(results.kvd),
+      etcd: figures(results.etcd),
+    });
   }
   return { size, rows, runs };
 }

@@ -1,16 +1,7 @@
 // Deterministic key choice and fixed-size keys and values, so kvd and etcd see the same requests.
 
-/** mulberry32: a small, fast 32-bit PRNG; same seed → same sequence. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded floats in [0, 1): the one seeded generator (@kv/raft's, through the test kit). */
+export { prng } from '@kv/testkit';
 
 /**
  * Key `index` of a key space: `prefix` then the zero-padded index, `size` bytes in all.

@@ -13,17 +13,53 @@ describe('parseBenchArgs', () => {
 
   it('reads every option', () => {
     const cmd = parseBenchArgs([
-      'range', '--endpoints=a:1', '--clients', '4', '--conns', '2', '--key-size', '16', '--val-size', '10',
-      '--key-space', '100', '--duration', '1.5s', '--rate', '50', '--warmup', '0', '--consistency', 's',
-      '--watchers', '3', '--request-timeout', '900', '--seed', '7', '--json',
+      'range',
+      '--endpoints=a:1',
+      '--clients',
+      '4',
+      '--conns',
+      '2',
+      '--key-size',
+      '16',
+      '--val-size',
+      '10',
+      '--key-space',
+      '100',
+      '--duration',
+      '1.5s',
+      '--rate',
+      '50',
+      '--warmup',
+      '0',
+      '--consistency',
+      's',
+      '--watchers',
+      '3',
+      '--request-timeout',
+      '900',
+      '--seed',
+      '7',
+      '--json',
     ]);
     expect(cmd).toEqual({
       kind: 'run',
       json: true,
       options: {
-        workload: 'range', endpoints: ['a:1'], clients: 4, conns: 2, keySize: 16, valSize: 10, keySpace: 100,
-        total: DEFAULTS.total, durationMs: 1500, rate: 50, warmup: 0, consistency: 'serializable', watchers: 3,
-        requestTimeoutMs: 900, seed: 7,
+        workload: 'range',
+        endpoints: ['a:1'],
+        clients: 4,
+        conns: 2,
+        keySize: 16,
+        valSize: 10,
+        keySpace: 100,
+        total: DEFAULTS.total,
+        durationMs: 1500,
+        rate: 50,
+        warmup: 0,
+        consistency: 'serializable',
+        watchers: 3,
+        requestTimeoutMs: 900,
+        seed: 7,
       },
     });
   });
@@ -54,7 +90,14 @@ describe('parseCompareArgs', () => {
     const cmd = parseCompareArgs([]);
     expect(cmd.kind).toBe('run');
     if (cmd.kind !== 'run') return;
-    expect(cmd.options).toMatchObject({ size: 3, workloads: ['put', 'range-l', 'range-s', 'txn', 'watch'], watchTotal: 1000, watchRate: 100, serverArgs: [], repeat: 1 });
+    expect(cmd.options).toMatchObject({
+      size: 3,
+      workloads: ['put', 'range-l', 'range-s', 'txn', 'watch'],
+      watchTotal: 1000,
+      watchRate: 100,
+      serverArgs: [],
+      repeat: 1,
+    });
     expect(cmd.options.bench.total).toBe(5000);
   });
 

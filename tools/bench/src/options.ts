@@ -115,7 +115,8 @@ export function commonOptions(values: Partial<Record<keyof typeof COMMON_FLAGS, 
   if (o.conns > o.clients) throw new UsageError(`--conns (${o.conns}) cannot exceed --clients (${o.clients})`);
   // Keys are a one-letter prefix and a zero-padded index, so the size must hold every index.
   const digits = String(o.keySpace - 1).length;
-  if (o.keySize < digits + 1) throw new UsageError(`--key-size ${o.keySize} is too small for --key-space ${o.keySpace} (needs >= ${digits + 1})`);
+  if (o.keySize < digits + 1)
+    throw new UsageError(`--key-size ${o.keySize} is too small for --key-space ${o.keySpace} (needs >= ${digits + 1})`);
   return o;
 }
 
@@ -156,10 +157,16 @@ export function parseBenchArgs(argv: string[]): BenchCommand {
   }
   const { values, positionals } = parsed;
   if (values.help) return { kind: 'help' };
-  if (positionals.length !== 1) throw new UsageError(`expected one workload (${WORKLOADS.join('|')}), got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`);
+  if (positionals.length !== 1)
+    throw new UsageError(
+      `expected one workload (${WORKLOADS.join('|')}), got ${positionals.length === 0 ? 'none' : positionals.join(' ')}`,
+    );
   const workload = positionals[0] as Workload;
   if (!WORKLOADS.includes(workload)) throw new UsageError(`unknown workload "${workload}" (${WORKLOADS.join('|')})`);
-  const endpoints = (values.endpoints ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const endpoints = (values.endpoints ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (endpoints.length === 0) throw new UsageError('--endpoints is required');
   return { kind: 'run', json: values.json ?? false, options: { workload, endpoints, ...commonOptions(values) } };
 }

@@ -48,7 +48,9 @@ describe('comparison', () => {
   it('divides kv by etcd for throughput and p99', () => {
     expect(ratio(50, 100)).toBe(0.5);
     expect(ratio(1, 0)).toBeUndefined();
-    const table = formatComparison([{ label: 'put', unit: 'req/s', runs: 1, kv: figures([result(500, 30)]), etcd: figures([result(1000, 10)]) }]);
+    const table = formatComparison([
+      { label: 'put', unit: 'req/s', runs: 1, kv: figures([result(500, 30)]), etcd: figures([result(1000, 10)]) },
+    ]);
     const row = table.split('\n')[2]!;
     expect(row.split(/\s{2,}/)).toEqual(['put (req/s)', '500.0', '1000.0', '0.50', '30.00', '10.00', '3.00']);
   });
@@ -62,7 +64,9 @@ describe('comparison', () => {
   });
 
   it('marks runs with errors', () => {
-    const table = formatComparison([{ label: 'put', unit: 'req/s', runs: 1, kv: figures([result(1, 1, { errors: 2 })]), etcd: figures([result(1, 1)]) }]);
+    const table = formatComparison([
+      { label: 'put', unit: 'req/s', runs: 1, kv: figures([result(1, 1, { errors: 2 })]), etcd: figures([result(1, 1)]) },
+    ]);
     expect(table).toContain('1.0*');
     expect(table).toContain('errors or was incomplete');
     expect(formatResult(result(1, 1, { aborted: 'x' }))).toContain('INCOMPLETE   x');

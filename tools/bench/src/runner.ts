@@ -123,7 +123,10 @@ async function prefill(client: Client, o: BenchOptions, value: Buffer): Promise<
   for (let start = 0; start < o.keySpace; start += PREFILL_BATCH) {
     const ops = [];
     for (let i = start; i < Math.min(start + PREFILL_BATCH, o.keySpace); i++) ops.push(Op.put(makeKey('k', i, o.keySize), value));
-    await client.txn().then(...ops).commit();
+    await client
+      .txn()
+      .then(...ops)
+      .commit();
   }
 }
 
@@ -202,7 +205,7 @@ async function runWatch(o: BenchOptions, clients: Client[]): Promise<BenchResult
   });
   // A consumer that fails (watch cancelled by the server) must not go unnoticed.
   const consumerErrors: string[] = [];
-  consumers.forEach((c) => c.catch((e: unknown) => consumerErrors.push((e as Error)?.message ?? String(e))));
+  for (const c of consumers) c.catch((e: unknown) => consumerErrors.push((e as Error)?.message ?? String(e)));
   try {
     await Promise.all(watchers.map((w) => w.created));
     let measuring = false;

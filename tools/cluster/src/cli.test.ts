@@ -10,10 +10,32 @@ describe('parseCli', () => {
   });
 
   it('reads every flag and passes what follows -- to the members', () => {
-    const cmd = parseCli(['--server', 'etcd', '--size', '5', '--base-dir', '/x', '--ready-timeout', '500', '--token', 't', '--', '--snapshot-count', '10']);
+    const cmd = parseCli([
+      '--server',
+      'etcd',
+      '--size',
+      '5',
+      '--base-dir',
+      '/x',
+      '--ready-timeout',
+      '500',
+      '--token',
+      't',
+      '--',
+      '--snapshot-count',
+      '10',
+    ]);
     expect(cmd).toEqual({
       kind: 'run',
-      options: { server: 'etcd', size: 5, baseDir: '/x', readyTimeoutMs: 500, stopTimeoutMs: 10_000, token: 't', extraArgs: ['--snapshot-count', '10'] },
+      options: {
+        server: 'etcd',
+        size: 5,
+        baseDir: '/x',
+        readyTimeoutMs: 500,
+        stopTimeoutMs: 10_000,
+        token: 't',
+        extraArgs: ['--snapshot-count', '10'],
+      },
     });
   });
 

@@ -86,7 +86,7 @@ describe.skipIf(kvdSkip !== undefined)('kvd', () => {
     expect(existsSync(c.baseDir)).toBe(false);
   }, 60_000);
 
-  it('at size 3 either forms or fails with each member\'s state and log tail', async () => {
+  it("at size 3 either forms or fails with each member's state and log tail", async () => {
     let c: Cluster | undefined;
     try {
       c = await start({ server: 'kvd', size: 3, readyTimeoutMs: 20_000 });

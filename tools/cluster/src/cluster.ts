@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { serverBinary, unavailableReason, type ServerKind } from './binaries.js';
 import type { HealthState } from './health.js';
 import { describeExit, MemberProcess, type Member } from './member.js';
-import { freePorts } from './ports.js';
+import { withFreshPorts } from './ports.js';
 
 export interface ClusterOptions {
   server: ServerKind;
@@ -78,9 +78,28 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   const prefix = opts.namePrefix ?? 'm';
   const token = opts.token ?? `kv-cluster-${randomBytes(6).toString('hex')}`;
 
+  const names = Array.from({ length: size }, (_, i) => `${prefix}${i + 1}`);
+  // Ports are held until right before the members spawn; a member that lost one in that window
+  // (EADDRINUSE) makes the whole start run again on fresh ports.
+  return withFreshPorts(2 * size, (ports, release) =>
+    startOnce({ opts, server, bin, names, readyTimeoutMs, stopTimeoutMs, token }, ports, release),
+  );
+}
+
+interface StartPlan {
+  opts: ClusterOptions;
+  server: ServerKind;
+  bin: string;
+  names: string[];
+  readyTimeoutMs: number;
+  stopTimeoutMs: number;
+  token: string;
+}
+
+async function startOnce(plan: StartPlan, ports: readonly number[], release: () => Promise<void>): Promise<Cluster> {
+  const { opts, server, bin, names, readyTimeoutMs, stopTimeoutMs, token } = plan;
   const temporary = opts.baseDir === undefined;
   const baseDir = temporary ? await mkdtemp(join(tmpdir(), `kv-cluster-${server}-`)) : resolve(opts.baseDir!);
-  const names = Array.from({ length: size }, (_, i) => `${prefix}${i + 1}`);
   if (!temporary) {
     await mkdir(baseDir, { recursive: true });
     for (const n of names) {
@@ -90,7 +109,6 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
     }
   }
 
-  const ports = await freePorts(2 * size);
   const peer = (i: number) => `http://127.0.0.1:${ports[2 * i + 1]}`;
   const initialCluster = names.map((n, i) => `${n}=${peer(i)}`).join(',');
   const members = names.map((name, i) => {
@@ -106,15 +124,24 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
       stopTimeoutMs,
       readyTimeoutMs,
       args: [
-        '--name', name,
-        '--data-dir', dataDir,
-        '--listen-client-urls', clientUrl,
-        '--advertise-client-urls', clientUrl,
-        '--listen-peer-urls', peer(i),
-        '--initial-advertise-peer-urls', peer(i),
-        '--initial-cluster', initialCluster,
-        '--initial-cluster-state', 'new',
-        '--initial-cluster-token', token,
+        '--name',
+        name,
+        '--data-dir',
+        dataDir,
+        '--listen-client-urls',
+        clientUrl,
+        '--advertise-client-urls',
+        clientUrl,
+        '--listen-peer-urls',
+        peer(i),
+        '--initial-advertise-peer-urls',
+        peer(i),
+        '--initial-cluster',
+        initialCluster,
+        '--initial-cluster-state',
+        'new',
+        '--initial-cluster-token',
+        token,
         ...(opts.extraArgs ?? []),
       ],
     });
@@ -140,11 +167,14 @@ export async function startCluster(opts: ClusterOptions): Promise<Cluster> {
   };
 
   try {
+    await release();
     for (const m of members) m.start();
     opts.onLaunch?.(members);
     await cluster.waitHealthy();
   } catch (e) {
     await cluster.stop().catch(() => undefined);
+    // The data dirs were empty before this attempt: clear them so a retry starts clean.
+    if (!temporary) await Promise.all(members.map((m) => rm(m.dataDir, { recursive: true, force: true })));
     throw e;
   }
   return cluster;

@@ -33,7 +33,13 @@ describe('initial corruption check (kvd, three members)', () => {
   let cluster: Cluster;
 
   beforeAll(async () => {
-    cluster = await startCluster({ server: 'kvd', size: 3, extraArgs: ['--experimental-initial-corrupt-check'], readyTimeoutMs: 30_000, stopTimeoutMs: 5_000 });
+    cluster = await startCluster({
+      server: 'kvd',
+      size: 3,
+      extraArgs: ['--experimental-initial-corrupt-check'],
+      readyTimeoutMs: 30_000,
+      stopTimeoutMs: 5_000,
+    });
     const client = new Client({ endpoints: [...cluster.endpoints], requestTimeoutMs: 10_000 });
     try {
       for (let i = 0; i < 50; i++) await client.put(`k/${i}`, `v${i}`);

@@ -18,7 +18,9 @@ async function written(puts: number, extraArgs: string[]): Promise<Cluster> {
   const client = new Client({ endpoints: [...c.endpoints], requestTimeoutMs: 10_000 });
   try {
     for (let i = 0; i < puts; i += 50) {
-      await Promise.all(Array.from({ length: Math.min(50, puts - i) }, (_, j) => client.put(`k/${String(i + j).padStart(4, '0')}`, 'x'.repeat(100))));
+      await Promise.all(
+        Array.from({ length: Math.min(50, puts - i) }, (_, j) => client.put(`k/${String(i + j).padStart(4, '0')}`, 'x'.repeat(100))),
+      );
     }
   } finally {
     client.close();
@@ -41,7 +43,7 @@ async function refusesToStart(c: Cluster): Promise<string> {
 async function keyCount(c: Cluster): Promise<number> {
   const client = new Client({ endpoints: [...c.endpoints], requestTimeoutMs: 10_000 });
   try {
-    return Number((await client.get("k/", { prefix: true, countOnly: true })).count);
+    return Number((await client.get('k/', { prefix: true, countOnly: true })).count);
   } finally {
     client.close();
   }
@@ -54,13 +56,17 @@ describe('a damaged data dir (kvd)', () => {
     ['remove-backend', /is damaged: the backend \(.*member\/db\) is missing, but the newest snapshot is at index \d+/],
     ['empty-backend-log', /is damaged: the backend holds entries only up to index \d+, but the newest snapshot is at index \d+/],
     ['halve-backend-log', /is damaged: the backend holds entries only up to index \d+, but the newest snapshot is at index \d+/],
-  ])('with snapshots, %s: refuses to start and says what is lost', async (damage, message) => {
-    const c = await written(300, snapshotting);
-    await damageDataDir(c.members[0].dataDir, damage);
-    const out = await refusesToStart(c);
-    expect(out).toMatch(message);
-    expect(out).toMatch(/kvd will not serve part of its data/);
-  }, 90_000);
+  ])(
+    'with snapshots, %s: refuses to start and says what is lost',
+    async (damage, message) => {
+      const c = await written(300, snapshotting);
+      await damageDataDir(c.members[0].dataDir, damage);
+      const out = await refusesToStart(c);
+      expect(out).toMatch(message);
+      expect(out).toMatch(/kvd will not serve part of its data/);
+    },
+    90_000,
+  );
 
   it('one flipped byte in the backend’s log: refuses to start (integrity check), every time', async () => {
     const c = await written(1000, []);

@@ -2,13 +2,12 @@
 // leader, a paused leader and follower, all members killed at once. Every acknowledged write must
 // survive, and the members must end with equal hashes.
 import { Client } from '@kv/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startCluster, type Cluster } from './index.js';
 import { agreedLeader } from './leader.js';
 import { until } from './until.js';
 
 const electionMs = 1000;
-
 
 describe('kvd cluster of three under faults', () => {
   let cluster: Cluster;
@@ -30,6 +29,15 @@ describe('kvd cluster of three under faults', () => {
 
   /** Index of the member every running member names as leader. */
   const leader = async (running = [0, 1, 2]) => running[(await agreedLeader(running.map(one))).index];
+
+  // Every test starts from the same state — three running, resumed members with an agreed
+  // leader — whatever the tests before it did or where they failed, so each stands alone (a test
+  // that cuts a member off or pauses one undoes it in a finally).
+  beforeEach(async () => {
+    for (const m of cluster.members) if (m.running) m.kill('SIGCONT');
+    await Promise.all(cluster.members.filter((m) => !m.running).map((m) => m.restart()));
+    await leader();
+  }, 60_000);
 
   const write = async (i: number, key: string, value: string) => {
     await one(i).put(key, value, { timeoutMs: 10_000 });
@@ -97,19 +105,49 @@ describe('kvd cluster of three under faults', () => {
     }
   }, 60_000);
 
-  it('loses no acknowledged write when every member is killed at once', async () => {
+  it('loses no acknowledged write when every member is killed at once, with writes in flight', async () => {
     const lead = await leader();
-    const writes = Array.from({ length: 50 }, (_, n) => write(lead, `burst/${n}`, `b${n}`).catch(() => undefined));
-    await Promise.all(writes);
+    let stop = false;
+    let inFlight = 0;
+    let next = 0;
+    const burst: string[] = [];
+    // Writers loop until the kill; each put is bounded by the client's request timeout, so every
+    // writer ends within it once the members are gone.
+    const writer = async () => {
+      while (!stop) {
+        const n = next++;
+        inFlight++;
+        try {
+          await write(lead, `burst/${n}`, `b${n}`);
+          burst.push(`burst/${n}`);
+        } catch {
+          // not acknowledged: its outcome is unknown, so it is not checked
+        } finally {
+          inFlight--;
+        }
+      }
+    };
+    const writers = Array.from({ length: 4 }, writer);
+    await until('writes acknowledged before the kill', async () => (burst.length >= 20 ? true : undefined), 30_000, 10);
+    // Between two puts a writer runs synchronously, so at this (timer) moment every writer is
+    // waiting on a put: the kill lands with writes in flight.
+    const inFlightAtKill = inFlight;
     for (const m of cluster.members) m.kill('SIGKILL');
+    stop = true;
     await Promise.all(cluster.members.map((m) => m.exited()));
+    await Promise.all(writers);
+    expect(inFlightAtKill).toBeGreaterThan(0);
+    expect(burst.length).toBeGreaterThan(0);
     await Promise.all(cluster.members.map((m) => m.restart()));
     await leader();
-    for (const [k, v] of acked) {
-      const r = await one(0).get(k);
-      expect(r.kvs[0]?.value.toString(), k).toBe(v);
+    // Every write acknowledged by this test and the earlier ones, on every member.
+    for (let i = 0; i < 3; i++) {
+      for (const [k, v] of acked) {
+        const r = await one(i).get(k);
+        expect(r.kvs[0]?.value.toString(), `${k} on ${cluster.members[i].name}`).toBe(v);
+      }
     }
-  }, 90_000);
+  }, 120_000);
 
   it('a member cut off from the others serves no linearizable reads or writes', async () => {
     const lead = await leader();

@@ -40,7 +40,8 @@ export function encodeMessage(m: MessageFields): Uint8Array {
 /** Forged messages, each a function of (from, to) giving the bytes of one frame. */
 export const attacks: Record<string, (from: bigint, to: bigint) => Buffer> = {
   /** Issue 5: a heartbeat whose term leaves no room for term + 1. */
-  'max-term-heartbeat': (from, to) => peerFrame([encodeMessage({ type: raftpb.MessageType.MsgHeartbeat, from, to, term: maxUint64, commit: 0n })]),
+  'max-term-heartbeat': (from, to) =>
+    peerFrame([encodeMessage({ type: raftpb.MessageType.MsgHeartbeat, from, to, term: maxUint64, commit: 0n })]),
   /** A pre-vote and a vote at the largest term, claiming an equally absurd log. */
   'max-term-vote': (from, to) =>
     peerFrame([
@@ -64,28 +65,43 @@ export const attacks: Record<string, (from: bigint, to: bigint) => Buffer> = {
   /** Messages only a member's own node makes (MsgHup, MsgBeat, ...), sent from outside. */
   'local-types': (from, to) =>
     peerFrame(
-      [raftpb.MessageType.MsgHup, raftpb.MessageType.MsgBeat, raftpb.MessageType.MsgSnapStatus, raftpb.MessageType.MsgUnreachable, raftpb.MessageType.MsgCheckQuorum].map(
-        (type) => encodeMessage({ type, from, to, term: 0n }),
-      ),
+      [
+        raftpb.MessageType.MsgHup,
+        raftpb.MessageType.MsgBeat,
+        raftpb.MessageType.MsgSnapStatus,
+        raftpb.MessageType.MsgUnreachable,
+        raftpb.MessageType.MsgCheckQuorum,
+      ].map((type) => encodeMessage({ type, from, to, term: 0n })),
     ),
   /**
    * A "forwarded proposal" whose data is no request: a leader that appended it would commit an
    * entry no member can apply, stopping all of them on every restart.
    */
   'garbage-proposal': (from, to) =>
-    peerFrame([encodeMessage({ type: raftpb.MessageType.MsgProp, from, to, term: 0n, entries: [{ Type: raftpb.EntryType.EntryNormal, Data: Buffer.from('forged') }] })]),
+    peerFrame([
+      encodeMessage({
+        type: raftpb.MessageType.MsgProp,
+        from,
+        to,
+        term: 0n,
+        entries: [{ Type: raftpb.EntryType.EntryNormal, Data: Buffer.from('forged') }],
+      }),
+    ]),
 };
 
 /** Raw bytes thrown at a peer port on a plain TCP connection (HTTP/1 side, sniffing, HTTP/2 preface). */
 export const garbage: Record<string, () => Buffer> = {
   'random bytes': () => Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 131 + 7) & 0xff)),
-  'an http/1 request with 1 MiB of headers': () => Buffer.from(`GET /members HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(1024 * 1024)}\r\n\r\n`),
+  'an http/1 request with 1 MiB of headers': () =>
+    Buffer.from(`GET /members HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(1024 * 1024)}\r\n\r\n`),
   'a truncated http/1 request': () => Buffer.from('GET /mem'),
-  'an absurd content-length on /raft/stream': () => Buffer.from('POST /raft/stream HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\nabc'),
+  'an absurd content-length on /raft/stream': () =>
+    Buffer.from('POST /raft/stream HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\nabc'),
   'a negative content-length on /members': () => Buffer.from('POST /members HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n'),
   'chunked garbage on /version': () => Buffer.from('POST /version HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzzzz\r\n\r\n'),
   'a NUL in the request line': () => Buffer.from('GET /\0members HTTP/1.1\r\n\r\n'),
-  'the http/2 preface, then garbage frames': () => Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0xff, 0xff, 0xff, 0x01, 0xff, 0, 0, 0, 1, 1, 2, 3])]),
+  'the http/2 preface, then garbage frames': () =>
+    Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), Buffer.from([0xff, 0xff, 0xff, 0x01, 0xff, 0, 0, 0, 1, 1, 2, 3])]),
 };
 
 /** Writes bytes on a fresh TCP connection and waits until the peer closes it or timeoutMs passes. */
@@ -146,7 +162,14 @@ export interface SendResult {
  * Opens a message stream to `to` claiming to be `from`, writes `bytes`, keeps the stream open for
  * holdMs (so that the receiver processes the frame on a live stream), then closes everything.
  */
-export async function sendForged(o: { clusterId: bigint; from: bigint; to: PeerTarget; bytes: Buffer; holdMs?: number; timeoutMs?: number }): Promise<SendResult> {
+export async function sendForged(o: {
+  clusterId: bigint;
+  from: bigint;
+  to: PeerTarget;
+  bytes: Buffer;
+  holdMs?: number;
+  timeoutMs?: number;
+}): Promise<SendResult> {
   const session = connect(o.to.peerUrl);
   session.on('error', () => undefined);
   const timeoutMs = o.timeoutMs ?? 10_000;
@@ -188,7 +211,11 @@ export async function sendForged(o: { clusterId: bigint; from: bigint; to: PeerT
 }
 
 /** Runs one attack against every member, each time as another member of the cluster. */
-export async function attackAll(view: ClusterView, attack: string, holdMs = 500): Promise<{ to: bigint; from: bigint; result: SendResult }[]> {
+export async function attackAll(
+  view: ClusterView,
+  attack: string,
+  holdMs = 500,
+): Promise<{ to: bigint; from: bigint; result: SendResult }[]> {
   const make = attacks[attack];
   if (!make) throw new Error(`unknown attack ${attack}; known: ${Object.keys(attacks).join(', ')}`);
   const out: { to: bigint; from: bigint; result: SendResult }[] = [];

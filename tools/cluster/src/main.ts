@@ -56,7 +56,10 @@ async function run(argv: string[]): Promise<number> {
   }
   if (!cluster) {
     // Signalled while starting: let start-up finish or fail, then stop what it started.
-    await starting.then((c) => c.stop(), () => undefined);
+    await starting.then(
+      (c) => c.stop(),
+      () => undefined,
+    );
     return 0;
   }
   process.stderr.write(

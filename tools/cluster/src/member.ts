@@ -1,13 +1,11 @@
 // One member process: started with etcd's flags, stopped by PID (SIGTERM, then SIGKILL after a
-// deadline), restartable on the same ports and data directory.
-import { spawn, type ChildProcess } from 'node:child_process';
+// deadline), restartable on the same ports and data directory. The process itself is the test
+// kit's ManagedProcess (own process group, killed with it if the launcher's process dies).
+import { describeExit, ManagedProcess, type ExitStatus } from '@kv/testkit';
 import { probeHealth, type HealthState } from './health.js';
-import { LogSink } from './logs.js';
 
-export interface ExitStatus {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
+export type { ExitStatus };
+export { describeExit };
 
 export interface RestartOptions {
   /** Wait until the member answers /health (default true). */
@@ -59,30 +57,6 @@ export interface MemberSpec {
   readyTimeoutMs: number;
 }
 
-// Children still running when the launcher's process exits (even by an uncaught error) are killed,
-// so a crashed test or benchmark leaves no member behind. Members run in their own process group
-// (detached) so that a terminal's Ctrl-C reaches only the launcher, which stops them in order.
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const c of live) {
-        try {
-          c.kill('SIGKILL');
-        } catch {
-          // already gone
-        }
-      }
-    });
-  }
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-}
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
 export class MemberProcess implements Member {
   readonly name: string;
   readonly clientUrl: string;
@@ -91,11 +65,7 @@ export class MemberProcess implements Member {
   readonly dataDir: string;
   readonly logFile: string;
   readonly command: readonly string[];
-  private readonly log: LogSink;
-  private child: ChildProcess | undefined;
-  private exitPromise: Promise<ExitStatus> = Promise.resolve({ code: null, signal: null });
-  private status: ExitStatus | undefined;
-  private lastPid = 0;
+  private readonly proc: ManagedProcess;
 
   constructor(private readonly spec: MemberSpec) {
     this.name = spec.name;
@@ -104,51 +74,35 @@ export class MemberProcess implements Member {
     this.peerUrl = `http://127.0.0.1:${spec.peerPort}`;
     this.dataDir = spec.dataDir;
     this.logFile = spec.logFile;
-    this.command = [spec.bin, ...spec.args];
-    this.log = new LogSink(spec.logFile);
+    this.proc = new ManagedProcess({
+      name: `member ${spec.name}`,
+      bin: spec.bin,
+      args: spec.args,
+      logFile: spec.logFile,
+      stopTimeoutMs: spec.stopTimeoutMs,
+    });
+    this.command = this.proc.command;
   }
 
   get pid(): number {
-    return this.lastPid;
+    return this.proc.pid;
   }
 
   get running(): boolean {
-    return this.child !== undefined && this.status === undefined;
+    return this.proc.running;
   }
 
   get exitStatus(): ExitStatus | undefined {
-    return this.status;
+    return this.proc.exitStatus;
   }
 
   /** Start the process (not waiting for health). */
   start(): void {
-    if (this.running) throw new Error(`member ${this.name} is already running (pid ${this.lastPid})`);
-    this.status = undefined;
-    const child = spawn(this.spec.bin, this.spec.args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    this.child = child;
-    this.lastPid = child.pid ?? 0;
-    this.log.note(`started pid ${this.lastPid}: ${this.command.join(' ')}`);
-    this.log.attach(child.stdout!);
-    this.log.attach(child.stderr!);
-    track(child);
-    this.exitPromise = new Promise<ExitStatus>((resolve) => {
-      const done = (s: ExitStatus) => {
-        if (this.child !== child || this.status !== undefined) return resolve(this.status ?? s);
-        this.status = s;
-        this.log.note(`pid ${this.lastPid} exited (${s.signal ?? `code ${s.code}`})`);
-        resolve(s);
-      };
-      child.once('exit', (code, signal) => done({ code, signal }));
-      // spawn failures (binary vanished, EACCES) arrive as 'error' without 'exit'.
-      child.once('error', (err) => {
-        this.log.note(`spawn error: ${err.message}`);
-        done({ code: null, signal: null });
-      });
-    });
+    this.proc.start();
   }
 
   logTail(lines = 30): string {
-    return this.log.tail(lines);
+    return this.proc.logTail(lines);
   }
 
   health(): Promise<HealthState> {
@@ -156,57 +110,36 @@ export class MemberProcess implements Member {
   }
 
   exited(): Promise<ExitStatus> {
-    return this.exitPromise;
+    return this.proc.exited();
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): boolean {
-    if (!this.running || !this.child) return false;
-    this.log.note(`sending ${signal}`);
-    return this.child.kill(signal);
+    return this.proc.kill(signal);
   }
 
-  async stop(): Promise<ExitStatus | undefined> {
-    if (!this.child) return undefined;
-    if (!this.running) return this.status;
-    this.kill('SIGTERM');
-    const timeout = sleep(this.spec.stopTimeoutMs).then(() => 'timeout' as const);
-    const first = await Promise.race([this.exitPromise, timeout]);
-    if (first !== 'timeout') return first;
-    this.kill('SIGKILL');
-    // SIGKILL cannot be ignored; the bound only covers a process stuck in the kernel.
-    const second = await Promise.race([this.exitPromise, sleep(10_000).then(() => 'timeout' as const)]);
-    if (second === 'timeout') throw new Error(`member ${this.name} (pid ${this.lastPid}) did not exit after SIGKILL`);
-    return second;
+  stop(): Promise<ExitStatus | undefined> {
+    return this.proc.stop();
   }
 
   async restart(opts: RestartOptions = {}): Promise<void> {
-    await this.stop();
-    this.log.note('restart');
-    this.start();
+    await this.proc.stop();
+    this.proc.start();
     if (opts.waitHealthy ?? true) await this.waitHealthy(opts.timeoutMs ?? this.spec.readyTimeoutMs);
   }
 
   /** Poll /health until it answers healthy; fail at once if the process exits. */
-  async waitHealthy(timeoutMs: number): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    let last: HealthState = { healthy: false, reason: 'not probed yet' };
-    while (Date.now() < until) {
-      if (!this.running) throw new Error(`member ${this.name} exited (${describeExit(this.status)})\n${this.logTail(20)}`);
-      last = await this.health();
-      if (last.healthy) return;
-      await sleep(100);
-    }
-    throw new Error(`member ${this.name} not healthy after ${timeoutMs} ms (${last.healthy ? '' : last.reason})\n${this.logTail(20)}`);
+  waitHealthy(timeoutMs: number): Promise<void> {
+    return this.proc.waitReady(
+      async () => {
+        const h = await this.health();
+        return h.healthy ? { ready: true } : { ready: false, reason: h.reason };
+      },
+      { timeoutMs },
+    );
   }
 
   /** Flush and close the log file (after the process has stopped). */
   closeLog(): Promise<void> {
-    return this.log.close();
+    return this.proc.closeLog();
   }
-}
-
-export function describeExit(s: ExitStatus | undefined): string {
-  if (!s) return 'running';
-  if (s.signal) return `killed by ${s.signal}`;
-  return s.code === null ? 'failed to start' : `exit code ${s.code}`;
 }

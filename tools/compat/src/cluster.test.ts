@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Member } from './cluster.js';
 import { etcdBin, serverSpec } from './config.js';
 import { runEtcdctl } from './etcdctl.js';
-import { freePorts } from './ports.js';
+import { freePorts } from '@kv/testkit';
 
 function alive(pid: number): boolean {
   try {
@@ -50,8 +50,8 @@ describe('Member (real etcd)', () => {
   }, 120_000);
 
   it('reports a server that cannot start, with its log', async () => {
-    await expect(
-      Member.start(serverSpec('etcd', etcdBin), { extraArgs: ['--no-such-flag'], startTimeoutMs: 10_000 }),
-    ).rejects.toThrow(/exited while starting/);
+    await expect(Member.start(serverSpec('etcd', etcdBin), { extraArgs: ['--no-such-flag'], startTimeoutMs: 10_000 })).rejects.toThrow(
+      /exited while starting/,
+    );
   }, 60_000);
 });

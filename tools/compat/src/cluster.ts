@@ -4,16 +4,14 @@
 //   <root>/data        the member's --data-dir (kept across restart())
 //   <root>/server.log  the server's stdout+stderr, appended across restarts
 //
-// Invariant: while `running` is true, `child` is the live server process and `endpoint`
+// Invariant: while `running` is true, the member's process is alive and `endpoint`
 // answered `etcdctl endpoint health`.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describeExit, ManagedProcess, withFreshPorts } from '@kv/testkit';
 import type { ServerSpec } from './config.js';
 import { runEtcdctl } from './etcdctl.js';
-import { freePorts } from './ports.js';
-import { killAndWait, sleep } from './proc.js';
 
 export interface MemberOptions {
   /** Member name (--name); default "compat". */
@@ -31,8 +29,7 @@ export interface MemberOptions {
 const defaultStartTimeout = Number(process.env.COMPAT_START_TIMEOUT_MS ?? 20_000);
 
 export class Member {
-  private child: ChildProcess | null = null;
-  private exited: Promise<void> = Promise.resolve();
+  private proc: ManagedProcess | null = null;
   private destroyed = false;
 
   private constructor(
@@ -43,7 +40,10 @@ export class Member {
     private readonly opts: Required<MemberOptions>,
   ) {}
 
-  /** Start a member in a fresh temp dir; retries with new ports if the server dies while starting. */
+  /**
+   * Start a member in a fresh temp dir on loopback ports held until the spawn; when the server
+   * lost a port in the window before its bind (EADDRINUSE), it starts again on fresh ports.
+   */
   static async start(spec: ServerSpec, options: MemberOptions = {}): Promise<Member> {
     const opts: Required<MemberOptions> = {
       name: options.name ?? 'compat',
@@ -53,23 +53,24 @@ export class Member {
       logLevel: options.logLevel ?? 'error',
     };
     const root = mkdtempSync(join(tmpdir(), `kv-compat-${spec.label}-`));
-    let lastErr: unknown;
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const [cp, pp] = await freePorts(2);
-      const m = new Member(spec, root, cp!, pp!, opts);
-      try {
-        await m.launch();
-        return m;
-      } catch (e) {
-        lastErr = e;
-        await m.stopProcess();
-        // A member that died at start (port taken) leaves a half-made data dir behind.
-        rmSync(m.dataDir, { recursive: true, force: true });
-        if (!(e instanceof StartError) || !e.exitedEarly) break;
-      }
+    try {
+      return await withFreshPorts(2, async ([cp, pp], release) => {
+        const m = new Member(spec, root, cp!, pp!, opts);
+        try {
+          await release();
+          await m.launch();
+          return m;
+        } catch (e) {
+          await m.stopProcess();
+          // A member that died at start (port taken) leaves a half-made data dir behind.
+          rmSync(m.dataDir, { recursive: true, force: true });
+          throw e;
+        }
+      });
+    } catch (e) {
+      rmSync(root, { recursive: true, force: true });
+      throw e;
     }
-    rmSync(root, { recursive: true, force: true });
-    throw lastErr;
   }
 
   get endpoint(): string {
@@ -90,18 +91,17 @@ export class Member {
 
   /** PID of the running server; throws when it is not running. */
   get pid(): number {
-    if (this.child?.pid === undefined) throw new Error('member is not running');
-    return this.child.pid;
+    if (!this.proc?.running) throw new Error('member is not running');
+    return this.proc.pid;
   }
 
   get running(): boolean {
-    return this.child !== null;
+    return this.proc?.running ?? false;
   }
 
   /** The last `n` lines of the server log (for failure messages). */
   logTail(n = 30): string {
-    if (!existsSync(this.logFile)) return '';
-    return readFileSync(this.logFile, 'utf8').split('\n').slice(-n).join('\n');
+    return this.proc?.logTail(n) ?? '';
   }
 
   /** Stop the server and start it again on the same data dir and ports. */
@@ -121,6 +121,7 @@ export class Member {
     this.destroyed = true;
     try {
       await this.stopProcess();
+      await this.proc?.closeLog();
     } finally {
       rmSync(this.root, { recursive: true, force: true });
     }
@@ -143,71 +144,35 @@ export class Member {
   }
 
   private async launch(): Promise<void> {
-    const log = openSync(this.logFile, 'a');
-    let child: ChildProcess;
-    try {
-      child = spawn(this.spec.command, this.serverArgs(), {
-        stdio: ['ignore', log, log],
-        env: process.env,
-      });
-    } finally {
-      closeSync(log);
-    }
-    // Written by the child's event handlers, read by the wait loop below.
-    const state: { exitInfo: string | null } = { exitInfo: null };
-    this.exited = new Promise<void>((resolve) => {
-      child.once('exit', (code, signal) => {
-        state.exitInfo = `exit code ${code}, signal ${signal}`;
-        resolve();
-      });
-      child.once('error', (e) => {
-        state.exitInfo = `spawn error: ${e.message}`;
-        resolve();
-      });
+    // One process object per member: its log (file and tail) runs on across restarts.
+    this.proc ??= new ManagedProcess({
+      name: this.spec.label,
+      bin: this.spec.command,
+      args: this.serverArgs(),
+      logFile: this.logFile,
+      stopTimeoutMs: this.opts.stopGraceMs,
     });
-    this.child = child;
-    registerForExit(child);
-
-    const deadline = Date.now() + this.opts.startTimeoutMs;
-    let lastOut = '';
-    while (Date.now() < deadline) {
-      if (state.exitInfo !== null) {
-        this.child = null;
-        throw new StartError(
-          `${this.spec.label} exited while starting (${state.exitInfo})\n${this.logTail()}`,
-          true,
-        );
+    const proc = this.proc;
+    proc.start();
+    const probe = async () => {
+      const r = await runEtcdctl(this.endpoint, ['--dial-timeout=1s', '--command-timeout=2s', 'endpoint', 'health'], {
+        timeoutMs: 5_000,
+      });
+      if (r.code === 0) return { ready: true as const };
+      return { ready: false as const, reason: (r.stdout + r.stderr).trim().split('\n').slice(-3).join('\n') };
+    };
+    try {
+      await proc.waitReady(probe, { timeoutMs: this.opts.startTimeoutMs, intervalMs: 200 });
+    } catch (e) {
+      if (!proc.running) {
+        throw new StartError(`${this.spec.label} exited while starting (${describeExit(proc.exitStatus)})\n${proc.logTail()}`, true);
       }
-      const probe = new AbortController();
-      const check = runEtcdctl(
-        this.endpoint,
-        ['--dial-timeout=1s', '--command-timeout=2s', 'endpoint', 'health'],
-        { timeoutMs: 5_000, signal: probe.signal },
-      );
-      // A server that dies while being probed is reported without waiting out the probe.
-      const r = await Promise.race([check, this.exited.then(() => null)]);
-      if (r === null) {
-        probe.abort();
-        await check;
-        continue;
-      }
-      if (r.code === 0) return;
-      lastOut = (r.stdout + r.stderr).trim().split('\n').slice(-3).join('\n');
-      await sleep(200);
+      throw new StartError(`${this.spec.label} not healthy at ${this.endpoint}: ${(e as Error).message}`, false);
     }
-    throw new StartError(
-      `${this.spec.label} not healthy after ${this.opts.startTimeoutMs} ms at ${this.endpoint}\n` +
-        `last health check: ${lastOut}\nserver log tail:\n${this.logTail()}`,
-      false,
-    );
   }
 
   private async stopProcess(): Promise<void> {
-    const child = this.child;
-    this.child = null;
-    if (child?.pid === undefined) return;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    await killAndWait(child.pid, this.exited, this.opts.stopGraceMs);
+    if (this.proc?.running) await this.proc.stop();
   }
 }
 
@@ -219,25 +184,4 @@ export class StartError extends Error {
     super(message);
     this.name = 'StartError';
   }
-}
-
-// Servers still running when the test process exits are SIGKILLed by PID.
-const servers = new Set<ChildProcess>();
-let hooked = false;
-function registerForExit(child: ChildProcess): void {
-  servers.add(child);
-  child.once('exit', () => servers.delete(child));
-  if (hooked) return;
-  hooked = true;
-  process.once('exit', () => {
-    for (const c of servers) {
-      if (c.pid !== undefined && c.exitCode === null && c.signalCode === null) {
-        try {
-          process.kill(c.pid, 'SIGKILL');
-        } catch {
-          // gone
-        }
-      }
-    }
-  });
 }

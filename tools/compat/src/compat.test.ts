@@ -20,10 +20,7 @@ async function check(label: string, bin: string, file: string, allowRewrite: boo
     writeFileSync(file, outcome.rendered);
     return;
   }
-  expect(
-    outcome.rendered,
-    `${label} output differs from the golden file; see: diff -u ${file} ${saved}`,
-  ).toBe(text);
+  expect(outcome.rendered, `${label} output differs from the golden file; see: diff -u ${file} ${saved}`).toBe(text);
 }
 
 describe('golden scripts', () => {

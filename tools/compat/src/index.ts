@@ -13,7 +13,7 @@ export {
 export { Member, StartError, type MemberOptions } from './cluster.js';
 export { etcdctlEnv, runEtcdctl, startEtcdctl } from './etcdctl.js';
 export { Normalizer, type RawOutput } from './normalize.js';
-export { freePort, freePorts } from './ports.js';
+export { freePort, freePorts } from '@kv/testkit';
 export {
   killAndWait,
   runProcess,

@@ -11,30 +11,22 @@ function raw(stdout: string, stderr = '', code: number | null = 0): RawOutput {
 describe('Normalizer', () => {
   it('tokenises lease ids in grant order, in hex and decimal, and expands them back', () => {
     const n = new Normalizer(EP);
-    expect(n.render(raw('lease 390da201bf3cc114 granted with TTL(60s)\n'), noOpts)).toBe(
-      'lease <L1> granted with TTL(60s)',
-    );
+    expect(n.render(raw('lease 390da201bf3cc114 granted with TTL(60s)\n'), noOpts)).toBe('lease <L1> granted with TTL(60s)');
     // 0x390da201bf3cc116 = 4111120163246227734
     expect(
       n.render(raw('{"cluster_id":1,"member_id":2,"revision":1,"raft_term":2,"ID":4111120163246227734,"TTL":120,"Error":""}\n'), noOpts),
     ).toBe('{"cluster_id":<CLUSTER_ID>,"member_id":<MEMBER_ID>,"revision":1,"raft_term":<RAFT_TERM>,"ID":<L2>,"TTL":120,"Error":""}');
     expect(n.expandArgs(['put', 'k', 'v', '--lease=<L2>'])).toEqual(['put', 'k', 'v', '--lease=390da201bf3cc116']);
     expect(n.expand('put k v --lease=<L1>\n')).toBe('put k v --lease=390da201bf3cc114\n');
-    expect(n.render(raw('found 2 leases\n390da201bf3cc116\n390da201bf3cc114\n'), noOpts)).toBe(
-      'found 2 leases\n<L2>\n<L1>',
-    );
+    expect(n.render(raw('found 2 leases\n390da201bf3cc116\n390da201bf3cc114\n'), noOpts)).toBe('found 2 leases\n<L2>\n<L1>');
     expect(n.render(raw('"Lease" : 4111120163246227734\n"Lease" : 0\n'), noOpts)).toBe('"Lease" : <L2>\n"Lease" : 0');
-    expect(n.render(raw('{"kvs":[{"key":"YQ==","lease":4111120163246227734}]}'), noOpts)).toBe(
-      '{"kvs":[{"key":"YQ==","lease":<L2>}]}',
-    );
+    expect(n.render(raw('{"kvs":[{"key":"YQ==","lease":4111120163246227734}]}'), noOpts)).toBe('{"kvs":[{"key":"YQ==","lease":<L2>}]}');
     expect(n.leases.get('L1')).toBe(0x390da201bf3cc114n);
   });
 
   it('leaves lease ids it never saw granted alone', () => {
     const n = new Normalizer(EP);
-    expect(n.render(raw('lease 0000000000001234 already expired\n'), noOpts)).toBe(
-      'lease 0000000000001234 already expired',
-    );
+    expect(n.render(raw('lease 0000000000001234 already expired\n'), noOpts)).toBe('lease 0000000000001234 already expired');
     expect(() => n.expandArgs(['--lease=<L1>'])).toThrow(/before any lease/);
   });
 

@@ -119,9 +119,7 @@ export class Normalizer {
       .replace(/^"RaftTerm" : \d+$/, '"RaftTerm" : <RAFT_TERM>');
     // Where the server listens and how fast it answered.
     l = l.split(this.endpoint).join('<ENDPOINT>');
-    l = l
-      .replace(/\btook = [0-9.]+[a-zµ]+/g, 'took = <DURATION>')
-      .replace(/"took":"[0-9.]+[a-zµ]+"/g, '"took":"<DURATION>"');
+    l = l.replace(/\btook = [0-9.]+[a-zµ]+/g, 'took = <DURATION>').replace(/"took":"[0-9.]+[a-zµ]+"/g, '"took":"<DURATION>"');
     // Keys attached to a lease come out of a hash set: their order means nothing.
     l = l
       .replace(/attached keys\(\[(.*)\]\)/, (_m, inner: string) => {

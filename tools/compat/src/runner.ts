@@ -29,11 +29,7 @@ export class StepError extends Error {
   }
 }
 
-export async function runScript(
-  script: Script,
-  spec: ServerSpec,
-  memberOptions: MemberOptions = {},
-): Promise<RunOutcome> {
+export async function runScript(script: Script, spec: ServerSpec, memberOptions: MemberOptions = {}): Promise<RunOutcome> {
   const member = await Member.start(spec, {
     ...memberOptions,
     extraArgs: [...(memberOptions.extraArgs ?? []), ...script.options.serverArgs],
@@ -56,12 +52,7 @@ export async function runScript(
   return { script, outputs, rendered: serializeScript(script, outputs) };
 }
 
-async function runStep(
-  step: Step,
-  member: Member,
-  norm: Normalizer,
-  background: Map<string, BackgroundProcess>,
-): Promise<string | null> {
+async function runStep(step: Step, member: Member, norm: Normalizer, background: Map<string, BackgroundProcess>): Promise<string | null> {
   const c = step.command;
   const settle = step.options.settleMs ?? DEFAULT_SETTLE_MS;
   switch (c.kind) {

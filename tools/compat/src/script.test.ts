@@ -69,15 +69,7 @@ describe('parseScript', () => {
   it('parses every kind of step', () => {
     const s = parseScript('sample.txt', sample);
     expect(s.options.serverArgs).toEqual(['--max-request-bytes=1024']);
-    expect(s.steps.map((x) => x.command.kind)).toEqual([
-      'etcdctl',
-      'etcdctl',
-      'etcdctl',
-      'sleep',
-      'stop',
-      'restart',
-      'etcdctl',
-    ]);
+    expect(s.steps.map((x) => x.command.kind)).toEqual(['etcdctl', 'etcdctl', 'etcdctl', 'sleep', 'stop', 'restart', 'etcdctl']);
     const [put, txn, watch, sleep, stop, , get] = s.steps;
     expect(put!.command).toEqual({ kind: 'etcdctl', args: ['put', 'a', '1'], background: null });
     expect(put!.expected).toBe('OK');
@@ -115,9 +107,7 @@ describe('parseScript', () => {
     expect(() => parseScript('f.txt', '$ etcdctl get a\n% bogus\n')).toThrow(/f.txt:2: unknown option/);
     expect(() => parseScript('f.txt', '$ restart\n----\nx\n')).toThrow(/prints nothing/);
     expect(() => parseScript('f.txt', '$ etcdctl get a\n----\n----\nx\n')).toThrow(/unterminated/);
-    expect(() => parseScript('f.txt', '$ etcdctl get a\n----\nx\n\n% server-arg --x\n')).toThrow(
-      /before the first step/,
-    );
+    expect(() => parseScript('f.txt', '$ etcdctl get a\n----\nx\n\n% server-arg --x\n')).toThrow(/before the first step/);
   });
 });
 

@@ -142,9 +142,7 @@ function parseCommand(words: string[]): StepCommand {
     case 'etcdctl': {
       const last = rest[rest.length - 1];
       const bg = last !== undefined ? /^&([A-Za-z0-9_-]+)$/.exec(last) : null;
-      return bg
-        ? { kind: 'etcdctl', args: rest.slice(0, -1), background: bg[1]! }
-        : { kind: 'etcdctl', args: rest, background: null };
+      return bg ? { kind: 'etcdctl', args: rest.slice(0, -1), background: bg[1]! } : { kind: 'etcdctl', args: rest, background: null };
     }
     case 'stop':
       if (rest.length !== 1) throw new Error('usage: $ stop <id>');

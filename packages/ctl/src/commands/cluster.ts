@@ -127,4 +127,3 @@ export function version(ctx: Ctx): void {
   ctx.out.println('kvctl version:', KVCTL_VERSION);
   ctx.out.println('API version:', API_VERSION);
 }
-

@@ -66,7 +66,13 @@ export function getOp(args: string[], f: GetFlags): { key: string; opts: GetOpti
   else if (order === 'DESCEND') opts.sortOrder = 'descend';
   else if (order !== '') throw new CtlExit(ExitCode.BadFeature, `bad sort order ${f.order}`);
   const target = f.sortBy.toUpperCase();
-  const targets: Record<string, GetOptions['sortTarget']> = { CREATE: 'create', KEY: 'key', MODIFY: 'mod', VALUE: 'value', VERSION: 'version' };
+  const targets: Record<string, GetOptions['sortTarget']> = {
+    CREATE: 'create',
+    KEY: 'key',
+    MODIFY: 'mod',
+    VALUE: 'value',
+    VERSION: 'version',
+  };
   if (target !== '') {
     const t = targets[target];
     if (!t) throw new CtlExit(ExitCode.BadFeature, `bad sort target ${f.sortBy}`);

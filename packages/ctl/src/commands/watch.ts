@@ -39,7 +39,12 @@ const errBadArgsNumConflictEnv = 'bad number of arguments (found conflicting env
 const errBadArgsNumSeparator = 'bad number of arguments (found separator --, but no commands)';
 
 /** Split `watch` arguments into the watch range and the command to run per event. */
-export function splitWatchArgs(rawAfterWatch: string[], parsedArgs: string[], envKey: string, envRange: string): { watchArgs: string[]; execArgs: string[] } {
+export function splitWatchArgs(
+  rawAfterWatch: string[],
+  parsedArgs: string[],
+  envKey: string,
+  envRange: string,
+): { watchArgs: string[]; execArgs: string[] } {
   const sep = rawAfterWatch.indexOf('--');
   if (sep >= 0 && sep === rawAfterWatch.length - 1) throw badArgs(errBadArgsNumSeparator);
   const execArgs = sep >= 0 ? rawAfterWatch.slice(sep + 1) : [];
@@ -74,7 +79,12 @@ function isProgressNotify(r: etcdserverpb.WatchResponse): boolean {
   return r.events.length === 0 && !r.canceled && !r.created && r.compactRevision === 0n && (r.header?.revision ?? 0n) !== 0n;
 }
 
-function runForEvent(execArgs: string[], r: etcdserverpb.WatchResponse, ev: etcdserverpb.WatchResponse['events'][number], ctx: Ctx): Promise<void> {
+function runForEvent(
+  execArgs: string[],
+  r: etcdserverpb.WatchResponse,
+  ev: etcdserverpb.WatchResponse['events'][number],
+  ctx: Ctx,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const env = {
       ...process.env,
@@ -188,9 +198,12 @@ async function parseInteractiveWatch(args: string[]): Promise<{ args: string[]; 
   const before = sep >= 0 ? args.slice(0, sep) : args;
   let result: { args: string[]; flags: WatchFlags } | undefined;
   const prog = new Command('watch').exitOverride().configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
-  addWatchFlags(prog).argument('[args...]').allowExcessArguments().action((a: string[], f: WatchFlags) => {
-    result = { args: a, flags: f };
-  });
+  addWatchFlags(prog)
+    .argument('[args...]')
+    .allowExcessArguments()
+    .action((a: string[], f: WatchFlags) => {
+      result = { args: a, flags: f };
+    });
   try {
     await prog.parseAsync(rewriteBoolFlags(before), { from: 'user' });
   } catch (e) {

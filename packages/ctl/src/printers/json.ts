@@ -11,8 +11,7 @@ type J = string | undefined;
 const num = (n: bigint | number, omitEmpty = true): J => (omitEmpty && (n === 0n || n === 0) ? undefined : String(n));
 const bool = (b: boolean, omitEmpty = true): J => (omitEmpty && !b ? undefined : String(b));
 const str = (s: string, omitEmpty = true): J => (omitEmpty && s === '' ? undefined : goJsonString(s));
-const bytes = (b: Uint8Array, omitEmpty = true): J =>
-  omitEmpty && b.length === 0 ? undefined : `"${Buffer.from(b).toString('base64')}"`;
+const bytes = (b: Uint8Array, omitEmpty = true): J => (omitEmpty && b.length === 0 ? undefined : `"${Buffer.from(b).toString('base64')}"`);
 /** A slice: omitted when empty with omitempty; `null` for a nil slice without it. */
 function arr<T>(xs: T[] | undefined, f: (x: T) => string, opts: { omitEmpty?: boolean; nilWhenEmpty?: boolean } = {}): J {
   const omitEmpty = opts.omitEmpty ?? true;
@@ -159,11 +158,21 @@ export class JsonPrinter extends UnsupportedPrinter {
     this.ctx.out.println(s);
   }
 
-  override del(r: etcdserverpb.DeleteRangeResponse): void { this.line(jsonDel(r)); }
-  override get(r: etcdserverpb.RangeResponse): void { this.line(jsonRange(r)); }
-  override put(r: etcdserverpb.PutResponse): void { this.line(jsonPut(r)); }
-  override txn(r: etcdserverpb.TxnResponse): void { this.line(jsonTxn(r)); }
-  override watch(r: etcdserverpb.WatchResponse): void { this.line(jsonWatch(r)); }
+  override del(r: etcdserverpb.DeleteRangeResponse): void {
+    this.line(jsonDel(r));
+  }
+  override get(r: etcdserverpb.RangeResponse): void {
+    this.line(jsonRange(r));
+  }
+  override put(r: etcdserverpb.PutResponse): void {
+    this.line(jsonPut(r));
+  }
+  override txn(r: etcdserverpb.TxnResponse): void {
+    this.line(jsonTxn(r));
+  }
+  override watch(r: etcdserverpb.WatchResponse): void {
+    this.line(jsonWatch(r));
+  }
 
   // clientv3's lease wrappers embed *ResponseHeader, so its fields sit at the top level.
   override grant(r: etcdserverpb.LeaseGrantResponse): void {
@@ -191,36 +200,72 @@ export class JsonPrinter extends UnsupportedPrinter {
   }
 
   override leases(r: etcdserverpb.LeaseLeasesResponse): void {
-    this.line(
-      obj([...headerFields(r.header), ['leases', `[${r.leases.map((l) => obj([['id', String(l.ID)]])).join(',')}]`]]),
-    );
+    this.line(obj([...headerFields(r.header), ['leases', `[${r.leases.map((l) => obj([['id', String(l.ID)]])).join(',')}]`]]));
   }
 
   override memberList(r: etcdserverpb.MemberListResponse): void {
-    this.line(obj([['header', header(r.header)], ['members', arr(r.members, jsonMember)]]));
+    this.line(
+      obj([
+        ['header', header(r.header)],
+        ['members', arr(r.members, jsonMember)],
+      ]),
+    );
   }
 
   override endpointHealth(list: EpHealth[]): void {
     this.line(
       `[${list
-        .map((h) => obj([['endpoint', goJsonString(h.ep)], ['health', String(h.health)], ['took', goJsonString(h.took)], ['error', str(h.error)]]))
+        .map((h) =>
+          obj([
+            ['endpoint', goJsonString(h.ep)],
+            ['health', String(h.health)],
+            ['took', goJsonString(h.took)],
+            ['error', str(h.error)],
+          ]),
+        )
         .join(',')}]`,
     );
   }
 
   override endpointStatus(list: EpStatus[]): void {
-    this.line(`[${list.map((s) => obj([['Endpoint', goJsonString(s.ep)], ['Status', jsonStatus(s.resp)]])).join(',')}]`);
+    this.line(
+      `[${list
+        .map((s) =>
+          obj([
+            ['Endpoint', goJsonString(s.ep)],
+            ['Status', jsonStatus(s.resp)],
+          ]),
+        )
+        .join(',')}]`,
+    );
   }
 
   override endpointHashKV(list: EpHashKV[]): void {
-    this.line(`[${list.map((h) => obj([['Endpoint', goJsonString(h.ep)], ['HashKV', jsonHashKV(h.resp)]])).join(',')}]`);
+    this.line(
+      `[${list
+        .map((h) =>
+          obj([
+            ['Endpoint', goJsonString(h.ep)],
+            ['HashKV', jsonHashKV(h.resp)],
+          ]),
+        )
+        .join(',')}]`,
+    );
   }
 
   override alarm(r: etcdserverpb.AlarmResponse): void {
     this.line(
       obj([
         ['header', header(r.header)],
-        ['alarms', arr(r.alarms, (a) => obj([['memberID', num(a.memberID)], ['alarm', num(a.alarm)]]))],
+        [
+          'alarms',
+          arr(r.alarms, (a) =>
+            obj([
+              ['memberID', num(a.memberID)],
+              ['alarm', num(a.alarm)],
+            ]),
+          ),
+        ],
       ]),
     );
   }

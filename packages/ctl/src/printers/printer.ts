@@ -54,21 +54,51 @@ export class UnsupportedPrinter implements Printer {
   protected unsupported(): never {
     throw new CtlExit(ExitCode.BadFeature, `${this.format} not supported as output format`);
   }
-  del(_r: etcdserverpb.DeleteRangeResponse): void { this.unsupported(); }
-  get(_r: etcdserverpb.RangeResponse): void { this.unsupported(); }
-  put(_r: etcdserverpb.PutResponse): void { this.unsupported(); }
-  txn(_r: etcdserverpb.TxnResponse): void { this.unsupported(); }
-  watch(_r: etcdserverpb.WatchResponse): void { this.unsupported(); }
-  grant(_r: etcdserverpb.LeaseGrantResponse): void { this.unsupported(); }
-  revoke(_id: bigint, _r: etcdserverpb.LeaseRevokeResponse): void { this.unsupported(); }
-  keepAlive(_r: etcdserverpb.LeaseKeepAliveResponse): void { this.unsupported(); }
-  timeToLive(_r: etcdserverpb.LeaseTimeToLiveResponse, _keys: boolean): void { this.unsupported(); }
-  leases(_r: etcdserverpb.LeaseLeasesResponse): void { this.unsupported(); }
-  memberList(_r: etcdserverpb.MemberListResponse): void { this.unsupported(); }
-  endpointHealth(_l: EpHealth[]): void { this.unsupported(); }
-  endpointStatus(_l: EpStatus[]): void { this.unsupported(); }
-  endpointHashKV(_l: EpHashKV[]): void { this.unsupported(); }
-  alarm(_r: etcdserverpb.AlarmResponse): void { this.unsupported(); }
+  del(_r: etcdserverpb.DeleteRangeResponse): void {
+    this.unsupported();
+  }
+  get(_r: etcdserverpb.RangeResponse): void {
+    this.unsupported();
+  }
+  put(_r: etcdserverpb.PutResponse): void {
+    this.unsupported();
+  }
+  txn(_r: etcdserverpb.TxnResponse): void {
+    this.unsupported();
+  }
+  watch(_r: etcdserverpb.WatchResponse): void {
+    this.unsupported();
+  }
+  grant(_r: etcdserverpb.LeaseGrantResponse): void {
+    this.unsupported();
+  }
+  revoke(_id: bigint, _r: etcdserverpb.LeaseRevokeResponse): void {
+    this.unsupported();
+  }
+  keepAlive(_r: etcdserverpb.LeaseKeepAliveResponse): void {
+    this.unsupported();
+  }
+  timeToLive(_r: etcdserverpb.LeaseTimeToLiveResponse, _keys: boolean): void {
+    this.unsupported();
+  }
+  leases(_r: etcdserverpb.LeaseLeasesResponse): void {
+    this.unsupported();
+  }
+  memberList(_r: etcdserverpb.MemberListResponse): void {
+    this.unsupported();
+  }
+  endpointHealth(_l: EpHealth[]): void {
+    this.unsupported();
+  }
+  endpointStatus(_l: EpStatus[]): void {
+    this.unsupported();
+  }
+  endpointHashKV(_l: EpHashKV[]): void {
+    this.unsupported();
+  }
+  alarm(_r: etcdserverpb.AlarmResponse): void {
+    this.unsupported();
+  }
 }
 
 // ---- rows shared by the simple and table formats (etcdctl's make*Table) ----
@@ -96,7 +126,18 @@ export function endpointHealthRows(list: EpHealth[]): { hdr: string[]; rows: str
 }
 
 export function endpointStatusRows(list: EpStatus[]): { hdr: string[]; rows: string[][] } {
-  const hdr = ['endpoint', 'ID', 'version', 'db size', 'is leader', 'is learner', 'raft term', 'raft index', 'raft applied index', 'errors'];
+  const hdr = [
+    'endpoint',
+    'ID',
+    'version',
+    'db size',
+    'is leader',
+    'is learner',
+    'raft term',
+    'raft index',
+    'raft applied index',
+    'errors',
+  ];
   const rows = list.map(({ ep, resp }) => {
     const memberId = resp.header?.memberId ?? 0n;
     return [

@@ -28,10 +28,18 @@ export class ProtobufPrinter extends UnsupportedPrinter {
     this.bytes(etcdserverpb.ResponseHeader.encode(h ?? etcdserverpb.ResponseHeader.fromPartial({})).finish());
   }
 
-  override del(r: etcdserverpb.DeleteRangeResponse): void { this.bytes(etcdserverpb.DeleteRangeResponse.encode(r).finish()); }
-  override get(r: etcdserverpb.RangeResponse): void { this.bytes(etcdserverpb.RangeResponse.encode(r).finish()); }
-  override put(r: etcdserverpb.PutResponse): void { this.bytes(etcdserverpb.PutResponse.encode(r).finish()); }
-  override txn(r: etcdserverpb.TxnResponse): void { this.bytes(etcdserverpb.TxnResponse.encode(r).finish()); }
+  override del(r: etcdserverpb.DeleteRangeResponse): void {
+    this.bytes(etcdserverpb.DeleteRangeResponse.encode(r).finish());
+  }
+  override get(r: etcdserverpb.RangeResponse): void {
+    this.bytes(etcdserverpb.RangeResponse.encode(r).finish());
+  }
+  override put(r: etcdserverpb.PutResponse): void {
+    this.bytes(etcdserverpb.PutResponse.encode(r).finish());
+  }
+  override txn(r: etcdserverpb.TxnResponse): void {
+    this.bytes(etcdserverpb.TxnResponse.encode(r).finish());
+  }
   override watch(r: etcdserverpb.WatchResponse): void {
     const w = etcdserverpb.WatchResponse.fromPartial({
       header: r.header ?? {},
@@ -42,16 +50,25 @@ export class ProtobufPrinter extends UnsupportedPrinter {
     });
     this.bytes(etcdserverpb.WatchResponse.encode(w).finish());
   }
-  override grant(r: etcdserverpb.LeaseGrantResponse): void { this.header(r.header); }
-  override keepAlive(r: etcdserverpb.LeaseKeepAliveResponse): void { this.header(r.header); }
-  override timeToLive(r: etcdserverpb.LeaseTimeToLiveResponse): void { this.header(r.header); }
-  override leases(r: etcdserverpb.LeaseLeasesResponse): void { this.header(r.header); }
-  override revoke(_id: bigint, r: etcdserverpb.LeaseRevokeResponse): void {
-    throw new CtlExit(
-      ExitCode.BadFeature,
-      `marshal unsupported for type clientv3.LeaseRevokeResponse ({${compactHeader(r.header)}})`,
-    );
+  override grant(r: etcdserverpb.LeaseGrantResponse): void {
+    this.header(r.header);
   }
-  override memberList(r: etcdserverpb.MemberListResponse): void { this.bytes(etcdserverpb.MemberListResponse.encode(r).finish()); }
-  override alarm(r: etcdserverpb.AlarmResponse): void { this.bytes(etcdserverpb.AlarmResponse.encode(r).finish()); }
+  override keepAlive(r: etcdserverpb.LeaseKeepAliveResponse): void {
+    this.header(r.header);
+  }
+  override timeToLive(r: etcdserverpb.LeaseTimeToLiveResponse): void {
+    this.header(r.header);
+  }
+  override leases(r: etcdserverpb.LeaseLeasesResponse): void {
+    this.header(r.header);
+  }
+  override revoke(_id: bigint, r: etcdserverpb.LeaseRevokeResponse): void {
+    throw new CtlExit(ExitCode.BadFeature, `marshal unsupported for type clientv3.LeaseRevokeResponse ({${compactHeader(r.header)}})`);
+  }
+  override memberList(r: etcdserverpb.MemberListResponse): void {
+    this.bytes(etcdserverpb.MemberListResponse.encode(r).finish());
+  }
+  override alarm(r: etcdserverpb.AlarmResponse): void {
+    this.bytes(etcdserverpb.AlarmResponse.encode(r).finish());
+  }
 }

@@ -21,7 +21,7 @@ export function displayWidth(s: string): number {
   let w = 0;
   for (const ch of s) {
     const cp = ch.codePointAt(0)!;
-    if (cp === 0 || (cp < 0x20) || (cp >= 0x7f && cp < 0xa0)) continue;
+    if (cp === 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) continue;
     if (/\p{M}/u.test(ch) && cp !== 0x20) continue;
     w += isWide(cp) ? 2 : 1;
   }

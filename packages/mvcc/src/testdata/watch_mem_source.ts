@@ -77,9 +77,7 @@ export class MemSource implements WatchSource {
         events.push({ type: mvccpb.Event_EventType.PUT, kv, prevKv: undefined });
       } else {
         const [k, e] = op.del;
-        const keys = [...this.latest.keys()]
-          .filter((x) => (e === undefined ? x === k : x >= k && (e === '\0' || x < e)))
-          .sort();
+        const keys = [...this.latest.keys()].filter((x) => (e === undefined ? x === k : x >= k && (e === '\0' || x < e))).sort();
         for (const x of keys) {
           this.latest.delete(x);
           const kv = mvccpb.KeyValue.fromPartial({ key: Buffer.from(x, 'latin1'), modRevision: rev });
@@ -94,7 +92,11 @@ export class MemSource implements WatchSource {
     return ch;
   }
 
-  async range(key: Buffer, end: Buffer | undefined, o: { rev?: bigint } = {}): Promise<{ kvs: mvccpb.KeyValue[]; count: number; rev: bigint }> {
+  async range(
+    key: Buffer,
+    end: Buffer | undefined,
+    o: { rev?: bigint } = {},
+  ): Promise<{ kvs: mvccpb.KeyValue[]; count: number; rev: bigint }> {
     await Promise.resolve();
     const at = o.rev && o.rev > 0n ? o.rev : this.rev;
     if (at < this.compacted) throw new Error('mvcc: required revision has been compacted');
@@ -143,17 +145,8 @@ export function manualScheduler(): { scheduler: SyncScheduler; pending(): number
   };
 }
 
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The test kit's seeded generator (a float in [0, 1) per call). */
+export { prng } from '@kv/testkit';
 
 /** Lets pending promise chains and setImmediate callbacks run. */
 export function tick(): Promise<void> {

@@ -52,8 +52,7 @@ function randConfState(r: Rand): raftpb.ConfState {
   const learners = pool.slice(0, nLearners);
   pool = pool.slice(nLearners);
   const retained = r.intn(nVoters + 1);
-  const votersOutgoing =
-    retained > 0 || nRemoved > 0 ? [...voters.slice(0, retained), ...pool.slice(0, nRemoved)] : [];
+  const votersOutgoing = retained > 0 || nRemoved > 0 ? [...voters.slice(0, retained), ...pool.slice(0, nRemoved)] : [];
   const learnersNext = nRemoved > 0 ? pool.slice(0, r.intn(nRemoved + 1)) : [];
   return cs({
     voters,
@@ -82,9 +81,7 @@ describe('restore', () => {
     roundTrip(cs({}));
     roundTrip(cs({ voters: ids(1, 2, 3) }));
     roundTrip(cs({ voters: ids(1, 2, 3), learners: ids(4, 5, 6) }));
-    roundTrip(
-      cs({ voters: ids(1, 2, 3), learners: ids(5), votersOutgoing: ids(1, 2, 4, 6), learnersNext: ids(4) }),
-    );
+    roundTrip(cs({ voters: ids(1, 2, 3), learners: ids(5), votersOutgoing: ids(1, 2, 4, 6), learnersNext: ids(4) }));
   });
 
   it('builds the documented change sequence', () => {
@@ -124,9 +121,7 @@ describe('restore', () => {
 
   it('rejects inconsistent ConfStates', () => {
     // 1 as voter and learner: the learner change demotes the only voter.
-    expect(() => restore(new Changer(new ProgressTracker(1), 0n), cs({ voters: ids(1), learners: ids(1) }))).toThrow(
-      'removed all voters',
-    );
+    expect(() => restore(new Changer(new ProgressTracker(1), 0n), cs({ voters: ids(1), learners: ids(1) }))).toThrow('removed all voters');
   });
 });
 

@@ -70,9 +70,7 @@ function handle(d: TestData): string {
   const voters = new JointConfig(c, cj).ids();
   if (voters.size !== input.length) {
     // Mirrors the shape of etcd's message (Go map and slice formatting).
-    return `error: mismatched input (explicit or _) for voters map[${[...voters]
-      .map((v) => `${v}:{}`)
-      .join(' ')}]: [${input.join(' ')}]`;
+    return `error: mismatched input (explicit or _) for voters map[${[...voters].map((v) => `${v}:{}`).join(' ')}]: [${input.join(' ')}]`;
   }
 
   let out = '';

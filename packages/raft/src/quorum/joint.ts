@@ -30,9 +30,7 @@ export class JointConfig {
 
   /** "(1 2 3)" or, when joint, "(1 2 3)&&(1 2)". */
   toString(): string {
-    return this.outgoing.size > 0
-      ? `${this.incoming.toString()}&&${this.outgoing.toString()}`
-      : this.incoming.toString();
+    return this.outgoing.size > 0 ? `${this.incoming.toString()}&&${this.outgoing.toString()}` : this.incoming.toString();
   }
 
   /** Like MajorityConfig.describe over the union of both halves. */

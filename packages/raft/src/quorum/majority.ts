@@ -1,13 +1,6 @@
 // MajorityConfig: a set of voters deciding by simple majority.
 
-import {
-  type AckedIndexer,
-  compareBigint,
-  type Index,
-  MaxIndex,
-  sortedIds,
-  VoteResult,
-} from './quorum.js';
+import { type AckedIndexer, compareBigint, type Index, MaxIndex, sortedIds, VoteResult } from './quorum.js';
 
 /**
  * A set of voter ids that makes decisions by majority (more than half of its members).

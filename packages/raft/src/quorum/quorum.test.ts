@@ -35,7 +35,9 @@ function bruteVote(c: JointConfig, votes: Map<bigint, boolean>): VoteResult {
   let wins = 0;
   for (let mask = 0; mask < 1 << missing.length; mask++) {
     const full = new Map(votes);
-    missing.forEach((id, i) => full.set(id, ((mask >> i) & 1) === 1));
+    missing.forEach((id, i) => {
+      full.set(id, ((mask >> i) & 1) === 1);
+    });
     const won = halves.every((h) => h.size === 0 || [...h].filter((id) => full.get(id)).length * 2 > h.size);
     if (won) wins++;
   }
@@ -74,9 +76,7 @@ describe('MajorityConfig', () => {
     for (let i = 0; i < 5000; i++) {
       const c = new MajorityConfig(randIdxMap(r).keys());
       const votes = randVotes(r, [...c, 99n]);
-      expect(voteResultString(c.voteResult(votes))).toBe(
-        voteResultString(bruteVote(new JointConfig(c), votes)),
-      );
+      expect(voteResultString(c.voteResult(votes))).toBe(voteResultString(bruteVote(new JointConfig(c), votes)));
     }
   });
 });

@@ -14,15 +14,7 @@ import { RawNode, SnapshotStatus } from '../rawnode.js';
 import { RaftState, ReadOnlyOption } from '../state.js';
 import { MemoryStorage, type InitialState, type Storage } from '../storage.js';
 import { progressMapString } from '../tracker/index.js';
-import {
-  describeEntries,
-  describeMessage,
-  describeReady,
-  emptyConfState,
-  entryConfChangeV2,
-  snapConfState,
-  snapIndex,
-} from '../util.js';
+import { describeEntries, describeMessage, describeReady, emptyConfState, entryConfChangeV2, snapConfState, snapIndex } from '../util.js';
 
 /** A parsed command: name, bare positional words, key=value(s) options and input lines. */
 export interface InteractionCommand {
@@ -436,16 +428,16 @@ export class InteractionEnv {
 }
 
 /** Parses a datadriven directive into an InteractionCommand. */
-export function toInteractionCommand(d: {
-  cmd: string;
-  cmdArgs: { key: string; vals: string[] }[];
-  input: string;
-}): InteractionCommand {
+export function toInteractionCommand(d: { cmd: string; cmdArgs: { key: string; vals: string[] }[]; input: string }): InteractionCommand {
   const args: string[] = [];
   const opts = new Map<string, string[]>();
   for (const a of d.cmdArgs) {
     if (a.vals.length === 0) args.push(a.key);
-    else opts.set(a.key, a.vals.flatMap((v) => v.split(/[\s,]+/).filter((x) => x !== '')));
+    else
+      opts.set(
+        a.key,
+        a.vals.flatMap((v) => v.split(/[\s,]+/).filter((x) => x !== '')),
+      );
   }
   return { cmd: d.cmd, args, opts, input: d.input };
 }

@@ -94,7 +94,9 @@ export function newTestLearnerRaft(
 export function entsWithConfig(extra: Partial<Config>, ...terms: number[]): PeerFactory {
   return (id, peers) => {
     const storage = new MemoryStorage();
-    terms.forEach((t, i) => storage.append([newEntry({ Index: BigInt(i + 1), Term: BigInt(t) })]));
+    terms.forEach((t, i) => {
+      storage.append([newEntry({ Index: BigInt(i + 1), Term: BigInt(t) })]);
+    });
     const r = newTestRaft(id, peers, 5, 1, storage, extra);
     r.reset(BigInt(terms[terms.length - 1]));
     return r;

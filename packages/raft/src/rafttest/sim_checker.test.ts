@@ -52,7 +52,9 @@ describe('SafetyChecker', () => {
     expect(c.committed(1n, { term: 2n, vote: 0n, commit: 3n }, log, 0n)).toBe(3n);
     const other = new MemoryStorage();
     other.append([ent(1, 1), ent(2, 1), ent(3, 3)]);
-    expect(() => c.committed(2n, { term: 3n, vote: 0n, commit: 3n }, other, 0n)).toThrow(/commit agreement: node 2 committed index 3 at term 3/);
+    expect(() => c.committed(2n, { term: 3n, vote: 0n, commit: 3n }, other, 0n)).toThrow(
+      /commit agreement: node 2 committed index 3 at term 3/,
+    );
 
     // A leader of term 3 (> 2, the term index 3 was committed in at the latest) must hold it.
     const r = new Raft({ id: 2n, electionTick: 10, heartbeatTick: 1, storage: other, peers: [1n, 2n] });
@@ -131,7 +133,10 @@ describe('SimDisk', () => {
     const outcomes = new Set<string>();
     for (let i = 0; i < 50; i++) {
       const d = new SimDisk();
-      const snap: raftpb.Snapshot = { data: Buffer.from('1'), metadata: { index: 5n, term: 2n, confState: { ...emptyConfState(), voters: [1n] } } };
+      const snap: raftpb.Snapshot = {
+        data: Buffer.from('1'),
+        metadata: { index: 5n, term: 2n, confState: { ...emptyConfState(), voters: [1n] } },
+      };
       d.writeTorn(ready({ snapshot: snap, entries: [ent(6, 2)], hardState: hs(2, 5) }), rng);
       const st = d.recover();
       outcomes.add(`${st.snapshot().metadata!.index}/${st.lastIndex()}/${st.initialState().hardState.commit}`);
@@ -190,20 +195,29 @@ describe('deliberately broken raft variants are caught', () => {
   it('granting a second vote in a term breaks Election Safety', () => {
     type P = { handleVoteRequest(this: Raft, m: raftpb.Message): void };
     const proto = Raft.prototype as unknown as P;
-    withMutation(proto, 'handleVoteRequest', (orig) =>
-      function (this: Raft, m: raftpb.Message) {
-        if (this.lead === 0n) this.vote = 0n; // forget whom we voted for
-        orig.call(this, m);
+    withMutation(
+      proto,
+      'handleVoteRequest',
+      (orig) =>
+        function (this: Raft, m: raftpb.Message) {
+          if (this.lead === 0n) this.vote = 0n; // forget whom we voted for
+          orig.call(this, m);
+        },
+      () => {
+        expect(firstFailure(3, 40)).toMatch(/election safety: two leaders in term/);
       },
-    () => {
-      expect(firstFailure(3, 40)).toMatch(/election safety: two leaders in term/);
-    });
+    );
   });
 
   it('dropping the election restriction (§5.4.1) breaks Leader Completeness', () => {
-    withMutation(RaftLog.prototype, 'isUpToDate', () => () => true, () => {
-      expect(firstFailure(5, 40)).toMatch(/leader completeness/);
-    });
+    withMutation(
+      RaftLog.prototype,
+      'isUpToDate',
+      () => () => true,
+      () => {
+        expect(firstFailure(5, 40)).toMatch(/leader completeness/);
+      },
+    );
   });
 
   it('not replacing conflicting entries breaks Log Matching / State Machine Safety', () => {
@@ -231,7 +245,9 @@ describe('read contexts that are not unique are caught', () => {
   });
 
   it('counted from 1 at every start, a restarted node gets the answer of its earlier start (stale read)', () => {
-    expect(firstFailure(3, 30, { readContexts: 'perStartCounter' })).toMatch(/linearizable read: node \d+'s read .* answered .* with read index/);
+    expect(firstFailure(3, 30, { readContexts: 'perStartCounter' })).toMatch(
+      /linearizable read: node \d+'s read .* answered .* with read index/,
+    );
   });
 
   it('unique contexts with retries: the same seeds pass', () => {

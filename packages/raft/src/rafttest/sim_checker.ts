@@ -162,7 +162,8 @@ export class SafetyChecker {
     const key = `${e.Term}:${entryKey(e)}`;
     const agreed = this.entryAt[n];
     if (agreed === undefined) this.entryAt[n] = key;
-    else if (agreed !== key) fail(`state machine safety: node ${id} applied ${JSON.stringify(key)} at index ${e.Index}, another node ${JSON.stringify(agreed)}`);
+    else if (agreed !== key)
+      fail(`state machine safety: node ${id} applied ${JSON.stringify(key)} at index ${e.Index}, another node ${JSON.stringify(agreed)}`);
     const t = this.termAt[n];
     if (t === undefined) this.termAt[n] = e.Term;
     else if (t !== e.Term) fail(`state machine safety: node ${id} applied index ${e.Index} of term ${e.Term}, committed at term ${t}`);

@@ -669,7 +669,9 @@ export class Simulation {
         if (firstTime && e.Data.length > 0) this.stats.proposalsApplied++;
         if (this.finalIndex === 0n && e.Data.toString().startsWith('final')) {
           this.finalIndex = e.Index;
-          this.log(`final proposal applied at ${e.Index} (config ${JSON.stringify(after, (_, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))})`);
+          this.log(
+            `final proposal applied at ${e.Index} (config ${JSON.stringify(after, (_, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))})`,
+          );
         }
         continue;
       }
@@ -692,7 +694,7 @@ export class Simulation {
     if (before.votersOutgoing.length > 0 && after.votersOutgoing.length === 0) s.jointLeft++;
     const inc = (xs: bigint[], id: bigint) => xs.includes(id);
     const oldVoters = [...before.voters, ...before.votersOutgoing];
-    for (const id of after.voters) if (!inc(oldVoters, id)) (inc(before.learners, id) ? s.learnersPromoted++ : s.votersAdded++);
+    for (const id of after.voters) if (!inc(oldVoters, id)) inc(before.learners, id) ? s.learnersPromoted++ : s.votersAdded++;
     for (const id of after.learners) {
       if (inc(before.learners, id)) continue;
       if (inc(oldVoters, id)) s.votersDemoted++;
@@ -789,7 +791,8 @@ export class Simulation {
     const cs = r.prs.confState();
     if (cs.votersOutgoing.length > 0) {
       // Joint: leave explicitly if the transition asked for it (auto-leave is raft's job).
-      if (!cs.autoLeave) this.tryConfChange(leader, { transition: Transition.ConfChangeTransitionAuto, changes: [], context: Buffer.alloc(0) }, undefined);
+      if (!cs.autoLeave)
+        this.tryConfChange(leader, { transition: Transition.ConfChangeTransitionAuto, changes: [], context: Buffer.alloc(0) }, undefined);
       return;
     }
     // One change at a time (the leader would neutralize a second one; do that rarely on purpose).
@@ -1059,7 +1062,11 @@ export class Simulation {
     const lagging = [...this.nodes.values()]
       .map((n) => {
         const r = n.rn?.raft;
-        const role = n.retired ? 'retired' : r === undefined ? 'down' : `${RaftState[r.state]} term ${r.term} lead ${r.lead} commit ${r.raftLog.committed} last ${r.raftLog.lastIndex()}/${r.raftLog.lastTerm()}`;
+        const role = n.retired
+          ? 'retired'
+          : r === undefined
+            ? 'down'
+            : `${RaftState[r.state]} term ${r.term} lead ${r.lead} commit ${r.raftLog.committed} last ${r.raftLog.lastIndex()}/${r.raftLog.lastTerm()}`;
         return `${n.id}: ${role}, applied ${n.appliedIndex}`;
       })
       .join('; ');
@@ -1073,7 +1080,10 @@ export class Simulation {
       );
     }
     const conf = JSON.stringify(this.latestConf(), (_, v: unknown) => (typeof v === 'bigint' ? Number(v) : v));
-    const progress = leader === undefined ? `no leader; latest configuration ${conf}` : `leader ${leader.id} progress: ${progressMapString(leader.rn!.raft.prs.progress).trim().replace(/\n/g, '; ')}`;
+    const progress =
+      leader === undefined
+        ? `no leader; latest configuration ${conf}`
+        : `leader ${leader.id} progress: ${progressMapString(leader.rn!.raft.prs.progress).trim().replace(/\n/g, '; ')}`;
     throw new SafetyViolation(
       `liveness: no final proposal applied by every member within ${budget} steps after healing (final index ${this.finalIndex}; ${lagging}; ${progress})`,
     );

@@ -1,25 +1,26 @@
-// A small seeded PRNG for property tests (mulberry32): deterministic, no Math.random.
+// Draws for property tests over raft's own seeded generator (rand.ts, mulberry32): deterministic,
+// no Math.random, no second copy of the algorithm. (@kv/testkit re-exports the same generator for
+// the other packages; raft cannot use the kit, which depends on raft.)
+import { seededRandom, type RandomSource } from '../rand.js';
+
+const TWO_32 = 0x1_0000_0000;
 
 export class Rand {
-  private s: number;
+  private readonly r: RandomSource;
 
   constructor(seed: number) {
-    this.s = seed >>> 0;
+    this.r = seededRandom(seed);
   }
 
   /** A uniform 32-bit unsigned integer. */
   uint32(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
+    return this.r(TWO_32);
   }
 
   /** A uniform integer in [0, n). */
   intn(n: number): number {
     if (n <= 0) throw new Error('intn: n must be positive');
-    return Math.floor((this.uint32() / 0x100000000) * n);
+    return this.r(n);
   }
 
   /** A random permutation of 0..n-1. */
@@ -33,6 +34,6 @@ export class Rand {
   }
 
   bool(): boolean {
-    return (this.uint32() & 1) === 1;
+    return this.r(2) === 1;
   }
 }

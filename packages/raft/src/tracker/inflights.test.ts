@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Rand } from '../testing/rand.js';
 import { Inflights } from './inflights.js';
 
-const range = (from: number, to: number): bigint[] =>
-  Array.from({ length: to - from }, (_, i) => BigInt(from + i));
+const range = (from: number, to: number): bigint[] => Array.from({ length: to - from }, (_, i) => BigInt(from + i));
 
 describe('Inflights', () => {
   it('adds into a lazily grown ring buffer and reports full', () => {

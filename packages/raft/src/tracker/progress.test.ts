@@ -19,9 +19,7 @@ describe('Progress', () => {
       isLearner: true,
       inflights: ins,
     });
-    expect(p.toString()).toBe(
-      'StateSnapshot match=1 next=2 learner paused pendingSnap=123 inactive inflight=1[full]',
-    );
+    expect(p.toString()).toBe('StateSnapshot match=1 next=2 learner paused pendingSnap=123 inactive inflight=1[full]');
     expect(pr({ match: 3n, next: 4n, recentActive: true, state: StateType.StateReplicate }).toString()).toBe(
       'StateReplicate match=3 next=4',
     );

@@ -13,10 +13,7 @@ function tracker(incoming: number[], outgoing: number[] = [], learners: number[]
     new Set(learners.map(BigInt)),
   );
   for (const id of [...incoming, ...outgoing, ...learners]) {
-    t.progress.set(
-      BigInt(id),
-      new Progress({ next: 1n, inflights: new Inflights(8), isLearner: learners.includes(id) }),
-    );
+    t.progress.set(BigInt(id), new Progress({ next: 1n, inflights: new Inflights(8), isLearner: learners.includes(id) }));
   }
   return t;
 }
@@ -31,7 +28,9 @@ describe('ProgressTracker', () => {
     set(4, 100n);
     expect(t.committed()).toBe(3n);
     const j = tracker([1, 2, 3], [3, 4, 5]);
-    [1, 2, 3, 4, 5].forEach((id, i) => (j.progress.get(BigInt(id))!.match = BigInt([10, 9, 8, 2, 1][i])));
+    [1, 2, 3, 4, 5].forEach((id, i) => {
+      j.progress.get(BigInt(id))!.match = BigInt([10, 9, 8, 2, 1][i]);
+    });
     expect(j.committed()).toBe(2n); // incoming says 9, outgoing says 2
   });
 

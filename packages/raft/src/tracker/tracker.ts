@@ -28,12 +28,7 @@ export class TrackerConfig {
   ) {}
 
   clone(): TrackerConfig {
-    return new TrackerConfig(
-      this.voters.clone(),
-      new Set(this.learners),
-      new Set(this.learnersNext),
-      this.autoLeave,
-    );
+    return new TrackerConfig(this.voters.clone(), new Set(this.learners), new Set(this.learnersNext), this.autoLeave);
   }
 
   /** E.g. "voters=(1 2 3)&&(1 2) learners=(4) learners_next=(3) autoleave" (empty sets omitted). */

@@ -12,14 +12,7 @@
 // - Every member applies the same entries to the same state and reaches the same state: nothing
 //   here reads the clock or the member's role, except lease expiry times (not replicated state).
 import { etcdserverpb } from '@kv/api';
-import {
-  applyDeleteRange,
-  applyPut,
-  applyTxn,
-  type BatchTx,
-  type KVStore,
-  type TxnWrite,
-} from '@kv/mvcc';
+import { applyDeleteRange, applyPut, applyTxn, type BatchTx, type KVStore, type TxnWrite } from '@kv/mvcc';
 import { KvError } from '@kv/mvcc';
 import { RpcError } from '../errors.js';
 import type { Lessor } from '../lease/lessor.js';
@@ -74,7 +67,9 @@ export class ApplyFault extends Error {
     readonly kind: string,
     cause: unknown,
   ) {
-    super(`apply of ${kind} entry${index !== undefined ? ` ${index}` : ''} failed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    super(`apply of ${kind} entry${index !== undefined ? ` ${index}` : ''} failed: ${(cause as Error)?.message ?? String(cause)}`, {
+      cause,
+    });
   }
 }
 

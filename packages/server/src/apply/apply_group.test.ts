@@ -35,7 +35,8 @@ async function open() {
 }
 
 const req = (r: Partial<etcdserverpb.InternalRaftRequest>) => etcdserverpb.InternalRaftRequest.fromPartial(r);
-const put = (key: string, lease = 0n) => req({ put: etcdserverpb.PutRequest.fromPartial({ key: Buffer.from(key), value: Buffer.from('v'), lease }) });
+const put = (key: string, lease = 0n) =>
+  req({ put: etcdserverpb.PutRequest.fromPartial({ key: Buffer.from(key), value: Buffer.from('v'), lease }) });
 
 async function keys(store: KVStore): Promise<string[]> {
   const r = await store.rangeAt(Buffer.from('k'), Buffer.from('l'), store.currentRev(), store.compactRev(), {});
@@ -55,6 +56,28 @@ describe('applyGroup', () => {
     expect(res[2]?.err).toBeUndefined();
     expect(m.store.consistentIndex()).toBe(3n);
     expect(await keys(m.store)).toEqual(['k1', 'k3']);
+    await m.close();
+  });
+
+  it('replay skips entries at or below the consistent index; empty entries move it on', async () => {
+    const m = await open();
+    await m.apply([
+      { index: 1n, req: put('k1') },
+      { index: 2n, req: put('k2') },
+    ]);
+    const rev = m.store.currentRev();
+    // A restart replays the log from an older point: 1 and 2 are skipped, 3 (empty) and 4 apply.
+    const res = await m.apply([{ index: 1n, req: put('k1') }, { index: 2n, req: put('k2') }, { index: 3n }, { index: 4n, req: put('k4') }]);
+    expect(res.slice(0, 3)).toEqual([undefined, undefined, undefined]);
+    expect(res[3]?.err).toBeUndefined();
+    expect(m.store.currentRev()).toBe(rev + 1n);
+    expect(m.store.consistentIndex()).toBe(4n);
+    const k1 = await m.store.rangeAt(Buffer.from('k1'), undefined, m.store.currentRev(), 0n, {});
+    expect(k1.kvs[0]?.version).toBe(1n); // not written twice
+    // A group of empty entries only (a new leader's entry) still records its index.
+    await m.apply([{ index: 5n }]);
+    expect(m.store.consistentIndex()).toBe(5n);
+    expect(await keys(m.store)).toEqual(['k1', 'k2', 'k4']);
     await m.close();
   });
 

@@ -11,8 +11,6 @@
 //   disk never actually fills from writes this member accepted. Under DiskFloorBytes (the disk
 //   filled by someone else) it refuses every request: a LevelDB commit that fails for lack of
 //   space cannot be taken back (its log may be torn), so nothing is sent towards the backend.
-import { statfsSync } from 'node:fs';
-
 /** Free space under which requests that grow the backend are refused. */
 export const DiskReserveBytes = 8 * 1024 * 1024;
 /** Free space under which every request is refused. */
@@ -31,8 +29,8 @@ export interface SpaceGuardOptions {
   quotaBytes: number;
   /** The backend's current size (Backend.size()). */
   backendSize: () => number;
-  /** Directories whose file systems must keep the reserve free (backend, WAL). */
-  dirs: string[];
+  /** Least free space over the file systems that must keep the reserve free (MemberDisk.freeBytes). */
+  freeBytes: () => number;
   reserveBytes?: number;
 }
 
@@ -45,18 +43,9 @@ export class SpaceGuard {
     this.reserve = o.reserveBytes ?? DiskReserveBytes;
   }
 
-  /** Least free space over the member's file systems (a statfs each: cheap, and current). */
+  /** Least free space over the member's file systems (a statfs each on a real disk: cheap, and current). */
   freeBytes(): number {
-    let min = Number.POSITIVE_INFINITY;
-    for (const d of this.o.dirs) {
-      try {
-        const s = statfsSync(d);
-        min = Math.min(min, s.bavail * s.bsize);
-      } catch {
-        // a directory not there yet (created later) has no file system to watch yet
-      }
-    }
-    return min;
+    return this.o.freeBytes();
   }
 
   /** Why a request must be refused now, or undefined; `grows` with `cost` bytes it may add. */

@@ -36,17 +36,19 @@ export function hashKvResponse(memberId: bigint, h: LocalHash): string {
 /** Reads the revision of a /members/hashkv request body. */
 export function parseHashKvRequest(body: string): bigint {
   const v = (JSON.parse(body) as { revision?: unknown }).revision;
-  if ((typeof v !== 'string' && typeof v !== 'number') || !/^\d+$/.test(String(v))) throw new Error('revision must be a non-negative integer');
+  if ((typeof v !== 'string' && typeof v !== 'number') || !/^\d+$/.test(String(v)))
+    throw new Error('revision must be a non-negative integer');
   return BigInt(String(v));
 }
 
 function post(url: URL, body: string, tls: PeerTls | undefined, timeoutMs: number): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const options = { method: 'POST', timeout: timeoutMs, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } };
-    const req =
-      url.protocol === 'https:'
-        ? httpsRequest(url, { ...options, ...(tls ? peerDialTls(tls) : {}) })
-        : httpRequest(url, options);
+    const options = {
+      method: 'POST',
+      timeout: timeoutMs,
+      headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) },
+    };
+    const req = url.protocol === 'https:' ? httpsRequest(url, { ...options, ...(tls ? peerDialTls(tls) : {}) }) : httpRequest(url, options);
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.on('response', (res) => {
@@ -78,7 +80,10 @@ async function peerHash(
       const j = JSON.parse(r.text) as { hash: number; compact_revision: string };
       return { memberId: id, hash: j.hash >>> 0, compactRevision: BigInt(j.compact_revision) };
     } catch (err) {
-      o.logger.warn({ peer: id.toString(16), url: u, err: (err as Error).message }, 'initial corruption check: cannot get the hash of a peer');
+      o.logger.warn(
+        { peer: id.toString(16), url: u, err: (err as Error).message },
+        'initial corruption check: cannot get the hash of a peer',
+      );
     }
   }
   return undefined;
@@ -97,14 +102,21 @@ export async function initialCorruptCheck(o: {
   logger: Logger;
 }): Promise<void> {
   const { local, logger } = o;
-  logger.info({ revision: local.revision.toString(), hash: local.hash, compactRevision: local.compactRevision.toString() }, 'initial corruption check: comparing with peers');
+  logger.info(
+    { revision: local.revision.toString(), hash: local.hash, compactRevision: local.compactRevision.toString() },
+    'initial corruption check: comparing with peers',
+  );
   const answers = await Promise.all(o.peers.map((p) => peerHash(p.id, p.urls, local.revision, o)));
   const mismatched: string[] = [];
   for (const a of answers) {
     if (!a) continue;
     if (a.compactRevision !== local.compactRevision) {
       logger.warn(
-        { peer: a.memberId.toString(16), peerCompactRevision: a.compactRevision.toString(), compactRevision: local.compactRevision.toString() },
+        {
+          peer: a.memberId.toString(16),
+          peerCompactRevision: a.compactRevision.toString(),
+          compactRevision: local.compactRevision.toString(),
+        },
         'initial corruption check: peer compacted to another revision; cannot compare',
       );
       continue;

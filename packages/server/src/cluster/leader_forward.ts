@@ -4,10 +4,14 @@
 import { etcdserverpb } from '@kv/api';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { RpcError } from '../errors.js';
+import type { Clock } from '../world/clock.js';
 
 export class LeaderForwarder {
   private readonly clients = new Map<string, etcdserverpb.LeaseClient>();
   private readonly clusterClients = new Map<string, etcdserverpb.ClusterClient>();
+
+  /** `clock` sets the calls' deadlines (gRPC deadlines are wall-clock times). */
+  constructor(private readonly clock: Clock) {}
 
   private static creds(url: string) {
     return new URL(url).protocol === 'https:' ? credentials.createSsl() : credentials.createInsecure();
@@ -35,7 +39,7 @@ export class LeaderForwarder {
   promote(leaderUrls: string[], req: etcdserverpb.MemberPromoteRequest, timeoutMs: number): Promise<etcdserverpb.MemberPromoteResponse> {
     if (leaderUrls.length === 0) return Promise.reject(new RpcError('NoLeader'));
     return new Promise((resolve, reject) => {
-      this.clusterClient(leaderUrls[0]).memberPromote(req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, r) =>
+      this.clusterClient(leaderUrls[0]).memberPromote(req, new Metadata(), { deadline: this.clock.wallNow() + timeoutMs }, (err, r) =>
         err ? reject(err) : resolve(r),
       );
     });
@@ -43,7 +47,7 @@ export class LeaderForwarder {
 
   async renew(leaderUrls: string[], id: bigint, timeoutMs: number): Promise<bigint> {
     if (leaderUrls.length === 0) throw new RpcError('NoLeader');
-    const stream = this.client(leaderUrls[0]).leaseKeepAlive({ deadline: Date.now() + timeoutMs });
+    const stream = this.client(leaderUrls[0]).leaseKeepAlive({ deadline: this.clock.wallNow() + timeoutMs });
     try {
       return await new Promise<bigint>((resolve, reject) => {
         stream.once('data', (r: etcdserverpb.LeaseKeepAliveResponse) => {
@@ -59,10 +63,16 @@ export class LeaderForwarder {
     }
   }
 
-  timeToLive(leaderUrls: string[], req: etcdserverpb.LeaseTimeToLiveRequest, timeoutMs: number): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
+  timeToLive(
+    leaderUrls: string[],
+    req: etcdserverpb.LeaseTimeToLiveRequest,
+    timeoutMs: number,
+  ): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
     if (leaderUrls.length === 0) return Promise.reject(new RpcError('NoLeader'));
     return new Promise((resolve, reject) => {
-      this.client(leaderUrls[0]).leaseTimeToLive(req, new Metadata(), { deadline: Date.now() + timeoutMs }, (err, r) => (err ? reject(err) : resolve(r)));
+      this.client(leaderUrls[0]).leaseTimeToLive(req, new Metadata(), { deadline: this.clock.wallNow() + timeoutMs }, (err, r) =>
+        err ? reject(err) : resolve(r),
+      );
     });
   }
 

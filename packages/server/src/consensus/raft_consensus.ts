@@ -46,8 +46,10 @@ import type { Logger } from 'pino';
 import type { ApplyResult } from '../apply/applier.js';
 import type { GroupEntry } from '../apply/apply_group.js';
 import { RpcError } from '../errors.js';
+import { sleep, type Clock, type Random, type Timer } from '../world/clock.js';
 import type { Consensus } from './consensus.js';
 import { ReadContexts } from './read_context.js';
+import { failpoint } from '../failpoints.js';
 
 /** What the Ready loop needs from the rest of the member. */
 export interface StateMachine {
@@ -96,12 +98,19 @@ export interface RaftConsensusOptions {
   requestTimeoutMs: number;
   logger: Logger;
   machine: StateMachine;
-  /** Where messages go until attachSender() sets the transport. */
+  /**
+   * The peer network, built before consensus (world/network.ts). Invariant: nothing is sent
+   * before start(), and the network delivers to this consensus only once it exists.
+   */
   sender: MessageSender;
   onFatal: (err: unknown) => void;
-  /** Seed of the election-timeout randomness (defaults to the member id). */
+  /** The ticker, proposal and read timeouts, and every wait (the member's world). */
+  clock: Clock;
+  /** Where the election-timeout seed and the ReadIndex nonce come from (the member's world). */
+  random: Random;
+  /** Seed of the election-timeout randomness (default: drawn from `random`). */
   seed?: number;
-  /** 8 random bytes, fresh for each start, in every ReadIndex context (default: crypto random). */
+  /** 8 random bytes, fresh for each start, in every ReadIndex context (default: random.bytes(8)). */
   readNonce?: Buffer;
   /** How long a ReadIndex round waits for its answer before it is re-sent (default 500 ms). */
   readIndexRetryMs?: number;
@@ -120,7 +129,10 @@ function decodeCommitted(e: raftpb.Entry): etcdserverpb.InternalRaftRequest {
   try {
     return etcdserverpb.InternalRaftRequest.decode(e.Data);
   } catch (err) {
-    throw new Error(`committed entry ${e.Index} (term ${e.Term}, ${e.Data.length} bytes) is not a request: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new Error(
+      `committed entry ${e.Index} (term ${e.Term}, ${e.Data.length} bytes) is not a request: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
   }
 }
 
@@ -133,7 +145,7 @@ const maxSizePerMsg = 1024n * 1024n;
 interface Waiter {
   resolve: (r: ApplyResult) => void;
   reject: (err: unknown) => void;
-  timer: NodeJS.Timeout;
+  timer: Timer;
   /** The proposed entry's bytes (normal entries): only the entry with these bytes answers. */
   data?: Buffer;
 }
@@ -147,17 +159,19 @@ interface ReadWaiter {
 interface ReadRound {
   ctx: Buffer;
   waiters: ReadWaiter[];
-  retry: NodeJS.Timeout;
-  deadline: NodeJS.Timeout;
+  retry: Timer;
+  deadline: Timer;
 }
 
 export class RaftConsensus implements Consensus {
   private readonly node: RawNode;
   private readonly waiters = new Map<bigint, Waiter>();
   private running = false;
+  /** The Ready loop's run in progress (set while `running`). */
+  private loopRun?: Promise<void>;
   private again = false;
   private stopped = false;
-  private ticker?: NodeJS.Timeout;
+  private ticker?: Timer;
   private lead = 0n;
   private term_ = 0n;
   private commit_ = 0n;
@@ -174,15 +188,17 @@ export class RaftConsensus implements Consensus {
   /** Reads whose ReadIndex came back, waiting for apply to reach it. */
   private readApplied: { index: bigint; waiters: { resolve: () => void }[] }[] = [];
   private leaderWaiters: (() => void)[] = [];
-  private sender: MessageSender;
+  private readonly sender: MessageSender;
+  private readonly clock: Clock;
   /** The WAL is waiting for space for a write (the Ready loop waits in persist). */
   private storageWaiting = false;
 
   constructor(private readonly o: RaftConsensusOptions) {
     this.sender = o.sender;
+    this.clock = o.clock;
     this.confState = o.confState;
     this.snapshotIndex = o.snapshotIndex;
-    this.readContexts = new ReadContexts(o.memberId, o.readNonce);
+    this.readContexts = new ReadContexts(o.memberId, o.readNonce ?? o.random.bytes(8));
     this.node = new RawNode({
       id: o.memberId,
       electionTick: o.electionTicks,
@@ -193,21 +209,16 @@ export class RaftConsensus implements Consensus {
       maxInflightMsgs,
       checkQuorum: true,
       preVote: true,
-      random: seededRandom(o.seed ?? Number(o.memberId & 0xffff_ffffn)),
+      random: seededRandom(o.seed ?? Math.floor(o.random.next() * 0x1_0000_0000)),
     });
     if (o.bootstrapPeers) this.node.bootstrap(o.bootstrapPeers);
-  }
-
-  /** Sets where outgoing messages go (the server's peer transport); before start(). */
-  attachSender(sender: MessageSender): void {
-    this.sender = sender;
   }
 
   async start(): Promise<void> {
     // A cluster of one needs nobody's vote: campaign at once instead of after an election timeout.
     const voters = this.node.status().config.voters.ids();
     if (voters.size === 1 && voters.has(this.o.memberId)) this.node.campaign();
-    this.ticker = setInterval(() => {
+    this.ticker = this.clock.setInterval(() => {
       this.node.tick();
       this.kick();
     }, this.o.heartbeatMs);
@@ -272,11 +283,11 @@ export class RaftConsensus implements Consensus {
   /** Transfers leadership to `to` and waits until it leads (etcd's MoveLeader); Timeout otherwise. */
   async moveLeader(to: bigint, timeoutMs: number): Promise<void> {
     this.transferLeader(to);
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.clock.now() + timeoutMs;
     while (this.lead !== to) {
       // etcd's ErrTimeoutLeaderTransfer, which v3rpc passes on as an unknown error with this text.
-      if (Date.now() > deadline || this.stopped) throw new Error('etcdserver: request timed out, leader transfer took too long');
-      await new Promise((r) => setTimeout(r, this.o.heartbeatMs));
+      if (this.clock.now() > deadline || this.stopped) throw new Error('etcdserver: request timed out, leader transfer took too long');
+      await sleep(this.clock, this.o.heartbeatMs);
     }
   }
 
@@ -299,7 +310,7 @@ export class RaftConsensus implements Consensus {
     if (this.stopped) throw new RpcError('Stopped');
     await this.waitLeader();
     return new Promise<ApplyResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.waiters.delete(id);
         reject(new RpcError(this.lead === 0n ? 'TimeoutDueToLeaderFail' : 'Timeout'));
       }, this.o.requestTimeoutMs);
@@ -307,7 +318,7 @@ export class RaftConsensus implements Consensus {
       try {
         doPropose();
       } catch (err) {
-        clearTimeout(timer);
+        timer.clear();
         this.waiters.delete(id);
         reject(err === ErrProposalDropped ? new RpcError(this.lead === 0n ? 'NoLeader' : 'Timeout') : err);
         return;
@@ -321,12 +332,12 @@ export class RaftConsensus implements Consensus {
     if (this.lead !== 0n) return;
     const wait = 2 * this.o.electionTicks * this.o.heartbeatMs;
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => {
+      const t = this.clock.setTimeout(() => {
         this.leaderWaiters = this.leaderWaiters.filter((f) => f !== done);
         reject(new RpcError('NoLeader'));
       }, wait);
       const done = () => {
-        clearTimeout(t);
+        t.clear();
         resolve();
       };
       this.leaderWaiters.push(done);
@@ -373,14 +384,15 @@ export class RaftConsensus implements Consensus {
       waiters,
       // The request or its answer may have been lost (a dropped message, a leader that stepped
       // down with the request queued, no leader known yet): ask again with the same context.
-      retry: setInterval(() => {
+      retry: this.clock.setInterval(() => {
         this.o.logger.warn({ ctx: key, retryMs }, 'waiting for ReadIndex response took too long, retrying');
         this.sendReadIndex(key);
       }, retryMs),
-      deadline: setTimeout(() => this.failReadRound(key, new RpcError(this.lead === 0n ? 'NoLeader' : 'Timeout')), this.o.requestTimeoutMs),
+      deadline: this.clock.setTimeout(
+        () => this.failReadRound(key, new RpcError(this.lead === 0n ? 'NoLeader' : 'Timeout')),
+        this.o.requestTimeoutMs,
+      ),
     };
-    round.retry.unref();
-    round.deadline.unref();
     this.readRounds.set(key, round);
     this.sendReadIndex(key);
   }
@@ -403,8 +415,8 @@ export class RaftConsensus implements Consensus {
     const round = this.readRounds.get(key);
     if (!round) return undefined;
     this.readRounds.delete(key);
-    clearInterval(round.retry);
-    clearTimeout(round.deadline);
+    round.retry.clear();
+    round.deadline.clear();
     // The readers that arrived during this round get the next one.
     if (this.readQueue.length > 0) queueMicrotask(() => this.startReadRound());
     return round;
@@ -428,30 +440,35 @@ export class RaftConsensus implements Consensus {
       return;
     }
     this.running = true;
-    void this.loop()
-      .catch((err) => {
-        if (this.stopped) {
-          // stop() closed the WAL under a persist that waited for space: nothing of it was
-          // acknowledged, and nothing after it runs.
-          this.o.logger.warn({ err }, 'raft loop ended by stop');
-          return;
-        }
-        this.o.logger.fatal({ err }, 'raft loop failed');
-        this.stopped = true;
-        this.o.onFatal(err);
-      })
-      .finally(() => {
-        this.running = false;
-      });
+    this.loopRun = this.loop();
   }
 
+  /**
+   * Runs Readies until there are none and no kick came meanwhile. Invariant: `running` turns
+   * false in the same synchronous step as the last check of `again`, so a kick is never lost
+   * between the loop's end and its bookkeeping (it would wait for the next tick).
+   */
   private async loop(): Promise<void> {
-    do {
-      this.again = false;
-      while (!this.stopped && this.node.hasReady()) {
-        await this.handleReady(this.node.ready());
+    try {
+      do {
+        this.again = false;
+        while (!this.stopped && this.node.hasReady()) {
+          await this.handleReady(this.node.ready());
+        }
+      } while (this.again && !this.stopped);
+    } catch (err) {
+      if (this.stopped) {
+        // stop() closed the WAL under a persist that waited for space: nothing of it was
+        // acknowledged, and nothing after it runs.
+        this.o.logger.warn({ err }, 'raft loop ended by stop');
+        return;
       }
-    } while (this.again && !this.stopped);
+      this.o.logger.fatal({ err }, 'raft loop failed');
+      this.stopped = true;
+      this.o.onFatal(err);
+    } finally {
+      this.running = false;
+    }
   }
 
   private async handleReady(rd: Ready): Promise<void> {
@@ -459,7 +476,10 @@ export class RaftConsensus implements Consensus {
     if (rd.softState) {
       const lead = rd.softState.lead;
       if (lead !== this.lead) {
-        logger.info({ leader: lead.toString(16), term: this.node.basicStatus().hardState.term.toString() }, lead === 0n ? 'lost leader' : 'leader elected');
+        logger.info(
+          { leader: lead.toString(16), term: this.node.basicStatus().hardState.term.toString() },
+          lead === 0n ? 'lost leader' : 'leader elected',
+        );
         this.lead = lead;
         machine.onLeaderChange(lead, rd.softState.raftState === RaftState.Leader);
         if (lead !== 0n) for (const f of this.leaderWaiters.splice(0)) f();
@@ -474,6 +494,7 @@ export class RaftConsensus implements Consensus {
     // A leader sends before persisting: its appends are replicated while it writes its own copy
     // (Raft thesis §10.2.1; etcd does the same). A follower must persist first.
     const isLeader = this.node.isLeader();
+    if (isLeader) await failpoint('raftBeforeLeaderSend');
     if (isLeader) this.send(rd.messages);
 
     // 1. Persist. A received snapshot: its state first (the backend swapped in, durable), then
@@ -481,13 +502,16 @@ export class RaftConsensus implements Consensus {
     // entries. Invariant: a snapshot in the WAL never points past what the backend holds — a
     // crash between the two steps leaves a backend ahead of the log, which replay skips through.
     if (rd.snapshot) {
+      await failpoint('raftBeforeApplySnap');
       await machine.installSnapshot(rd.snapshot);
       await this.o.snapshots.save(rd.snapshot);
       const md = rd.snapshot.metadata!;
       await wal.saveSnapshot({ index: md.index, term: md.term });
     }
     if (rd.hardState || rd.entries.length > 0) {
+      await failpoint('raftBeforeSave');
       await wal.save(rd.hardState, rd.entries, { sync: rd.mustSync });
+      await failpoint('raftAfterSave');
     }
     if (rd.snapshot) {
       storage.applySnapshot(rd.snapshot);
@@ -498,9 +522,11 @@ export class RaftConsensus implements Consensus {
     if (rd.entries.length > 0) storage.append(rd.entries);
 
     // 2. Send (after persisting, unless sent above as leader).
+    if (!isLeader) await failpoint('raftBeforeFollowerSend');
     if (!isLeader) this.send(rd.messages);
 
     // 3. Apply committed entries in order.
+    await failpoint('raftBeforeApply');
     await this.apply(rd.committedEntries);
 
     // 4. Read states: release their readers once applied reaches the read index.
@@ -548,7 +574,7 @@ export class RaftConsensus implements Consensus {
         // Same id, other bytes: another member's request, not the one waited for here.
         if (w.data !== undefined && !w.data.equals(dataOf.get(e.index) ?? Buffer.alloc(0))) return;
         this.waiters.delete(id);
-        clearTimeout(w.timer);
+        w.timer.clear();
         w.resolve(results[i] ?? {});
       });
     };
@@ -577,7 +603,7 @@ export class RaftConsensus implements Consensus {
         const w = this.waiters.get(cc.id);
         if (w) {
           this.waiters.delete(cc.id);
-          clearTimeout(w.timer);
+          w.timer.clear();
           w.resolve({});
         }
         if (cc.type === raftpb.ConfChangeType.ConfChangeRemoveNode && cc.nodeId === this.o.memberId) {
@@ -640,18 +666,20 @@ export class RaftConsensus implements Consensus {
       if (best !== undefined) {
         this.node.transferLeader(best);
         this.kick();
-        const deadline = Date.now() + this.o.electionTicks * this.o.heartbeatMs;
-        while (this.isLeader() && Date.now() < deadline) await new Promise((r) => setTimeout(r, this.o.heartbeatMs));
+        const deadline = this.clock.now() + this.o.electionTicks * this.o.heartbeatMs;
+        while (this.isLeader() && this.clock.now() < deadline) await sleep(this.clock, this.o.heartbeatMs);
       }
     }
     this.stopped = true;
-    clearInterval(this.ticker);
+    this.ticker?.clear();
     // A persist waiting for space would hold the loop (and this stop) until space returns:
     // closing the WAL makes it give up, its saves reject and the loop ends.
     if (this.storageWaiting) void this.o.wal.close().catch(() => undefined);
-    while (this.running) await new Promise((r) => setTimeout(r, 5));
+    // The loop sees `stopped` at its next step; wait for the run in progress (no timer: a
+    // simulated clock that nobody advances must not hold a stop up).
+    while (this.running) await this.loopRun;
     for (const [, w] of this.waiters) {
-      clearTimeout(w.timer);
+      w.timer.clear();
       w.reject(new RpcError('Stopped'));
     }
     this.waiters.clear();

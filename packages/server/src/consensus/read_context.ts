@@ -14,16 +14,14 @@
 // Invariant: two contexts produced by ReadContexts are equal only if they come from the same
 // instance with the same sequence number (ids differ between members; the nonce makes two starts
 // of one member collide with probability 2^-64 per pair of starts).
-import { randomBytes } from 'node:crypto';
-
 export const readContextBytes = 24;
 
 export class ReadContexts {
   private readonly prefix: Buffer;
   private seq = 0n;
 
-  /** `nonce`: 8 bytes, fresh for each start (default: from the system's random source). */
-  constructor(memberId: bigint, nonce: Buffer = randomBytes(8)) {
+  /** `nonce`: 8 bytes, fresh for each start (the member draws them from its world's Random). */
+  constructor(memberId: bigint, nonce: Buffer) {
     if (nonce.length !== 8) throw new RangeError(`read context nonce must be 8 bytes, got ${nonce.length}`);
     this.prefix = Buffer.alloc(16);
     this.prefix.writeBigUInt64BE(memberId & 0xffff_ffff_ffff_ffffn, 0);

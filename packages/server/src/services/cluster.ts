@@ -9,7 +9,9 @@ import type { Member } from '../member.js';
 import { unary } from './unary.js';
 
 function wireMembers(m: Member): etcdserverpb.Member[] {
-  return m.members().map((x) => ({ ID: x.id, name: x.name, peerURLs: x.peerUrls, clientURLs: x.clientUrls, isLearner: x.isLearner ?? false }));
+  return m
+    .members()
+    .map((x) => ({ ID: x.id, name: x.name, peerURLs: x.peerUrls, clientURLs: x.clientUrls, isLearner: x.isLearner ?? false }));
 }
 
 function checkUrls(urls: string[]): void {
@@ -23,10 +25,34 @@ function checkUrls(urls: string[]): void {
   }
 }
 
+/** Proposes a membership change with a fresh id and waits until it is applied here. */
+async function change(m: Member, cc: Omit<raftpb.ConfChange, 'id'>): Promise<void> {
+  await m.consensus.proposeConfChange({ ...cc, id: m.ids.next() });
+}
+
+/**
+ * MemberPromote, decided by the leader, which alone knows how far the learner got: a follower
+ * forwards it there (the member's peer network), the leader checks and proposes it.
+ */
+export async function promoteMember(m: Member, req: etcdserverpb.MemberPromoteRequest): Promise<etcdserverpb.MemberPromoteResponse> {
+  await m.consensus.waitLeader();
+  if (!m.consensus.isLeader()) {
+    const r = await m.forwardPromote(req);
+    return { ...r, header: m.header(m.store.currentRev()) };
+  }
+  const cur = m.members().find((x) => x.id === req.ID);
+  if (!cur) throw new RpcError('MemberNotFound');
+  if (!cur.isLearner) throw new RpcError('MemberNotLearner');
+  if (!m.consensus.learnerReady(req.ID)) throw new RpcError('LearnerNotReady');
+  await change(m, {
+    type: raftpb.ConfChangeType.ConfChangeAddNode,
+    nodeId: req.ID,
+    context: encodeMember({ id: req.ID, name: cur.name, peerURLs: cur.peerUrls, clientURLs: cur.clientUrls, isLearner: false }),
+  });
+  return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
+}
+
 export function clusterService(m: Member): etcdserverpb.ClusterServer {
-  const change = async (cc: Omit<raftpb.ConfChange, 'id'>) => {
-    await m.raft.proposeConfChange({ ...cc, id: m.ids.next() });
-  };
   return {
     memberList: unary(async (req: etcdserverpb.MemberListRequest) => {
       if (req.linearizable) await m.consensus.readBarrier();
@@ -36,9 +62,9 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
       checkUrls(req.peerURLs);
       const taken = new Set(m.members().flatMap((x) => x.peerUrls));
       if (req.peerURLs.some((u) => taken.has(u))) throw new RpcError('PeerURLExist');
-      const id = computeMemberId(req.peerURLs, m.config.initialClusterToken, Date.now() / 1000);
+      const id = computeMemberId(req.peerURLs, m.config.initialClusterToken, m.clock.wallNow() / 1000);
       if (m.members().some((x) => x.id === id)) throw new RpcError('MemberExist');
-      await change({
+      await change(m, {
         type: req.isLearner ? raftpb.ConfChangeType.ConfChangeAddLearnerNode : raftpb.ConfChangeType.ConfChangeAddNode,
         nodeId: id,
         context: encodeMember({ id, name: '', peerURLs: req.peerURLs, clientURLs: [], isLearner: req.isLearner }),
@@ -51,7 +77,7 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
     }),
     memberRemove: unary(async (req: etcdserverpb.MemberRemoveRequest) => {
       if (!m.members().some((x) => x.id === req.ID)) throw new RpcError('MemberNotFound');
-      await change({ type: raftpb.ConfChangeType.ConfChangeRemoveNode, nodeId: req.ID, context: Buffer.alloc(0) });
+      await change(m, { type: raftpb.ConfChangeType.ConfChangeRemoveNode, nodeId: req.ID, context: Buffer.alloc(0) });
       return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
     }),
     memberUpdate: unary(async (req: etcdserverpb.MemberUpdateRequest) => {
@@ -60,31 +86,26 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
       const cur = m.members().find((x) => x.id === req.ID);
       if (!cur) throw new RpcError('MemberNotFound');
       checkUrls(req.peerURLs);
-      const taken = new Set(m.members().filter((x) => x.id !== req.ID).flatMap((x) => x.peerUrls));
+      const taken = new Set(
+        m
+          .members()
+          .filter((x) => x.id !== req.ID)
+          .flatMap((x) => x.peerUrls),
+      );
       if (req.peerURLs.some((u) => taken.has(u))) throw new RpcError('PeerURLExist');
-      await change({
+      await change(m, {
         type: raftpb.ConfChangeType.ConfChangeUpdateNode,
         nodeId: req.ID,
-        context: encodeMember({ id: req.ID, name: cur.name, peerURLs: req.peerURLs, clientURLs: cur.clientUrls, isLearner: cur.isLearner ?? false }),
+        context: encodeMember({
+          id: req.ID,
+          name: cur.name,
+          peerURLs: req.peerURLs,
+          clientURLs: cur.clientUrls,
+          isLearner: cur.isLearner ?? false,
+        }),
       });
       return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
     }),
-    memberPromote: unary(async (req: etcdserverpb.MemberPromoteRequest) => {
-      await m.raft.waitLeader();
-      if (!m.raft.isLeader()) {
-        const r = await m.forwarder.promote(m.leaderClientUrls(), req, 10_000);
-        return { ...r, header: m.header(m.store.currentRev()) };
-      }
-      const cur = m.members().find((x) => x.id === req.ID);
-      if (!cur) throw new RpcError('MemberNotFound');
-      if (!cur.isLearner) throw new RpcError('MemberNotLearner');
-      if (!m.raft.learnerReady(req.ID)) throw new RpcError('LearnerNotReady');
-      await change({
-        type: raftpb.ConfChangeType.ConfChangeAddNode,
-        nodeId: req.ID,
-        context: encodeMember({ id: req.ID, name: cur.name, peerURLs: cur.peerUrls, clientURLs: cur.clientUrls, isLearner: false }),
-      });
-      return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
-    }),
+    memberPromote: unary((req: etcdserverpb.MemberPromoteRequest) => promoteMember(m, req)),
   };
 }

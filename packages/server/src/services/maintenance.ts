@@ -75,10 +75,10 @@ export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
     }),
     moveLeader: unary(async (req: etcdserverpb.MoveLeaderRequest) => {
       // etcd: only the leader moves leadership, to a voting member, and answers once it moved.
-      if (!m.raft.isLeader()) throw new RpcError('NotLeader');
+      if (!m.consensus.isLeader()) throw new RpcError('NotLeader');
       const target = m.members().find((x) => x.id === req.targetID);
       if (!target || target.isLearner) throw new RpcError('BadLeaderTransferee');
-      if (req.targetID !== m.memberId) await m.raft.moveLeader(req.targetID, 5000 + 2 * m.config.electionTimeoutMs);
+      if (req.targetID !== m.memberId) await m.consensus.moveLeader(req.targetID, 5000 + 2 * m.config.electionTimeoutMs);
       return { header: m.header(m.store.currentRev()) };
     }),
     snapshot(call: ServerWritableStream<etcdserverpb.SnapshotRequest, etcdserverpb.SnapshotResponse>) {
@@ -87,10 +87,17 @@ export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
         (r) => {
           const open = m.backend.openSnapshotReaders;
           if (r.sent) log.info({ 'total-bytes': r.bytes, 'open-snapshot-streams': open }, 'successfully sent database snapshot to client');
-          else log.info({ 'sent-bytes': r.bytes, 'open-snapshot-streams': open }, 'database snapshot stream closed by the client; released its backend snapshot');
+          else
+            log.info(
+              { 'sent-bytes': r.bytes, 'open-snapshot-streams': open },
+              'database snapshot stream closed by the client; released its backend snapshot',
+            );
         },
         (err: unknown) => {
-          log.warn({ err: String(err), 'open-snapshot-streams': m.backend.openSnapshotReaders }, 'failed to send database snapshot to client');
+          log.warn(
+            { err: String(err), 'open-snapshot-streams': m.backend.openSnapshotReaders },
+            'failed to send database snapshot to client',
+          );
           call.destroy(toServiceError(err));
         },
       );

@@ -2,8 +2,8 @@
 // data dir, and grpc-js clients for every service.
 import { etcdserverpb } from '@kv/api';
 import { credentials } from '@grpc/grpc-js';
+import { until as untilKit } from '@kv/testkit';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig, type ServerConfig } from '../config.js';
@@ -76,30 +76,18 @@ export function call<Req, Res>(client: object, method: string, req: Req): Promis
   });
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
+/** A TCP port on 127.0.0.1 that was free a moment ago (the test kit's; see its race note). */
+export { freePort } from '@kv/testkit';
 
 /** Polls until `fn` yields a value; errors count as "not yet" and the last one is reported. */
 export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
+  // Only undefined means "not yet" here (a false or null result is an answer).
+  const box = await untilKit(
+    async () => {
       const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not in time (last error: ${String(last)})`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+      return v === undefined ? undefined : { v };
+    },
+    { what, timeoutMs },
+  );
+  return box.v;
 }

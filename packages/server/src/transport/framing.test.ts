@@ -1,6 +1,15 @@
 import { raftpb } from '@kv/api';
 import { describe, expect, it } from 'vitest';
-import { decodeBatch, encodeFrames, encodeMessageFrame, FrameDecoder, FrameError, SnapshotChunk, snapshotDataHeader, snapshotEndFrame } from './framing.js';
+import {
+  decodeBatch,
+  encodeFrames,
+  encodeMessageFrame,
+  FrameDecoder,
+  FrameError,
+  SnapshotChunk,
+  snapshotDataHeader,
+  snapshotEndFrame,
+} from './framing.js';
 
 const msg = (i: number, extra: Partial<raftpb.Message> = {}) =>
   raftpb.Message.fromPartial({ type: raftpb.MessageType.MsgApp, from: 1n, to: 2n, term: 3n, index: BigInt(i), ...extra });

@@ -8,7 +8,14 @@
 //   it can add one to, types a peer may send, and from/to matching the stream.
 // - A malformed stream is reset and affects no other stream or session.
 // - A session that shows no sign of life (no ping, no data) for idleTimeoutMs is destroyed.
-import { constants as h2, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import {
+  constants as h2,
+  createServer,
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { raftpb } from '@kv/api';
 import type { Logger } from 'pino';
@@ -246,7 +253,11 @@ export class Inbound {
     const refusal = checkPeerMessage(msg, { self: this.ctx.memberId, from, path: 'snapshot' });
     if (refusal !== undefined) {
       this.refusals.refused(from, msg.type, refusal);
-      this.reply(stream, 400, msg.type === raftpb.MessageType.MsgSnap ? `${RejectText.InvalidMessage} (${refusal})` : RejectText.WrongMessageType);
+      this.reply(
+        stream,
+        400,
+        msg.type === raftpb.MessageType.MsgSnap ? `${RejectText.InvalidMessage} (${refusal})` : RejectText.WrongMessageType,
+      );
       return;
     }
     log.info({ 'incoming-snapshot-index': snapIndex.toString() }, 'receiving database snapshot');
@@ -283,7 +294,10 @@ export class Inbound {
       this.reply(stream, 500, `failed to save KV snapshot (${errText(err)})`);
       return;
     }
-    log.info({ 'incoming-snapshot-index': snapIndex.toString(), 'incoming-snapshot-size-bytes': bytes }, 'received and saved database snapshot');
+    log.info(
+      { 'incoming-snapshot-index': snapIndex.toString(), 'incoming-snapshot-size-bytes': bytes },
+      'received and saved database snapshot',
+    );
     if (stream.destroyed || stream.closed) return;
     // Only after install does the sender hear success (raft's ReportSnapshot on its side).
     stream.respond({ [h2.HTTP2_HEADER_STATUS]: 204, [headerClusterId]: idHex(this.ctx.clusterId) }, { endStream: true });

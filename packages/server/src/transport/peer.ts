@@ -11,7 +11,14 @@ import { constants as h2, type ClientHttp2Session, type ClientHttp2Stream, type 
 import { raftpb } from '@kv/api';
 import type { Logger } from 'pino';
 import { Backoff, type Timers } from './backoff.js';
-import { encodeFrames, encodeMessageFrame, lengthPrefixBytes, snapshotChunkBytes, snapshotDataHeader, snapshotEndFrame } from './framing.js';
+import {
+  encodeFrames,
+  encodeMessageFrame,
+  lengthPrefixBytes,
+  snapshotChunkBytes,
+  snapshotDataHeader,
+  snapshotEndFrame,
+} from './framing.js';
 import { dial, PingWatch, readBody, writeAll } from './session.js';
 import type { TransportHandler } from './types.js';
 import { headerClusterId, headerFrom, headerTo, idHex, RejectText, snapshotPath, streamPath } from './wire.js';
@@ -189,7 +196,14 @@ export class Peer {
     let reason: string;
     if (status === 412 && body === RejectText.ClusterIdMismatch) {
       reason = `request sent was ignored (cluster ID mismatch: remote[${idHex(this.id)}]=${remoteCluster}, local=${idHex(this.ctx.clusterId)})`;
-      this.log.error({ 'local-member-id': idHex(this.ctx.memberId), 'remote-peer-cluster-id': remoteCluster, 'local-member-cluster-id': idHex(this.ctx.clusterId) }, reason);
+      this.log.error(
+        {
+          'local-member-id': idHex(this.ctx.memberId),
+          'remote-peer-cluster-id': remoteCluster,
+          'local-member-cluster-id': idHex(this.ctx.clusterId),
+        },
+        reason,
+      );
     } else if (status === 410) {
       reason = 'the peer reports this member as removed from the cluster';
       this.log.error(reason);

@@ -20,7 +20,8 @@ export interface PeerListenerOptions {
 export function createPeerListener(o: PeerListenerOptions): ClientListener {
   const u = new URL(o.url);
   if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error(`--listen-peer-urls ${o.url} must be http or https`);
-  if (u.protocol === 'https:' && !o.tls) throw new Error(`--listen-peer-urls ${o.url} is https but --peer-cert-file/--peer-key-file are not set`);
+  if (u.protocol === 'https:' && !o.tls)
+    throw new Error(`--listen-peer-urls ${o.url} is https but --peer-cert-file/--peer-key-file are not set`);
   return new ClientListener({
     host: u.hostname.replace(/^\[|\]$/g, ''),
     port: Number(u.port || 2380),

@@ -196,7 +196,11 @@ describe('peer transport', () => {
     await pair(a, b);
     // Entry data must be a request (the receiver checks it decodes: validate.ts).
     const data = (i: number) =>
-      Buffer.from(etcdserverpb.InternalRaftRequest.encode(etcdserverpb.InternalRaftRequest.fromPartial({ put: { key: Buffer.from('k'), value: Buffer.alloc(1024, i & 0xff) } })).finish());
+      Buffer.from(
+        etcdserverpb.InternalRaftRequest.encode(
+          etcdserverpb.InternalRaftRequest.fromPartial({ put: { key: Buffer.from('k'), value: Buffer.alloc(1024, i & 0xff) } }),
+        ).finish(),
+      );
     const entry = (i: number) => raftpb.Entry.fromPartial({ Index: BigInt(i), Term: 1n, Data: data(i) });
     a.t.send(range(0, 3000).map((i) => msg(21n, 22n, i, { entries: [entry(i + 1)] })));
     await until('3000 at b', () => b.received().length === 3000);
@@ -316,7 +320,9 @@ describe('peer transport', () => {
       a.t.send([msg(111n, 112n, 1)]);
       await until('delivered', () => b.received().length === 1);
       frozen = true;
-      await until('ping failure', () => a.logs.find((l) => l.msg === 'lost the message stream to the peer' && String(l.reason).includes('ping')));
+      await until('ping failure', () =>
+        a.logs.find((l) => l.msg === 'lost the message stream to the peer' && String(l.reason).includes('ping')),
+      );
       expect(a.unreachable).toContain(112n);
       await until('dial timeout', () => a.logs.find((l) => String(l.reason).includes('within 300 ms')));
       await until('receiver closed the silent session', () => b.logs.find((l) => l.msg === 'closing silent peer session'));
@@ -399,7 +405,9 @@ describe('peer transport', () => {
     await until('status at sender', () => a.snapStatus.length === 1);
     expect(a.snapStatus).toEqual([[82n, true]]);
     expect(installed).toEqual({ hash: want, index: 42n, from: 81n });
-    expect(b.logs.some((l) => l.msg === 'received and saved database snapshot' && l['incoming-snapshot-size-bytes'] === snapshot.length)).toBe(true);
+    expect(
+      b.logs.some((l) => l.msg === 'received and saved database snapshot' && l['incoming-snapshot-size-bytes'] === snapshot.length),
+    ).toBe(true);
 
     // The receiver fails to install: the sender hears failure.
     b.onSnapshot = async (_m, data) => {
@@ -447,7 +455,7 @@ describe('peer transport', () => {
     const st = session.request({
       [h2.HTTP2_HEADER_METHOD]: 'POST',
       [h2.HTTP2_HEADER_PATH]: '/raft/stream',
-      [headerClusterId]: (0xc105n).toString(16),
+      [headerClusterId]: 0xc105n.toString(16),
       [headerFrom]: '5f',
       [headerTo]: '60',
     });
@@ -464,7 +472,11 @@ describe('peer transport', () => {
     // One warning for both (rate-limited per sender and type), naming the sender and the reason.
     const refusals = b.logs.filter((l) => l.msg === 'refused a raft message from a peer');
     expect(refusals).toHaveLength(1);
-    expect(refusals[0]).toMatchObject({ 'remote-peer-id': '5f', 'message-type': 'MsgHeartbeat', reason: 'message term 18446744073709551615 exceeds the maximum 9223372036854775807' });
+    expect(refusals[0]).toMatchObject({
+      'remote-peer-id': '5f',
+      'message-type': 'MsgHeartbeat',
+      reason: 'message term 18446744073709551615 exceeds the maximum 9223372036854775807',
+    });
     session.destroy();
     await a.close();
     await b.close();
@@ -489,7 +501,7 @@ describe('peer transport', () => {
     session.on('error', () => {});
     const headers = {
       [h2.HTTP2_HEADER_METHOD]: 'POST',
-      [headerClusterId]: (0xc105n).toString(16),
+      [headerClusterId]: 0xc105n.toString(16),
       [headerFrom]: '5b',
       [headerTo]: '5c',
     };
@@ -551,14 +563,76 @@ describe.skipIf(!opensslPresent)('peer transport over TLS', () => {
   let rogue: PeerTls;
 
   function makeCa(name: string): void {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, `${name}-ca.key`), '-out', join(dir, `${name}-ca.crt`), '-days', '1', '-subj', `/CN=${name}-ca`], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        join(dir, `${name}-ca.key`),
+        '-out',
+        join(dir, `${name}-ca.crt`),
+        '-days',
+        '1',
+        '-subj',
+        `/CN=${name}-ca`,
+      ],
+      { stdio: 'ignore' },
+    );
   }
   function makeCert(ca: string, name: string): PeerTls {
     const p = (s: string) => join(dir, s);
-    execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', `/CN=${name}`], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        p(`${name}.key`),
+        '-out',
+        p(`${name}.csr`),
+        '-subj',
+        `/CN=${name}`,
+      ],
+      { stdio: 'ignore' },
+    );
     writeFileSync(p(`${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-    execFileSync('openssl', ['x509', '-req', '-in', p(`${name}.csr`), '-CA', p(`${ca}-ca.crt`), '-CAkey', p(`${ca}-ca.key`), '-CAcreateserial', '-out', p(`${name}.crt`), '-days', '1', '-extfile', p(`${name}.ext`)], { stdio: 'ignore' });
-    return { cert: readFileSync(p(`${name}.crt`)), key: readFileSync(p(`${name}.key`)), ca: readFileSync(p(`${ca}-ca.crt`)), clientCertAuth: true };
+    execFileSync(
+      'openssl',
+      [
+        'x509',
+        '-req',
+        '-in',
+        p(`${name}.csr`),
+        '-CA',
+        p(`${ca}-ca.crt`),
+        '-CAkey',
+        p(`${ca}-ca.key`),
+        '-CAcreateserial',
+        '-out',
+        p(`${name}.crt`),
+        '-days',
+        '1',
+        '-extfile',
+        p(`${name}.ext`),
+      ],
+      { stdio: 'ignore' },
+    );
+    return {
+      cert: readFileSync(p(`${name}.crt`)),
+      key: readFileSync(p(`${name}.key`)),
+      ca: readFileSync(p(`${ca}-ca.crt`)),
+      clientCertAuth: true,
+    };
   }
 
   beforeAll(() => {

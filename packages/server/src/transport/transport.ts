@@ -164,7 +164,10 @@ export class Transport {
       } catch (err) {
         // Only a value outside its protobuf type fails (raft's bounds should make this
         // impossible). A lost message is something raft recovers from; a dead member is not.
-        this.ctx.logger.error({ to: idHex(m.to), type: raftpb.messageTypeToJSON(m.type), err: err instanceof Error ? err.message : String(err) }, 'dropped a raft message that cannot be encoded');
+        this.ctx.logger.error(
+          { to: idHex(m.to), type: raftpb.messageTypeToJSON(m.type), err: err instanceof Error ? err.message : String(err) },
+          'dropped a raft message that cannot be encoded',
+        );
         (dropped ??= new Set()).add(m.to);
         continue;
       }

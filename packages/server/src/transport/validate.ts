@@ -32,7 +32,11 @@ const streamTypes: ReadonlySet<raftpb.MessageType> = new Set([
 /** Types a sender leaves at term 0 (raft forwards them without stamping its term). */
 const termlessTypes: ReadonlySet<raftpb.MessageType> = new Set([MT.MsgProp, MT.MsgReadIndex]);
 
-const entryTypes: ReadonlySet<raftpb.EntryType> = new Set([raftpb.EntryType.EntryNormal, raftpb.EntryType.EntryConfChange, raftpb.EntryType.EntryConfChangeV2]);
+const entryTypes: ReadonlySet<raftpb.EntryType> = new Set([
+  raftpb.EntryType.EntryNormal,
+  raftpb.EntryType.EntryConfChange,
+  raftpb.EntryType.EntryConfChangeV2,
+]);
 
 export interface PeerMessageContext {
   /** This member. */
@@ -176,7 +180,12 @@ export class RefusalLog {
     const suppressed = prev?.suppressed ?? 0;
     this.last.set(key, { at: t, suppressed: 0 });
     this.warn(
-      { 'remote-peer-id': from.toString(16), 'message-type': typeName(type), reason, ...(suppressed > 0 ? { 'suppressed-since-last': suppressed } : {}) },
+      {
+        'remote-peer-id': from.toString(16),
+        'message-type': typeName(type),
+        reason,
+        ...(suppressed > 0 ? { 'suppressed-since-last': suppressed } : {}),
+      },
       'refused a raft message from a peer',
     );
   }

@@ -19,6 +19,8 @@ export interface PeerHandler {
   /** Lease calls a follower forwards to the leader (the leader's lessor is the primary). */
   renewLease(id: bigint): Promise<bigint>;
   leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest): Promise<etcdserverpb.LeaseTimeToLiveResponse>;
+  /** MemberPromote a follower forwards to the leader (only the leader knows how far a learner got). */
+  promoteMember(req: etcdserverpb.MemberPromoteRequest): Promise<etcdserverpb.MemberPromoteResponse>;
 }
 
 /** A peer as the network addresses it: its id, its peer URLs and its client URLs. */
@@ -42,6 +44,15 @@ export interface PeerNetwork {
     req: etcdserverpb.LeaseTimeToLiveRequest,
     timeoutMs: number,
   ): Promise<etcdserverpb.LeaseTimeToLiveResponse>;
+  /**
+   * Forwards MemberPromote to the leader. Optional: a network without it answers a follower's
+   * MemberPromote with NotLeader (etcd's answer when no leader can be asked).
+   */
+  promoteMember?(
+    leader: PeerAddress,
+    req: etcdserverpb.MemberPromoteRequest,
+    timeoutMs: number,
+  ): Promise<etcdserverpb.MemberPromoteResponse>;
   stop(): Promise<void>;
 }
 

@@ -1,6 +1,6 @@
 // A small file system for disk-full tests: a tmpfs of a given size mounted on a temporary
 // directory. Mounting needs root (CI runs as root); elsewhere the tests that need it are skipped
-// with the reason. Exported as @kv/wal/testing, for the disk-full tests of the packages above.
+// with the reason.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';

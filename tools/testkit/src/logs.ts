@@ -1,5 +1,5 @@
-// A member's output: appended to its log file and kept in memory (the last `capacity` lines) so a
-// failure can show the tail without reading the file back.
+// A process's output: appended to its log file (when it has one) and kept in memory (the last
+// `capacity` lines) so a failure can show the tail without reading the file back.
 import { createWriteStream, type WriteStream } from 'node:fs';
 
 export class LogSink {
@@ -8,9 +8,10 @@ export class LogSink {
   private file: WriteStream | undefined;
 
   constructor(
-    readonly path: string,
+    readonly path: string | undefined,
     private readonly capacity = 500,
   ) {
+    if (path === undefined) return;
     this.file = createWriteStream(path, { flags: 'a' });
     // A failing log file must not take the launcher down; the in-memory tail still works.
     this.file.on('error', () => (this.file = undefined));
@@ -37,6 +38,11 @@ export class LogSink {
     const line = `--- ${new Date().toISOString()} ${text} ---`;
     this.file?.write(line + '\n');
     this.push([line]);
+  }
+
+  /** Every kept line (at most `capacity`). */
+  all(): string {
+    return this.lines.join('\n');
   }
 
   /** The last `n` lines. */

@@ -1,0 +1,164 @@
+// Bootstrap: from the flags and the data dir to the parts a member is made of. Three ways in:
+// - restart: the WAL exists — ids from its metadata, raft's log from the newest snapshot the WAL
+//   recorded plus the entries after it;
+// - new cluster (--initial-cluster-state new): ids computed from --initial-cluster and its
+//   token, the initial members as raft's bootstrap peers;
+// - join (--initial-cluster-state existing): ids and members fetched from the running cluster
+//   (the world's fetchCluster); the log (or a snapshot) comes from its leader.
+// Every open goes through the world's MemberDisk; the data-dir lock is held from the first step
+// and released again if bootstrap fails.
+import { etcdserverpb, raftpb } from '@kv/api';
+import { BackendCorruptError } from '@kv/mvcc';
+import { MemoryStorage } from '@kv/raft';
+import type { SnapshotFiles, Wal } from '@kv/wal';
+import type { Logger } from 'pino';
+import { openState, type StateParts } from '../apply/state.js';
+import type { ServerConfig } from '../config.js';
+import { DataDirError } from '../data_dir.js';
+import { computeClusterId, computeMemberId } from '../ids.js';
+import type { Clock } from '../world/clock.js';
+import type { DiskLock, MemberDisk } from '../world/disk.js';
+import type { ClusterFetcher } from '../world/index.js';
+import { encodeMember, type MemberRecord } from './membership.js';
+
+export interface BootstrapOptions {
+  config: ServerConfig;
+  logger: Logger;
+  disk: MemberDisk;
+  clock: Clock;
+  /** Joining a running cluster only. */
+  fetchCluster?: ClusterFetcher;
+  /** The WAL's full-disk reports (waiting for space: true; written: false). */
+  onNoSpace: (waiting: boolean) => void;
+}
+
+export interface Bootstrapped {
+  memberId: bigint;
+  clusterId: bigint;
+  /** raft's log: the snapshot, hard state and entries replayed from the WAL. */
+  storage: MemoryStorage;
+  /** The configuration the snapshot left (empty on a new member). */
+  confState: raftpb.ConfState;
+  /** Index of the snapshot in `storage` (0 = none). */
+  snapshotIndex: bigint;
+  /** Brand-new member of a new cluster: the initial members, for raft's bootstrap. */
+  bootstrapPeers?: { id: bigint; context: Buffer }[];
+  /** The member list fetched from the cluster when this member joined it (its first peers). */
+  joinedFrom?: MemberRecord[];
+  wal: Wal;
+  snapshots: SnapshotFiles;
+  state: StateParts;
+  lock: DiskLock;
+}
+
+/**
+ * A data dir that cannot be served whole. kvd refuses to start rather than serve a subset; the
+ * message says what is missing and what the operator can do (etcd refuses the same way, e.g.
+ * `failed to find database snapshot file`).
+ */
+function damaged(dataDir: string, what: string): DataDirError {
+  return new DataDirError(
+    `data dir ${dataDir} is damaged: ${what}. kvd will not serve part of its data. Restore the data dir from a backup, ` +
+      `or remove this member from its cluster ('etcdctl member remove <id>') and add it back with an empty data dir`,
+  );
+}
+
+/** This member's id and its cluster's, from --initial-cluster and --initial-cluster-token. */
+export function clusterIds(config: ServerConfig): { memberId: bigint; clusterId: bigint } {
+  const self = config.initialCluster.find((m) => m.name === config.name)!;
+  return {
+    memberId: computeMemberId(self.peerUrls, config.initialClusterToken),
+    clusterId: computeClusterId(config.initialCluster.map((m) => computeMemberId(m.peerUrls, config.initialClusterToken))),
+  };
+}
+
+/** Join: the cluster's id and members come from the others; this member was added with MemberAdd. */
+async function joinIds(
+  config: ServerConfig,
+  fetchCluster: ClusterFetcher | undefined,
+): Promise<{ memberId: bigint; clusterId: bigint; members: MemberRecord[] }> {
+  if (!fetchCluster) throw new Error('this member cannot join a running cluster: its world has no way to fetch the member list');
+  const self = new Set(config.initialAdvertisePeerUrls);
+  const others = config.initialCluster.flatMap((m) => m.peerUrls).filter((u) => !self.has(u));
+  const remote = await fetchCluster(others, 5_000);
+  const me = remote.members.find((m) => m.peerURLs.some((u) => self.has(u)));
+  if (!me) {
+    throw new Error(
+      `this member's peer URLs (${[...self].join(',')}) are not in the cluster's member list: add it with 'member add' first`,
+    );
+  }
+  return { memberId: me.id, clusterId: remote.clusterId, members: remote.members };
+}
+
+export async function bootstrap(o: BootstrapOptions): Promise<Bootstrapped> {
+  const { config, logger, disk } = o;
+  const { lock, notices } = disk.lock();
+  for (const n of notices) logger.warn({ dataDir: disk.dataDir }, n);
+  let state: StateParts | undefined;
+  let wal: Wal | undefined;
+  try {
+    await disk.settleReceivedSnapshots(logger);
+    const walExists = await disk.walExists();
+    const backendExisted = await disk.backendExists();
+    state = await openState(disk, config, o.clock, logger).catch((err: unknown) => {
+      if (err instanceof BackendCorruptError) throw damaged(disk.dataDir, err.message);
+      throw err;
+    });
+    const ci = state.store.consistentIndex();
+    if (!walExists && ci > 0n) {
+      throw damaged(disk.dataDir, `the WAL (${disk.paths.wal}) is missing, but the backend holds state applied up to index ${ci}`);
+    }
+    const snapshots = await disk.openSnapshots({ onWarning: (m) => logger.warn({ dir: disk.paths.snap }, m) });
+    const walOptions = { unsafeNoSync: config.unsafeNoFsync, onWarning: (m: string) => logger.warn(m), onNoSpace: o.onNoSpace };
+    const storage = new MemoryStorage();
+    const out = { storage, snapshots, state, lock, confState: raftpb.ConfState.fromPartial({}), snapshotIndex: 0n };
+    if (walExists) {
+      const valid = await disk.walSnapshots();
+      const snap = await snapshots.loadNewest((pos) => valid.some((v) => v.index === pos.index && v.term === pos.term));
+      const pos = snap?.metadata ? { index: snap.metadata.index, term: snap.metadata.term } : { index: 0n, term: 0n };
+      // Invariant: the backend holds every entry up to the snapshot — the WAL replays only what
+      // follows it (the snapshot's state *is* the backend, as in etcd).
+      if (ci < pos.index) {
+        const what = backendExisted ? `holds entries only up to index ${ci}` : `(${disk.paths.db}) is missing`;
+        throw damaged(
+          disk.dataDir,
+          `the backend ${what}, but the newest snapshot is at index ${pos.index} and the WAL holds only the entries after it: entries ${ci + 1n}..${pos.index} are lost`,
+        );
+      }
+      if (!backendExisted) logger.warn({ db: disk.paths.db }, 'the backend is missing; rebuilding it from the WAL');
+      const opened = await disk.openWal(pos, walOptions);
+      wal = opened.wal;
+      if (opened.repaired) logger.warn({ repaired: opened.repaired }, 'repaired a torn WAL tail');
+      const md = etcdserverpb.Metadata.decode(opened.metadata);
+      if (snap) {
+        storage.applySnapshot(snap);
+        out.confState = snap.metadata!.confState ?? out.confState;
+        out.snapshotIndex = snap.metadata!.index;
+      }
+      storage.setHardState(opened.hardState);
+      storage.append(opened.entries);
+      return { ...out, memberId: md.NodeID, clusterId: md.ClusterID, wal };
+    }
+    let ids: { memberId: bigint; clusterId: bigint };
+    let joinedFrom: MemberRecord[] | undefined;
+    let bootstrapPeers: { id: bigint; context: Buffer }[] | undefined;
+    if (config.initialClusterState === 'existing') {
+      const j = await joinIds(config, o.fetchCluster);
+      ids = j;
+      joinedFrom = j.members;
+    } else {
+      ids = clusterIds(config);
+      bootstrapPeers = config.initialCluster.map((m) => {
+        const id = computeMemberId(m.peerUrls, config.initialClusterToken);
+        return { id, context: encodeMember({ id, name: m.name, peerURLs: m.peerUrls, clientURLs: [], isLearner: false }) };
+      });
+    }
+    wal = await disk.createWal(etcdserverpb.Metadata.encode({ NodeID: ids.memberId, ClusterID: ids.clusterId }).finish(), walOptions);
+    return { ...out, ...ids, joinedFrom, bootstrapPeers, wal };
+  } catch (err) {
+    await wal?.close().catch(() => undefined);
+    await state?.backend.close().catch(() => undefined);
+    lock.release();
+    throw err;
+  }
+}

@@ -1,0 +1,167 @@
+// The lessor and lease expiry on a manual clock: when a lease is proposed for revocation, how a
+// leader change moves expiry, the revoke rate, and TTLs carried over by checkpoints.
+import { etcdserverpb } from '@kv/api';
+import { describe, expect, it } from 'vitest';
+import type { Response } from '../apply/applier.js';
+import { silentLogger } from '../logger.js';
+import { ManualClock } from '../testutil/manual_clock.js';
+import type { PeerAddress } from '../world/network.js';
+import { LeaseExpiry } from './expiry.js';
+import { Lessor, type LeaseBucket } from './lessor.js';
+
+class MapBucket implements LeaseBucket {
+  readonly records = new Map<string, Buffer>();
+  put(key: Buffer, value: Buffer): void {
+    this.records.set(key.toString('hex'), value);
+  }
+  del(key: Buffer): void {
+    this.records.delete(key.toString('hex'));
+  }
+}
+
+const electionMs = 1000;
+
+/** A lessor and its expiry on a manual clock, with what they propose recorded (and applied). */
+function setup(o: { leader?: boolean; revokesPerPass?: number } = {}) {
+  const clock = new ManualClock();
+  const bucket = new MapBucket();
+  let lessor = new Lessor({ now: () => clock.now(), minTTL: 1n });
+  let leader = o.leader ?? true;
+  const proposed: Partial<etcdserverpb.InternalRaftRequest>[] = [];
+  const forwarded: { to: PeerAddress; id: bigint }[] = [];
+  const expiry = new LeaseExpiry({
+    clock,
+    logger: silentLogger(),
+    lessor: () => lessor,
+    consensus: {
+      isLeader: () => leader,
+      leader: () => (leader ? 1n : 2n),
+      waitLeader: async () => undefined,
+      readBarrier: async () => undefined,
+    },
+    propose: async (req) => {
+      proposed.push(req);
+      // Applied as the log would: revokes delete the lease, checkpoints record remaining TTLs.
+      if (req.leaseRevoke) await lessor.revoke(req.leaseRevoke.ID, { deleteRange: async () => 0 }, bucket);
+      for (const c of req.leaseCheckpoint?.checkpoints ?? []) lessor.checkpoint(c.ID, c.remainingTTL, bucket);
+      return {} as Response;
+    },
+    network: {
+      renewLease: async (to, id) => {
+        forwarded.push({ to, id });
+        return 42n;
+      },
+      leaseTimeToLive: async () => {
+        throw new Error('not used');
+      },
+    },
+    leader: () => (leader ? undefined : { id: 2n, peerUrls: [], clientUrls: ['http://127.0.0.1:1'] }),
+    header: () => ({ clusterId: 1n, memberId: 1n, revision: 1n, raftTerm: 1n }),
+    electionTimeoutMs: electionMs,
+    revokesPerPass: o.revokesPerPass,
+  });
+  return {
+    clock,
+    bucket,
+    expiry,
+    proposed,
+    forwarded,
+    get lessor() {
+      return lessor;
+    },
+    setLeader(v: boolean) {
+      leader = v;
+      expiry.onLeaderChange(v);
+    },
+    /** A restart: a new lessor from what the bucket holds. */
+    restart() {
+      lessor = new Lessor({ now: () => clock.now(), minTTL: 1n });
+      lessor.restore(s.bucket.records.values());
+    },
+  };
+}
+let s: ReturnType<typeof setup>;
+
+const revokes = (p: Partial<etcdserverpb.InternalRaftRequest>[]) => p.filter((r) => r.leaseRevoke).map((r) => r.leaseRevoke!.ID);
+
+describe('LeaseExpiry', () => {
+  it('proposes a revoke once a lease outlived its TTL, not before', async () => {
+    s = setup();
+    s.setLeader(true);
+    s.expiry.start();
+    s.lessor.grant(7n, 5n, s.bucket);
+    await s.clock.advance(4_500);
+    expect(revokes(s.proposed)).toEqual([]);
+    await s.clock.advance(1_000); // the pass at 5.0 s finds it expired
+    expect(revokes(s.proposed)).toEqual([7n]);
+    expect(s.lessor.lookup(7n)).toBeUndefined();
+    await s.expiry.stop(electionMs);
+  });
+
+  it('a new leader gives every lease its TTL plus an election timeout', async () => {
+    s = setup({ leader: false });
+    s.lessor.grant(7n, 5n, s.bucket); // granted on a follower: no expiry yet
+    s.expiry.start();
+    await s.clock.advance(60_000);
+    expect(revokes(s.proposed)).toEqual([]);
+    s.setLeader(true); // at 60 s: expires at 60 + 5 + 1 s
+    await s.clock.advance(5_500);
+    expect(revokes(s.proposed)).toEqual([]);
+    await s.clock.advance(1_000);
+    expect(revokes(s.proposed)).toEqual([7n]);
+    await s.expiry.stop(electionMs);
+  });
+
+  it('a demoted lessor lets nothing expire, and a follower forwards keep-alives to the leader', async () => {
+    s = setup();
+    s.setLeader(true);
+    s.lessor.grant(7n, 2n, s.bucket);
+    s.expiry.start();
+    s.setLeader(false);
+    await s.clock.advance(30_000);
+    expect(revokes(s.proposed)).toEqual([]);
+    expect(await s.expiry.renew(7n)).toBe(42n);
+    expect(s.forwarded.map((f) => [f.to.id, f.id])).toEqual([[2n, 7n]]);
+    await s.expiry.stop(electionMs);
+  });
+
+  it('revokes at most revokesPerPass leases per pass, oldest first', async () => {
+    s = setup({ revokesPerPass: 3 });
+    s.setLeader(true);
+    for (let i = 1n; i <= 7n; i++) s.lessor.grant(i, 1n, s.bucket);
+    s.expiry.start();
+    await s.clock.advance(1_000); // first pass finding them expired (passes every 500 ms)
+    expect(revokes(s.proposed)).toEqual([1n, 2n, 3n]);
+    await s.clock.advance(500);
+    expect(revokes(s.proposed)).toEqual([1n, 2n, 3n, 4n, 5n, 6n]);
+    await s.clock.advance(500);
+    expect(revokes(s.proposed)).toHaveLength(7);
+    await s.expiry.stop(electionMs);
+  });
+
+  it('checkpoints remaining TTLs, and a restarted leader counts from them', async () => {
+    s = setup();
+    s.setLeader(true);
+    s.lessor.grant(7n, 100n, s.bucket);
+    s.expiry.start();
+    await s.clock.advance(40_000);
+    await s.expiry.stop(electionMs); // the final checkpoint: 60 s left
+    const cp = s.proposed.find((r) => r.leaseCheckpoint)!;
+    expect(cp.leaseCheckpoint!.checkpoints).toEqual([{ ID: 7n, remainingTTL: 60n }]);
+    s.restart();
+    expect(s.lessor.lookup(7n)!.remainingTTL).toBe(60n);
+    s.setLeader(true); // expires 60 s + an election timeout from now
+    expect(s.lessor.lookup(7n)!.remainingSeconds(s.clock.now())).toBe(61n);
+  });
+
+  it('answers time-to-live from the primary lessor, -1 for an unknown lease', async () => {
+    s = setup();
+    s.setLeader(true);
+    s.lessor.grant(7n, 10n, s.bucket);
+    await s.clock.advance(3_000);
+    const r = await s.expiry.timeToLive(etcdserverpb.LeaseTimeToLiveRequest.fromPartial({ ID: 7n }));
+    expect([r.TTL, r.grantedTTL]).toEqual([7n, 10n]);
+    const gone = await s.expiry.timeToLive(etcdserverpb.LeaseTimeToLiveRequest.fromPartial({ ID: 8n }));
+    expect(gone.TTL).toBe(-1n);
+  });
+});

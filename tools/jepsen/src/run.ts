@@ -1,0 +1,306 @@
+// One harness run: start a cluster, run the workloads under the nemesis for the given time, heal,
+// read the final state and the whole history back, check everything, write the report.
+import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@kv/client';
+import {
+  checkAppend,
+  checkLeases,
+  checkLock,
+  checkLost,
+  checkRegister,
+  checkWatch,
+  History,
+  mergeResults,
+  type Anomaly,
+  type CheckResult,
+  type FinalRead,
+} from '@kv/check';
+import { startCluster, type ServerKind } from '@kv/cluster-launcher';
+import { AppendWorkload } from './append.js';
+import type { Ctx, Workload } from './context.js';
+import { LeaseWorkload } from './lease.js';
+import { LockWorkload } from './lock.js';
+import { Nemesis, type NemesisKind } from './nemesis.js';
+import { LaunchedNode, type Node } from './nodes.js';
+import { RegisterWorkload } from './register.js';
+import { figuresOf, renderReport, type Figures } from './report.js';
+import { Rng, sleep } from './rng.js';
+import { replayHistory, WatchWorkload } from './watch.js';
+
+export const WORKLOADS = ['register', 'append', 'watch', 'lease', 'lock'] as const;
+export type WorkloadKind = (typeof WORKLOADS)[number];
+
+export interface JepsenOptions {
+  server: ServerKind;
+  members: number;
+  /** Length of the workload phase (ms). */
+  durationMs: number;
+  seed: number;
+  workloads: readonly WorkloadKind[];
+  nemeses: readonly NemesisKind[];
+  /** Where the run directory goes (default tools/jepsen/out). */
+  outDir?: string;
+  log?: (line: string) => void;
+  /** Self-test of the checkers: register reads are serializable (served from any member's local
+   *  state), which is not linearizable: under partitions and pauses the run must fail. */
+  serializableReads?: boolean;
+}
+
+export interface JepsenResult {
+  /** No anomaly (expected ones aside), nothing lost, nothing unknown. */
+  ok: boolean;
+  result: CheckResult;
+  anomalies: Anomaly[];
+  lost: number;
+  figures: Figures;
+  runDir: string;
+  reportPath: string;
+}
+
+const ELECTION_TIMEOUT_MS = 1_000;
+const OP_TIMEOUT_MS = 3_000;
+/** A new term seen by the Status poll happened since the previous poll (250 ms + its timeout). */
+const LEADER_POLL_WINDOW_MS = 1_000;
+const defaultOut = fileURLToPath(new URL('../out/', import.meta.url));
+
+export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const runDir = join(opts.outDir ?? defaultOut, `${stamp}-${opts.server}-${opts.members}-s${opts.seed}`);
+  await mkdir(runDir, { recursive: true });
+  const rng = new Rng(opts.seed);
+  const { kinds, skipped } = Nemesis.applicable(opts.server, opts.nemeses);
+  const notes: string[] = [];
+  if (skipped.length > 0) notes.push(`skipped on ${opts.server}: ${skipped.join(', ')} (kvd's test hooks: peer isolation and failpoints)`);
+  if (opts.serializableReads)
+    notes.push('self-test: register reads are serializable (not linearizable); anomalies are what this run is for');
+  if (opts.workloads.includes('lock'))
+    notes.push("lock: etcd's lock recipe is not safe when a holder stalls past its lease; its overlaps are listed as expected anomalies");
+
+  const savedHooks = process.env.KVD_TEST_HOOKS;
+  if (opts.server === 'kvd') process.env.KVD_TEST_HOOKS = '1';
+  const token = `jepsen-${randomBytes(4).toString('hex')}`;
+  const baseDir = join(runDir, 'cluster');
+  log(`jepsen: starting ${opts.members} ${opts.server} members in ${baseDir}`);
+  const cluster = await startCluster({
+    server: opts.server,
+    size: opts.members,
+    baseDir,
+    token,
+    stopTimeoutMs: 5_000,
+    readyTimeoutMs: 60_000,
+  });
+  if (savedHooks === undefined) delete process.env.KVD_TEST_HOOKS;
+  else process.env.KVD_TEST_HOOKS = savedHooks;
+  // Members spawned later (restarts, churn) need the hooks too: set while the nemesis runs.
+  if (opts.server === 'kvd') process.env.KVD_TEST_HOOKS = '1';
+
+  const clients: Client[] = [];
+  const endpoints = [...cluster.endpoints];
+  const t0 = performance.now();
+  const now = (): number => performance.now() - t0;
+  const history = new History(now);
+  const stop = new AbortController();
+  setMaxListeners(0, stop.signal); // every worker's sleeps listen to it
+  let nextProcess = 0;
+  const ctx: Ctx = {
+    history,
+    rng,
+    now,
+    client(i: number): Client {
+      // every endpoint, rotated so that the clients start on different members
+      const rotated = endpoints.map((_, j) => endpoints[(i + j) % endpoints.length]!);
+      const c = new Client({ endpoints: rotated, dialTimeoutMs: 1_000, requestTimeoutMs: OP_TIMEOUT_MS });
+      clients.push(c);
+      return c;
+    },
+    newProcess: () => nextProcess++,
+    signal: stop.signal,
+    opTimeoutMs: OP_TIMEOUT_MS,
+    electionTimeoutMs: ELECTION_TIMEOUT_MS,
+  };
+  const nodes: Node[] = cluster.members.map((m) => new LaunchedNode(m));
+  const admin = new Client({ endpoints, dialTimeoutMs: 1_000, requestTimeoutMs: 5_000 });
+  clients.push(admin);
+  const nemesis = new Nemesis({
+    server: opts.server,
+    nodes,
+    kinds,
+    rng: rng.fork(),
+    history,
+    admin,
+    signal: stop.signal,
+    baseDir,
+    token,
+    electionTimeoutMs: ELECTION_TIMEOUT_MS,
+    log,
+  });
+
+  let register: RegisterWorkload | undefined;
+  let append: AppendWorkload | undefined;
+  let watch: WatchWorkload | undefined;
+  const workloads: Workload[] = [];
+  let nextClient = 0;
+  const take = (n: number): number => {
+    const first = nextClient;
+    nextClient += n;
+    return first;
+  };
+  for (const w of opts.workloads) {
+    if (w === 'register') workloads.push((register = new RegisterWorkload(ctx, 4, take(4), opts.serializableReads ?? false)));
+    if (w === 'append') workloads.push((append = new AppendWorkload(ctx, 3, take(3))));
+    if (w === 'watch') workloads.push((watch = new WatchWorkload(ctx, 3, take(3))));
+    if (w === 'lease') workloads.push(new LeaseWorkload(ctx, 2, 1, take(3)));
+    if (w === 'lock') workloads.push(new LockWorkload(ctx, 3, take(3)));
+  }
+
+  let keepData = true;
+  let result: CheckResult;
+  let figures: Figures;
+  try {
+    log(
+      `jepsen: running ${opts.workloads.join(',')} under ${kinds.join(',') || 'no nemesis'} for ${(opts.durationMs / 1000).toFixed(0)} s (seed ${opts.seed})`,
+    );
+    const running = workloads.map((w) => w.run());
+    const nem = nemesis.run();
+    const leaders = nemesis.watchLeaders();
+    await sleep(opts.durationMs);
+    stop.abort();
+    await nem;
+    await leaders;
+    await Promise.all(running);
+    for (const op of history.pending()) history.info(op, 'run ended');
+    log('jepsen: healing');
+    await nemesis.heal();
+    history.nemesis('heal', 'instant', 'every fault undone');
+    if (!(await nemesis.waitHealthy(60_000))) notes.push('the cluster was not healthy 60 s after healing');
+
+    // Final state: linearizable reads of every key used, retried until the cluster answers.
+    const reader = new Client({ endpoints: nodes.map((n) => n.endpoint), dialTimeoutMs: 1_000, requestTimeoutMs: 5_000 });
+    clients.push(reader);
+    const finals: FinalRead[] = [];
+    const keys = [...(register?.keys.used ?? []), ...(append?.keys.used ?? [])];
+    let lastRevision = 0;
+    let revisions: Awaited<ReturnType<typeof replayHistory>> = [];
+    let finalError: string | undefined;
+    try {
+      for (const key of keys) {
+        const r = await retry(() => reader.get(key));
+        const kv = r.kvs[0];
+        finals.push({ key, value: kv ? Buffer.from(kv.value).toString() : null, modRevision: Number(kv?.modRevision ?? 0n) });
+      }
+      lastRevision = Number((await retry(() => reader.get('probe'))).header!.revision);
+      if (opts.workloads.some((w) => w === 'watch' || w === 'lease')) revisions = await replayHistory(reader, lastRevision);
+    } catch (err) {
+      finalError = String((err as Error)?.message ?? err);
+    }
+
+    const results: Record<string, CheckResult> = {};
+    if (register) results.register = checkRegister(history.events);
+    if (append) results.append = checkAppend(history.events);
+    if (finalError !== undefined) {
+      // Without the final state nothing can be said of lost writes, watches or leases: a failure.
+      results.harness = {
+        valid: false,
+        anomalies: [
+          {
+            checker: 'harness',
+            type: 'unavailable-after-heal',
+            message: `the healed cluster did not answer the final reads within 60 s: ${finalError}`,
+            ops: [],
+          },
+        ],
+        stats: {},
+      };
+    }
+    if (finalError === undefined && (register || append)) results.lost = checkLost(history.events, finals);
+    if (finalError === undefined && watch)
+      results.watch = checkWatch({ revisions, lastRevision, streams: watch.streams, history: history.events });
+    if (finalError === undefined && opts.workloads.includes('lease')) {
+      const revocations = [];
+      for (const r of revisions) {
+        for (const e of r.events) {
+          const m = /^lease\/(\d+)\/[ab]$/.exec(e.kv.key);
+          if (e.type === 'delete' && m) revocations.push({ lease: m[1]!, revision: r.revision, time: 0 });
+        }
+      }
+      // Leadership may change during any fault and up to a few election timeouts after it, and a
+      // term seen by the Status poll changed since the previous poll: each is a window.
+      const leaderChanges: Array<{ from: number; to: number }> = [];
+      const opened = new Map<string, number>();
+      for (const e of history.events) {
+        if (e.kind !== 'nemesis') continue;
+        if (e.name === 'leader') leaderChanges.push({ from: e.time - LEADER_POLL_WINDOW_MS, to: e.time });
+        else if (e.phase === 'start') opened.set(e.name, e.time);
+        else {
+          const from = e.phase === 'stop' ? (opened.get(e.name) ?? e.time) : e.time;
+          opened.delete(e.name);
+          leaderChanges.push({ from, to: e.time + 3 * ELECTION_TIMEOUT_MS });
+        }
+      }
+      for (const from of opened.values()) leaderChanges.push({ from, to: Infinity });
+      results.lease = checkLeases({
+        history: history.events,
+        electionTimeoutMs: ELECTION_TIMEOUT_MS,
+        slackMs: 1_000,
+        revocations,
+        leaderChanges,
+      });
+    }
+    if (opts.workloads.includes('lock')) results.lock = checkLock(history.events);
+    result = mergeResults(results);
+    const lost = result.anomalies.filter((a) => a.checker === 'lost').length;
+    figures = {
+      server: opts.server,
+      members: opts.members,
+      seed: opts.seed,
+      durationMs: now(),
+      workloads: [...opts.workloads],
+      nemeses: kinds,
+      ...figuresOf(history.events),
+      faults: nemesis.counts,
+      checks: result.stats,
+      notes: [...notes, ...nemesis.skipped.map((s) => `fault not applied: ${s}`)],
+    };
+    if (result.valid === 'unknown') figures.notes.push('a search bound was hit: some key could not be decided (not counted as valid)');
+    const reportPath = join(runDir, 'report.html');
+    await writeFile(reportPath, renderReport(history.events, result.anomalies, figures, result.valid));
+    await writeFile(join(runDir, 'history.json'), JSON.stringify({ figures, events: history.events, anomalies: result.anomalies }));
+    const ok = result.valid === true && lost === 0;
+    keepData = !ok;
+    return { ok, result, anomalies: result.anomalies, lost, figures, runDir, reportPath };
+  } finally {
+    stop.abort();
+    for (const c of clients) c.close();
+    for (const n of nemesis.spawned()) {
+      await n.kill();
+      n.close();
+    }
+    await cluster.stop().catch((err) => log(`jepsen: stopping the cluster: ${String(err)}`));
+    // The members' data directories (hundreds of MB) are kept only for a failed run; logs stay.
+    if (!keepData) {
+      for (const e of await readdir(baseDir, { withFileTypes: true }).catch(() => [])) {
+        if (e.isDirectory()) await rm(join(baseDir, e.name), { recursive: true, force: true });
+      }
+    }
+    if (savedHooks === undefined) delete process.env.KVD_TEST_HOOKS;
+    else process.env.KVD_TEST_HOOKS = savedHooks;
+  }
+}
+
+/** Retries a read until it answers (bounded: 60 s). */
+async function retry<T>(fn: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(250);
+    }
+  }
+}
