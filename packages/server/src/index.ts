@@ -44,3 +44,4 @@ export { watchService } from './services/watch.js';
 export { FAILPOINTS, initFailpoints, parseFailpoints } from './failpoints.js';
 export type { FailpointName, FailpointAction } from './failpoints.js';
 export { RpcError } from './errors.js';
+export type { ReadContextSource } from './consensus/read_context.js';
