@@ -12,7 +12,10 @@ function services(name: string, clock: SimClock, serveMs: number, served: string
   const kv = {
     range: (call: { request: etcdserverpb.RangeRequest }, cb: (e: unknown, r?: etcdserverpb.RangeResponse) => void) => {
       served.push(`${name}@${clock.now()}`);
-      clock.setTimeout(() => cb(null, etcdserverpb.RangeResponse.fromPartial({ kvs: [{ key: call.request.key, value: Buffer.from(name) }] })), serveMs);
+      clock.setTimeout(
+        () => cb(null, etcdserverpb.RangeResponse.fromPartial({ kvs: [{ key: call.request.key, value: Buffer.from(name) }] })),
+        serveMs,
+      );
     },
   };
   const lease = {
@@ -49,7 +52,11 @@ function setup(serveMs = 1) {
 }
 
 const range = (conn: ClientConn, timeoutMs = 1000) =>
-  conn.unary<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>((x) => x.kv.range, etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from('k') }), timeoutMs);
+  conn.unary<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(
+    (x) => x.kv.range,
+    etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from('k') }),
+    timeoutMs,
+  );
 
 describe('ClientConn', () => {
   it('calls the member through its service object, on the virtual timeline', async () => {
@@ -104,7 +111,9 @@ describe('ClientConn', () => {
 
   it('streams: requests reach the service, responses come back', async () => {
     const { s, conn } = setup();
-    const st = conn.stream<etcdserverpb.LeaseKeepAliveRequest, etcdserverpb.LeaseKeepAliveResponse>((x) => x.lease.leaseKeepAlive as never)!;
+    const st = conn.stream<etcdserverpb.LeaseKeepAliveRequest, etcdserverpb.LeaseKeepAliveResponse>(
+      (x) => x.lease.leaseKeepAlive as never,
+    )!;
     const got: bigint[] = [];
     st.duplex.onResponse = (r) => got.push(r.TTL);
     st.send(etcdserverpb.LeaseKeepAliveRequest.fromPartial({ ID: 7n }));

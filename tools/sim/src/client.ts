@@ -169,7 +169,9 @@ export class ClientConn {
         return;
       }
       unhook = inc.clock.onKill(() =>
-        this.sched.at(this.delay(), `reset ${target.name}`, () => finish(() => reject(new CallError(Code.UNAVAILABLE, 'connection lost', false)))),
+        this.sched.at(this.delay(), `reset ${target.name}`, () =>
+          finish(() => reject(new CallError(Code.UNAVAILABLE, 'connection lost', false))),
+        ),
       );
 
       this.sched.at(this.delay(), `request ${target.name}`, () => {
@@ -190,13 +192,21 @@ export class ClientConn {
    * messages and server responses travel with a delay; the stream closes (onClose with an error)
    * when the member crashes.
    */
-  stream<Req, Res>(pick: (s: Services) => (stream: never) => void): { duplex: SimDuplex<Req, Res>; send(req: Req): void; close(): void } | undefined {
+  stream<Req, Res>(
+    pick: (s: Services) => (stream: never) => void,
+  ): { duplex: SimDuplex<Req, Res>; send(req: Req): void; close(): void } | undefined {
     const target = this.targets[this.at];
     const inc = target.current();
     if (!inc) return undefined;
     let closed = false;
+    // A stream is ordered both ways (one HTTP/2 stream over TCP): each message is delivered no
+    // earlier than the one before it.
+    let lastDown = 0;
+    let lastUp = 0;
+    const ordered = (last: number): number => Math.max(this.sched.now() + this.delay(), last);
     const duplex = new SimDuplex<Req, Res>((fn) => {
-      this.sched.at(this.delay(), `stream response ${target.name}`, () => {
+      lastDown = ordered(lastDown);
+      this.sched.at(lastDown - this.sched.now(), `stream response ${target.name}`, () => {
         if (!closed) fn();
       });
     });
@@ -205,11 +215,15 @@ export class ClientConn {
         if (!closed) duplex.closeOnce(new CallError(Code.UNAVAILABLE, 'connection lost', false));
       }),
     );
-    inc.clock.post(`open stream ${target.name}`, () => (pick(inc.services) as (s: unknown) => void)(duplex), this.delay());
+    lastUp = ordered(lastUp);
+    inc.clock.post(`open stream ${target.name}`, () => (pick(inc.services) as (s: unknown) => void)(duplex), lastUp - this.sched.now());
     return {
       duplex,
       send: (req: Req) => {
-        this.sched.at(this.delay(), `stream request ${target.name}`, () => inc.clock.post(`stream serve ${target.name}`, () => duplex.push(req)));
+        lastUp = ordered(lastUp);
+        this.sched.at(lastUp - this.sched.now(), `stream request ${target.name}`, () =>
+          inc.clock.post(`stream serve ${target.name}`, () => duplex.push(req)),
+        );
       },
       close: () => {
         closed = true;

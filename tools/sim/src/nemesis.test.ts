@@ -53,7 +53,11 @@ async function run(seed: number, endMs = 20_000) {
   const n = new Nemesis(s, rng.fork('nemesis'), net, t, h, { startMs: 100, endMs, minGapMs: 100, maxGapMs: 500, faults: allFaults });
   n.start();
   await s.runUntil(endMs - 1);
-  const during = { down: t.down.size, paused: t.paused.size, linked: t.names.every((a) => t.names.every((b) => a === b || net.linked(a, b))) };
+  const during = {
+    down: t.down.size,
+    paused: t.paused.size,
+    linked: t.names.every((a) => t.names.every((b) => a === b || net.linked(a, b))),
+  };
   await n.heal();
   return { s, t, h, n, net, during };
 }

@@ -5,6 +5,7 @@
 //   isolate-leader the current leader cut off from everyone
 //   one-way        one directional link cut (a member hears but is not heard, or the reverse)
 //   loss           a burst of message loss on every link
+//   slow           one member's links hold messages up by up to 0.5-3 s (congestion, TCP backoff)
 //   kill           process crash (the disk keeps what was written), restart after a delay
 //   power-loss     crash that loses unsynced writes (and may tear the last one), restart later
 //   pause          SIGSTOP-like: the member's events wait, then resume
@@ -38,9 +39,32 @@ export interface NemesisTarget {
   failNextFsync(name: string): void;
 }
 
-export type FaultKind = 'partition' | 'isolate-leader' | 'one-way' | 'loss' | 'kill' | 'power-loss' | 'pause' | 'clock-jump' | 'skew' | 'fsync-fail';
+export type FaultKind =
+  | 'partition'
+  | 'isolate-leader'
+  | 'one-way'
+  | 'loss'
+  | 'slow'
+  | 'kill'
+  | 'power-loss'
+  | 'pause'
+  | 'clock-jump'
+  | 'skew'
+  | 'fsync-fail';
 
-export const allFaults: readonly FaultKind[] = ['partition', 'isolate-leader', 'one-way', 'loss', 'kill', 'power-loss', 'pause', 'clock-jump', 'skew', 'fsync-fail'];
+export const allFaults: readonly FaultKind[] = [
+  'partition',
+  'isolate-leader',
+  'one-way',
+  'loss',
+  'slow',
+  'kill',
+  'power-loss',
+  'pause',
+  'clock-jump',
+  'skew',
+  'fsync-fail',
+];
 
 export interface NemesisOptions {
   /** First fault at about this virtual time. */
@@ -117,7 +141,10 @@ export class Nemesis {
           this.net.cutOneWay(from, to);
           detail = `${from}>${to}`;
         } else {
-          const shuffled = names.map((n) => [this.rng.next(), n] as const).sort((a, b) => a[0] - b[0]).map((x) => x[1]);
+          const shuffled = names
+            .map((n) => [this.rng.next(), n] as const)
+            .sort((a, b) => a[0] - b[0])
+            .map((x) => x[1]);
           let minority: string[];
           if (kind === 'isolate-leader') {
             const l = this.target.leader();
@@ -144,6 +171,15 @@ export class Nemesis {
         this.net.lossBurst(p, ms);
         this.record('loss', 'start', `p=${p}`);
         this.later(ms, () => this.record('loss', 'stop', `p=${p}`));
+        return;
+      }
+      case 'slow': {
+        const name = this.rng.pick(names);
+        const extra = this.rng.pick([500, 1500, 3000]);
+        const ms = this.duration(1000, 5000);
+        this.net.slow(name, extra, ms);
+        this.record('slow', 'start', `${name} +${extra}ms`);
+        this.later(ms, () => this.record('slow', 'stop', `${name} +${extra}ms`));
         return;
       }
       case 'kill':

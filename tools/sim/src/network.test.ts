@@ -31,6 +31,9 @@ class Recorder implements PeerHandler {
     this.renewals.push(id);
     return 7n;
   }
+  async promoteMember(): Promise<etcdserverpb.MemberPromoteResponse> {
+    return { header: undefined, members: [] };
+  }
   async leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
     return { header: undefined, ID: req.ID, TTL: 3n, grantedTTL: 5n, keys: [] };
   }

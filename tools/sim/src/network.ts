@@ -74,8 +74,20 @@ class Endpoint implements PeerNetwork {
     return this.net.call(this, leader.id, 'renewLease', (h) => h.renewLease(id), timeoutMs);
   }
 
-  leaseTimeToLive(leader: PeerAddress, req: etcdserverpb.LeaseTimeToLiveRequest, timeoutMs: number): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
+  leaseTimeToLive(
+    leader: PeerAddress,
+    req: etcdserverpb.LeaseTimeToLiveRequest,
+    timeoutMs: number,
+  ): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
     return this.net.call(this, leader.id, 'leaseTimeToLive', (h) => h.leaseTimeToLive(req), timeoutMs);
+  }
+
+  promoteMember(
+    leader: PeerAddress,
+    req: etcdserverpb.MemberPromoteRequest,
+    timeoutMs: number,
+  ): Promise<etcdserverpb.MemberPromoteResponse> {
+    return this.net.call(this, leader.id, 'promoteMember', (h) => h.promoteMember(req), timeoutMs);
   }
 
   async stop(): Promise<void> {
@@ -100,6 +112,8 @@ export class SimNetwork {
   private readonly cut = new Set<string>();
   private burstLoss = 0;
   private burstUntil = 0;
+  /** Members whose links are slow (congestion, TCP retransmission backoff): extra delay up to ms. */
+  private readonly slowLinks = new Map<string, { extraMs: number; until: number }>();
   /** Messages delivered, dropped, duplicated (for the run's summary). */
   readonly stats = { delivered: 0, dropped: 0, duplicated: 0, snapshots: 0 };
 
@@ -133,7 +147,7 @@ export class SimNetwork {
   partition(groups: readonly (readonly string[])[], all: readonly string[]): void {
     this.cut.clear();
     const side = new Map<string, number>();
-    groups.forEach((g, i) => g.forEach((n) => side.set(n, i)));
+    for (const [i, g] of groups.entries()) for (const n of g) side.set(n, i);
     for (const a of all) for (const b of all) if (a !== b && side.get(a) !== side.get(b)) this.cut.add(`${a}>${b}`);
     this.sched.trace(`net partition ${groups.map((g) => `[${g.join(',')}]`).join(' ')}`);
   }
@@ -151,8 +165,19 @@ export class SimNetwork {
     this.sched.trace(`net loss ${p} for ${ms}ms`);
   }
 
+  /**
+   * Every message to or from `name` is held up by up to extraMs more for the next ms: messages
+   * queued for a member while it is down or slow reach whichever incarnation is there when they
+   * arrive (a transport's queue is flushed to the reconnected peer).
+   */
+  slow(name: string, extraMs: number, ms: number): void {
+    this.slowLinks.set(name, { extraMs, until: this.sched.now() + ms });
+    this.sched.trace(`net slow ${name} +${extraMs}ms for ${ms}ms`);
+  }
+
   heal(): void {
     this.cut.clear();
+    this.slowLinks.clear();
     this.burstLoss = 0;
     this.sched.trace('net heal');
   }
@@ -166,9 +191,14 @@ export class SimNetwork {
     return this.sched.now() < this.burstUntil ? Math.max(this.burstLoss, this.o.lossRate) : this.o.lossRate;
   }
 
-  private delay(): number {
+  private delay(from?: string, to?: string): number {
     const d = this.rng.between(this.o.minDelayMs * 1000, this.o.maxDelayMs * 1000) / 1000;
-    return this.rng.chance(this.o.spikeRate) ? d + this.rng.int(this.o.spikeDelayMs) : d;
+    let extra = this.rng.chance(this.o.spikeRate) ? this.rng.int(this.o.spikeDelayMs) : 0;
+    for (const n of [from, to]) {
+      const s = n === undefined ? undefined : this.slowLinks.get(n);
+      if (s && this.sched.now() < s.until) extra += this.rng.int(s.extraMs);
+    }
+    return d + extra;
   }
 
   // --- delivery ---
@@ -201,7 +231,7 @@ export class SimNetwork {
     if (copies === 2) this.stats.duplicated++;
     const label = `msg ${from.name}>${toName} ${raftpb.messageTypeToJSON(m.type)} t${m.term} i${m.index} n${m.entries.length}`;
     for (let c = 0; c < copies; c++) {
-      this.sched.at(this.delay(), label, () => {
+      this.sched.at(this.delay(from.name, toName), label, () => {
         this.reach(
           from.name,
           m.to,

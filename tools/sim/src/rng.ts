@@ -2,8 +2,9 @@
 // nemesis schedule, client operations, each member's Random — is drawn from a generator derived
 // from the run's seed, so a seed replays one run exactly.
 //
-// mulberry32, as in @kv/raft's seededRandom (one more copy; the test kit of issue 9 §4 is to
-// consolidate them), with floats, integers, picks and named sub-streams.
+// The generator is @kv/raft's seededRandom (mulberry32), the tree's one copy (as @kv/testkit's
+// Rand); this adds floats, picks, bytes and named sub-streams.
+import { seededRandom, type RandomSource } from '@kv/raft';
 import type { Random } from '@kv/server';
 
 /** FNV-1a of a string, for deriving sub-stream seeds from names. */
@@ -16,20 +17,18 @@ function fnv32(s: string): number {
   return h >>> 0;
 }
 
-export class SimRng implements Random {
-  private state: number;
+const TWO_32 = 0x1_0000_0000;
 
-  constructor(seed: number) {
-    this.state = (seed ^ 0x9e37_79b9) >>> 0;
+export class SimRng implements Random {
+  private readonly r: RandomSource;
+
+  constructor(private readonly seed: number) {
+    this.r = seededRandom(seed >>> 0);
   }
 
   /** Uniform in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b_79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+    return this.r(TWO_32) / TWO_32;
   }
 
   /** Integer in [0, n). */
@@ -60,10 +59,11 @@ export class SimRng implements Random {
   }
 
   /**
-   * An independent generator named `label`, derived from this one's current state without
-   * consuming from it: adding draws to one sub-stream never shifts another's.
+   * An independent generator named `label`, derived from this one's seed and the label (not
+   * from its draws): adding draws to one sub-stream never shifts another's. Forks of one parent
+   * need distinct labels.
    */
   fork(label: string): SimRng {
-    return new SimRng((this.state ^ fnv32(label)) >>> 0);
+    return new SimRng(Math.imul(this.seed ^ 0x85eb_ca6b, 0xc2b2_ae35) ^ fnv32(label));
   }
 }

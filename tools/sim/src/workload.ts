@@ -16,7 +16,16 @@
 // member; a read that ends in an error is `fail` (it had no effect). A process that got `info`
 // continues under a new process id (the history's rule).
 import { etcdserverpb, mvccpb } from '@kv/api';
-import { parseList, type History, type MicroOp, type Op, type WatchEvent, type WatchKv, type WatchResponse, type WatchStream } from '@kv/check';
+import {
+  parseList,
+  type History,
+  type MicroOp,
+  type Op,
+  type WatchEvent,
+  type WatchKv,
+  type WatchResponse,
+  type WatchStream,
+} from '@kv/check';
 import { CallError, ClientConn, shouldFailover, type ClientTarget, type Services } from './client.js';
 import type { SimRng } from './rng.js';
 import type { Scheduler } from './scheduler.js';
@@ -109,7 +118,13 @@ export class Workload {
       if (r < 0.45) outcome = await this.registerOp(conn, rng, proc);
       else if (r < 0.8) outcome = await this.appendOp(conn, rng, proc);
       // A lease session retires its process ids itself (it issues several operations).
-      else await this.leaseSession(conn, rng, () => proc, () => (proc += this.o.clients));
+      else
+        await this.leaseSession(
+          conn,
+          rng,
+          () => proc,
+          () => (proc += this.o.clients),
+        );
       if (outcome?.type === 'info') proc += this.o.clients;
       await this.sleep(rng.int(this.o.thinkMs + 1));
     }
@@ -272,7 +287,11 @@ export class Workload {
           etcdserverpb.LeaseGrantRequest.fromPartial({ TTL: BigInt(ttl) }),
         );
         id = res.ID;
-        return this.history.ok(op, { value: { id: res.ID.toString(), ttl: num(res.TTL) }, lease: res.ID.toString(), revision: num(res.header?.revision) });
+        return this.history.ok(op, {
+          value: { id: res.ID.toString(), ttl: num(res.TTL) },
+          lease: res.ID.toString(),
+          revision: num(res.header?.revision),
+        });
       } catch (e) {
         return this.failed(conn, op, e, true);
       }
@@ -313,7 +332,8 @@ export class Workload {
           );
           return this.history.ok(op, { revision: num(res.header?.revision) });
         } catch (e) {
-          if (e instanceof CallError && /lease not found/.test(e.details)) return this.history.fail(op, errText(e), { endpoint: conn.endpoint });
+          if (e instanceof CallError && /lease not found/.test(e.details))
+            return this.history.fail(op, errText(e), { endpoint: conn.endpoint });
           return this.failed(conn, op, e, true);
         }
       });
@@ -358,7 +378,9 @@ export class Workload {
       const deadline = this.sched.at(this.o.requestTimeoutMs, 'keepalive deadline', () =>
         finish(() => this.failed(conn, op, new CallError(4, 'context deadline exceeded', false), true)),
       );
-      const s = conn.stream<etcdserverpb.LeaseKeepAliveRequest, etcdserverpb.LeaseKeepAliveResponse>((x) => x.lease.leaseKeepAlive as never);
+      const s = conn.stream<etcdserverpb.LeaseKeepAliveRequest, etcdserverpb.LeaseKeepAliveResponse>(
+        (x) => x.lease.leaseKeepAlive as never,
+      );
       if (!s) {
         finish(() => this.failed(conn, op, new CallError(14, 'connection refused', true), true));
         return;
