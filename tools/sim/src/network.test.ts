@@ -148,6 +148,27 @@ describe('SimNetwork', () => {
     ]);
   });
 
+  it('reports a failed snapshot when the receiver crashes before it has the state', async () => {
+    const { s, clocks, handlers, nets } = setup();
+    handlers[1].onSnapshot = () => new Promise<void>(() => undefined); // its disk work dies with it
+    const snap = raftpb.Message.fromPartial({
+      type: raftpb.MessageType.MsgSnap,
+      from: 1n,
+      to: 2n,
+      term: 2n,
+      snapshot: { data: Buffer.alloc(0), metadata: { index: 10n, term: 2n } },
+    });
+    async function* data(): AsyncGenerator<Buffer> {
+      yield Buffer.from('x');
+    }
+    nets[0].sendSnapshot(snap, data);
+    await s.runUntil(50);
+    expect(handlers[0].statuses).toEqual([]);
+    clocks[1].kill();
+    await s.runUntil(100);
+    expect(handlers[0].statuses).toEqual([[2n, false]]);
+  });
+
   it("forwards lease calls to the leader's handler, and times out across a partition", async () => {
     const { s, net, handlers, nets } = setup();
     const leader = { id: 3n, peerUrls: [], clientUrls: [] };

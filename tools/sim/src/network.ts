@@ -10,7 +10,8 @@
 //   network; a delivery to a paused member waits until it resumes;
 // - a link cut at delivery time drops the message even if it was sent before the cut (in flight);
 // - the sender hears onUnreachable for messages dropped because the target is down or cut off,
-//   and exactly one onSnapshotStatus per sendSnapshot (unless it crashed meanwhile).
+//   and exactly one onSnapshotStatus per sendSnapshot (unless it crashed meanwhile), a failure
+//   when the receiver crashed before it answered.
 import { raftpb, type etcdserverpb } from '@kv/api';
 import { RpcError, type NetworkFactory, type PeerAddress, type PeerHandler, type PeerNetwork } from '@kv/server';
 import type { SimRng } from './rng.js';
@@ -282,9 +283,19 @@ export class SimNetwork {
               async function* stream(): AsyncGenerator<Buffer> {
                 for (const c of chunks) yield c;
               }
+              // The stream breaks if the receiver dies before it answers (its disk work dies with
+              // it): the sender then hears of a failure, as over a reset connection.
+              let settled = false;
+              const settle = (ok: boolean, what: string) => {
+                if (settled) return;
+                settled = true;
+                unhook();
+                this.sched.at(this.delay(), `${label} ${what}`, () => status(ok && this.linked(ep.name, from.name)));
+              };
+              const unhook = ep.clock.onKill(() => settle(false, 'reset'));
               ep.handler.onSnapshot(raftpb.Message.decode(head), stream()).then(
-                () => this.sched.at(this.delay(), `${label} ack`, () => status(this.linked(ep.name, from.name))),
-                () => this.sched.at(this.delay(), `${label} nack`, () => status(false)),
+                () => settle(true, 'ack'),
+                () => settle(false, 'nack'),
               );
             },
             () => status(false),
