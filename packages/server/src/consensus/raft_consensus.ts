@@ -203,6 +203,11 @@ export class RaftConsensus implements Consensus {
     this.clock = o.clock;
     this.confState = o.confState;
     this.snapshotIndex = o.snapshotIndex;
+    // A restart reports the term and commit it recovered until a Ready changes them (Status and
+    // response headers showed term 0 on a restarted member that had nothing new to persist).
+    const { hardState } = o.storage.initialState();
+    this.term_ = hardState.term;
+    this.commit_ = hardState.commit;
     this.readContexts = o.readContexts ?? new ReadContexts(o.memberId, o.readNonce ?? o.random.bytes(8));
     this.node = new RawNode({
       id: o.memberId,
