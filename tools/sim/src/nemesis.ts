@@ -6,8 +6,10 @@
 //   one-way        one directional link cut (a member hears but is not heard, or the reverse)
 //   loss           a burst of message loss on every link
 //   slow           one member's links hold messages up by up to 0.5-3 s (congestion, TCP backoff)
-//   kill           process crash (the disk keeps what was written), restart after a delay
+//   kill           process crash (the disk keeps what was written), restart after 20 ms-3 s
 //   power-loss     crash that loses unsynced writes (and may tear the last one), restart later
+//   crash-loop     one member killed 2-4 times in a row, each time restarted within 20-100 ms and
+//                  killed again after 100-800 ms up (a supervisor restarting a failing process)
 //   pause          SIGSTOP-like: the member's events wait, then resume
 //   clock-jump     the member's wall clock steps forward or back (monotonic time does not)
 //   skew           the member's timers run faster or slower for a while
@@ -46,6 +48,7 @@ export type FaultKind =
   | 'loss'
   | 'slow'
   | 'kill'
+  | 'crash-loop'
   | 'power-loss'
   | 'pause'
   | 'clock-jump'
@@ -59,6 +62,7 @@ export const allFaults: readonly FaultKind[] = [
   'loss',
   'slow',
   'kill',
+  'crash-loop',
   'power-loss',
   'pause',
   'clock-jump',
@@ -196,10 +200,28 @@ export class Nemesis {
         }
         this.target.crash(name, kind === 'power-loss');
         this.record(kind, 'start', name);
-        this.later(this.duration(200, 3000), () => {
+        // Half the time a supervisor restarts it at once (20-200 ms), else an operator later.
+        const down = this.rng.chance(0.5) ? this.duration(20, 200) : this.duration(200, 3000);
+        this.later(down, () => {
           this.record(kind, 'stop', name);
           void this.target.restart(name);
         });
+        return;
+      }
+      case 'crash-loop': {
+        if (up.length === 0) return;
+        const name = this.rng.pick(up);
+        let left = this.rng.between(2, 4);
+        this.record('crash-loop', 'start', name);
+        const round = () => {
+          this.target.crash(name, false);
+          this.later(this.duration(20, 100), () => {
+            void this.target.restart(name);
+            if (--left > 0) this.later(this.duration(100, 800), round);
+            else this.record('crash-loop', 'stop', name);
+          });
+        };
+        round();
         return;
       }
       case 'pause': {
