@@ -186,7 +186,7 @@ export interface CheckResult {
 
 export interface RegisterOptions {
   /** Search-effort bound per key (steps; at most as many states are memoized); over it, that key
-   *  is 'unknown' and a note names it. Default 1e7 (DEFAULT_MAX_STEPS, about 10 s and 1 GB). */
+   *  is 'unknown' and a note names it. Default 2e7 (DEFAULT_MAX_STEPS, about 10 s per key). */
   maxSteps?: number;
   /** Value of a key never written. Default null. */
   initial?: string | null;
