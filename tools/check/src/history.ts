@@ -180,10 +180,13 @@ export interface CheckResult {
   anomalies: Anomaly[];
   /** Counters for the report (ops checked, keys, search steps, ...). */
   stats: Record<string, number>;
+  /** Remarks for the report: what a search bound left undecided (which key, how large), ... */
+  notes?: string[];
 }
 
 export interface RegisterOptions {
-  /** Search-effort bound per key (states explored); over it, that key is 'unknown'. Default 1e6. */
+  /** Search-effort bound per key (steps; at most as many states are memoized); over it, that key
+   *  is 'unknown' and a note names it. Default 2e7 (DEFAULT_MAX_STEPS, about 10 s per key). */
   maxSteps?: number;
   /** Value of a key never written. Default null. */
   initial?: string | null;

@@ -34,18 +34,21 @@ export function opsOf(history: readonly HistoryEvent[]): Op[] {
 export function mergeResults(results: Record<string, CheckResult>): CheckResult {
   const anomalies: Anomaly[] = [];
   const stats: Record<string, number> = {};
+  const notes: string[] = [];
   let valid: CheckResult['valid'] = true;
   for (const [name, r] of Object.entries(results)) {
     anomalies.push(...r.anomalies);
     for (const [k, v] of Object.entries(r.stats)) stats[`${name}.${k}`] = v;
+    if (r.notes) notes.push(...r.notes);
     if (r.valid === false) valid = false;
     else if (r.valid === 'unknown' && valid === true) valid = 'unknown';
   }
-  return { valid, anomalies, stats };
+  return notes.length > 0 ? { valid, anomalies, stats, notes } : { valid, anomalies, stats };
 }
 
 /** valid is false when an anomaly is not an expected one. */
-export function resultOf(anomalies: Anomaly[], stats: Record<string, number>, unknown = false): CheckResult {
+export function resultOf(anomalies: Anomaly[], stats: Record<string, number>, unknown = false, notes: string[] = []): CheckResult {
   const bad = anomalies.some((a) => a.expected !== true);
-  return { valid: bad ? false : unknown ? 'unknown' : true, anomalies, stats };
+  const valid = bad ? false : unknown ? 'unknown' : true;
+  return notes.length > 0 ? { valid, anomalies, stats, notes } : { valid, anomalies, stats };
 }

@@ -45,6 +45,8 @@ export type Done = { type: 'ok'; value?: unknown; revision?: number; lease?: str
 
 /** Errors that prove a request had no effect (refused before it was proposed or applied). */
 function definite(err: unknown): boolean {
+  // raft refused the proposal (during a leader transfer): it never entered the log (etcd's text).
+  if (text(err) === 'raft proposal dropped') return true;
   return [
     NoSpaceError,
     TooManyRequestsError,

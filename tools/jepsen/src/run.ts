@@ -22,6 +22,7 @@ import {
 import { startCluster, type ServerKind } from '@kv/cluster-launcher';
 import { AppendWorkload } from './append.js';
 import type { Ctx, Workload } from './context.js';
+import { ELECTION_TIMEOUT_MS, LEADER_POLL_WINDOW_MS, leaderWindows } from './leader_windows.js';
 import { LeaseWorkload } from './lease.js';
 import { LockWorkload } from './lock.js';
 import { Nemesis, type NemesisKind } from './nemesis.js';
@@ -61,10 +62,7 @@ export interface JepsenResult {
   reportPath: string;
 }
 
-const ELECTION_TIMEOUT_MS = 1_000;
 const OP_TIMEOUT_MS = 3_000;
-/** A new term seen by the Status poll happened since the previous poll (250 ms + its timeout). */
-const LEADER_POLL_WINDOW_MS = 1_000;
 const defaultOut = fileURLToPath(new URL('../out/', import.meta.url));
 
 export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
@@ -228,27 +226,12 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
           if (e.type === 'delete' && m) revocations.push({ lease: m[1]!, revision: r.revision, time: 0 });
         }
       }
-      // Leadership may change during any fault and up to a few election timeouts after it, and a
-      // term seen by the Status poll changed since the previous poll: each is a window.
-      const leaderChanges: Array<{ from: number; to: number }> = [];
-      const opened = new Map<string, number>();
-      for (const e of history.events) {
-        if (e.kind !== 'nemesis') continue;
-        if (e.name === 'leader') leaderChanges.push({ from: e.time - LEADER_POLL_WINDOW_MS, to: e.time });
-        else if (e.phase === 'start') opened.set(e.name, e.time);
-        else {
-          const from = e.phase === 'stop' ? (opened.get(e.name) ?? e.time) : e.time;
-          opened.delete(e.name);
-          leaderChanges.push({ from, to: e.time + 3 * ELECTION_TIMEOUT_MS });
-        }
-      }
-      for (const from of opened.values()) leaderChanges.push({ from, to: Infinity });
       results.lease = checkLeases({
         history: history.events,
         electionTimeoutMs: ELECTION_TIMEOUT_MS,
         slackMs: 1_000,
         revocations,
-        leaderChanges,
+        leaderChanges: leaderWindows(history.events, ELECTION_TIMEOUT_MS, LEADER_POLL_WINDOW_MS),
       });
     }
     if (opts.workloads.includes('lock')) results.lock = checkLock(history.events);
@@ -267,6 +250,7 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
       notes: [...notes, ...nemesis.skipped.map((s) => `fault not applied: ${s}`)],
     };
     if (result.valid === 'unknown') figures.notes.push('a search bound was hit: some key could not be decided (not counted as valid)');
+    figures.notes.push(...(result.notes ?? []));
     const reportPath = join(runDir, 'report.html');
     await writeFile(reportPath, renderReport(history.events, result.anomalies, figures, result.valid));
     await writeFile(join(runDir, 'history.json'), JSON.stringify({ figures, events: history.events, anomalies: result.anomalies }));

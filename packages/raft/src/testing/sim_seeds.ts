@@ -48,9 +48,12 @@ export function simulationSuite(nodes: number): void {
   describe(`whole-cluster simulation, ${nodes} nodes, seeds ${first}..${first + count - 1}`, () => {
     for (let lo = first; lo < first + count; lo += BATCH) {
       const hi = Math.min(lo + BATCH, first + count) - 1;
-      it(`seeds ${lo}..${hi}`, () => {
+      it(`seeds ${lo}..${hi}`, async () => {
         const failures: SimulationFailure[] = [];
         for (let seed = lo; seed <= hi; seed++) {
+          // Each seed runs synchronously: let the event loop turn between seeds, or on a loaded
+          // machine vitest's worker misses its RPC deadline ('Timeout calling "onTaskUpdate"').
+          await new Promise((r) => setImmediate(r));
           try {
             const r = runSimulation({ seed, nodes });
             for (const [k, v] of Object.entries(r.stats) as [keyof SimulationStats, number][]) totals[k] = (totals[k] ?? 0) + v;

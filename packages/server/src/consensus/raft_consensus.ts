@@ -330,7 +330,10 @@ export class RaftConsensus implements Consensus {
       } catch (err) {
         timer.clear();
         this.waiters.delete(id);
-        reject(err === ErrProposalDropped ? new RpcError(this.lead === 0n ? 'NoLeader' : 'Timeout') : err);
+        // A dropped proposal never entered the log: a definite failure. With a leader known (raft
+        // drops proposals during a leader transfer) etcd answers raft's own error, code Unknown,
+        // text 'raft proposal dropped'; without one, 'no leader'.
+        reject(err === ErrProposalDropped && this.lead === 0n ? new RpcError('NoLeader') : err);
         return;
       }
       this.kick();
