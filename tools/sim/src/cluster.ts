@@ -364,14 +364,22 @@ export class SimCluster implements NemesisTarget {
     return best;
   }
 
-  /** Each member's HashKV at its current revision. */
+  /**
+   * Each member's HashKV at one revision: the lowest current revision among them (as etcd's
+   * corruption check compares hashes at one revision). Leases keep expiring after the cluster
+   * became quiet, so a member may be an entry behind when the hashes are taken.
+   */
   async hashes(): Promise<{ name: string; hash: number; revision: bigint }[]> {
-    const out: { name: string; hash: number; revision: bigint }[] = [];
-    for (const name of this.names) {
+    const ms = this.names.flatMap((name) => {
       const m = this.byName.get(name)!.member;
-      if (!m) continue;
-      const h = await m.store.hashByRev(0n);
-      out.push({ name, hash: h.hash, revision: h.currentRev });
+      return m ? [{ name, m }] : [];
+    });
+    let rev = -1n;
+    for (const { m } of ms) if (rev < 0n || m.store.currentRev() < rev) rev = m.store.currentRev();
+    const out: { name: string; hash: number; revision: bigint }[] = [];
+    for (const { name, m } of ms) {
+      const h = await m.store.hashByRev(rev);
+      out.push({ name, hash: h.hash, revision: rev });
     }
     return out;
   }

@@ -186,6 +186,13 @@ export async function runSeed(o: SeedOptions): Promise<SeedResult> {
       lost: checkLost(events, finals),
     };
     checked = mergeResults(checks);
+    // A debugging aid: SIM_DUMP_KEY=<key> prints that key's operations and the faults.
+    const dump = process.env.SIM_DUMP_KEY;
+    if (dump !== undefined) {
+      for (const e of events) {
+        if (e.kind === 'nemesis' || e.key === dump) console.log(JSON.stringify(e));
+      }
+    }
     for (const a of checked.anomalies) {
       if (a.expected) continue;
       failures.push(`${a.checker}/${a.type}${a.key !== undefined ? ` ${JSON.stringify(a.key)}` : ''}: ${a.message}`);
