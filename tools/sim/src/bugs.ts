@@ -14,8 +14,11 @@ export const bugNames: readonly BugName[] = ['read-index-collision'];
 
 /** The pre-b28ae1f contexts: 1, 2, 3, ... (8 bytes, big-endian), restarting at every start. */
 export class PerStartCounter implements ReadContextSource {
+  /** Contexts handed out by all instances (shows the hook is in use). */
+  static issued = 0;
   private seq = 0n;
   next(): Buffer {
+    PerStartCounter.issued++;
     this.seq += 1n;
     const ctx = Buffer.alloc(8);
     ctx.writeBigUInt64BE(this.seq);

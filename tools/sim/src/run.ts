@@ -180,7 +180,9 @@ export async function runSeed(o: SeedOptions): Promise<SeedResult> {
         history: events,
         leaderChanges: cluster.promotions.map((p) => p.time),
         electionTimeoutMs: electionMs,
-        slackMs: 2 * electionMs,
+        // A revoke is a proposal: under slow links (up to 3 s more each way) its commit and its
+        // apply on the member that serves a read take up to three such delays.
+        slackMs: 2 * electionMs + ((o.faults ?? allFaults).includes('slow') ? 3 * 3000 : 0),
         revocations: truth.revocations,
       }),
       lost: checkLost(events, finals),
