@@ -43,3 +43,5 @@ export { maintenanceService } from './services/maintenance.js';
 export { watchService } from './services/watch.js';
 export { FAILPOINTS, initFailpoints, parseFailpoints } from './failpoints.js';
 export type { FailpointName, FailpointAction } from './failpoints.js';
+export { RpcError } from './errors.js';
+export type { ReadContextSource } from './consensus/read_context.js';

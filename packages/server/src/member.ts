@@ -26,6 +26,7 @@ import { Compactor } from './compactor.js';
 import { effectiveQuota, parseRetention, type ServerConfig } from './config.js';
 import type { Consensus } from './consensus/consensus.js';
 import { RaftConsensus, type StateMachine } from './consensus/raft_consensus.js';
+import type { ReadContextSource } from './consensus/read_context.js';
 import { RpcError } from './errors.js';
 import { computeMemberId } from './ids.js';
 import { IdGenerator } from './idgen.js';
@@ -57,6 +58,8 @@ export interface MemberOptions {
   onFatal?: (err: unknown) => void;
   /** kv's own version, reported next to the etcd API version. */
   kvVersion?: string;
+  /** Test hook: where consensus takes its ReadIndex contexts from (default ReadContexts). */
+  readContexts?: (memberId: bigint) => ReadContextSource;
 }
 
 export class Member implements StateMachine {
@@ -160,6 +163,7 @@ export class Member implements StateMachine {
         onFatal,
         clock: this.clock,
         random: this.random,
+        readContexts: o.readContexts?.(b.memberId),
       });
     } catch (err) {
       void this.network.stop().catch(() => undefined); // made just before: nobody else will stop it

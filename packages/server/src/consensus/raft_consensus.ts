@@ -48,7 +48,7 @@ import type { GroupEntry } from '../apply/apply_group.js';
 import { RpcError } from '../errors.js';
 import { sleep, type Clock, type Random, type Timer } from '../world/clock.js';
 import type { Consensus } from './consensus.js';
-import { ReadContexts } from './read_context.js';
+import { ReadContexts, type ReadContextSource } from './read_context.js';
 import { failpoint } from '../failpoints.js';
 
 /** What the Ready loop needs from the rest of the member. */
@@ -112,6 +112,11 @@ export interface RaftConsensusOptions {
   seed?: number;
   /** 8 random bytes, fresh for each start, in every ReadIndex context (default: random.bytes(8)). */
   readNonce?: Buffer;
+  /**
+   * Where ReadIndex contexts come from (default: ReadContexts over the member id and readNonce).
+   * Only tests pass one: the whole-cluster simulation puts the old per-start counter back with it.
+   */
+  readContexts?: ReadContextSource;
   /** How long a ReadIndex round waits for its answer before it is re-sent (default 500 ms). */
   readIndexRetryMs?: number;
 }
@@ -184,7 +189,7 @@ export class RaftConsensus implements Consensus {
   private readQueue: ReadWaiter[] = [];
   /** The round in flight (at most one), by context (hex). */
   private readonly readRounds = new Map<string, ReadRound>();
-  private readonly readContexts: ReadContexts;
+  private readonly readContexts: ReadContextSource;
   /** Reads whose ReadIndex came back, waiting for apply to reach it. */
   private readApplied: { index: bigint; waiters: { resolve: () => void }[] }[] = [];
   private leaderWaiters: (() => void)[] = [];
@@ -198,7 +203,12 @@ export class RaftConsensus implements Consensus {
     this.clock = o.clock;
     this.confState = o.confState;
     this.snapshotIndex = o.snapshotIndex;
-    this.readContexts = new ReadContexts(o.memberId, o.readNonce ?? o.random.bytes(8));
+    // A restart reports the term and commit it recovered until a Ready changes them (Status and
+    // response headers showed term 0 on a restarted member that had nothing new to persist).
+    const { hardState } = o.storage.initialState();
+    this.term_ = hardState.term;
+    this.commit_ = hardState.commit;
+    this.readContexts = o.readContexts ?? new ReadContexts(o.memberId, o.readNonce ?? o.random.bytes(8));
     this.node = new RawNode({
       id: o.memberId,
       electionTick: o.electionTicks,
@@ -513,7 +523,12 @@ export class RaftConsensus implements Consensus {
     }
     if (rd.hardState || rd.entries.length > 0) {
       await failpoint('raftBeforeSave');
-      await wal.save(rd.hardState, rd.entries, { sync: rd.mustSync });
+      // With a snapshot the hard state is synced even when only its commit moved (raft's mustSync
+      // says lazy): a restart ignores a snapshot above the durable commit (Wal.validSnapshots), so
+      // a lost commit would bring the member back below the snapshot it acknowledged, and the
+      // leader's next heartbeat would carry a commit past its log (etcd #10219; found by the
+      // whole-cluster simulation, tools/sim).
+      await wal.save(rd.hardState, rd.entries, { sync: rd.mustSync || rd.snapshot !== undefined });
       await failpoint('raftAfterSave');
     }
     if (rd.snapshot) {

@@ -16,7 +16,12 @@
 // of one member collide with probability 2^-64 per pair of starts).
 export const readContextBytes = 24;
 
-export class ReadContexts {
+/** Where a consensus takes its ReadIndex contexts from (ReadContexts in production). */
+export interface ReadContextSource {
+  next(): Buffer;
+}
+
+export class ReadContexts implements ReadContextSource {
   private readonly prefix: Buffer;
   private seq = 0n;
 
