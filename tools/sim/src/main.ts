@@ -1,7 +1,7 @@
 // `pnpm sim`: runs seeds of the whole-cluster simulation. Exit 0 only when every seed passes.
 //
 //   pnpm sim --seeds N [--seed S] [--members 3|5] [--ops K] [--minutes-virtual V | --virtual-ms MS]
-//            [--bug read-index-collision] [--faults kill,partition,...|none] [--keep-going]
+//            [--bug read-index-collision] [--no-read-probe] [--faults kill,partition,...|none] [--keep-going]
 //            [--check-determinism] [--trace] [--verbose]
 //
 // --seed S alone runs that seed (the replay of a failure); with --seeds N, seeds S..S+N-1.
@@ -18,6 +18,7 @@ interface Args {
   ops: number;
   virtualMs: number;
   bug?: BugName;
+  noReadProbe: boolean;
   faults: readonly FaultKind[];
   keepGoing: boolean;
   checkDeterminism: boolean;
@@ -26,7 +27,7 @@ interface Args {
 }
 
 const usage = `usage: pnpm sim --seeds N [--seed S] [--members 3|5] [--ops K] [--minutes-virtual V | --virtual-ms MS]
-                [--bug ${bugNames.join('|')}] [--faults ${allFaults.join(',')}|none]
+                [--bug ${bugNames.join('|')}] [--no-read-probe] [--faults ${allFaults.join(',')}|none]
                 [--keep-going] [--check-determinism] [--trace] [--verbose]`;
 
 class UsageError extends Error {}
@@ -40,6 +41,7 @@ function parse(argv: string[]): Args {
     virtualMs: 15_000,
     faults: allFaults,
     keepGoing: false,
+    noReadProbe: false,
     checkDeterminism: false,
     trace: false,
     verbose: false,
@@ -95,6 +97,9 @@ function parse(argv: string[]): Args {
         a.faults = list as FaultKind[];
         break;
       }
+      case '--no-read-probe':
+        a.noReadProbe = true;
+        break;
       case '--keep-going':
         a.keepGoing = true;
         break;
@@ -157,6 +162,7 @@ async function main(): Promise<number> {
       ops: a.ops,
       virtualMs: a.virtualMs,
       bug: a.bug,
+      noReadProbe: a.noReadProbe,
       faults: a.faults,
       onTrace: a.trace ? (l) => console.log(`trace ${l}`) : undefined,
     };

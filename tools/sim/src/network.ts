@@ -113,6 +113,8 @@ export class SimNetwork {
   private readonly cut = new Set<string>();
   private burstLoss = 0;
   private burstUntil = 0;
+  /** While calm, nothing is lost, duplicated or delayed by a spike (the start-up read probe). */
+  private calm = false;
   /** Members whose links are slow (congestion, TCP retransmission backoff): extra delay up to ms. */
   private readonly slowLinks = new Map<string, { extraMs: number; until: number }>();
   /** Messages delivered, dropped, duplicated (for the run's summary). */
@@ -188,13 +190,19 @@ export class SimNetwork {
     return !this.cut.has(`${from}>${to}`);
   }
 
+  /** Turns the weather's loss, duplication and delay spikes off (true) or back on. */
+  setCalm(on: boolean): void {
+    this.calm = on;
+  }
+
   private lossRate(): number {
+    if (this.calm) return 0;
     return this.sched.now() < this.burstUntil ? Math.max(this.burstLoss, this.o.lossRate) : this.o.lossRate;
   }
 
   private delay(from?: string, to?: string): number {
     const d = this.rng.between(this.o.minDelayMs * 1000, this.o.maxDelayMs * 1000) / 1000;
-    let extra = this.rng.chance(this.o.spikeRate) ? this.rng.int(this.o.spikeDelayMs) : 0;
+    let extra = !this.calm && this.rng.chance(this.o.spikeRate) ? this.rng.int(this.o.spikeDelayMs) : 0;
     for (const n of [from, to]) {
       const s = n === undefined ? undefined : this.slowLinks.get(n);
       if (s && this.sched.now() < s.until) extra += this.rng.int(s.extraMs);
@@ -231,7 +239,7 @@ export class SimNetwork {
     // A forwarded proposal (MsgProp) is never duplicated: kv's transport (TCP streams that never
     // resend) cannot, and raft does not deduplicate proposals (nor does etcd), so a second copy
     // would apply a client's write twice — outside kv's model (seed 10304 of 3 members showed it).
-    const dup = this.rng.chance(this.o.duplicateRate) && m.type !== raftpb.MessageType.MsgProp;
+    const dup = !this.calm && this.rng.chance(this.o.duplicateRate) && m.type !== raftpb.MessageType.MsgProp;
     const copies = dup ? 2 : 1;
     if (copies === 2) this.stats.duplicated++;
     const label = `msg ${from.name}>${toName} ${raftpb.messageTypeToJSON(m.type)} t${m.term} i${m.index} n${m.entries.length}`;

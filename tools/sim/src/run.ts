@@ -46,6 +46,8 @@ export interface SeedOptions {
   /** Virtual length of the workload + fault window (ms); healing and checks come after. */
   virtualMs: number;
   bug?: BugName;
+  /** Skip the start-up read probe (default: run it); the stale-read search does, to get past it. */
+  noReadProbe?: boolean;
   /** Faults the nemesis may inject (default: all). */
   faults?: readonly FaultKind[];
   /** Every trace line (--trace). */
@@ -79,6 +81,7 @@ export interface SeedResult {
 export function replayLine(o: SeedOptions): string {
   const parts = ['pnpm sim', `--seed ${o.seed}`, `--members ${o.members}`, `--ops ${o.ops}`, `--virtual-ms ${o.virtualMs}`];
   if (o.bug) parts.push(`--bug ${o.bug}`);
+  if (o.noReadProbe) parts.push('--no-read-probe');
   if (o.faults && o.faults.join(',') !== allFaults.join(',')) parts.push(`--faults ${o.faults.length ? o.faults.join(',') : 'none'}`);
   return parts.join(' ');
 }
@@ -129,29 +132,34 @@ export async function runSeed(o: SeedOptions): Promise<SeedResult> {
     keepLogLines: 60,
     bug: o.bug,
   });
-  const history = new History(() => sched.now());
-  const workload = new Workload(sched, rng.fork('workload'), history, cluster.targets, {
-    clients: o.members + 1,
-    watchers: 2,
-    opsPerClient: o.ops,
-    endMs: o.virtualMs,
-    requestTimeoutMs: 3000,
-    thinkMs: 100,
-  });
-  const nemesis = new Nemesis(sched, rng.fork('nemesis'), net, cluster, history, {
-    startMs: 1500,
-    endMs: o.virtualMs,
-    minGapMs: 300,
-    maxGapMs: 2000,
-    faults: o.faults ?? allFaults,
-  });
   const maxEvents = 2_000_000;
+  const history = new History(() => sched.now());
+  // Made once the start-up probe is done (their times count from its end).
+  let nemesis: Nemesis | undefined;
   let checked: CheckResult | undefined;
   try {
     await drive(sched, cluster.start(), 20_000, 'starting the cluster', maxEvents);
+    if (!o.noReadProbe) failures.push(...(await startupReadProbe(sched, rng.fork('probe'), net, cluster, maxEvents)));
+    // The workload and the faults start after the probe; their times count from here.
+    const t0 = sched.now();
+    const workload = new Workload(sched, rng.fork('workload'), history, cluster.targets, {
+      clients: o.members + 1,
+      watchers: 2,
+      opsPerClient: o.ops,
+      endMs: t0 + o.virtualMs,
+      requestTimeoutMs: 3000,
+      thinkMs: 100,
+    });
+    nemesis = new Nemesis(sched, rng.fork('nemesis'), net, cluster, history, {
+      startMs: t0 + 1500,
+      endMs: t0 + o.virtualMs,
+      minGapMs: 300,
+      maxGapMs: 2000,
+      faults: o.faults ?? allFaults,
+    });
     const clientsDone = workload.run();
     nemesis.start();
-    await sched.runUntil(o.virtualMs, { maxEvents });
+    await sched.runUntil(t0 + o.virtualMs, { maxEvents });
     await drive(sched, nemesis.heal(), 30_000, 'healing', maxEvents);
     await drive(sched, clientsDone, 60_000, 'the clients', maxEvents);
     for (const op of history.pending()) history.info(op, 'the run ended');
@@ -231,13 +239,65 @@ export async function runSeed(o: SeedOptions): Promise<SeedResult> {
       okOps,
       virtualMs: Math.round(sched.now()),
       realMs: Math.round(performance.now() - started),
-      faults: nemesis.counts,
+      faults: nemesis?.counts ?? {},
       snapshots: net.stats.snapshots,
       fatals: cluster.fatals.length,
     },
     recentTrace: [...sched.recentTrace()],
     logs,
   };
+}
+
+/** etcd's readIndexRetryTime, the member's default: a ReadIndex round unanswered this long is re-sent. */
+const readIndexRetryMs = 500;
+/** A read on a calm network takes a few message delays (≤ 15 ms each); past this it waited for a retry. */
+const readStallMs = 300;
+const probeRounds = 8;
+
+/**
+ * Right after start, on a calm network (no loss, no duplication, no spikes) and a quiet cluster,
+ * every member serves linearizable reads at once, one after another: each must be answered well
+ * inside the ReadIndex retry interval. A read that takes longer had its round dropped somewhere —
+ * as when two members' rounds carry the same context and the leader ignores the second (the
+ * read stall etcd's Go client found by spreading reads over all members; `--bug
+ * read-index-collision` puts it back). Returns one line per stall.
+ */
+async function startupReadProbe(sched: Scheduler, rng: SimRng, net: SimNetwork, cluster: SimCluster, maxEvents: number): Promise<string[]> {
+  net.setCalm(true);
+  try {
+    const quiet = await sched.runWhile(sched.now() + 20_000, () => cluster.quiet(), maxEvents);
+    if (!quiet) return [`a new cluster on a calm network did not become quiet within 20 s of virtual time: ${cluster.describe()}`];
+    const stalls: string[] = [];
+    const probe = Promise.all(
+      cluster.targets.map(async (t, i) => {
+        const conn = new ClientConn(sched, rng.fork(`probe ${t.name}`), cluster.targets, i);
+        for (let r = 0; r < probeRounds; r++) {
+          const began = sched.now();
+          try {
+            await conn.unary<etcdserverpb.RangeRequest, etcdserverpb.RangeResponse>(
+              (s) => s.kv.range,
+              etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from('probe') }),
+              5000,
+            );
+          } catch (err) {
+            stalls.push(
+              `read stall: linearizable read ${r + 1} on ${t.name} failed on a calm network: ${err instanceof Error ? err.message : String(err)}`,
+            );
+            return;
+          }
+          const took = sched.now() - began;
+          if (took > readStallMs)
+            stalls.push(
+              `read stall: linearizable read ${r + 1} on ${t.name} took ${took.toFixed(0)} ms on a calm network (ReadIndex retry: ${readIndexRetryMs} ms): a round was dropped`,
+            );
+        }
+      }),
+    );
+    await drive(sched, probe, 20_000, 'the start-up read probe', maxEvents);
+    return stalls;
+  } finally {
+    net.setCalm(false);
+  }
 }
 
 /** A linearizable read of every key, on some member, through the KV service. */
