@@ -6,6 +6,8 @@ import { MemoryStorage } from '@kv/raft';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Applier } from '../apply/applier.js';
 import { applyGroup } from '../apply/apply_group.js';
@@ -76,7 +78,7 @@ class LossyNetwork implements MessageSender {
   }
 }
 
-async function open(ids: bigint[]) {
+async function open(ids: bigint[], logger = silentLogger()) {
   const clock = new ManualClock();
   const disk = dataDirDisk(dir);
   const { lock } = disk.lock();
@@ -103,7 +105,7 @@ async function open(ids: bigint[]) {
     snapshotCatchUpEntries: 5000,
     maxRequestBytes: 1024 * 1024,
     requestTimeoutMs,
-    logger: silentLogger(),
+    logger,
     machine: machineOver(state),
     sender: network,
     onFatal: (err) => fatal.push(err),
@@ -179,5 +181,28 @@ describe('RaftConsensus', () => {
     expect(c.network.sent.some((m) => m.to === 2n && m.type === raftpb.MessageType.MsgPreVote)).toBe(true);
     expect(c.consensus.leader()).toBe(0n);
     await c.close();
+  });
+
+  it('a message that breaks raft invariants (a commit past its log) is logged as an error, not at debug', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+        cb();
+      },
+    });
+    const c = await open([1n, 2n], pino({ level: 'debug' }, sink));
+    await c.consensus.start();
+    await until('bootstrap applied', () => c.consensus.appliedIndex() === 2n);
+    // A heartbeat of a newer term whose commit index is past this member's last entry (2): raft
+    // panics (etcd: "tocommit(100) is out of range [lastIndex(2)]").
+    c.consensus.step([raftpb.Message.fromPartial({ type: raftpb.MessageType.MsgHeartbeat, from: 2n, to: 1n, term: 5n, commit: 100n })]);
+    await until('logged', () => lines.some((l) => l.msg === 'raft refused a message that breaks its invariants'));
+    const line = lines.find((l) => l.msg === 'raft refused a message that breaks its invariants')!;
+    expect(line.level).toBe(50); // pino's error
+    // An ordinary refusal stays at debug: a message from a peer raft does not know.
+    c.consensus.step([raftpb.Message.fromPartial({ type: raftpb.MessageType.MsgAppResp, from: 9n, to: 1n, term: 5n })]);
+    await c.close();
+    expect(lines.filter((l) => l.level >= 50).length).toBe(1);
   });
 });

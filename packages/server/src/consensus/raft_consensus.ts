@@ -33,6 +33,7 @@
 import { etcdserverpb, raftpb } from '@kv/api';
 import {
   ErrProposalDropped,
+  RaftPanic,
   MemoryStorage,
   RawNode,
   RaftState,
@@ -258,7 +259,13 @@ export class RaftConsensus implements Consensus {
       try {
         this.node.step(m);
       } catch (err) {
-        this.o.logger.debug({ err, type: m.type, from: m.from.toString(16) }, 'raft step refused a message');
+        // A message raft refuses in the normal run of things (from a removed peer, a local type)
+        // is a debug line; one that breaks raft's invariants (etcd panics, e.g. a commit index
+        // past this member's log) leaves the member unable to follow until it is handled, so
+        // the operator must see it.
+        if (err instanceof RaftPanic)
+          this.o.logger.error({ err, type: m.type, from: m.from.toString(16) }, 'raft refused a message that breaks its invariants');
+        else this.o.logger.debug({ err, type: m.type, from: m.from.toString(16) }, 'raft step refused a message');
       }
     }
     this.kick();
