@@ -44,4 +44,5 @@ export { watchService } from './services/watch.js';
 export { FAILPOINTS, initFailpoints, parseFailpoints } from './failpoints.js';
 export type { FailpointName, FailpointAction } from './failpoints.js';
 export { RpcError } from './errors.js';
+export { ReadContexts, readContextBytes } from './consensus/read_context.js';
 export type { ReadContextSource } from './consensus/read_context.js';

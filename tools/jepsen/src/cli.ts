@@ -1,9 +1,11 @@
 // `pnpm jepsen` flags.
+import { BUGS, type BugName } from './bugs.js';
 import { NEMESES, type NemesisKind } from './nemesis.js';
 import { WORKLOADS, type JepsenOptions, type WorkloadKind } from './run.js';
 
 export const USAGE = `usage: pnpm jepsen --minutes M [--members 3|5] [--server kvd|etcd] [--seed S]
                   [--workload register,append,watch,lease,lock] [--nemesis kill,pause,partition,failpoint,churn,transfer]
+                  [--bug NAME] [--no-read-probe]
   --minutes M     length of the workload phase (fractions allowed; or --seconds S)
   --members N     cluster size, 3 or 5 (default 3)
   --server        kvd (default) or etcd (partition and failpoint are kvd-only and skipped on etcd)
@@ -11,6 +13,9 @@ export const USAGE = `usage: pnpm jepsen --minutes M [--members 3|5] [--server k
   --workload      comma list (default register,append,watch,lease,lock)
   --nemesis       comma list (default kill,pause,partition,failpoint,transfer,churn; "none" for none)
   --out DIR       where the run directory goes (default tools/jepsen/out)
+  --bug NAME      put a known, fixed bug back into kvd to see the run find it: ${BUGS.join(', ')}
+  --no-read-probe skip the start-up read probe (every member reads at once on an idle cluster;
+                  a read that waited for a ReadIndex retry is a read-stall anomaly)
   --serializable-reads  self-test: register reads served from a member's local state (stale
                   under partitions): the run should then report nonlinearizable reads
 Exit code 0 only with no anomaly and nothing lost; the report's path is the last line printed.`;
@@ -85,6 +90,15 @@ export function parseArgs(argv: readonly string[], randomSeed: () => number): Je
       case '--out':
         o.outDir = value();
         break;
+      case '--bug': {
+        const b = value();
+        if (!BUGS.includes(b as BugName)) throw new UsageError(`--bug must be one of ${BUGS.join(', ')}, got ${JSON.stringify(b)}`);
+        o.bug = b as BugName;
+        break;
+      }
+      case '--no-read-probe':
+        o.readProbe = false;
+        break;
       case '--serializable-reads':
         o.serializableReads = true;
         break;
@@ -97,6 +111,7 @@ export function parseArgs(argv: readonly string[], randomSeed: () => number): Je
   }
   if (duration === undefined) throw new UsageError(`--minutes is required\n${USAGE}`);
   if (o.workloads.length === 0) throw new UsageError('at least one workload is needed');
+  if (o.bug !== undefined && o.server !== 'kvd') throw new UsageError('--bug applies to --server kvd only');
   o.durationMs = duration;
   return o;
 }

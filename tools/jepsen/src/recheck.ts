@@ -1,7 +1,8 @@
 // Re-checks a saved run (its history.json) with the checkers that need nothing but the history:
 // register, append, lock, and leases (leader windows from the nemesis events; the revocations seen
 // by the final replay are not saved, so the revoked-twice rule has nothing to check). Watch and
-// lost writes need the final reads and the replayed revisions, which a run does not save.
+// lost writes need the final reads and the replayed revisions, which a run does not save; the
+// start-up read probe's stalls are timings, kept in history.json's anomalies as they were found.
 // The command is recheck_main.ts (pnpm jepsen:recheck <run dir or history.json>).
 import { type CheckResult, checkAppend, checkLeases, checkLock, checkRegister, type HistoryEvent, mergeResults } from '@kv/check';
 import { ELECTION_TIMEOUT_MS, LEADER_POLL_WINDOW_MS, leaderWindows } from './leader_windows.js';

@@ -21,6 +21,7 @@ import {
 } from '@kv/check';
 import { startCluster, type ServerKind } from '@kv/cluster-launcher';
 import { AppendWorkload } from './append.js';
+import { bugEnv, type BugName } from './bugs.js';
 import type { Ctx, Workload } from './context.js';
 import { ELECTION_TIMEOUT_MS, LEADER_POLL_WINDOW_MS, leaderWindows } from './leader_windows.js';
 import { LeaseWorkload } from './lease.js';
@@ -28,6 +29,7 @@ import { LockWorkload } from './lock.js';
 import { Nemesis, type NemesisKind } from './nemesis.js';
 import { LaunchedNode, type Node } from './nodes.js';
 import { RegisterWorkload } from './register.js';
+import { readProbe } from './read_probe.js';
 import { figuresOf, renderReport, type Figures } from './report.js';
 import { Rng, sleep } from './rng.js';
 import { replayHistory, WatchWorkload } from './watch.js';
@@ -49,6 +51,10 @@ export interface JepsenOptions {
   /** Self-test of the checkers: register reads are serializable (served from any member's local
    *  state), which is not linearizable: under partitions and pauses the run must fail. */
   serializableReads?: boolean;
+  /** Put a known, fixed bug back into every kvd process (the CLI's --bug; kvd only). */
+  bug?: BugName;
+  /** The start-up read probe (default on; see read_probe.ts). */
+  readProbe?: boolean;
 }
 
 export interface JepsenResult {
@@ -79,8 +85,20 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
   if (opts.workloads.includes('lock'))
     notes.push("lock: etcd's lock recipe is not safe when a holder stalls past its lease; its overlaps are listed as expected anomalies");
 
-  const savedHooks = process.env.KVD_TEST_HOOKS;
-  if (opts.server === 'kvd') process.env.KVD_TEST_HOOKS = '1';
+  if (opts.bug !== undefined && opts.server !== 'kvd') throw new Error(`--bug ${opts.bug} applies to kvd only`);
+  if (opts.bug !== undefined) notes.push(`bug put back: ${opts.bug} (anomalies are what this run is for)`);
+  // Every kvd this run spawns (at start, and later restarts and churn) gets the test hooks, and the
+  // bug's preload if one is asked for; the environment is restored when the run ends.
+  const memberEnv: Record<string, string> = opts.server === 'kvd' ? { KVD_TEST_HOOKS: '1' } : {};
+  if (opts.bug !== undefined) Object.assign(memberEnv, bugEnv(opts.bug));
+  const savedEnv = new Map(Object.keys(memberEnv).map((k) => [k, process.env[k]]));
+  const restoreEnv = (): void => {
+    for (const [k, v] of savedEnv) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  Object.assign(process.env, memberEnv);
   const token = `jepsen-${randomBytes(4).toString('hex')}`;
   const baseDir = join(runDir, 'cluster');
   log(`jepsen: starting ${opts.members} ${opts.server} members in ${baseDir}`);
@@ -91,11 +109,10 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
     token,
     stopTimeoutMs: 5_000,
     readyTimeoutMs: 60_000,
+  }).catch((err: unknown) => {
+    restoreEnv();
+    throw err;
   });
-  if (savedHooks === undefined) delete process.env.KVD_TEST_HOOKS;
-  else process.env.KVD_TEST_HOOKS = savedHooks;
-  // Members spawned later (restarts, churn) need the hooks too: set while the nemesis runs.
-  if (opts.server === 'kvd') process.env.KVD_TEST_HOOKS = '1';
 
   const clients: Client[] = [];
   const endpoints = [...cluster.endpoints];
@@ -160,6 +177,11 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
   let result: CheckResult;
   let figures: Figures;
   try {
+    let probe: CheckResult | undefined;
+    if (opts.readProbe ?? true) {
+      probe = await readProbe({ endpoints });
+      log(`jepsen: start-up read probe: ${probe.stats.reads} reads, slowest ${probe.stats.slowestMs} ms, ${probe.anomalies.length} stalls`);
+    }
     log(
       `jepsen: running ${opts.workloads.join(',')} under ${kinds.join(',') || 'no nemesis'} for ${(opts.durationMs / 1000).toFixed(0)} s (seed ${opts.seed})`,
     );
@@ -198,6 +220,7 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
     }
 
     const results: Record<string, CheckResult> = {};
+    if (probe) results.probe = probe;
     if (register) results.register = checkRegister(history.events);
     if (append) results.append = checkAppend(history.events);
     if (finalError !== undefined) {
@@ -271,8 +294,7 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
         if (e.isDirectory()) await rm(join(baseDir, e.name), { recursive: true, force: true });
       }
     }
-    if (savedHooks === undefined) delete process.env.KVD_TEST_HOOKS;
-    else process.env.KVD_TEST_HOOKS = savedHooks;
+    restoreEnv();
   }
 }
 
