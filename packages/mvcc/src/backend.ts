@@ -293,7 +293,9 @@ export class SnapshotReader {
 }
 
 /** Measurements of the directory after commits are at least this far apart (the estimate covers the gap). */
-const SIZE_REMEASURE_MS = 100;
+// Each measurement lists the database directory and stats every file; between two, size() counts
+// every committed byte on top (an over-estimate), so a longer interval costs no exactness.
+const SIZE_REMEASURE_MS = 1000;
 
 /** Bytes a batch adds to the database before compression and compaction (what LevelDB's log gets). */
 function batchBytes(ops: BatchOp[]): number {
@@ -303,7 +305,9 @@ function batchBytes(ops: BatchOp[]): number {
 }
 
 export class Backend {
+  /** Every commit called so far, in order; never rejects (a failure poisons the backend instead). */
   private commitChain: Promise<void> = Promise.resolve();
+  private inFlight = 0;
   private poisoned: unknown = undefined;
   private closed = false;
   /** Digest of everything committed so far (including commits still in flight). */
@@ -472,15 +476,37 @@ export class Backend {
       this.writtenSinceMeasure += batchBytes(tx.ops);
       this.scheduleMeasure();
     };
+    this.inFlight++;
     const p = this.commitChain.then(run);
     this.commitChain = p.then(
-      () => tx.settle(),
+      () => {
+        this.inFlight--;
+        tx.settle();
+      },
       (err: unknown) => {
+        this.inFlight--;
         if (this.poisoned === undefined) this.poisoned = err;
         tx.settle(err);
       },
     );
     return p;
+  }
+
+  /**
+   * Resolves once every commit called so far has reached the database (rejects with the error if
+   * one failed). A reader of the database itself (a snapshot, an iteration) that must see every
+   * commit already called — the apply path publishes a batch before its commit lands — waits for
+   * this first.
+   */
+  settled(): Promise<void> {
+    return this.commitChain.then(() => {
+      if (this.poisoned !== undefined) throw this.poisoned;
+    });
+  }
+
+  /** Commits called and not yet landed (the apply path's backpressure). */
+  get commitsInFlight(): number {
+    return this.inFlight;
   }
 
   /** Makes every commit so far durable (one synced write after them). */
@@ -578,8 +604,10 @@ export class Backend {
     await this.refreshSize(); // the quota sees the reclaimed space at once
   }
 
-  /** A consistent copy of every bucket in the framed format described at the top of this file. */
+  /** A consistent copy of every bucket in the framed format described at the top of this file,
+   *  holding at least every commit called before the iteration starts. */
   async *snapshotStream(): AsyncGenerator<Buffer> {
+    await this.settled();
     const reader = this.openSnapshot();
     try {
       yield* reader.chunks();
@@ -589,7 +617,8 @@ export class Backend {
   }
 
   /**
-   * A consistent copy, read lazily: `size()` is the exact length of the stream `chunks()` yields
+   * A consistent copy of the commits landed so far (await settled() first for every commit
+   * called), read lazily: `size()` is the exact length of the stream `chunks()` yields
    * (counted over the same point-in-time view), and nothing is buffered beyond one chunk. The
    * caller closes it, whether or not it read to the end; until then it pins a LevelDB snapshot.
    */

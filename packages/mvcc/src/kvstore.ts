@@ -318,21 +318,33 @@ export class KVStore implements ReadView {
   }
 
   /**
-   * Call after backend.commit of the batch holding `writes` resolved: makes
-   * them visible to readers (in order) and emits their events to listeners.
-   * Writes that changed nothing are accepted and ignored.
+   * Makes `writes` visible to readers (in order) and emits their events to listeners. Call it
+   * once backend.commit of the batch holding them has been called; `committed` is that commit.
+   * Until it lands, readers find the writes' values in the store's memory (`pending`), so a
+   * write is visible before the database has it — as etcd's reads see its batch buffer before
+   * bolt commits. The durability of a published write is the raft log's, not the backend's (on
+   * a restart the log is replayed from the backend's consistent index). Without `committed` the
+   * commit has landed already. Writes that changed nothing are accepted and ignored.
    */
-  publish(consistentIndex: bigint, writes: TxnWrite[]): void {
+  publish(consistentIndex: bigint, writes: TxnWrite[], committed?: Promise<void>): void {
     const out: PublishedChange[] = [];
+    const landed: TxnWrite[] = [];
     for (const w of writes) {
       if (!w.isEnded()) throw new Error('mvcc: publish of a write transaction that was not ended');
       if (!w.changed()) continue;
       if (this.unpublished[0] !== w) throw new Error('mvcc: write transactions published out of order');
       this.unpublished.shift();
-      w.forgetPending();
+      landed.push(w);
       this.pubRev = w.rev;
       out.push({ rev: w.rev, events: w.changes() });
     }
+    // Invariant: a revision's value leaves `pending` only once the database holds it. (A failed
+    // commit keeps them: the backend is poisoned and the member stops.)
+    const forget = (): void => {
+      for (const w of landed) w.forgetPending();
+    };
+    if (committed === undefined) forget();
+    else if (landed.length > 0) committed.then(forget, () => undefined);
     this.ci = consistentIndex;
     this.activateDueCompactions();
     if (out.length === 0) return;
@@ -487,7 +499,7 @@ export class KVStore implements ReadView {
    */
   async hash(): Promise<number> {
     const order = [...BUCKETS].sort((a, b) => Buffer.compare(Buffer.from(ETCD_BUCKET_NAME[a]), Buffer.from(ETCD_BUCKET_NAME[b])));
-    const snap = this.backend.snapshot();
+    const snap = await this.settledSnapshot();
     try {
       let crc = 0;
       for (const bucket of order) {
@@ -518,7 +530,7 @@ export class KVStore implements ReadView {
     if (rev > 0n && rev > currentRev) throw new FutureRevError();
     const at = rev === 0n ? currentRev : rev;
     const keep = this.index.keep(at);
-    const snap = this.backend.snapshot();
+    const snap = await this.settledSnapshot();
     try {
       let crc = crc32c(Buffer.from('key'));
       for await (const [k, v] of snap.entries('key', { lt: mainRevPrefix(at + 1n) })) {
@@ -532,6 +544,12 @@ export class KVStore implements ReadView {
     } finally {
       await snap.close();
     }
+  }
+
+  /** A database snapshot holding every published revision (published ones may still be landing). */
+  private async settledSnapshot(): Promise<BackendSnapshot> {
+    await this.backend.settled();
+    return this.backend.snapshot();
   }
 
   // ---- history (for watchers) ----------------------------------------------
@@ -552,7 +570,7 @@ export class KVStore implements ReadView {
     const upTo = toRev < this.pubRev ? toRev : this.pubRev;
     const from = fromRev < 1n ? 1n : fromRev;
     if (from > upTo) return;
-    const snap: BackendSnapshot = this.backend.snapshot();
+    const snap: BackendSnapshot = await this.settledSnapshot();
     try {
       let cur: PublishedChange | undefined;
       for await (const [k, v] of snap.entries('key', { gte: mainRevPrefix(from), lt: mainRevPrefix(upTo + 1n) })) {

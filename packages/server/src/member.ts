@@ -122,6 +122,7 @@ export class Member implements StateMachine {
       quotaBytes: effectiveQuota(config),
       backendSize: () => this.backend.size(),
       freeBytes: () => this.disk.freeBytes(),
+      now: () => this.clock.now(),
     });
     // The network first, around a handler that forwards to consensus (built right below).
     this.network = world.network({ memberId: b.memberId, clusterId: b.clusterId }, this.peerHandler());
@@ -269,8 +270,21 @@ export class Member implements StateMachine {
   }
 
   applyEntries(entries: GroupEntry[]): Promise<(ApplyResult | undefined)[]> {
-    return applyGroup({ backend: this.backend, store: this.store, applier: this.applier, sync: false }, entries);
+    return applyGroup(
+      { backend: this.backend, store: this.store, applier: this.applier, sync: false, onCommitFailed: this.commitFailed },
+      entries,
+    );
   }
+
+  private commitFailedOnce = false;
+  /** A batch applied and published did not land in the backend: stop, as a failed apply does
+   *  (the log still holds its entries; a restart replays them from the backend's consistent index). */
+  private readonly commitFailed = (err: unknown): void => {
+    if (this.commitFailedOnce) return;
+    this.commitFailedOnce = true;
+    this.logger.fatal({ err }, 'backend commit failed');
+    this.onFatal(err);
+  };
 
   async applyConfChange(index: bigint, cc: raftpb.ConfChange): Promise<void> {
     await applyGroup(

@@ -31,7 +31,11 @@ async function open() {
   const alarms = new AlarmStore();
   const applier = new Applier({ store, lessor, alarms, header: (revision) => ({ clusterId: 1n, memberId: 1n, revision, raftTerm: 1n }) });
   const apply = (entries: GroupEntry[]) => applyGroup({ backend, store, applier, sync: false }, entries);
-  return { backend, store, lessor, apply, close: async () => (await store.close?.(), await backend.close()) };
+  const failures: unknown[] = [];
+  /** As the member applies: published before the batch lands, a late failure reported. */
+  const applyEarly = (entries: GroupEntry[]) =>
+    applyGroup({ backend, store, applier, sync: false, onCommitFailed: (e) => failures.push(e) }, entries);
+  return { backend, store, lessor, apply, applyEarly, failures, close: async () => (await store.close?.(), await backend.close()) };
 }
 
 const req = (r: Partial<etcdserverpb.InternalRaftRequest>) => etcdserverpb.InternalRaftRequest.fromPartial(r);
@@ -111,6 +115,58 @@ describe('applyGroup', () => {
     expect(await keys(again.store)).toEqual(['ka', 'kb', 'kc']);
     expect(again.lessor.lookup(7n)).toBeDefined();
     await again.close();
+  });
+
+  it('publishes a group before its batch lands; readers of the database wait for it', async () => {
+    const m = await open();
+    await m.applyEarly([{ index: 1n, req: put('k0') }]);
+    await m.backend.settled();
+    // Hold the next database write until released.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const db = (m.backend as unknown as { db: { batch: (...a: unknown[]) => Promise<void> } }).db;
+    const realBatch = db.batch.bind(db);
+    vi.spyOn(db, 'batch').mockImplementation((...a: unknown[]) => held.then(() => realBatch(...a)));
+    const res = await m.applyEarly([
+      { index: 2n, req: put('k1') },
+      { index: 3n, req: put('k2') },
+    ]);
+    vi.restoreAllMocks();
+    expect(res.map((r) => r?.err)).toEqual([undefined, undefined]);
+    // Answered and visible while the database does not have it yet: the values come from memory.
+    expect(m.store.consistentIndex()).toBe(3n);
+    expect(await keys(m.store)).toEqual(['k0', 'k1', 'k2']);
+    expect(m.backend.commitsInFlight).toBe(1);
+    // The history (watchers catching up) and the hash read the database: they wait for the batch.
+    let historyDone = false;
+    const history = (async () => {
+      const revs: bigint[] = [];
+      for await (const c of m.store.history(1n, m.store.currentRev())) revs.push(c.rev);
+      historyDone = true;
+      return revs;
+    })();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(historyDone).toBe(false);
+    release();
+    expect(await history).toEqual([2n, 3n, 4n]);
+    expect(await keys(m.store)).toEqual(['k0', 'k1', 'k2']);
+    expect(m.failures).toEqual([]);
+    await m.close();
+    // On disk after the close: all three.
+    const again = await open();
+    expect(again.store.consistentIndex()).toBe(3n);
+    expect(await keys(again.store)).toEqual(['k0', 'k1', 'k2']);
+    await again.close();
+  });
+
+  it('a batch that fails to land after it was published reports the failure (the member stops)', async () => {
+    const m = await open();
+    vi.spyOn(Backend.prototype, 'commit').mockImplementation(() => Promise.reject(new Error('IO error: disk gone')));
+    await m.applyEarly([{ index: 1n, req: put('k1') }]);
+    vi.restoreAllMocks();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(m.failures.map((e) => (e as Error).message)).toEqual(['IO error: disk gone']);
+    await m.close().catch(() => undefined);
   });
 
   it('a request error after writes is a fault, not an answer', async () => {

@@ -1,7 +1,15 @@
 // Applies a run of committed log entries as one commit group: every entry gets its own write
-// transaction (its own revision, if it changes anything) inside one backend batch, the batch
-// carries the consistent index of the last entry, and nothing becomes visible before the batch
-// is committed. Driven by the raft loop (RaftConsensus) through the member.
+// transaction (its own revision, if it changes anything) inside one backend batch, and the batch
+// carries the consistent index of the last entry. Driven by the raft loop (RaftConsensus) through
+// the member.
+//
+// The group is published — visible to readers and watchers, its requests answered — as soon as
+// its batch is handed to the backend, without waiting for the database write (as etcd answers
+// from its batch buffer before bolt commits). The entries are durable already: they are committed,
+// so a quorum's WAL holds them, this member's included, and a restart replays the log from the
+// consistent index the backend holds. The raft loop thus goes on to its next fsync while the
+// database writes (etcd's apply pipeline). A batch that fails to land stops the member
+// (onCommitFailed); at most MaxCommitsInFlight batches are in flight, beyond that apply waits.
 //
 // Invariants: entries arrive in log order without gaps; an entry at or below the backend's
 // consistent index was applied before a restart and is skipped (replay is idempotent). If any
@@ -26,7 +34,12 @@ export interface GroupDeps {
   sync: boolean;
   /** Extra writes for the batch after the entries, e.g. membership changes (optional). */
   extra?: (tx: ReturnType<Backend['newBatch']>) => void;
+  /** A batch published before it landed failed to land: the member must stop (required unless `sync`). */
+  onCommitFailed?: (err: unknown) => void;
 }
+
+/** Batches handed to the backend and not yet written, over which apply waits for them. */
+export const MaxCommitsInFlight = 16;
 
 /** Applies the entries; returns one result per entry (undefined for skipped or empty ones). */
 export async function applyGroup(d: GroupDeps, entries: GroupEntry[]): Promise<(ApplyResult | undefined)[]> {
@@ -50,7 +63,16 @@ export async function applyGroup(d: GroupDeps, entries: GroupEntry[]): Promise<(
   d.extra?.(tx);
   if (last > store.consistentIndex()) store.setConsistentIndex(tx, last);
   await failpoint('beforeCommit');
-  await backend.commit(tx, { sync: d.sync });
-  store.publish(last, writes);
+  const committed = backend.commit(tx, { sync: d.sync });
+  if (d.sync || d.onCommitFailed === undefined || backend.commitsInFlight > MaxCommitsInFlight) {
+    // The caller's durability is this batch (sync), it cannot stop on a late failure, or the
+    // database is behind: wait for the batch.
+    await committed;
+    store.publish(last, writes);
+    return results;
+  }
+  store.publish(last, writes, committed);
+  const failed = d.onCommitFailed;
+  committed.catch((err: unknown) => failed(err));
   return results;
 }

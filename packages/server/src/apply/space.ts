@@ -15,6 +15,14 @@
 export const DiskReserveBytes = 8 * 1024 * 1024;
 /** Free space under which every request is refused. */
 export const DiskFloorBytes = 1024 * 1024;
+/** How long a measurement of free space is used (with `now`) before the file systems are asked again. */
+export const FreeBytesTtlMs = 100;
+/** Free space from which a measurement is reused: no other writer fills this much in FreeBytesTtlMs
+ *  (10 GB/s), so below it — near the reserve, where someone else's file may fill the disk at any
+ *  moment — every check measures. */
+export const FreeBytesCacheFloor = 1024 * 1024 * 1024;
+/** Bytes a request may cost on disk per byte it carries: the WAL, LevelDB's log, then its tables. */
+const DiskBytesPerByte = 3;
 
 export type SpaceRefusal =
   /** The backend plus the request would exceed --quota-backend-bytes. */
@@ -32,6 +40,9 @@ export interface SpaceGuardOptions {
   /** Least free space over the file systems that must keep the reserve free (MemberDisk.freeBytes). */
   freeBytes: () => number;
   reserveBytes?: number;
+  /** A monotonic clock (ms). With it a measurement of free space is used for FreeBytesTtlMs, less
+   *  what the requests accepted since may write; without it every check measures. */
+  now?: () => number;
 }
 
 export class SpaceGuard {
@@ -43,9 +54,31 @@ export class SpaceGuard {
     this.reserve = o.reserveBytes ?? DiskReserveBytes;
   }
 
-  /** Least free space over the member's file systems (a statfs each on a real disk: cheap, and current). */
+  private measuredFree = 0;
+  private measuredAt = Number.NEGATIVE_INFINITY;
+  /** Bytes of the requests accepted since the last measurement. */
+  private acceptedSince = 0;
+
+  /**
+   * Least free space over the member's file systems (a statfs each on a real disk, two syscalls
+   * per request otherwise). With `now` and at least FreeBytesCacheFloor free, a measurement serves
+   * for FreeBytesTtlMs or until the requests accepted since could have written an eighth of the
+   * reserve. Invariant: the figure never exceeds the last measurement less DiskBytesPerByte times
+   * every byte accepted since, and under FreeBytesCacheFloor every call measures.
+   */
   freeBytes(): number {
-    return this.o.freeBytes();
+    const now = this.o.now?.();
+    if (
+      now === undefined ||
+      this.measuredFree < FreeBytesCacheFloor ||
+      now - this.measuredAt >= FreeBytesTtlMs ||
+      this.acceptedSince * DiskBytesPerByte >= this.reserve / 8
+    ) {
+      this.measuredFree = this.o.freeBytes();
+      this.measuredAt = now ?? Number.NEGATIVE_INFINITY;
+      this.acceptedSince = 0;
+    }
+    return this.measuredFree - this.acceptedSince * DiskBytesPerByte;
   }
 
   /** Why a request must be refused now, or undefined; `grows` with `cost` bytes it may add. */
@@ -56,6 +89,7 @@ export class SpaceGuard {
     if (!grows) return undefined;
     if (this.o.backendSize() + cost > this.o.quotaBytes) return 'quota';
     if (free < this.reserve) return 'disk';
+    this.acceptedSince += cost;
     return undefined;
   }
 
