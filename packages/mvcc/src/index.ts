@@ -58,6 +58,8 @@ export {
   applyPut,
   applyDeleteRange,
   applyTxn,
+  isTxnReadonly,
+  isTxnSerializable,
   checkTxnRequest,
   checkRangeRequest,
   checkPutRequest,

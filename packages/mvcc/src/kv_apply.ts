@@ -13,7 +13,7 @@
  */
 import { etcdserverpb, type mvccpb } from '@kv/api';
 import { CompactedError, FutureRevError, KvError } from './errors.js';
-import { type KVStore, type LeaseBinding, type ReadView, TxnWrite } from './kvstore.js';
+import { KVStore, type LeaseBinding, type ReadView, TxnWrite } from './kvstore.js';
 
 type KeyValue = mvccpb.KeyValue;
 type RangeRequest = etcdserverpb.RangeRequest;
@@ -255,8 +255,15 @@ export async function applyDeleteRange(w: TxnWrite, req: DeleteRangeRequest): Pr
 
 // ---- Txn -----------------------------------------------------------------------------
 
-function isTxnReadonly(req: TxnRequest): boolean {
+/** etcd's isTxnReadonly: every op of both branches is a Range (a nested txn is not). */
+export function isTxnReadonly(req: TxnRequest): boolean {
   return req.success.every((op) => op.requestRange !== undefined) && req.failure.every((op) => op.requestRange !== undefined);
+}
+
+/** etcd's isTxnSerializable: every op of both branches is a serializable Range. */
+export function isTxnSerializable(req: TxnRequest): boolean {
+  const ser = (op: RequestOp): boolean => op.requestRange !== undefined && op.requestRange.serializable;
+  return req.success.every(ser) && req.failure.every(ser);
 }
 
 function writesAnything(req: TxnRequest): boolean {
@@ -274,16 +281,17 @@ function writesAnything(req: TxnRequest): boolean {
  * revisions must be in reach) and applied in order. The header revision is
  * the txn's revision if it changed anything, else the revision it read at.
  *
- * `view` may be the KVStore itself for a txn that writes nothing (a read-only
- * txn served outside the apply loop); otherwise it must be a fresh TxnWrite.
+ * `view` may be a read view (KVStore.readView(), pinned at one revision) for a
+ * txn that writes nothing (a read-only txn served outside the apply loop);
+ * otherwise it must be a fresh TxnWrite.
  */
-export async function applyTxn(view: KVStore | TxnWrite, req: TxnRequest, leases?: LeaseBinding): Promise<TxnResponse> {
+export async function applyTxn(view: ReadView | TxnWrite, req: TxnRequest, leases?: LeaseBinding): Promise<TxnResponse> {
   if (!(view instanceof TxnWrite) && writesAnything(req)) {
     throw new Error('mvcc: a txn that writes must be applied on a TxnWrite');
   }
   const path = await compareToPath(view, req);
   if (!isTxnReadonly(req)) {
-    const lb = leases ?? (view instanceof TxnWrite ? view.kv.leases : view.leases);
+    const lb = leases ?? (view instanceof TxnWrite ? view.kv.leases : view instanceof KVStore ? view.leases : undefined);
     await checkRequests(view, req, path, 0, (op) => checkRequestPut(view, op, lb));
   }
   await checkRequests(view, req, path, 0, (op) => checkRequestRange(view, op));

@@ -259,6 +259,38 @@ describe('group commit and publication', () => {
   });
 });
 
+describe('read views', () => {
+  it('a read view stays at its revision while later writes publish', async () => {
+    const o = await fresh();
+    const { store } = o;
+    await o.write((w) => w.put(b('a'), b('1'), 0n)); // 2
+    await o.write((w) => w.put(b('b'), b('1'), 0n)); // 3
+    const view = store.readView();
+    await o.write((w) => w.put(b('a'), b('2'), 0n)); // 4
+    await o.write((w) => w.deleteRange(b('b'), undefined)); // 5
+    expect(view.readRev()).toBe(3n);
+    expect((await view.range(b('a'), b('c'))).kvs.map(show)).toEqual(['a=1@2/2/1', 'b=1@3/3/1']);
+    await expect(view.range(b('a'), undefined, { rev: 4n })).rejects.toBeInstanceOf(FutureRevError);
+    expect((await store.readView().range(b('a'), b('c'))).kvs.map(show)).toEqual(['a=2@2/4/2']);
+  });
+
+  it("a compaction past a view's revision makes its reads fail as compacted", async () => {
+    const o = await fresh();
+    const { store } = o;
+    await o.write((w) => w.put(b('a'), b('1'), 0n)); // 2
+    const view = store.readView();
+    await o.write((w) => w.put(b('a'), b('2'), 0n)); // 3
+    const at2 = store.readView();
+    const tx = o.backend.newBatch();
+    const done = store.compact(3n, tx);
+    await o.backend.commit(tx, { sync: false });
+    expect(store.readView().readRev()).toBe(3n);
+    await expect(view.range(b('a'), undefined)).rejects.toBeInstanceOf(CompactedError);
+    expect((await at2.range(b('a'), undefined)).kvs.map(show)).toEqual(['a=2@2/3/2']);
+    await done;
+  });
+});
+
 describe('compaction', () => {
   it('rejects compacted and future revisions, as etcd does', async () => {
     const o = await fresh();

@@ -224,6 +224,30 @@ export class KVStore implements ReadView {
   }
 
   /**
+   * A read view pinned at the newest published revision: every read through it sees that
+   * revision, however many writes are published meanwhile (a read-only txn served outside the
+   * apply loop reads all its compares and ranges at one revision, as etcd's read txn does). A
+   * compaction past the pinned revision, applied meanwhile, makes its reads fail with
+   * CompactedError instead of answering from an index that no longer holds that revision.
+   */
+  readView(): ReadView {
+    const rev = this.pubRev;
+    const compactRev = this.visibleCompactRev;
+    return {
+      range: (key, end, o = {}) => {
+        try {
+          if (this.appliedCompactRev > rev) throw new CompactedError();
+          return this.rangeAt(key, end, rev, compactRev, o);
+        } catch (e) {
+          return Promise.reject(e);
+        }
+      },
+      readRev: () => rev,
+      firstRev: () => compactRev,
+    };
+  }
+
+  /**
    * Range at view revision curRev. Synchronous up to the backend reads, so the
    * index lookup and the choice of revisions happen atomically.
    * @internal

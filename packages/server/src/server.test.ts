@@ -116,6 +116,44 @@ describe('kv member', () => {
     expect(no.responses[0].responseRange!.kvs[0].value.toString()).toBe('v2');
   });
 
+  it("serves read-only txns without the log, at one revision, with etcd's errors", async () => {
+    await put('ro1', 'a');
+    const last = await put('ro2', 'b');
+    const member = h.server.member;
+    const before = member.consensus.commitIndex();
+    const ro = (r: etcdserverpb.TxnRequest) => call<etcdserverpb.TxnRequest, etcdserverpb.TxnResponse>(h.kv, 'txn', r);
+    const T = etcdserverpb.TxnRequest.fromPartial;
+    const res = await ro(
+      T({
+        compare: [
+          {
+            key: b('ro1'),
+            target: etcdserverpb.Compare_CompareTarget.VALUE,
+            result: etcdserverpb.Compare_CompareResult.EQUAL,
+            value: b('a'),
+          },
+        ],
+        success: [{ requestRange: { key: b('ro1') } }, { requestRange: { key: b('ro'), rangeEnd: b('rp') } }],
+        failure: [{ requestRange: { key: b('ro2') } }],
+      }),
+    );
+    expect(res.succeeded).toBe(true);
+    expect(res.header!.revision).toBe(last.header!.revision);
+    expect(res.responses[0]!.responseRange!.kvs[0]!.value.toString()).toBe('a');
+    expect(res.responses[1]!.responseRange!.kvs.map((kv) => kv.key.toString())).toEqual(['ro1', 'ro2']);
+    const ser = await ro(T({ success: [{ requestRange: { key: b('ro2'), serializable: true } }] }));
+    expect(ser.responses[0]!.responseRange!.kvs[0]!.value.toString()).toBe('b');
+    // Neither took a log slot (a write txn does).
+    expect(member.consensus.commitIndex()).toBe(before);
+    await expectRpcError(
+      ro(T({ success: [{ requestRange: { key: b('ro1'), revision: last.header!.revision + 5n } }] })),
+      status.OUT_OF_RANGE,
+      ErrorText.FutureRev,
+    );
+    await ro(T({ success: [{ requestPut: { key: b('ro3'), value: b('c') } }] }));
+    expect(member.consensus.commitIndex()).toBeGreaterThan(before);
+  });
+
   it('compacts, then refuses compacted revisions', async () => {
     const p = await put('c', '1');
     await put('c', '2');

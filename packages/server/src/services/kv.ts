@@ -1,7 +1,16 @@
 // KV service: request checks as etcd's v3rpc/key.go (from @kv/mvcc's request layer), then reads locally (after the read barrier
-// for linearizable ones) and writes through consensus.
+// for linearizable ones) — ranges and read-only txns — and writes through consensus.
 import { etcdserverpb } from '@kv/api';
-import { applyRange, checkDeleteRequest, checkPutRequest, checkRangeRequest, checkTxnRequest } from '@kv/mvcc';
+import {
+  applyRange,
+  applyTxn,
+  checkDeleteRequest,
+  checkPutRequest,
+  checkRangeRequest,
+  checkTxnRequest,
+  isTxnReadonly,
+  isTxnSerializable,
+} from '@kv/mvcc';
 import type { Member } from '../member.js';
 import { unary } from './unary.js';
 
@@ -24,8 +33,14 @@ export function kvService(m: Member): etcdserverpb.KVServer {
     }),
     txn: unary(async (req: etcdserverpb.TxnRequest) => {
       checkTxnRequest(req, m.config.maxTxnOps);
-      // etcd serves read-only txns without the log; here they go through it too (one ordered
-      // path, always linearizable), which costs a log slot but no revision.
+      if (isTxnReadonly(req)) {
+        // As etcd: a txn of ranges only is served here, after the read barrier unless all its
+        // ranges are serializable, at one pinned revision; it takes no log slot.
+        if (!isTxnSerializable(req)) await m.consensus.readBarrier();
+        const resp = await applyTxn(m.store.readView(), req);
+        resp.header = m.header(resp.header?.revision ?? m.store.currentRev());
+        return resp;
+      }
       return (await m.propose({ txn: req })) as etcdserverpb.TxnResponse;
     }),
     compact: unary(async (req: etcdserverpb.CompactionRequest) => {
