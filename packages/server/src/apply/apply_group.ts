@@ -10,7 +10,7 @@
 import type { etcdserverpb } from '@kv/api';
 import type { Backend, KVStore, TxnWrite } from '@kv/mvcc';
 import type { ApplyResult, Applier } from './applier.js';
-import { failpoint } from '../failpoints.js';
+import { failpoint, failpointsArmed } from '../failpoints.js';
 
 export interface GroupEntry {
   index: bigint;
@@ -49,7 +49,7 @@ export async function applyGroup(d: GroupDeps, entries: GroupEntry[]): Promise<(
   }
   d.extra?.(tx);
   if (last > store.consistentIndex()) store.setConsistentIndex(tx, last);
-  await failpoint('beforeCommit');
+  if (failpointsArmed()) await failpoint('beforeCommit');
   await backend.commit(tx, { sync: d.sync });
   store.publish(last, writes);
   return results;
