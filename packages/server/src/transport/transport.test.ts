@@ -3,7 +3,7 @@
 // heartbeats, garbage on the peer port, and peer TLS with certificates made by the openssl CLI (the test kit's makeTestCerts).
 import { etcdserverpb, raftpb } from '@kv/api';
 import { createHash, randomBytes } from 'node:crypto';
-import { makeTestCerts, opensslUnavailable } from '@kv/testkit';
+import { freePort, makeTestCerts, opensslUnavailable } from '@kv/testkit';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect as h2connect, constants as h2 } from 'node:http2';
@@ -139,14 +139,6 @@ async function pair(a: TestNode, b: TestNode): Promise<void> {
   a.t.addPeer(b.id, [b.url]);
   b.t.addPeer(a.id, [a.url]);
   await until('streams up', () => a.t.isActive(b.id) && b.t.isActive(a.id));
-}
-
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe('peer transport', () => {
