@@ -1,6 +1,15 @@
 // Client and peer TLS: a three-member kvd cluster with https client and peer URLs and certificate
 // authentication on both, used by the real etcdctl with and without a client certificate.
-import { KVD_BIN, makeTestCerts, ManagedProcess, memberArgs, opensslUnavailable, runProcess, withFreshPorts, type TestCerts } from '@kv/testkit';
+import {
+  KVD_BIN,
+  makeTestCerts,
+  ManagedProcess,
+  memberArgs,
+  opensslUnavailable,
+  runProcess,
+  withFreshPorts,
+  type TestCerts,
+} from '@kv/testkit';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,10 +40,14 @@ describe.skipIf(!ready)('TLS on the client and peer ports', () => {
   ];
 
   const ctl = (args: string[], withCert = true) =>
-    execFileSync('etcdctl', ['--endpoints', endpoints.join(','), ...ctlTls(withCert), '--dial-timeout', '3s', '--command-timeout', '5s', ...args], {
-      env: ctlEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }).toString();
+    execFileSync(
+      'etcdctl',
+      ['--endpoints', endpoints.join(','), ...ctlTls(withCert), '--dial-timeout', '3s', '--command-timeout', '5s', ...args],
+      {
+        env: ctlEnv,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    ).toString();
 
   beforeAll(async () => {
     certs = makeTestCerts(dir);
@@ -100,11 +113,9 @@ describe.skipIf(!ready)('TLS on the client and peer ports', () => {
   it('replicates over TLS peers and serves etcdctl with a client certificate', () => {
     ctl(['put', 'secure', 'yes']);
     for (const e of endpoints) {
-      const out = execFileSync(
-        'etcdctl',
-        ['--endpoints', e, ...ctlTls(true), 'get', 'secure', '--print-value-only'],
-        { env: ctlEnv },
-      ).toString();
+      const out = execFileSync('etcdctl', ['--endpoints', e, ...ctlTls(true), 'get', 'secure', '--print-value-only'], {
+        env: ctlEnv,
+      }).toString();
       expect(out).toBe('yes\n');
     }
     const status = ctl(['endpoint', 'status', '-w', 'json']);

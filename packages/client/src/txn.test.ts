@@ -7,7 +7,11 @@ import { compare, Op, Txn } from './kv.js';
 describe('Txn builder', () => {
   it('collects compares, then-ops and else-ops, nested txns included', () => {
     const inner = new Txn().then(Op.get('x'));
-    const req = new Txn().if(compare('k', 'value', '=', 'v')).then(Op.put('k', 'w'), inner).else(Op.get('k')).toRequest();
+    const req = new Txn()
+      .if(compare('k', 'value', '=', 'v'))
+      .then(Op.put('k', 'w'), inner)
+      .else(Op.get('k'))
+      .toRequest();
     expect(req.compare).toHaveLength(1);
     expect(req.success).toHaveLength(2);
     expect(req.success[0]!.requestPut).toBeDefined();

@@ -177,9 +177,7 @@ async function waitAllHealthy(server: ServerKind, members: readonly MemberProces
     if (gone.length > 0) await sleep(200);
     const states = await Promise.all(members.map((m) => m.health()));
     const why =
-      gone.length > 0
-        ? gone.map((m) => `member ${m.name} ${describeExit(m.exitStatus)}`).join(', ')
-        : `not healthy within ${timeoutMs} ms`;
+      gone.length > 0 ? gone.map((m) => `member ${m.name} ${describeExit(m.exitStatus)}`).join(', ') : `not healthy within ${timeoutMs} ms`;
     throw failure(server, members, states, why);
   }
 }

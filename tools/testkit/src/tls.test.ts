@@ -39,6 +39,13 @@ describe('memberArgs', () => {
     expect(memberArgs(base)).toContain('a=http://127.0.0.1:2');
     expect(memberArgs(base)).not.toContain('--initial-cluster-state');
     const joined = memberArgs({ ...base, initialCluster: 'b=x,a=y', initialClusterState: 'existing', token: 't' });
-    expect(joined.slice(-6)).toEqual(['--initial-cluster', 'b=x,a=y', '--initial-cluster-state', 'existing', '--initial-cluster-token', 't']);
+    expect(joined.slice(-6)).toEqual([
+      '--initial-cluster',
+      'b=x,a=y',
+      '--initial-cluster-state',
+      'existing',
+      '--initial-cluster-token',
+      't',
+    ]);
   });
 });

@@ -97,7 +97,9 @@ export function startLocalCluster(
   return withFreshPorts(2 * names.length, async (ports, release) => {
     const peer = (i: number) => `http://127.0.0.1:${ports[2 * i + 1]}`;
     const initialCluster = names.map((name, i) => ({ name, peerUrls: [peer(i)] }));
-    const configs = names.map((name, i) => config(name, i, { clientUrl: `http://127.0.0.1:${ports[2 * i]}`, peerUrl: peer(i), initialCluster }));
+    const configs = names.map((name, i) =>
+      config(name, i, { clientUrl: `http://127.0.0.1:${ports[2 * i]}`, peerUrl: peer(i), initialCluster }),
+    );
     await release();
     const started = await Promise.allSettled(configs.map((c) => KvServer.start({ config: c, logger: silentLogger() })));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
