@@ -1,6 +1,6 @@
 // kvd as a process: starts with etcd's flags, serves, refuses a second process on its data dir,
 // stops cleanly on SIGTERM and SIGINT, and starts again on the same data dir.
-import { freePort, KVD_BIN, startServer, type RunningServer } from '@kv/testkit';
+import { holdPorts, KVD_BIN, startServer, type RunningServer } from '@kv/testkit';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -43,16 +43,18 @@ describe('kvd process', () => {
       expect(version.etcdcluster).toBe('3.4.0');
       const cluster = ['--initial-advertise-peer-urls', server.peerUrl, '--initial-cluster', `p1=${server.peerUrl}`];
 
-      // A second process on the same data dir must refuse (on other ports).
+      // A second process on the same data dir must refuse (on other ports, held until it spawns).
+      const other = await holdPorts(2);
+      await other.release();
       const second = runKvd([
         '--name',
         'p1',
         '--data-dir',
         server.dataDir,
         '--listen-client-urls',
-        `http://127.0.0.1:${await freePort()}`,
+        `http://127.0.0.1:${other.ports[0]}`,
         '--listen-peer-urls',
-        `http://127.0.0.1:${await freePort()}`,
+        `http://127.0.0.1:${other.ports[1]}`,
         ...cluster,
       ]);
       expect(await second.exited).not.toBe(0);

@@ -1,191 +1,121 @@
 // Client and peer TLS: a three-member kvd cluster with https client and peer URLs and certificate
 // authentication on both, used by the real etcdctl with and without a client certificate.
-import { freePort, KVD_BIN } from '@kv/testkit';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  KVD_BIN,
+  makeTestCerts,
+  ManagedProcess,
+  memberArgs,
+  opensslUnavailable,
+  runProcess,
+  withFreshPorts,
+  type TestCerts,
+} from '@kv/testkit';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-function have(cmd: string): boolean {
+function haveEtcdctl(): boolean {
   try {
-    execFileSync(cmd, ['version'], { stdio: 'ignore', env: { ...process.env, ETCDCTL_API: '3' } });
+    execFileSync('etcdctl', ['version'], { stdio: 'ignore', env: { ...process.env, ETCDCTL_API: '3' } });
     return true;
   } catch {
     return false;
   }
 }
-const ready = have('openssl') && have('etcdctl');
+const ready = opensslUnavailable() === undefined && haveEtcdctl();
 if (!ready) console.warn('skipping TLS tests: openssl or etcdctl is not installed');
 
 describe.skipIf(!ready)('TLS on the client and peer ports', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvd-tls-'));
-  const p = (s: string) => join(dir, s);
-  const procs: ChildProcess[] = [];
+  let certs: TestCerts;
+  let members: ManagedProcess[] = [];
   let endpoints: string[] = [];
+  const ctlEnv = { PATH: process.env.PATH ?? '', ETCDCTL_API: '3' };
+  const ctlTls = (withCert: boolean) => [
+    '--cacert',
+    certs.get('ca').certFile,
+    ...(withCert ? ['--cert', certs.get('client').certFile, '--key', certs.get('client').keyFile] : []),
+  ];
 
-  function openssl(args: string[]): void {
-    execFileSync('openssl', args, { stdio: 'ignore' });
-  }
-  function cert(name: string): void {
-    openssl([
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      p(`${name}.key`),
-      '-out',
-      p(`${name}.csr`),
-      '-subj',
-      `/CN=${name}`,
-    ]);
-    writeFileSync(p(`${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-    openssl([
-      'x509',
-      '-req',
-      '-in',
-      p(`${name}.csr`),
-      '-CA',
-      p('ca.crt'),
-      '-CAkey',
-      p('ca.key'),
-      '-CAcreateserial',
-      '-out',
-      p(`${name}.crt`),
-      '-days',
-      '1',
-      '-extfile',
-      p(`${name}.ext`),
-    ]);
-  }
   const ctl = (args: string[], withCert = true) =>
     execFileSync(
       'etcdctl',
-      [
-        '--endpoints',
-        endpoints.join(','),
-        '--cacert',
-        p('ca.crt'),
-        ...(withCert ? ['--cert', p('client.crt'), '--key', p('client.key')] : []),
-        '--dial-timeout',
-        '3s',
-        '--command-timeout',
-        '5s',
-        ...args,
-      ],
+      ['--endpoints', endpoints.join(','), ...ctlTls(withCert), '--dial-timeout', '3s', '--command-timeout', '5s', ...args],
       {
-        env: { PATH: process.env.PATH ?? '', ETCDCTL_API: '3' },
+        env: ctlEnv,
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     ).toString();
 
   beforeAll(async () => {
-    openssl([
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      p('ca.key'),
-      '-out',
-      p('ca.crt'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=kv-test-ca',
-    ]);
-    cert('member');
-    cert('client');
-    const ports = await Promise.all([0, 1, 2, 3, 4, 5].map(() => freePort()));
+    certs = makeTestCerts(dir);
+    const member = certs.get('member');
+    const tlsFlags = [
+      ...['--cert-file', member.certFile, '--key-file', member.keyFile, '--trusted-ca-file', member.caFile, '--client-cert-auth'],
+      ...['--peer-cert-file', member.certFile, '--peer-key-file', member.keyFile, '--peer-trusted-ca-file', member.caFile],
+      '--peer-client-cert-auth',
+    ];
     const names = ['t1', 't2', 't3'];
-    const peer = (i: number) => `https://127.0.0.1:${ports[2 * i + 1]}`;
-    const client = (i: number) => `https://127.0.0.1:${ports[2 * i]}`;
-    const initialCluster = names.map((n, i) => `${n}=${peer(i)}`).join(',');
-    endpoints = names.map((_, i) => `127.0.0.1:${ports[2 * i]}`);
-    names.forEach((name, i) => {
-      procs.push(
-        spawn(
-          process.execPath,
-          [
-            KVD_BIN,
-            '--name',
+    let attempt = 0;
+    // Ports held until the members spawn; a start that lost one (EADDRINUSE) runs again on fresh ones.
+    members = await withFreshPorts(2 * names.length, async (ports, release) => {
+      attempt++;
+      const peer = (i: number) => `https://127.0.0.1:${ports[2 * i + 1]}`;
+      const client = (i: number) => `https://127.0.0.1:${ports[2 * i]}`;
+      const initialCluster = names.map((n, i) => `${n}=${peer(i)}`).join(',');
+      const procs = names.map(
+        (name, i) =>
+          new ManagedProcess({
             name,
-            '--data-dir',
-            p(name),
-            '--listen-client-urls',
-            client(i),
-            '--advertise-client-urls',
-            client(i),
-            '--listen-peer-urls',
-            peer(i),
-            '--initial-advertise-peer-urls',
-            peer(i),
-            '--initial-cluster',
-            initialCluster,
-            '--cert-file',
-            p('member.crt'),
-            '--key-file',
-            p('member.key'),
-            '--trusted-ca-file',
-            p('ca.crt'),
-            '--client-cert-auth',
-            '--peer-cert-file',
-            p('member.crt'),
-            '--peer-key-file',
-            p('member.key'),
-            '--peer-trusted-ca-file',
-            p('ca.crt'),
-            '--peer-client-cert-auth',
-          ],
-          { stdio: 'ignore' },
-        ),
+            bin: process.execPath,
+            args: [
+              KVD_BIN,
+              ...memberArgs({ name, dataDir: join(dir, `${name}-${attempt}`), clientUrl: client(i), peerUrl: peer(i), initialCluster }),
+              ...tlsFlags,
+            ],
+            stopTimeoutMs: 5_000,
+          }),
       );
-    });
-    const deadline = Date.now() + 30_000;
-    for (;;) {
+      await release();
+      for (const p of procs) p.start();
       try {
-        ctl(['put', 'ready', '1']);
-        break;
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 250));
+        // Ready: the member itself answers a linearizable read over TLS with a client certificate.
+        await Promise.all(
+          procs.map((p, i) =>
+            p.waitReady(
+              async () => {
+                const r = await runProcess('etcdctl', ['--endpoints', `127.0.0.1:${ports[2 * i]}`, ...ctlTls(true), 'endpoint', 'health'], {
+                  env: ctlEnv,
+                  timeoutMs: 10_000,
+                });
+                return r.code === 0 ? { ready: true } : { ready: false, reason: r.stderr.trim() };
+              },
+              { timeoutMs: 30_000, intervalMs: 250 },
+            ),
+          ),
+        );
+      } catch (e) {
+        for (const p of procs) await p.stop();
+        throw e;
       }
-    }
-  }, 60_000);
+      endpoints = names.map((_, i) => `127.0.0.1:${ports[2 * i]}`);
+      return procs;
+    });
+  }, 120_000);
 
-  afterAll(() => {
-    for (const c of procs) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+  afterAll(async () => {
+    for (const m of members) await m.stop().catch(() => undefined);
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('replicates over TLS peers and serves etcdctl with a client certificate', () => {
     ctl(['put', 'secure', 'yes']);
     for (const e of endpoints) {
-      const out = execFileSync(
-        'etcdctl',
-        [
-          '--endpoints',
-          e,
-          '--cacert',
-          p('ca.crt'),
-          '--cert',
-          p('client.crt'),
-          '--key',
-          p('client.key'),
-          'get',
-          'secure',
-          '--print-value-only',
-        ],
-        {
-          env: { PATH: process.env.PATH ?? '', ETCDCTL_API: '3' },
-        },
-      ).toString();
+      const out = execFileSync('etcdctl', ['--endpoints', e, ...ctlTls(true), 'get', 'secure', '--print-value-only'], {
+        env: ctlEnv,
+      }).toString();
       expect(out).toBe('yes\n');
     }
     const status = ctl(['endpoint', 'status', '-w', 'json']);

@@ -371,7 +371,7 @@ export function callUnary<Req, Res>(
       return;
     }
     const options: Partial<CallOptions> = deadline === Infinity ? {} : { deadline };
-    let call: ClientUnaryCall | undefined = undefined;
+    let call: ClientUnaryCall | undefined;
     const onAbort = () => call?.cancel();
     call = method(req, md, options, (err, res) => {
       signal?.removeEventListener('abort', onAbort);

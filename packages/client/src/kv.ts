@@ -184,8 +184,20 @@ export class Txn {
     return this;
   }
 
-  // biome-ignore lint/suspicious/noThenProperty: etcd's Txn().If().Then().Else() builder; a Txn is never awaited
+  // biome-ignore lint/suspicious/noThenProperty: etcd's Txn().If().Then().Else() builder (the etcd3 npm client's `.then` too); being awaited by mistake is caught below
   then(...ops: (etcdserverpb.RequestOp | Txn)[]): this {
+    // `await txn` (or Promise.resolve(txn)) calls then(resolve, reject): functions, never ops.
+    // Refuse through reject, so the await throws at once instead of hanging on a Txn that never
+    // resolves (and the functions are not taken for ops).
+    if (ops.some((o) => typeof o === 'function')) {
+      const err = new TypeError('a Txn is not a promise: call .commit() to send it');
+      const reject = ops[1] as unknown;
+      if (typeof reject === 'function') {
+        (reject as (e: unknown) => void)(err);
+        return this;
+      }
+      throw err;
+    }
     this.success.push(...ops.map(asOp));
     return this;
   }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { mvccpb } from '@kv/api';
-import { Backend, META_FINISHED_COMPACT_REV, META_SCHEDULED_COMPACT_REV } from './backend.js';
+import { META_FINISHED_COMPACT_REV, META_SCHEDULED_COMPACT_REV } from './backend.js';
 import { CompactedError, FutureRevError, KVStore, type PublishedChange } from './kvstore.js';
 import { bytesToRev, revToBytes } from './revision.js';
 import { FakeLeases, b, openStore, str, tempDirs, type Opened } from './testdata/store_helpers.js';

@@ -15,6 +15,7 @@ const b = (s: string) => Buffer.from(s, 'latin1');
 const { PUT } = mvccpb.Event_EventType;
 
 // KVStore is usable wherever the watchable store wants its source (compile-time check).
+// biome-ignore lint/correctness/noUnusedVariables: never called; its type is the assertion
 const asSource = (s: KVStore): WatchSource => s;
 
 const cleanups: (() => Promise<void>)[] = [];

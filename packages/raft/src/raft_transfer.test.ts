@@ -5,7 +5,6 @@
 import { describe, expect, it } from 'vitest';
 import { raftpb } from '@kv/api';
 import { ErrProposalDropped } from './errors.js';
-import { MemoryStorage } from './storage.js';
 import { None, RaftState } from './state.js';
 import { confChangeAsV2, newEntry, newMessage } from './util.js';
 import { nextEnts } from './rafttest/helpers.js';

@@ -1,7 +1,7 @@
 // The edges of the client port: HTTP/2 header list limits, non-gRPC HTTP/2 requests (h2c and TLS),
 // and logged TLS handshake rejections.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { makeTestCerts, opensslUnavailable, type TestCerts } from '@kv/testkit';
+import { mkdtempSync, rmSync } from 'node:fs';
 import {
   connect as h2connect,
   type ClientHttp2Session,
@@ -180,87 +180,25 @@ describe('client port over h2c', () => {
   });
 });
 
-function haveOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-describe.skipIf(!haveOpenssl())('client port over TLS with --client-cert-auth', () => {
+describe.skipIf(opensslUnavailable() !== undefined)('client port over TLS with --client-cert-auth', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kv-client-port-tls-'));
   const p = (s: string) => join(dir, s);
   const lines: string[] = [];
   let server: KvServer;
   let url = '';
 
-  const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
-  const ca = (name: string) =>
-    openssl([
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      p(`${name}.key`),
-      '-out',
-      p(`${name}.crt`),
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${name}`,
-    ]);
-  const cert = (name: string, caName: string) => {
-    openssl([
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      p(`${name}.key`),
-      '-out',
-      p(`${name}.csr`),
-      '-subj',
-      `/CN=${name}`,
-    ]);
-    writeFileSync(p(`${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-    openssl([
-      'x509',
-      '-req',
-      '-in',
-      p(`${name}.csr`),
-      '-CA',
-      p(`${caName}.crt`),
-      '-CAkey',
-      p(`${caName}.key`),
-      '-CAcreateserial',
-      '-out',
-      p(`${name}.crt`),
-      '-days',
-      '1',
-      '-extfile',
-      p(`${name}.ext`),
-    ]);
+  let certs: TestCerts;
+  const tlsFiles = (name: string) => {
+    const c = certs.get(name);
+    return { ca: c.ca, cert: c.cert, key: c.key };
   };
-  const tlsFiles = (name: string) => ({
-    ca: execFileSync('cat', [p('ca.crt')]),
-    cert: execFileSync('cat', [p(`${name}.crt`)]),
-    key: execFileSync('cat', [p(`${name}.key`)]),
-  });
 
   beforeAll(async () => {
-    ca('ca');
-    ca('other-ca');
-    cert('member', 'ca');
-    cert('client', 'ca');
-    cert('stranger', 'other-ca');
+    certs = makeTestCerts(dir, {
+      cas: ['ca', 'other-ca'],
+      certs: [{ name: 'member' }, { name: 'client' }, { name: 'stranger', ca: 'other-ca' }],
+    });
+    const member = certs.get('member');
     const config = resolveConfig({
       name: 't',
       dataDir: p('data'),
@@ -269,7 +207,7 @@ describe.skipIf(!haveOpenssl())('client port over TLS with --client-cert-auth', 
       listenPeerUrls: ['http://127.0.0.1:0'],
       initialAdvertisePeerUrls: ['http://127.0.0.1:2380'],
       initialCluster: [{ name: 't', peerUrls: ['http://127.0.0.1:2380'] }],
-      clientTls: { certFile: p('member.crt'), keyFile: p('member.key'), trustedCaFile: p('ca.crt'), clientCertAuth: true },
+      clientTls: { certFile: member.certFile, keyFile: member.keyFile, trustedCaFile: member.caFile, clientCertAuth: true },
       unsafeNoFsync: true,
     });
     const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(s) });

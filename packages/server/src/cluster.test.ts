@@ -9,9 +9,8 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig, type ServerConfig } from './config.js';
 import { IdGenerator } from './idgen.js';
-import { silentLogger } from './logger.js';
 import { KvServer } from './server.js';
-import { call, freePort, until } from './testutil/harness.js';
+import { call, startLocalCluster, until } from './testutil/harness.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -24,28 +23,24 @@ describe('three-member cluster', () => {
   const maint = (i: number) => new etcdserverpb.MaintenanceClient(`127.0.0.1:${servers[i]!.clientPorts[0]}`, credentials.createInsecure());
 
   beforeAll(async () => {
-    const ports = await Promise.all(names.flatMap(() => [freePort(), freePort()]));
-    const peer = (i: number) => `http://127.0.0.1:${ports[2 * i + 1]}`;
-    const client = (i: number) => `http://127.0.0.1:${ports[2 * i]}`;
-    const initialCluster = names.map((name, i) => ({ name, peerUrls: [peer(i)] }));
-    names.forEach((name, i) => {
-      configs.push(
-        resolveConfig({
-          name,
-          dataDir: join(dir, name),
-          listenClientUrls: [client(i)],
-          advertiseClientUrls: [client(i)],
-          listenPeerUrls: [peer(i)],
-          initialAdvertisePeerUrls: [peer(i)],
-          initialCluster,
-          initialClusterToken: 'test-cluster',
-          snapshotCount: 50,
-          snapshotCatchUpEntries: 10,
-          unsafeNoFsync: true,
-        }),
-      );
+    const started = await startLocalCluster(names, (name, i, { clientUrl, peerUrl, initialCluster }) => {
+      const config = resolveConfig({
+        name,
+        dataDir: join(dir, name),
+        listenClientUrls: [clientUrl],
+        advertiseClientUrls: [clientUrl],
+        listenPeerUrls: [peerUrl],
+        initialAdvertisePeerUrls: [peerUrl],
+        initialCluster,
+        initialClusterToken: 'test-cluster',
+        snapshotCount: 50,
+        snapshotCatchUpEntries: 10,
+        unsafeNoFsync: true,
+      });
+      configs[i] = config;
+      return config;
     });
-    await Promise.all(configs.map(async (config, i) => (servers[i] = await KvServer.start({ config, logger: silentLogger() }))));
+    servers.push(...started);
   }, 60_000);
 
   afterAll(async () => {

@@ -6,8 +6,21 @@
 //   <data-dir>/member/db/       the backend (LevelDB; its own LOCK file is a second, kernel-held guard)
 //   <data-dir>/member/wal/      the write-ahead log (replicated cluster)
 //   <data-dir>/member/snap/     raft snapshot files (replicated cluster)
-import { chmodSync, closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 
 export class DataDirError extends Error {
   override readonly name = 'DataDirError';
@@ -41,20 +54,56 @@ export interface DataDirLock {
   release(): void;
 }
 
+/** fsync of a directory on node's fs: open it read-only and sync the descriptor. */
+export function fsyncDirSync(dir: string): void {
+  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /**
- * Creates the directory tree (mode 0700) and takes its lock: a `lock` file created exclusively
- * that holds our pid. A lock left by a process that is gone (a crash, SIGKILL) is taken over; a
- * lock held by a live process is refused with an error naming it.
+ * mkdir -p `dir` (mode 0700), then fsync the parent of every directory it created, deepest last,
+ * so that the new names survive a power loss (etcd's fileutil.TouchDirAll followed by an fsync of
+ * the parent).
  */
+function mkdirDurable(dir: string, syncDir: (dir: string) => void): void {
+  const first = mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (first === undefined) return; // it existed: nothing new to make durable
+  const created: string[] = [];
+  for (let d = dir; ; d = dirname(d)) {
+    created.unshift(d);
+    if (d === first || dirname(d) === d) break;
+  }
+  // Invariant: a directory's own entry is synced before its child's, so when the sync of the
+  // deepest parent returns, the whole new path is durable.
+  for (const d of created) syncDir(dirname(d));
+}
+
+export interface OpenDataDirOptions {
+  /** fsync of a directory (default fsyncDirSync; tests observe it). */
+  syncDir?: (dir: string) => void;
+}
+
 /** Lock files held by this process (a second open from the same process is refused too). */
 const heldHere = new Set<string>();
 
-export function openDataDir(dataDir: string): { dirs: DataDirLayout; lock: DataDirLock; notices: string[] } {
+/**
+ * Creates the directory tree (mode 0700, every new directory's name made durable) and takes its
+ * lock: a `lock` file created exclusively that holds our pid. A lock left by a process that is
+ * gone (a crash, SIGKILL) is taken over; a lock held by a live process is refused with an error
+ * naming it. (wal/ and snap/ are created by @kv/wal, which syncs their parent through its
+ * FileSystem.)
+ */
+export function openDataDir(dataDir: string, o: OpenDataDirOptions = {}): { dirs: DataDirLayout; lock: DataDirLock; notices: string[] } {
   const dirs = layout(dataDir);
+  const syncDir = o.syncDir ?? fsyncDirSync;
   /** Repairs made on the way, for the caller to log at warn. */
   const notices: string[] = [];
   for (const d of [dirs.root, dirs.member]) {
-    mkdirSync(d, { recursive: true, mode: 0o700 });
+    mkdirDurable(d, syncDir);
     // etcd refuses group/world access too; tighten a directory created earlier by someone else.
     const mode = statSync(d).mode & 0o777;
     if ((mode & 0o077) !== 0) {

@@ -9,10 +9,9 @@ import { open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { resolveConfig, type ServerConfig } from './config.js';
-import { silentLogger } from './logger.js';
-import { KvServer } from './server.js';
-import { call, freePort, until } from './testutil/harness.js';
+import { resolveConfig } from './config.js';
+import type { KvServer } from './server.js';
+import { call, startLocalCluster, until } from './testutil/harness.js';
 import { mountSmallFs, type SmallFs } from '@kv/testkit';
 
 const b = (s: string) => Buffer.from(s);
@@ -59,24 +58,20 @@ describe('three-member cluster, one member short of space', () => {
     async () => {
       small = mountSmallFs(40) as SmallFs;
       const names = ['n1', 'n2', 'n3'];
-      const ports = await Promise.all(names.flatMap(() => [freePort(), freePort()]));
-      const peer = (i: number) => `http://127.0.0.1:${ports[2 * i + 1]}`;
-      const client = (i: number) => `http://127.0.0.1:${ports[2 * i]}`;
-      const initialCluster = names.map((name, i) => ({ name, peerUrls: [peer(i)] }));
-      const configs: ServerConfig[] = names.map((name, i) =>
+      const started = await startLocalCluster(names, (name, i, { clientUrl, peerUrl, initialCluster }) =>
         resolveConfig({
           name,
           dataDir: i === 2 ? join(small!.dir, name) : join(dir, name),
-          listenClientUrls: [client(i)],
-          advertiseClientUrls: [client(i)],
-          listenPeerUrls: [peer(i)],
-          initialAdvertisePeerUrls: [peer(i)],
+          listenClientUrls: [clientUrl],
+          advertiseClientUrls: [clientUrl],
+          listenPeerUrls: [peerUrl],
+          initialAdvertisePeerUrls: [peerUrl],
           initialCluster,
           initialClusterToken: 'space-cluster',
           unsafeNoFsync: true,
         }),
       );
-      await Promise.all(configs.map(async (config, i) => (servers[i] = await KvServer.start({ config, logger: silentLogger() }))));
+      servers.push(...started);
       for (let i = 0; i < 3; i++) await until('put', () => put(i, `k${i}`));
 
       // Leave n3 about 4 MiB: under the 8 MiB reserve, above the 1 MiB floor.

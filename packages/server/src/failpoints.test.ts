@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { clearFailpoints, failpoint, initFailpoints, parseFailpoints } from './failpoints.js';
+import { clearFailpoints, failpoint, failpointsArmed, initFailpoints, parseFailpoints } from './failpoints.js';
 
 describe('failpoints', () => {
   afterEach(() => clearFailpoints());
@@ -14,11 +14,20 @@ describe('failpoints', () => {
   it('is off without KVD_TEST_HOOKS, and sleeps when armed', async () => {
     expect(initFailpoints({ KVD_FAILPOINTS: 'beforeCommit=sleep(20)' })).toEqual([]);
     expect(failpoint('beforeCommit')).toBeUndefined();
+    expect(failpointsArmed()).toBe(false);
     expect(initFailpoints({ KVD_TEST_HOOKS: '1', KVD_FAILPOINTS: 'beforeCommit=sleep(20)' })).toEqual(['beforeCommit']);
+    expect(failpointsArmed()).toBe(true);
     expect(failpoint('raftBeforeSave')).toBeUndefined();
     const p = failpoint('beforeCommit');
     expect(p).toBeInstanceOf(Promise);
     await p;
+  });
+  it('is disarmed again by clearFailpoints', () => {
+    initFailpoints({ KVD_TEST_HOOKS: '1', KVD_FAILPOINTS: 'raftBeforeSave=panic' });
+    expect(failpointsArmed()).toBe(true);
+    clearFailpoints();
+    expect(failpointsArmed()).toBe(false);
+    expect(failpoint('raftBeforeSave')).toBeUndefined();
   });
   it('fires an N% action on a seeded share of the calls', () => {
     initFailpoints({ KVD_TEST_HOOKS: '1', KVD_FAILPOINTS: 'raftBeforeApply=30%sleep(1)', KVD_FAILPOINTS_SEED: '7' });

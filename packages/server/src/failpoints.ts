@@ -80,6 +80,14 @@ export function clearFailpoints(): void {
 }
 
 /**
+ * Whether any failpoint is armed: a synchronous guard for the hot paths, so that a normal run
+ * (KVD_FAILPOINTS unset) never awaits at a point, `if (failpointsArmed()) await failpoint(name)`.
+ */
+export function failpointsArmed(): boolean {
+  return armed.size > 0;
+}
+
+/**
  * The point `name` is reached: nothing (undefined, synchronously) unless armed; a panic never
  * returns; a sleep returns a promise to await.
  */

@@ -113,7 +113,7 @@ export class KvServer {
   }
 
   private async listen(): Promise<void> {
-    const { config, logger } = this.o;
+    const { config } = this.o;
     const grpc = new GrpcServer({
       'grpc.max_receive_message_length': config.maxRequestBytes + grpcOverheadBytes,
       'grpc.max_send_message_length': -1,

@@ -8,6 +8,7 @@ import { serverBinary, unavailableReason, type ServerKind } from './binaries.js'
 import type { HealthState } from './health.js';
 import { describeExit, MemberProcess, type Member } from './member.js';
 import { withFreshPorts } from './ports.js';
+import { memberArgs } from '@kv/testkit';
 
 export interface ClusterOptions {
   server: ServerKind;
@@ -124,24 +125,7 @@ async function startOnce(plan: StartPlan, ports: readonly number[], release: () 
       stopTimeoutMs,
       readyTimeoutMs,
       args: [
-        '--name',
-        name,
-        '--data-dir',
-        dataDir,
-        '--listen-client-urls',
-        clientUrl,
-        '--advertise-client-urls',
-        clientUrl,
-        '--listen-peer-urls',
-        peer(i),
-        '--initial-advertise-peer-urls',
-        peer(i),
-        '--initial-cluster',
-        initialCluster,
-        '--initial-cluster-state',
-        'new',
-        '--initial-cluster-token',
-        token,
+        ...memberArgs({ name, dataDir, clientUrl, peerUrl: peer(i), initialCluster, initialClusterState: 'new', token }),
         ...(opts.extraArgs ?? []),
       ],
     });
@@ -180,21 +164,21 @@ async function startOnce(plan: StartPlan, ports: readonly number[], release: () 
   return cluster;
 }
 
-/** Poll every member's /health until all are healthy, an exit, or the deadline. */
+/**
+ * Wait until every member answers /health: each member's wait is the test kit's waitReady, which
+ * fails at once when its process exits; the first failure (an exit, or the deadline) ends the wait.
+ */
 async function waitAllHealthy(server: ServerKind, members: readonly MemberProcess[], timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  let states: HealthState[] = members.map(() => ({ healthy: false, reason: 'not probed yet' }));
-  for (;;) {
+  try {
+    await Promise.all(members.map((m) => m.waitHealthy(timeoutMs)));
+  } catch {
     const gone = members.filter((m) => !m.running);
-    if (gone.length > 0) {
-      // Let the others' last words reach the log before reporting.
-      await sleep(200);
-      throw failure(server, members, states, `${gone.map((m) => `member ${m.name} ${describeExit(m.exitStatus)}`).join(', ')}`);
-    }
-    states = await Promise.all(members.map((m) => m.health()));
-    if (states.every((s) => s.healthy)) return;
-    if (Date.now() >= until) throw failure(server, members, states, `not healthy within ${timeoutMs} ms`);
-    await sleep(150);
+    // Let the others' last words reach the log before reporting.
+    if (gone.length > 0) await sleep(200);
+    const states = await Promise.all(members.map((m) => m.health()));
+    const why =
+      gone.length > 0 ? gone.map((m) => `member ${m.name} ${describeExit(m.exitStatus)}`).join(', ') : `not healthy within ${timeoutMs} ms`;
+    throw failure(server, members, states, why);
   }
 }
 

@@ -1,7 +1,7 @@
 // One member process: started with etcd's flags, stopped by PID (SIGTERM, then SIGKILL after a
 // deadline), restartable on the same ports and data directory. The process itself is the test
 // kit's ManagedProcess (own process group, killed with it if the launcher's process dies).
-import { describeExit, ManagedProcess, type ExitStatus } from '@kv/testkit';
+import { describeExit, healthProbe, ManagedProcess, type ExitStatus } from '@kv/testkit';
 import { probeHealth, type HealthState } from './health.js';
 
 export type { ExitStatus };
@@ -129,13 +129,7 @@ export class MemberProcess implements Member {
 
   /** Poll /health until it answers healthy; fail at once if the process exits. */
   waitHealthy(timeoutMs: number): Promise<void> {
-    return this.proc.waitReady(
-      async () => {
-        const h = await this.health();
-        return h.healthy ? { ready: true } : { ready: false, reason: h.reason };
-      },
-      { timeoutMs },
-    );
+    return this.proc.waitReady(healthProbe(this.clientUrl), { timeoutMs });
   }
 
   /** Flush and close the log file (after the process has stopped). */

@@ -1,10 +1,8 @@
 // Membership changes on a real kvd cluster while writes continue: add a learner and start it
 // (--initial-cluster-state existing), promote it, update its peer URLs, remove a member.
 import { Client } from '@kv/client';
-import { ManagedProcess, withFreshPorts } from '@kv/testkit';
-import { join } from 'node:path';
+import { startServer, withFreshPorts, type RunningServer } from '@kv/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serverBinary } from './binaries.js';
 import { startCluster, type Cluster } from './index.js';
 import { until } from './until.js';
 
@@ -12,7 +10,7 @@ describe('membership changes while writes continue', () => {
   const token = `kv-membership-${process.pid}`;
   let cluster: Cluster;
   let client: Client;
-  const extras: ManagedProcess[] = [];
+  const extras: RunningServer[] = [];
   let writing = true;
   let written = 0;
   let writer: Promise<void>;
@@ -45,62 +43,40 @@ describe('membership changes while writes continue', () => {
   const startLearner = (name: string) =>
     withFreshPorts(2, async ([cport, pport], release) => {
       const peerUrl = `http://127.0.0.1:${pport}`;
-      const clientUrl = `http://127.0.0.1:${cport}`;
       const added = await client.cluster.memberAdd([peerUrl], { isLearner: true });
       const id = added.member!.ID;
       expect(added.member!.isLearner).toBe(true);
       // The joining member asks the members named here for the member list and finds itself in it.
       const initialCluster = [...cluster.members.map((m) => `${m.name}=${m.peerUrl}`), `${name}=${peerUrl}`].join(',');
-      const proc = new ManagedProcess({
-        name,
-        bin: process.execPath,
-        args: [
-          serverBinary('kvd'),
-          '--name',
-          name,
-          '--data-dir',
-          join(cluster.baseDir, name),
-          '--listen-client-urls',
-          clientUrl,
-          '--advertise-client-urls',
-          clientUrl,
-          '--listen-peer-urls',
-          peerUrl,
-          '--initial-advertise-peer-urls',
-          peerUrl,
-          '--initial-cluster',
-          initialCluster,
-          '--initial-cluster-state',
-          'existing',
-          '--initial-cluster-token',
-          token,
-        ],
-        logFile: join(cluster.baseDir, `${name}.log`),
-        stopTimeoutMs: 5_000,
-      });
-      extras.push(proc);
-      await release();
-      proc.start();
       const learner = new Client({ endpoints: [`127.0.0.1:${cport}`] });
+      // Ready once it has a write proposed after the conf change was applied (the one in flight
+      // now may precede it): then it has applied its own addition too.
+      const before = written + 1;
+      await release();
       try {
-        // A write proposed after the conf change was applied (the one in flight now may precede
-        // it): once the learner has it, it has applied its own addition too.
-        const before = written + 1;
-        await until(`${name} has the data`, async () => {
-          if (!proc.running) throw new Error(`${name} exited:\n${proc.logTail(20)}`);
-          const r = await learner.get(`stream/${before}`, { serializable: true });
-          return r.kvs.length === 1 ? true : undefined;
-        }).catch(async (e: unknown) => {
-          // Let withFreshPorts see a lost port (EADDRINUSE in the log) and start over.
-          await proc.stop();
-          await client.cluster.memberRemove(id).catch(() => undefined);
-          throw new Error(`${(e as Error).message}\n${proc.logTail(20)}`);
+        const server = await startServer('kvd', {
+          name,
+          clientPort: cport,
+          peerPort: pport,
+          initialCluster,
+          initialClusterState: 'existing',
+          token,
+          stopTimeoutMs: 5_000,
+          readyTimeoutMs: 30_000,
+          probe: () => async () => {
+            const r = await learner.get(`stream/${before}`, { serializable: true });
+            return r.kvs.length === 1 ? { ready: true } : { ready: false, reason: `stream/${before} not there yet` };
+          },
         });
+        extras.push(server);
+        return { id, server, learner, clientUrl: server.clientUrl };
       } catch (e) {
+        // startServer stopped it; its error carries the log tail, so withFreshPorts sees a lost
+        // port (EADDRINUSE) and starts over on fresh ones.
         learner.close();
+        await client.cluster.memberRemove(id).catch(() => undefined);
         throw e;
       }
-      return { id, proc, learner, clientUrl };
     });
 
   it('adds a learner, which joins, catches up, and is promoted', async () => {
@@ -126,7 +102,7 @@ describe('membership changes while writes continue', () => {
   }, 90_000);
 
   it('updates a member and removes one, the cluster serving throughout', async () => {
-    const { id, proc, learner } = await startLearner('m5');
+    const { id, server, learner } = await startLearner('m5');
     learner.close();
     const ml = await client.cluster.memberList();
     const m1 = ml.members.find((m) => m.name === 'm1')!;
@@ -138,7 +114,7 @@ describe('membership changes while writes continue', () => {
       return ids.includes(id) ? undefined : true;
     });
     // The removed member stops by itself.
-    await until('removed member exits', async () => (proc.running ? undefined : true));
+    await until('removed member exits', async () => (server.running ? undefined : true));
     const n = written;
     await until('writes continue', async () => (written > n + 5 ? true : undefined));
   }, 90_000);

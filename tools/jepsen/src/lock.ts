@@ -5,61 +5,51 @@
 // lock while the stalled one still believes it holds it. That is why this lock is not safe (as
 // Jepsen found for etcd in 2020); overlaps are reported as expected anomalies.
 import { compare, Op as KvOp, type Client } from '@kv/client';
-import { perform, Proc, type Ctx, type Workload } from './context.js';
+import { perform, type Ctx } from './context.js';
 import { sleep } from './rng.js';
+import { WorkersWorkload, type Worker } from './workers.js';
 
 const TTL_S = 2;
 const PREFIX = 'lock/L/';
 
-export class LockWorkload implements Workload {
+export class LockWorkload extends WorkersWorkload {
   readonly name = 'lock';
-  constructor(
-    private readonly ctx: Ctx,
-    private readonly workers = 3,
-    private readonly firstClient = 0,
-  ) {}
-
-  run(): Promise<void> {
-    return Promise.all(Array.from({ length: this.workers }, (_, w) => this.worker(w))).then(() => undefined);
+  constructor(ctx: Ctx, workers = 3, firstClient = 0) {
+    super(ctx, workers, firstClient);
   }
 
-  private async worker(w: number): Promise<void> {
+  /** One session: grant a lease, acquire under it, hold (or stall past the lease), release, revoke. */
+  protected async step({ rng, client, proc }: Worker<undefined>): Promise<number> {
     const { ctx } = this;
-    const rng = ctx.rng.fork();
-    const client = ctx.client(this.firstClient + w);
-    const proc = new Proc(ctx);
-    while (!ctx.signal.aborted) {
-      let lease: bigint;
-      try {
-        lease = (await client.lease.grant(TTL_S, { timeoutMs: ctx.opTimeoutMs })).ID;
-      } catch {
-        await sleep(300, ctx.signal);
-        continue;
-      }
-      let renewing = true;
-      const renew = (async () => {
-        while (renewing && !ctx.signal.aborted) {
-          await sleep(500, ctx.signal);
-          if (renewing) await client.lease.keepAliveOnce(lease, { timeoutMs: 1000 }).catch(() => undefined);
-        }
-      })();
-      const key = `${PREFIX}${lease.toString(16)}`;
-      const acq = await perform(ctx, proc, 'acquire', { key: 'L' }, false, () => this.acquire(client, key, lease));
-      if (acq.type === 'ok') {
-        if (rng.next() < 0.25) {
-          renewing = false; // the holder stalls past its lease
-          await sleep(TTL_S * 1000 + ctx.electionTimeoutMs + 500, ctx.signal);
-        } else await sleep(rng.int(100, 400), ctx.signal);
-        await perform(ctx, proc, 'release', { key: 'L' }, false, async () => {
-          await client.delete(key, { timeoutMs: ctx.opTimeoutMs });
-          return { type: 'ok' };
-        });
-      }
-      renewing = false;
-      await renew;
-      await client.lease.revoke(lease, { timeoutMs: ctx.opTimeoutMs }).catch(() => undefined);
-      await sleep(rng.int(50, 200), ctx.signal);
+    let lease: bigint;
+    try {
+      lease = (await client.lease.grant(TTL_S, { timeoutMs: ctx.opTimeoutMs })).ID;
+    } catch {
+      return 300;
     }
+    let renewing = true;
+    const renew = (async () => {
+      while (renewing && !ctx.signal.aborted) {
+        await sleep(500, ctx.signal);
+        if (renewing) await client.lease.keepAliveOnce(lease, { timeoutMs: 1000 }).catch(() => undefined);
+      }
+    })();
+    const key = `${PREFIX}${lease.toString(16)}`;
+    const acq = await perform(ctx, proc, 'acquire', { key: 'L' }, false, () => this.acquire(client, key, lease));
+    if (acq.type === 'ok') {
+      if (rng.next() < 0.25) {
+        renewing = false; // the holder stalls past its lease
+        await sleep(TTL_S * 1000 + ctx.electionTimeoutMs + 500, ctx.signal);
+      } else await sleep(rng.int(100, 400), ctx.signal);
+      await perform(ctx, proc, 'release', { key: 'L' }, false, async () => {
+        await client.delete(key, { timeoutMs: ctx.opTimeoutMs });
+        return { type: 'ok' };
+      });
+    }
+    renewing = false;
+    await renew;
+    await client.lease.revoke(lease, { timeoutMs: ctx.opTimeoutMs }).catch(() => undefined);
+    return rng.int(50, 200);
   }
 
   private async acquire(client: Client, key: string, lease: bigint): Promise<{ type: 'ok' } | { type: 'fail'; error: string }> {

@@ -1,5 +1,6 @@
 // Member health as etcd defines it for clients: `GET /health` on the client URL answers 200 with
 // {"health":"true"} once the member has a leader (and no alarm). kvd answers the same way.
+import type { ReadyProbe } from './process.js';
 
 export type HealthState = { healthy: true } | { healthy: false; reason: string };
 
@@ -20,4 +21,12 @@ export async function probeHealth(clientUrl: string, timeoutMs = 1000): Promise<
     const err = e as Error & { cause?: { code?: string; message?: string } };
     return { healthy: false, reason: err.cause?.code ?? err.cause?.message ?? err.message };
   }
+}
+
+/** A readiness probe (for ManagedProcess.waitReady): ready once `${clientUrl}/health` says healthy. */
+export function healthProbe(clientUrl: string): ReadyProbe {
+  return async () => {
+    const h = await probeHealth(clientUrl);
+    return h.healthy ? { ready: true } : { ready: false, reason: h.reason };
+  };
 }

@@ -4,7 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serverBinary, unavailableReason, type ServerKind } from './binaries.js';
-import { probeHealth } from './health.js';
+import { memberArgs } from './flags.js';
+import { healthProbe } from './health.js';
 import { ManagedProcess, type ReadyProbe } from './process.js';
 import { withFreshPorts } from './ports.js';
 
@@ -19,6 +20,8 @@ export interface RunningServer {
   readonly peerUrl: string;
   readonly dataDir: string;
   readonly pid: number;
+  /** Whether the process runs (false once it has exited, by itself or stopped). */
+  readonly running: boolean;
   /** Recent output of the process (for failure messages). */
   log(): string;
   /** SIGTERM (SIGKILL after a grace period), then remove the data directory. Idempotent. */
@@ -37,16 +40,17 @@ export interface StartOptions {
   /** Use these ports instead of free ones (to start an identical server again). */
   clientPort?: number;
   peerPort?: number;
+  /** --initial-cluster (default: this member alone), to start a member that joins others. */
+  initialCluster?: string;
+  /** --initial-cluster-state (default: not given, i.e. "new"). */
+  initialClusterState?: 'new' | 'existing';
+  /** --initial-cluster-token (default: not given). */
+  token?: string;
+  /** Grace between SIGTERM and SIGKILL in stop() (ms, default 10000). */
+  stopTimeoutMs?: number;
   /** Readiness probe (default: GET /health on the client URL answers healthy). */
   probe?: (server: RunningServer) => ReadyProbe;
 }
-
-const healthProbe =
-  (s: RunningServer): ReadyProbe =>
-  async () => {
-    const h = await probeHealth(s.clientUrl);
-    return h.healthy ? { ready: true } : { ready: false, reason: h.reason };
-  };
 
 /** Start `kind` with etcd's flags on loopback ports and wait until it is ready. */
 export async function startServer(kind: ServerKind, opts: StartOptions = {}): Promise<RunningServer> {
@@ -75,22 +79,18 @@ async function launch(
     name: `${kind} ${name}`,
     bin: serverBinary(kind),
     args: [
-      '--name',
-      name,
-      '--data-dir',
-      dataDir,
-      '--listen-client-urls',
-      clientUrl,
-      '--advertise-client-urls',
-      clientUrl,
-      '--listen-peer-urls',
-      peerUrl,
-      '--initial-advertise-peer-urls',
-      peerUrl,
-      '--initial-cluster',
-      `${name}=${peerUrl}`,
+      ...memberArgs({
+        name,
+        dataDir,
+        clientUrl,
+        peerUrl,
+        initialCluster: opts.initialCluster,
+        initialClusterState: opts.initialClusterState,
+        token: opts.token,
+      }),
       ...(opts.extraArgs ?? []),
     ],
+    stopTimeoutMs: opts.stopTimeoutMs,
   });
   const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
   let stopped: Promise<void> | undefined;
@@ -104,6 +104,9 @@ async function launch(
     dataDir,
     get pid() {
       return proc.pid;
+    },
+    get running() {
+      return proc.running;
     },
     log: () => proc.logTail(200),
     stop: () =>
@@ -121,7 +124,7 @@ async function launch(
       await proc.waitReady(probe, { timeoutMs: readyTimeoutMs });
     },
   };
-  const probe = (opts.probe ?? healthProbe)(server);
+  const probe = opts.probe ? opts.probe(server) : healthProbe(clientUrl);
   try {
     await release();
     proc.start();

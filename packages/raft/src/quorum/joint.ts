@@ -42,6 +42,7 @@ export class JointConfig {
   committedIndex(l: AckedIndexer): Index {
     const a = this.incoming.committedIndex(l);
     const b = this.outgoing.committedIndex(l);
+    // biome-ignore lint/complexity/useMathMinMax: indexes are bigints, which Math.min does not take
     return a < b ? a : b;
   }
 

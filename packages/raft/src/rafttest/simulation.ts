@@ -185,11 +185,6 @@ interface SimNode {
   readSeq: bigint;
 }
 
-interface InFlight {
-  m: raftpb.Message;
-  at: number;
-}
-
 const ELECTION_TICK = 10;
 /** A read's request is re-sent after this many steps without an answer (readRetry). */
 const READ_RETRY_STEPS = 6;

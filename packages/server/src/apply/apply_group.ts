@@ -18,7 +18,7 @@
 import type { etcdserverpb } from '@kv/api';
 import type { Backend, KVStore, TxnWrite } from '@kv/mvcc';
 import type { ApplyResult, Applier } from './applier.js';
-import { failpoint } from '../failpoints.js';
+import { failpoint, failpointsArmed } from '../failpoints.js';
 
 export interface GroupEntry {
   index: bigint;
@@ -62,7 +62,7 @@ export async function applyGroup(d: GroupDeps, entries: GroupEntry[]): Promise<(
   }
   d.extra?.(tx);
   if (last > store.consistentIndex()) store.setConsistentIndex(tx, last);
-  await failpoint('beforeCommit');
+  if (failpointsArmed()) await failpoint('beforeCommit');
   const committed = backend.commit(tx, { sync: d.sync });
   if (d.sync || d.onCommitFailed === undefined || backend.commitsInFlight > MaxCommitsInFlight) {
     // The caller's durability is this batch (sync), it cannot stop on a late failure, or the

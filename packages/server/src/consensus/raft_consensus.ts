@@ -50,7 +50,7 @@ import { RpcError } from '../errors.js';
 import { sleep, type Clock, type Random, type Timer } from '../world/clock.js';
 import type { Consensus } from './consensus.js';
 import { ReadContexts, type ReadContextSource } from './read_context.js';
-import { failpoint } from '../failpoints.js';
+import { failpoint, failpointsArmed } from '../failpoints.js';
 
 /** What the Ready loop needs from the rest of the member. */
 export interface StateMachine {
@@ -514,7 +514,7 @@ export class RaftConsensus implements Consensus {
     // A leader sends before persisting: its appends are replicated while it writes its own copy
     // (Raft thesis §10.2.1; etcd does the same). A follower must persist first.
     const isLeader = this.node.isLeader();
-    if (isLeader) await failpoint('raftBeforeLeaderSend');
+    if (isLeader && failpointsArmed()) await failpoint('raftBeforeLeaderSend');
     if (isLeader) this.send(rd.messages);
 
     // 1. Persist. A received snapshot: its state first (the backend swapped in, durable), then
@@ -522,21 +522,21 @@ export class RaftConsensus implements Consensus {
     // entries. Invariant: a snapshot in the WAL never points past what the backend holds — a
     // crash between the two steps leaves a backend ahead of the log, which replay skips through.
     if (rd.snapshot) {
-      await failpoint('raftBeforeApplySnap');
+      if (failpointsArmed()) await failpoint('raftBeforeApplySnap');
       await machine.installSnapshot(rd.snapshot);
       await this.o.snapshots.save(rd.snapshot);
       const md = rd.snapshot.metadata!;
       await wal.saveSnapshot({ index: md.index, term: md.term });
     }
     if (rd.hardState || rd.entries.length > 0) {
-      await failpoint('raftBeforeSave');
+      if (failpointsArmed()) await failpoint('raftBeforeSave');
       // With a snapshot the hard state is synced even when only its commit moved (raft's mustSync
       // says lazy): a restart ignores a snapshot above the durable commit (Wal.validSnapshots), so
       // a lost commit would bring the member back below the snapshot it acknowledged, and the
       // leader's next heartbeat would carry a commit past its log (etcd #10219; found by the
       // whole-cluster simulation, tools/sim).
       await wal.save(rd.hardState, rd.entries, { sync: rd.mustSync || rd.snapshot !== undefined });
-      await failpoint('raftAfterSave');
+      if (failpointsArmed()) await failpoint('raftAfterSave');
     }
     if (rd.snapshot) {
       storage.applySnapshot(rd.snapshot);
@@ -547,11 +547,11 @@ export class RaftConsensus implements Consensus {
     if (rd.entries.length > 0) storage.append(rd.entries);
 
     // 2. Send (after persisting, unless sent above as leader).
-    if (!isLeader) await failpoint('raftBeforeFollowerSend');
+    if (!isLeader && failpointsArmed()) await failpoint('raftBeforeFollowerSend');
     if (!isLeader) this.send(rd.messages);
 
     // 3. Apply committed entries in order.
-    await failpoint('raftBeforeApply');
+    if (failpointsArmed()) await failpoint('raftBeforeApply');
     await this.apply(rd.committedEntries);
 
     // 4. Read states: release their readers once applied reaches the read index.

@@ -122,6 +122,7 @@ export class Lessor {
   restore(records: Iterable<Buffer>): void {
     for (const rec of records) {
       const { id, ttl, remainingTTL } = decodeLeaseRecord(rec);
+      // biome-ignore lint/complexity/useMathMinMax: TTLs are bigints, which Math.max does not take
       const t = ttl < this.opts.minTTL ? this.opts.minTTL : ttl;
       this.leases.set(id, new Lease(id, t, remainingTTL));
     }

@@ -2,8 +2,9 @@
 // data dir, and grpc-js clients for every service.
 import { etcdserverpb } from '@kv/api';
 import { credentials } from '@grpc/grpc-js';
-import { until as untilKit } from '@kv/testkit';
+import { until as untilKit, withFreshPorts } from '@kv/testkit';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveConfig, type ServerConfig } from '../config.js';
@@ -76,8 +77,38 @@ export function call<Req, Res>(client: object, method: string, req: Req): Promis
   });
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (the test kit's; see its race note). */
-export { freePort } from '@kv/testkit';
+/** What a member of a local cluster is told: its URLs and the whole initial cluster. */
+export interface LocalMemberUrls {
+  clientUrl: string;
+  peerUrl: string;
+  initialCluster: { name: string; peerUrls: string[] }[];
+}
+
+/**
+ * Starts one KvServer per name in this process, bootstrapped together, on loopback ports held
+ * until right before the servers bind them; a start that lost a port (EADDRINUSE) stops what it
+ * started, removes the data dirs it made and runs again on fresh ports (the test kit's
+ * withFreshPorts). `config` gives each member's config from its URLs.
+ */
+export function startLocalCluster(
+  names: readonly string[],
+  config: (name: string, i: number, urls: LocalMemberUrls) => ServerConfig,
+): Promise<KvServer[]> {
+  return withFreshPorts(2 * names.length, async (ports, release) => {
+    const peer = (i: number) => `http://127.0.0.1:${ports[2 * i + 1]}`;
+    const initialCluster = names.map((name, i) => ({ name, peerUrls: [peer(i)] }));
+    const configs = names.map((name, i) =>
+      config(name, i, { clientUrl: `http://127.0.0.1:${ports[2 * i]}`, peerUrl: peer(i), initialCluster }),
+    );
+    await release();
+    const started = await Promise.allSettled(configs.map((c) => KvServer.start({ config: c, logger: silentLogger() })));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed === undefined) return started.map((r) => (r as PromiseFulfilledResult<KvServer>).value);
+    for (const r of started) if (r.status === 'fulfilled') await r.value.stop().catch(() => undefined);
+    await Promise.all(configs.map((c) => rm(c.dataDir, { recursive: true, force: true })));
+    throw failed.reason;
+  });
+}
 
 /** Polls until `fn` yields a value; errors count as "not yet" and the last one is reported. */
 export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {

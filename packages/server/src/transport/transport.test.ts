@@ -1,10 +1,10 @@
 // The peer transport over real loopback sockets: batching and order, large batches, reconnects
 // with backoff, unreachable reporting, cluster-id and sender checks, snapshot streaming beside
-// heartbeats, garbage on the peer port, and peer TLS with certificates made by the openssl CLI.
+// heartbeats, garbage on the peer port, and peer TLS with certificates made by the openssl CLI (the test kit's makeTestCerts).
 import { etcdserverpb, raftpb } from '@kv/api';
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { freePort, makeTestCerts, opensslUnavailable } from '@kv/testkit';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect as h2connect, constants as h2 } from 'node:http2';
 import { connect as netConnect, createServer as createNetServer } from 'node:net';
@@ -139,14 +139,6 @@ async function pair(a: TestNode, b: TestNode): Promise<void> {
   a.t.addPeer(b.id, [b.url]);
   b.t.addPeer(a.id, [a.url]);
   await until('streams up', () => a.t.isActive(b.id) && b.t.isActive(a.id));
-}
-
-async function freePort(): Promise<number> {
-  const s = createNetServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe('peer transport', () => {
@@ -545,16 +537,7 @@ describe('peer transport', () => {
   }, 60_000);
 });
 
-function haveOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const opensslPresent = haveOpenssl();
+const opensslPresent = opensslUnavailable() === undefined;
 if (!opensslPresent) console.warn('skipping peer TLS tests: the openssl CLI is not installed');
 
 describe.skipIf(!opensslPresent)('peer transport over TLS', () => {
@@ -562,85 +545,21 @@ describe.skipIf(!opensslPresent)('peer transport over TLS', () => {
   let good: PeerTls;
   let rogue: PeerTls;
 
-  function makeCa(name: string): void {
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(dir, `${name}-ca.key`),
-        '-out',
-        join(dir, `${name}-ca.crt`),
-        '-days',
-        '1',
-        '-subj',
-        `/CN=${name}-ca`,
-      ],
-      { stdio: 'ignore' },
-    );
-  }
-  function makeCert(ca: string, name: string): PeerTls {
-    const p = (s: string) => join(dir, s);
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        p(`${name}.key`),
-        '-out',
-        p(`${name}.csr`),
-        '-subj',
-        `/CN=${name}`,
-      ],
-      { stdio: 'ignore' },
-    );
-    writeFileSync(p(`${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
-    execFileSync(
-      'openssl',
-      [
-        'x509',
-        '-req',
-        '-in',
-        p(`${name}.csr`),
-        '-CA',
-        p(`${ca}-ca.crt`),
-        '-CAkey',
-        p(`${ca}-ca.key`),
-        '-CAcreateserial',
-        '-out',
-        p(`${name}.crt`),
-        '-days',
-        '1',
-        '-extfile',
-        p(`${name}.ext`),
-      ],
-      { stdio: 'ignore' },
-    );
-    return {
-      cert: readFileSync(p(`${name}.crt`)),
-      key: readFileSync(p(`${name}.key`)),
-      ca: readFileSync(p(`${ca}-ca.crt`)),
-      clientCertAuth: true,
-    };
-  }
-
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'kv-peer-tls-'));
-    makeCa('good');
-    makeCa('rogue');
-    good = makeCert('good', 'peer');
-    rogue = makeCert('rogue', 'intruder');
+    const certs = makeTestCerts(dir, {
+      cas: ['good-ca', 'rogue-ca'],
+      certs: [
+        { name: 'peer', ca: 'good-ca' },
+        { name: 'intruder', ca: 'rogue-ca' },
+      ],
+    });
+    const peerTls = (name: string): PeerTls => {
+      const c = certs.get(name);
+      return { cert: c.cert, key: c.key, ca: c.ca, clientCertAuth: true };
+    };
+    good = peerTls('peer');
+    rogue = peerTls('intruder');
   });
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,62 @@
+// The data directory: created private and durably (every new directory's parent synced), locked
+// against a second opener.
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { fsyncDirSync, openDataDir } from './data_dir.js';
+
+const dirs: string[] = [];
+const temp = () => {
+  const d = mkdtempSync(join(tmpdir(), 'kv-data-dir-'));
+  dirs.push(d);
+  return d;
+};
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+describe('openDataDir', () => {
+  it('syncs the parent of every directory it creates, outermost first, and nothing when they exist', () => {
+    const base = temp();
+    const dataDir = join(base, 'a', 'b');
+    const synced: string[] = [];
+    const syncDir = (d: string) => {
+      synced.push(d);
+      fsyncDirSync(d);
+    };
+    const first = openDataDir(dataDir, { syncDir });
+    // a, a/b and a/b/member are new: their parents base, a and a/b are synced, in that order.
+    expect(synced).toEqual([base, join(base, 'a'), dataDir]);
+    expect(statSync(first.dirs.member).mode & 0o777).toBe(0o700);
+    first.lock.release();
+
+    synced.length = 0;
+    const again = openDataDir(dataDir, { syncDir });
+    expect(synced).toEqual([]);
+    again.lock.release();
+  });
+
+  it('syncs only the member directory when the data dir exists', () => {
+    const dataDir = temp();
+    const synced: string[] = [];
+    const opened = openDataDir(dataDir, { syncDir: (d) => synced.push(d) });
+    expect(synced).toEqual([dataDir]);
+    opened.lock.release();
+  });
+
+  it('fails with the reason when a directory cannot be synced, and refuses a second opener', () => {
+    const dataDir = temp();
+    expect(() =>
+      openDataDir(join(dataDir, 'x'), {
+        syncDir: () => {
+          throw new Error('EIO: fsync failed');
+        },
+      }),
+    ).toThrow(/EIO/);
+    mkdirSync(join(dataDir, 'y'));
+    const held = openDataDir(join(dataDir, 'y'));
+    expect(() => openDataDir(join(dataDir, 'y'))).toThrow(/in use by another process/);
+    held.lock.release();
+  });
+});
