@@ -118,12 +118,17 @@ describe('formatSuiteTable', () => {
 describe('checkPerfLines', () => {
   it('keeps the verdicts from etcdctl output with a progress bar', () => {
     const out =
-      ' 60 / 60 Boooooo 100.00% 1m0s\r\nPASS: Throughput is 151 writes/s\nPASS: Slowest request took 0.05s\nFAIL: Stddev is 0.2s\nFAIL\n';
+      ' 59 / 60   98.33%\r 60 / 60  100.00% 1m0s\nPASS: Throughput is 151 writes/s\nPASS: Slowest request took 0.05s\nStddev too high: 0.2s\nFAIL\n';
     expect(checkPerfLines(out)).toEqual([
       'PASS: Throughput is 151 writes/s',
       'PASS: Slowest request took 0.05s',
-      'FAIL: Stddev is 0.2s',
+      'FAIL: Stddev too high: 0.2s',
       'FAIL',
     ]);
+  });
+  it('finds a verdict the progress bar ran into, and an abort', () => {
+    const out = '\r 59 / 60   98.33%FAIL: Throughput too low: 126 writes/s\nSlowest request took too long: 0.9s\nFAIL\n';
+    expect(checkPerfLines(out)).toEqual(['FAIL: Throughput too low: 126 writes/s', 'FAIL: Slowest request took too long: 0.9s', 'FAIL']);
+    expect(checkPerfLines('\r 60 / 60 100.00%\nError: etcdserver: request timed out\n')).toEqual(['Error: etcdserver: request timed out']);
   });
 });

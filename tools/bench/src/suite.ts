@@ -277,12 +277,23 @@ export function formatSuiteTable(size: number, records: RunRecord[], checks: Che
   return out.join('\n') + '\n';
 }
 
-/** etcdctl check perf's verdict lines (PASS:/FAIL: and the closing PASS/FAIL). */
+/**
+ * etcdctl check perf's verdict lines (check.go prints `PASS: …`/`FAIL: …`, two failures without a
+ * prefix — "Slowest request took too long", "Stddev too high" — which get `FAIL: ` here, the closing
+ * `PASS`/`FAIL`, and `Error: …` when it aborts). Its progress bar redraws with `\r` and may run
+ * into the first verdict without a line break.
+ */
 export function checkPerfLines(output: string): string[] {
-  return output
-    .split(/\r?\n|\r/)
-    .map((l) => l.trim())
-    .filter((l) => /^(PASS|FAIL)\b/.test(l));
+  const verdict = /(PASS|FAIL|Slowest request took too long|Stddev too high|Error:)/;
+  const out: string[] = [];
+  for (const raw of output.split('\n')) {
+    const line = raw.slice(raw.lastIndexOf('\r') + 1);
+    const m = verdict.exec(line);
+    if (!m) continue;
+    const text = line.slice(m.index).trim();
+    out.push(/^(Slowest|Stddev)/.test(text) ? `FAIL: ${text}` : text);
+  }
+  return out;
 }
 
 const log = (s: string) => process.stderr.write(s + '\n');
