@@ -58,6 +58,7 @@ describe('parseBenchArgs', () => {
         warmup: 0,
         consistency: 'serializable',
         watchers: 3,
+        txnOps: 1,
         requestTimeoutMs: 900,
         seed: 7,
       },
@@ -73,6 +74,7 @@ describe('parseBenchArgs', () => {
     expect(() => parseBenchArgs(['put', '--endpoints', 'a:1', '--key-size', '4', '--key-space', '100000'])).toThrow(/too small/);
     expect(() => parseBenchArgs(['range', '--endpoints', 'a:1', '--consistency', 'x'])).toThrow(/--consistency/);
     expect(() => parseBenchArgs(['put', '--endpoints', 'a:1', '--bogus'])).toThrow(UsageError);
+    expect(() => parseBenchArgs(['txn-put', '--endpoints', 'a:1', '--key-space', '2', '--txn-ops', '3'])).toThrow(/--txn-ops/);
   });
 
   it('parses durations', () => {

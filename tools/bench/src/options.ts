@@ -2,7 +2,7 @@
 // (--clients, --conns, --key-size, --val-size, --key-space-size, --total, --consistency).
 import { parseArgs } from 'node:util';
 
-export const WORKLOADS = ['put', 'range', 'txn', 'watch'] as const;
+export const WORKLOADS = ['put', 'range', 'txn', 'txn-put', 'txn-cas', 'lease-keepalive', 'watch'] as const;
 export type Workload = (typeof WORKLOADS)[number];
 export type Consistency = 'linearizable' | 'serializable';
 
@@ -30,6 +30,8 @@ export interface BenchOptions {
   consistency: Consistency;
   /** For `watch`: number of watchers on the key prefix. */
   watchers: number;
+  /** For `txn-put`: puts per txn (consecutive, so distinct, keys). */
+  txnOps: number;
   /** Deadline of each request (ms). */
   requestTimeoutMs: number;
   /** Seed of the key choice, so two runs issue the same key sequence. */
@@ -48,6 +50,7 @@ export const DEFAULTS: Omit<BenchOptions, 'workload' | 'endpoints'> = {
   warmup: 200,
   consistency: 'linearizable',
   watchers: 100,
+  txnOps: 1,
   requestTimeoutMs: 30_000,
   seed: 1,
 };
@@ -91,6 +94,7 @@ export const COMMON_FLAGS = {
   warmup: { type: 'string' },
   consistency: { type: 'string' },
   watchers: { type: 'string' },
+  'txn-ops': { type: 'string' },
   'request-timeout': { type: 'string' },
   seed: { type: 'string' },
 } as const;
@@ -109,9 +113,11 @@ export function commonOptions(values: Partial<Record<keyof typeof COMMON_FLAGS, 
     warmup: int('warmup', values.warmup, DEFAULTS.warmup, 0),
     consistency: parseConsistency(values.consistency),
     watchers: int('watchers', values.watchers, DEFAULTS.watchers),
+    txnOps: int('txn-ops', values['txn-ops'], DEFAULTS.txnOps),
     requestTimeoutMs: int('request-timeout', values['request-timeout'], DEFAULTS.requestTimeoutMs),
     seed: int('seed', values.seed, DEFAULTS.seed, 0),
   };
+  if (o.txnOps > o.keySpace) throw new UsageError(`--txn-ops (${o.txnOps}) cannot exceed --key-space (${o.keySpace})`);
   if (o.conns > o.clients) throw new UsageError(`--conns (${o.conns}) cannot exceed --clients (${o.clients})`);
   // Keys are a one-letter prefix and a zero-padded index, so the size must hold every index.
   const digits = String(o.keySpace - 1).length;
@@ -120,7 +126,7 @@ export function commonOptions(values: Partial<Record<keyof typeof COMMON_FLAGS, 
   return o;
 }
 
-export const USAGE = `usage: kv-bench <put|range|txn|watch> --endpoints HOST:PORT[,...] [options]
+export const USAGE = `usage: kv-bench <${WORKLOADS.join('|')}> --endpoints HOST:PORT[,...] [options]
 
   --endpoints LIST       comma-separated endpoints (required)
   --clients N            concurrent requests in flight (default ${DEFAULTS.clients})
@@ -134,6 +140,7 @@ export const USAGE = `usage: kv-bench <put|range|txn|watch> --endpoints HOST:POR
   --warmup N             unmeasured requests first (default ${DEFAULTS.warmup})
   --consistency l|s      range: linearizable or serializable (default l)
   --watchers N           watch: number of watchers (default ${DEFAULTS.watchers})
+  --txn-ops N            txn-put: puts per txn (default ${DEFAULTS.txnOps})
   --request-timeout MS   deadline of each request (default ${DEFAULTS.requestTimeoutMs})
   --seed N               seed of the key sequence (default ${DEFAULTS.seed})
   --json                 print the result as JSON

@@ -44,6 +44,17 @@ describe.skipIf(skip !== undefined)('runBenchmark against a single kvd', () => {
     expect(txn).toMatchObject({ label: 'txn', requests: 200, errors: 0 });
   }, 30_000);
 
+  it('runs txn-put, txn-cas (conflicts counted, not errors) and lease keep-alives', async () => {
+    const put = await runBenchmark(opts({ workload: 'txn-put', txnOps: 3 }));
+    expect(put).toMatchObject({ label: 'txn-put', requests: 200, errors: 0 });
+    const cas = await runBenchmark(opts({ workload: 'txn-cas', keySpace: 10 }));
+    expect(cas).toMatchObject({ label: 'txn-cas', requests: 200, errors: 0 });
+    expect(cas.conflicts).toBeGreaterThanOrEqual(0);
+    expect(cas.conflicts).toBeLessThanOrEqual(200);
+    const lease = await runBenchmark(opts({ workload: 'lease-keepalive' }));
+    expect(lease).toMatchObject({ label: 'lease-keepalive', requests: 200, errors: 0 });
+  }, 60_000);
+
   it('delivers every watched put to every watcher', async () => {
     const r = await runBenchmark(opts({ workload: 'watch', total: 20, watchers: 4 }));
     expect(r.unit).toBe('events/s');

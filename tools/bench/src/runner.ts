@@ -32,6 +32,8 @@ export interface BenchResult {
   /** Request latency; for watch, put-to-receipt latency of each event. */
   latency: LatencySummary;
   watch?: WatchStats;
+  /** txn-cas: measured updates whose compare failed (the key changed between get and txn). */
+  conflicts?: number;
 }
 
 export function workloadLabel(o: Pick<BenchOptions, 'workload' | 'consistency'>): string {
@@ -146,20 +148,60 @@ async function runRequests(o: BenchOptions, clients: Client[]): Promise<BenchRes
   const client = (w: number) => clients[w % clients.length]!;
   // Always true (mod revisions stay far below 2^62), so every txn reads the key, compares and puts.
   const modCeiling = 1n << 62n;
-  const op: (w: number) => Promise<void> =
-    o.workload === 'put'
-      ? async (w) => void (await client(w).put(key(w), value))
-      : o.workload === 'range'
-        ? async (w) => void (await client(w).get(key(w), { serializable: o.consistency === 'serializable' }))
-        : async (w) => {
-            const k = key(w);
-            const r = await client(w).txn().if(k, 'mod', '<', modCeiling).then(Op.put(k, value)).commit();
-            if (!r.succeeded) throw new Error('txn compare unexpectedly failed');
-          };
-  if (o.workload === 'range') await prefill(clients[0]!, o, value);
+  let conflicts = 0;
+  const leases: bigint[] = [];
+  let op: (w: number) => Promise<void>;
+  switch (o.workload) {
+    case 'put':
+      op = async (w) => void (await client(w).put(key(w), value));
+      break;
+    case 'range':
+      await prefill(clients[0]!, o, value);
+      op = async (w) => void (await client(w).get(key(w), { serializable: o.consistency === 'serializable' }));
+      break;
+    case 'txn':
+      op = async (w) => {
+        const k = key(w);
+        const r = await client(w).txn().if(k, 'mod', '<', modCeiling).then(Op.put(k, value)).commit();
+        if (!r.succeeded) throw new Error('txn compare unexpectedly failed');
+      };
+      break;
+    case 'txn-put':
+      // txnOps consecutive keys (mod the key space) from a random one: distinct within the txn.
+      op = async (w) => {
+        const first = Math.floor(rnds[w]!() * o.keySpace);
+        const ops = Array.from({ length: o.txnOps }, (_, j) => Op.put(makeKey('k', (first + j) % o.keySpace, o.keySize), value));
+        await client(w)
+          .txn()
+          .then(...ops)
+          .commit();
+      };
+      break;
+    case 'txn-cas':
+      // Kubernetes' optimistic update: read the key, then put only if its mod_revision is unchanged;
+      // a failed compare is a conflict (counted, not an error).
+      await prefill(clients[0]!, o, value);
+      op = async (w) => {
+        const k = key(w);
+        const g = await client(w).get(k);
+        const rev = g.kvs[0]?.modRevision ?? 0n;
+        const r = await client(w).txn().if(k, 'mod', '=', rev).then(Op.put(k, value)).else(Op.get(k)).commit();
+        if (!r.succeeded) conflicts++;
+      };
+      break;
+    case 'lease-keepalive':
+      // One lease per worker, granted before measuring; each request is one keep-alive round trip.
+      for (let w = 0; w < o.clients; w++) leases.push((await client(w).lease.grant(100)).ID);
+      op = async (w) => void (await client(w).lease.keepAliveOnce(leases[w]!));
+      break;
+    case 'watch':
+      throw new Error('watch runs in runWatch');
+  }
   if (o.warmup > 0) await loop(o.clients, o.warmup, undefined, 0, op, undefined);
+  conflicts = 0;
   const rec = new LatencyRecorder();
   const s = await loop(o.clients, o.total, o.durationMs, o.rate, op, rec);
+  await Promise.allSettled(leases.map((id, w) => client(w).lease.revoke(id)));
   const elapsedMs = Number(s.elapsedNs) / 1e6;
   const result: BenchResult = {
     label: workloadLabel(o),
@@ -170,6 +212,7 @@ async function runRequests(o: BenchOptions, clients: Client[]): Promise<BenchRes
     throughput: elapsedMs > 0 ? (s.ok * 1000) / elapsedMs : 0,
     unit: 'req/s',
     latency: rec.summary(),
+    ...(o.workload === 'txn-cas' ? { conflicts } : {}),
     ...(s.firstError !== undefined ? { firstError: s.firstError } : {}),
     ...(s.aborted !== undefined ? { aborted: s.aborted } : {}),
   };
