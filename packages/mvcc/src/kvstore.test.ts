@@ -267,7 +267,9 @@ describe('read views', () => {
     await o.write((w) => w.put(b('b'), b('1'), 0n)); // 3
     const view = store.readView();
     await o.write((w) => w.put(b('a'), b('2'), 0n)); // 4
-    await o.write((w) => w.deleteRange(b('b'), undefined)); // 5
+    await o.write(async (w) => {
+      await w.deleteRange(b('b'), undefined);
+    }); // 5
     expect(view.readRev()).toBe(3n);
     expect((await view.range(b('a'), b('c'))).kvs.map(show)).toEqual(['a=1@2/2/1', 'b=1@3/3/1']);
     await expect(view.range(b('a'), undefined, { rev: 4n })).rejects.toBeInstanceOf(FutureRevError);
