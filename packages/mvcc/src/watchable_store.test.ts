@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mvccpb } from '@kv/api';
 import {
+  MergedResponseEvents,
   PROGRESS_WATCH_ID,
   WatchError,
   WatchErrorText,
@@ -425,14 +426,24 @@ describe('WatchableStore', () => {
     expect(got.map((r) => r.watchId)).toEqual([quiet, busy, quiet, busy, lagging]);
   });
 
-  it('a group of revisions published at once gives one response per revision', () => {
+  it('a group of revisions published at once gives one response of whole revisions per watcher', () => {
     const { src, got, stream } = setup();
     stream.watch({ key: b('a'), startRev: 0n });
     src.publishMany([[{ put: ['a', '1'] }], [{ put: ['b', '1'] }], [{ put: ['a', '2'] }, { put: ['c', '1'] }]]);
-    expect(got.map((r) => [r.revision, show(r)])).toEqual([
-      [2n, ['PUT a=1@2']],
-      [4n, ['PUT a=2@4']],
-    ]);
+    expect(got.map((r) => [r.revision, show(r)])).toEqual([[4n, ['PUT a=1@2', 'PUT a=2@4']]]);
+  });
+
+  it('a merged response closes at a revision boundary past its event bound, never inside a revision', () => {
+    const { src, got, stream } = setup();
+    stream.watch({ key: b('k'), end: b('l'), startRev: 0n });
+    // 600 revisions of one put, then one revision of 600 puts: 1000 events fill a response.
+    const single = Array.from({ length: MergedResponseEvents - 400 }, (_, i) => [{ put: [`k${i}`, 'v'] as [string, string] }]);
+    const wide = [Array.from({ length: 600 }, (_, i) => ({ put: [`k-wide${i}`, 'v'] as [string, string] }))];
+    const tail = [[{ put: ['k-last', 'v'] as [string, string] }]];
+    src.publishMany([...single, ...wide, ...tail]);
+    // the wide revision is not split: the first response ends before it overflows
+    expect(got.map((r) => r.events.length)).toEqual([600 + 600, 1]);
+    expect(got.map((r) => r.revision)).toEqual([BigInt(2 + single.length), BigInt(3 + single.length)]);
   });
 
   it('back-pressure: a paused stream is bounded, its watchers demoted and caught up later', async () => {

@@ -185,6 +185,20 @@ interface QueueEntry {
 const isCreate = (e: mvccpb.Event): boolean =>
   e.type === mvccpb.Event_EventType.PUT && e.kv !== undefined && e.kv.createRevision === e.kv.modRevision;
 
+/** A response of merged revisions is closed (at a revision boundary) past this many events... */
+export const MergedResponseEvents = 1000;
+/** ...or this many bytes of keys and values. */
+export const MergedResponseBytes = 1024 * 1024;
+
+/** The events of consecutive revisions for one watcher, sent as one response. */
+interface WatchChunk {
+  firstRev: bigint;
+  /** The last revision in the chunk (the response's revision). */
+  rev: bigint;
+  events: mvccpb.Event[];
+  bytes: number;
+}
+
 export class WatchableStore {
   private readonly synced = new WatcherGroup<Watcher>();
   private readonly unsynced = new WatcherGroup<Watcher>();
@@ -298,39 +312,51 @@ export class WatchableStore {
     if (this.closed) return;
     // first, so that a watcher demoted below (minRev = rev) finds rev in the tail
     this.recordTail(changes);
-    const touched = new Set<WatchStream>();
-    let demoted = false;
+    if (this.synced.size === 0) return;
+    // One publish (a commit group) may hold many revisions: each synced watcher gets them in as
+    // few responses as it can — whole revisions, in order, a new response once one holds
+    // MergedResponseEvents events or MergedResponseBytes bytes — rather than one response per
+    // revision (a gRPC message each: the cost of a busy watch). Invariant: a revision's events
+    // for a watcher are never split over two responses (the watch guarantee "atomic").
+    const chunks = new Map<Watcher, WatchChunk[]>();
     for (const { rev, events } of changes) {
-      if (this.synced.size === 0) break;
-      const batch = new Map<Watcher, mvccpb.Event[]>();
       for (const ev of events) {
         if (!ev.kv) continue;
         for (const w of this.synced.match(ev.kv.key)) {
           if (rev < w.minRev) continue; // a watcher created with a future start revision
-          let evs = batch.get(w);
-          if (!evs) batch.set(w, (evs = []));
-          evs.push(ev);
+          let list = chunks.get(w);
+          if (!list) chunks.set(w, (list = []));
+          let c = list[list.length - 1];
+          if (c === undefined || (c.rev !== rev && (c.events.length >= MergedResponseEvents || c.bytes >= MergedResponseBytes))) {
+            c = { firstRev: rev, rev, events: [], bytes: 0 };
+            list.push(c);
+          }
+          c.rev = rev;
+          c.events.push(ev);
+          c.bytes += ev.kv.key.length + ev.kv.value.length + (ev.prevKv ? ev.prevKv.key.length + ev.prevKv.value.length : 0);
         }
       }
-      for (const [w, evs] of batch) {
-        if (w.state !== 'synced') continue; // canceled by a send callback meanwhile
+    }
+    const touched = new Set<WatchStream>();
+    let demoted = false;
+    for (const [w, list] of chunks) {
+      for (const c of list) {
+        if (w.state !== 'synced') break; // canceled by a send callback meanwhile, or demoted
         if (w.stream.congested()) {
           // never block publishing on a slow consumer: demote; history catches it up later
           this.synced.delete(w);
           w.state = 'unsynced';
-          w.minRev = rev;
+          w.minRev = c.firstRev;
           this.unsynced.add(w);
           demoted = true;
-          continue;
+          break;
         }
-        w.minRev = rev + 1n;
-        w.stream.enqueueEvents(w, evs, rev);
+        w.minRev = c.rev + 1n;
+        w.stream.enqueueEvents(w, c.events, c.rev);
         touched.add(w.stream);
       }
-      // deliver revision by revision, so one publish of many revisions does not look congested
-      for (const s of touched) s.flush();
-      touched.clear();
     }
+    for (const s of touched) s.flush();
     if (demoted) this.kick(this.retryIntervalMs);
   }
 

@@ -528,6 +528,7 @@ export class RaftConsensus implements Consensus {
       const md = rd.snapshot.metadata!;
       await wal.saveSnapshot({ index: md.index, term: md.term });
     }
+    let lazySave: Promise<void> | undefined;
     if (rd.hardState || rd.entries.length > 0) {
       if (failpointsArmed()) await failpoint('raftBeforeSave');
       // With a snapshot the hard state is synced even when only its commit moved (raft's mustSync
@@ -535,7 +536,17 @@ export class RaftConsensus implements Consensus {
       // a lost commit would bring the member back below the snapshot it acknowledged, and the
       // leader's next heartbeat would carry a commit past its log (etcd #10219; found by the
       // whole-cluster simulation, tools/sim).
-      await wal.save(rd.hardState, rd.entries, { sync: rd.mustSync || rd.snapshot !== undefined });
+      const sync = rd.mustSync || rd.snapshot !== undefined;
+      const saving = wal.save(rd.hardState, rd.entries, { sync });
+      // A lazy save (only the commit index moved: no entries, term or vote) need not land before
+      // this Ready's messages go out or its entries apply — raft recovers a lost commit index, and
+      // etcd applies while it persists — so it overlaps with apply and is awaited before advance.
+      // Saves land in call order (the WAL's single writer), failpoints keep the strict order.
+      if (sync || failpointsArmed()) await saving;
+      else {
+        lazySave = saving;
+        saving.catch(() => undefined); // awaited below; if apply throws first, the loop fails anyway
+      }
       if (failpointsArmed()) await failpoint('raftAfterSave');
     }
     if (rd.snapshot) {
@@ -560,6 +571,7 @@ export class RaftConsensus implements Consensus {
     for (const rs of rd.readStates) this.answerReadRound(rs.requestCtx.toString('hex'), rs.index);
     this.releaseReads();
 
+    if (lazySave) await lazySave;
     this.node.advance(rd);
     await this.maybeSnapshot();
   }
