@@ -117,6 +117,56 @@ describe('Member on an injected world', () => {
     await m2.stop();
   });
 
+  it('a joined member restarted before it applied anything fetches the member list again (real ids, not the founders\')', async () => {
+    const config = resolveConfig({
+      name: 'two-c1',
+      dataDir: dir,
+      unsafeNoFsync: true,
+      initialClusterState: 'existing',
+      initialAdvertisePeerUrls: ['http://127.0.0.1:2382'],
+      initialCluster: [
+        { name: 'one-c4', peerUrls: ['http://127.0.0.1:2381'] },
+        { name: 'two-c1', peerUrls: ['http://127.0.0.1:2382'] },
+      ],
+    });
+    // The members now at those URLs were added later: their ids are not --initial-cluster's.
+    const members = [
+      { id: 0x4286n, name: 'one-c4', peerURLs: ['http://127.0.0.1:2381'], clientURLs: ['http://127.0.0.1:2379'], isLearner: false },
+      { id: 0x9842n, name: 'two-c1', peerURLs: ['http://127.0.0.1:2382'], clientURLs: [], isLearner: false },
+    ];
+    let fetches = 0;
+    let reachable = true;
+    const joining = (net: RecordingNetwork): MemberWorld => ({
+      ...world(new ManualClock(), net),
+      fetchCluster: async (urls) => {
+        fetches++;
+        expect(urls).toEqual(['http://127.0.0.1:2381']);
+        if (!reachable) throw new Error('connect ECONNREFUSED');
+        return { clusterId: 0x77n, members };
+      },
+    });
+    const net1 = new RecordingNetwork();
+    const m = await Member.open({ config, logger: silentLogger(), world: joining(net1), onFatal: (err) => expect.fail(String(err)) });
+    expect(m.memberId).toBe(0x9842n);
+    expect(net1.peers.map((p) => p.id)).toEqual([0x4286n]);
+    await m.stop(); // killed before any snapshot or entry arrived: nothing applied
+
+    const net2 = new RecordingNetwork();
+    const again = await Member.open({ config, logger: silentLogger(), world: joining(net2), onFatal: (err) => expect.fail(String(err)) });
+    expect(fetches).toBe(2);
+    expect(again.memberId).toBe(0x9842n);
+    expect(net2.peers.map((p) => p.id)).toEqual([0x4286n]);
+    await again.stop();
+
+    // No peer answers: it still starts (with --initial-cluster's members) and says so.
+    reachable = false;
+    const net3 = new RecordingNetwork();
+    const third = await Member.open({ config, logger: silentLogger(), world: joining(net3), onFatal: (err) => expect.fail(String(err)) });
+    expect(fetches).toBe(3);
+    expect(net3.peers.length).toBe(1);
+    await third.stop();
+  });
+
   it('refuses to join a cluster when its world cannot fetch the member list', async () => {
     const config = resolveConfig({
       name: 'two',

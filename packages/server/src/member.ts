@@ -302,14 +302,19 @@ export class Member implements StateMachine {
 
   /**
    * Keeps the network's peers equal to the membership: the initial cluster (or the member list
-   * fetched at join) until the bootstrap entries are applied, then the members bucket; a member
-   * removed through a conf change is dropped.
+   * fetched at join, whose ids are the real ones: --initial-cluster's would be the founders') until
+   * the bootstrap entries are applied, then the members bucket; a member removed through a conf
+   * change is dropped.
    */
   private syncPeers(): void {
     const want = new Map<bigint, PeerAddress>();
-    for (const x of this.config.initialCluster) {
-      const id = computeMemberId(x.peerUrls, this.config.initialClusterToken);
-      if (!this.membership.isRemoved(id)) want.set(id, { id, peerUrls: x.peerUrls, clientUrls: [] });
+    if (this.joinedFrom === undefined) {
+      const self = new Set(this.config.initialAdvertisePeerUrls);
+      for (const x of this.config.initialCluster) {
+        if (x.peerUrls.some((u) => self.has(u))) continue; // this member (its id may differ from the computed one)
+        const id = computeMemberId(x.peerUrls, this.config.initialClusterToken);
+        if (!this.membership.isRemoved(id)) want.set(id, { id, peerUrls: x.peerUrls, clientUrls: [] });
+      }
     }
     for (const x of this.joinedFrom ?? []) {
       if (!this.membership.isRemoved(x.id)) want.set(x.id, { id: x.id, peerUrls: x.peerURLs, clientUrls: x.clientURLs });

@@ -43,7 +43,8 @@ export interface Bootstrapped {
   snapshotIndex: bigint;
   /** Brand-new member of a new cluster: the initial members, for raft's bootstrap. */
   bootstrapPeers?: { id: bigint; context: Buffer }[];
-  /** The member list fetched from the cluster when this member joined it (its first peers). */
+  /** The member list fetched from the cluster when this member joined it (its first peers), or
+   *  again at a restart before it applied anything (refetchMembers). */
   joinedFrom?: MemberRecord[];
   wal: Wal;
   snapshots: SnapshotFiles;
@@ -88,6 +89,39 @@ async function joinIds(
     );
   }
   return { memberId: me.id, clusterId: remote.clusterId, members: remote.members };
+}
+
+/**
+ * A member that joined a running cluster and restarts before it applied anything (killed while it
+ * waited for its first snapshot) knows no member from its backend, and the ids --initial-cluster
+ * would give are those of the cluster's founders, not of the members now at those URLs: it would
+ * refuse every peer's stream ("error sender not found") and never catch up — and a cluster whose
+ * quorum needs it would never elect a leader (found by the harness: churn, then a kill). So it
+ * fetches the member list again, as at its join. Best effort: if no peer answers, it starts with
+ * --initial-cluster's members and the log fills the rest in once a leader reaches it.
+ */
+async function refetchMembers(
+  config: ServerConfig,
+  fetchCluster: ClusterFetcher | undefined,
+  state: StateParts,
+  clusterId: bigint,
+  logger: Logger,
+): Promise<MemberRecord[] | undefined> {
+  if (config.initialClusterState !== 'existing' || state.membership.list().length > 0 || !fetchCluster) return undefined;
+  const self = new Set(config.initialAdvertisePeerUrls);
+  const others = config.initialCluster.flatMap((m) => m.peerUrls).filter((u) => !self.has(u));
+  try {
+    const remote = await fetchCluster(others, 5_000);
+    if (remote.clusterId !== clusterId) {
+      logger.warn({ got: remote.clusterId.toString(16), want: clusterId.toString(16) }, 'the fetched member list is of another cluster; ignored');
+      return undefined;
+    }
+    logger.info({ members: remote.members.length }, 'nothing applied yet: fetched the member list from the cluster again');
+    return remote.members;
+  } catch (err) {
+    logger.warn({ err: String((err as Error)?.message ?? err) }, 'nothing applied yet and the member list could not be fetched; starting with --initial-cluster');
+    return undefined;
+  }
 }
 
 export async function bootstrap(o: BootstrapOptions): Promise<Bootstrapped> {
@@ -137,7 +171,8 @@ export async function bootstrap(o: BootstrapOptions): Promise<Bootstrapped> {
       }
       storage.setHardState(opened.hardState);
       storage.append(opened.entries);
-      return { ...out, memberId: md.NodeID, clusterId: md.ClusterID, wal };
+      const joinedFrom = await refetchMembers(config, o.fetchCluster, state, md.ClusterID, logger);
+      return { ...out, memberId: md.NodeID, clusterId: md.ClusterID, wal, joinedFrom };
     }
     let ids: { memberId: bigint; clusterId: bigint };
     let joinedFrom: MemberRecord[] | undefined;
