@@ -72,7 +72,9 @@ export function renderReport(
   const pairs = pairOps(history);
   const procs = [...new Set(pairs.map((p) => p.invoke.process))].sort((a, b) => a - b);
   const lane = new Map(procs.map((p, i) => [p, i]));
-  const end = Math.max(figures.durationMs, ...history.map((e) => e.time));
+  // a loop, not Math.max(...times): a long run has more events than a call may take arguments
+  let end = figures.durationMs;
+  for (const e of history) if (e.time > end) end = e.time;
   const kinds = [...new Set(pairs.map((p) => p.invoke.f))];
   const flagged = new Set(anomalies.filter((a) => !a.expected).flatMap((a) => a.ops));
   // [lane, start, end, type (0 ok, 1 fail, 2 info), kind, flagged, invoke index]

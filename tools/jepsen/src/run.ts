@@ -275,8 +275,9 @@ export async function runJepsen(opts: JepsenOptions): Promise<JepsenResult> {
     if (result.valid === 'unknown') figures.notes.push('a search bound was hit: some key could not be decided (not counted as valid)');
     figures.notes.push(...(result.notes ?? []));
     const reportPath = join(runDir, 'report.html');
-    await writeFile(reportPath, renderReport(history.events, result.anomalies, figures, result.valid));
+    // The history first: if the report cannot be drawn, the run can still be read and rechecked.
     await writeFile(join(runDir, 'history.json'), JSON.stringify({ figures, events: history.events, anomalies: result.anomalies }));
+    await writeFile(reportPath, renderReport(history.events, result.anomalies, figures, result.valid));
     const ok = result.valid === true && lost === 0;
     keepData = !ok;
     return { ok, result, anomalies: result.anomalies, lost, figures, runDir, reportPath };
