@@ -117,7 +117,7 @@ describe('Member on an injected world', () => {
     await m2.stop();
   });
 
-  it('a joined member restarted before it applied anything fetches the member list again (real ids, not the founders\')', async () => {
+  it("a joined member restarted before it applied anything fetches the member list again (real ids, not the founders')", async () => {
     const config = resolveConfig({
       name: 'two-c1',
       dataDir: dir,

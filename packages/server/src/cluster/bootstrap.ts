@@ -113,13 +113,19 @@ async function refetchMembers(
   try {
     const remote = await fetchCluster(others, 5_000);
     if (remote.clusterId !== clusterId) {
-      logger.warn({ got: remote.clusterId.toString(16), want: clusterId.toString(16) }, 'the fetched member list is of another cluster; ignored');
+      logger.warn(
+        { got: remote.clusterId.toString(16), want: clusterId.toString(16) },
+        'the fetched member list is of another cluster; ignored',
+      );
       return undefined;
     }
     logger.info({ members: remote.members.length }, 'nothing applied yet: fetched the member list from the cluster again');
     return remote.members;
   } catch (err) {
-    logger.warn({ err: String((err as Error)?.message ?? err) }, 'nothing applied yet and the member list could not be fetched; starting with --initial-cluster');
+    logger.warn(
+      { err: String((err as Error)?.message ?? err) },
+      'nothing applied yet and the member list could not be fetched; starting with --initial-cluster',
+    );
     return undefined;
   }
 }
