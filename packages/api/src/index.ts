@@ -13,5 +13,9 @@ export * as v3electionpb from './gen/v3electionpb/v3election.js';
 export * as raftpb from './gen/raftpb/raft.js';
 
 export { ErrorText, ErrorCode, etcdErrorName } from './errors.js';
-export { checkWire, descriptors, goFieldName, maxDepth, maxNestedTxns, requestTypeOf, WireError } from './strict.js';
+export { checkWire, descriptors, goFieldName, maxDepth, maxNestedTxns, requestTypeOf, responseTypeOf, WireError } from './strict.js';
 export type { EtcdErrorName } from './errors.js';
+export { decodeKeyValueMeta, decodeKeyValueView } from './kv_meta.js';
+export type { KeyValueMeta } from './kv_meta.js';
+export { encodeToBuffer, responseSerializerOf } from './encode.js';
+export type { Encodes } from './encode.js';

@@ -158,3 +158,11 @@ export function requestTypeOf(path: string): string | undefined {
   const svc = descriptors().getService(m[1]!);
   return svc?.methods.find((x) => x.name === m[2])?.input.typeName;
 }
+
+/** The response message type of a gRPC method path, from the descriptors. */
+export function responseTypeOf(path: string): string | undefined {
+  const m = /^\/([^/]+)\/([^/]+)$/.exec(path);
+  if (!m) return undefined;
+  const svc = descriptors().getService(m[1]!);
+  return svc?.methods.find((x) => x.name === m[2])?.output.typeName;
+}

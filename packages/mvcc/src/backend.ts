@@ -179,6 +179,11 @@ export class BackendSnapshot {
     return iterateBucket(this.db, bucket, range, this.snap);
   }
 
+  /** entries(), in arrays of up to 1000 (cheaper per entry for long scans). */
+  entryBatches(bucket: Bucket, range?: EntriesRange): AsyncIterable<[Buffer, Buffer][]> {
+    return iterateBucketBatches(this.db, bucket, range, this.snap);
+  }
+
   close(): Promise<void> {
     return this.snap.close();
   }
@@ -190,6 +195,23 @@ async function* iterateBucket(
   range: EntriesRange | undefined,
   snapshot: DbSnapshot | undefined,
 ): AsyncGenerator<[Buffer, Buffer]> {
+  for await (const batch of iterateBucketBatches(db, bucket, range, snapshot)) yield* batch;
+}
+
+/** Entries fetched per round trip to the engine by the batched iteration. */
+const IterateBatchEntries = 1000;
+
+/**
+ * A bucket's entries in arrays of up to IterateBatchEntries, fetched with nextv and a 1 MiB
+ * read-ahead: per entry, an `await` of the async iterator costs about as much as reading it, and
+ * LevelDB's default read-ahead is 16 KiB.
+ */
+async function* iterateBucketBatches(
+  db: Db,
+  bucket: Bucket,
+  range: EntriesRange | undefined,
+  snapshot: DbSnapshot | undefined,
+): AsyncGenerator<[Buffer, Buffer][]> {
   const bounds = bucketBounds(bucket);
   const gte = range?.gte !== undefined ? rawKey(bucket, range.gte) : bounds.gte;
   const lt = range?.lt !== undefined ? rawKey(bucket, range.lt) : bounds.lt;
@@ -199,10 +221,16 @@ async function* iterateBucket(
     lt,
     limit: range?.limit ?? -1,
     reverse: range?.reverse ?? false,
+    highWaterMarkBytes: 1 << 20,
     ...(snapshot !== undefined ? { snapshot } : {}),
   });
   try {
-    for await (const [k, v] of it) yield [k.subarray(1), v];
+    for (;;) {
+      const batch = await it.nextv(IterateBatchEntries);
+      if (batch.length === 0) return;
+      for (let i = 0; i < batch.length; i++) batch[i][0] = batch[i][0].subarray(1);
+      yield batch;
+    }
   } finally {
     await it.close();
   }
@@ -445,6 +473,11 @@ export class Backend {
   /** Entries of a bucket in key order (keys without the bucket prefix). */
   entries(bucket: Bucket, range?: EntriesRange): AsyncIterable<[Buffer, Buffer]> {
     return iterateBucket(this.db, bucket, range, undefined);
+  }
+
+  /** entries(), in arrays of up to 1000 (cheaper per entry for long scans). */
+  entryBatches(bucket: Bucket, range?: EntriesRange): AsyncIterable<[Buffer, Buffer][]> {
+    return iterateBucketBatches(this.db, bucket, range, undefined);
   }
 
   /** A consistent read view of the current committed state. */

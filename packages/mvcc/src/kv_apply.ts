@@ -190,6 +190,8 @@ export async function applyRange(view: ReadView, req: RangeRequest): Promise<Ran
     limit: limit > 0n ? Number(limit) : 0,
     rev: req.revision,
     countOnly: req.countOnly,
+    // the store then skips the values (unless they are sorted by)
+    keysOnly: req.keysOnly && req.sortTarget !== SortTarget.VALUE,
   });
 
   let kvs = rr.kvs;

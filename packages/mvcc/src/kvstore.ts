@@ -27,7 +27,7 @@
  *   path validates against the published state.
  */
 import { realMvccClock, sleepOn, type MvccClock } from './timers.js';
-import { mvccpb } from '@kv/api';
+import { decodeKeyValueMeta, decodeKeyValueView, encodeToBuffer, mvccpb } from '@kv/api';
 import { crc32c } from '@node-rs/crc32';
 import {
   type Backend,
@@ -43,7 +43,17 @@ import {
 import { META_DIGEST } from './backend_digest.js';
 import { CompactedError, FutureRevError } from './errors.js';
 import { KeyIndex } from './key_index.js';
-import { type Revision, bytesToRev, isTombstone, mainRevPrefix, revKey, revKeyOfBytes, revToBytes } from './revision.js';
+import {
+  REV_BYTES_LEN,
+  type Revision,
+  bytesToRev,
+  compareRev,
+  isTombstone,
+  mainRevPrefix,
+  revKey,
+  revKeyOfBytes,
+  revToBytes,
+} from './revision.js';
 import { TreeIndex, keyString } from './tree_index.js';
 
 type KeyValue = mvccpb.KeyValue;
@@ -108,6 +118,74 @@ function normEnd(end: Buffer | undefined): Buffer | undefined {
 
 function emptyValue(kv: KeyValue): KeyValue {
   return { ...kv, value: Buffer.alloc(0) };
+}
+
+/** A KeyValue without its value, decoded without copying the value out of the record. */
+function decodeKeysOnly(v: Buffer): KeyValue {
+  const m = decodeKeyValueMeta(v);
+  return {
+    key: m.key,
+    createRevision: m.createRevision,
+    modRevision: m.modRevision,
+    version: m.version,
+    value: EMPTY,
+    lease: m.lease,
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Fewer records than this are read with one getMany whatever their spread. */
+const DenseScanMin = 256;
+
+/**
+ * Whether the records of revs[missing] are better read by one scan of the revisions they span than
+ * by a point lookup each: many of them, and at least half of the main revisions in their span
+ * (a range over most of the keyspace, as a list of every key is). A scan reads records in order,
+ * in large batches; LevelDB's point lookups are a seek each.
+ */
+function isDense(revs: Revision[], missing: number[]): boolean {
+  if (missing.length < DenseScanMin) return false;
+  let lo = revs[missing[0]].main;
+  let hi = lo;
+  for (const i of missing) {
+    const m = revs[i].main;
+    if (m < lo) lo = m;
+    if (m > hi) hi = m;
+  }
+  return BigInt(missing.length) * 2n >= hi - lo + 1n;
+}
+
+/**
+ * Reads the records of revs[missing] into out[] by one scan over [lowest, highest] revision, in
+ * revision order; records in between that are not wanted (older versions, other keys) are skipped
+ * undecoded. Every wanted record must be found.
+ */
+async function scanRevs(
+  snap: BackendSnapshot,
+  revs: Revision[],
+  missing: number[],
+  out: (KeyValue | undefined)[],
+  decode: (v: Buffer) => KeyValue,
+): Promise<void> {
+  const order = [...missing].sort((a, b) => compareRev(revs[a], revs[b]));
+  const first = revs[order[0]];
+  const last = revs[order[order.length - 1]];
+  let j = 0;
+  const range = { gte: revToBytes(first), lt: revToBytes({ main: last.main, sub: last.sub + 1n }) };
+  scan: for await (const batch of snap.entryBatches('key', range)) {
+    for (const [k, v] of batch) {
+      if (j === order.length) break scan;
+      const want = revs[order[j]];
+      if (k.length !== REV_BYTES_LEN || k.readBigUInt64BE(0) !== want.main || k.readBigUInt64BE(9) !== want.sub) continue;
+      out[order[j]] = decode(v);
+      j++;
+    }
+  }
+  if (j !== order.length) {
+    const r = revs[order[j]];
+    throw new Error(`mvcc: range cannot find revision ${r.main}.${r.sub}`);
+  }
 }
 
 function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
@@ -266,16 +344,60 @@ export class KVStore implements ReadView {
       const kv = this.readRevSync(at.modified);
       return Promise.resolve({ kvs: [o.keysOnly ? emptyValue(kv) : kv], count: 1, rev: curRev });
     }
+    if (o.keysOnly && !o.countOnly) return this.keysOnlyRange(key, e, rev, curRev, o.limit ?? 0);
     const revs = this.index.revisions(key, e, rev);
     if (revs.length === 0) return Promise.resolve({ kvs: [], count: 0, rev: curRev });
     if (o.countOnly) return Promise.resolve({ kvs: [], count: revs.length, rev: curRev });
     let limit = o.limit ?? 0;
     if (limit <= 0 || limit > revs.length) limit = revs.length;
-    return this.readRevs(revs.slice(0, limit)).then((kvs) => ({
-      kvs: o.keysOnly ? kvs.map(emptyValue) : kvs,
+    return this.readRevs(limit === revs.length ? revs : revs.slice(0, limit), o.keysOnly === true).then((kvs) => ({
+      kvs,
       count: revs.length,
       rev: curRev,
     }));
+  }
+
+  /**
+   * A keys-only range over [key, end) at `rev`, answered from the index where it can be: a key
+   * whose visible version is its newest has every field of its KeyValue but the value in the index
+   * (its lease in keyLease, which changes only with a new version of the key). Only keys changed
+   * since `rev` (or changed and not yet published) are read from the records. A keys-only list of
+   * every key thus reads nothing from the database, where etcd reads every record.
+   */
+  private keysOnlyRange(key: Buffer, end: Buffer, rev: bigint, curRev: bigint, limit: number): Promise<RangeResult> {
+    const kvs: (KeyValue | undefined)[] = [];
+    const older: number[] = [];
+    const olderRevs: Revision[] = [];
+    const max = limit > 0 ? limit : Number.POSITIVE_INFINITY;
+    let count = 0;
+    this.index.visit(key, end, (ki) => {
+      const at = ki.get(rev);
+      if (at === undefined) return;
+      count++;
+      if (kvs.length >= max) return;
+      if (at.modified.main === ki.modified.main && at.modified.sub === ki.modified.sub) {
+        kvs.push({
+          key: ki.key,
+          createRevision: at.created.main,
+          modRevision: at.modified.main,
+          version: at.version,
+          value: EMPTY,
+          lease: this.keyLease.get(ki.ks) ?? 0n,
+        });
+      } else {
+        older.push(kvs.length);
+        olderRevs.push(at.modified);
+        kvs.push(undefined);
+      }
+    });
+    const done = (): RangeResult => ({ kvs: kvs as KeyValue[], count, rev: curRev });
+    if (older.length === 0) return Promise.resolve(done());
+    return this.readRevs(olderRevs, true).then((read) => {
+      read.forEach((kv, j) => {
+        kvs[older[j]] = kv;
+      });
+      return done();
+    });
   }
 
   private readRevSync(r: Revision): KeyValue {
@@ -284,40 +406,50 @@ export class KVStore implements ReadView {
     if (p !== undefined) return { ...p };
     const v = this.backend.getSync('key', revToBytes(r));
     if (v === undefined) throw new Error(`mvcc: range cannot find revision ${r.main}.${r.sub}`);
-    return mvccpb.KeyValue.decode(v);
+    return decodeKeyValueView(v);
   }
 
   /**
    * Reads the KeyValues of revisions. Unpublished ones come from `pending`;
    * the rest from one backend snapshot taken in the same tick as the index
    * lookup, so a compaction that runs meanwhile cannot remove them under us.
+   * keysOnly: the values are neither decoded nor returned (empty).
    */
-  private readRevs(revs: Revision[]): Promise<KeyValue[]> {
+  private readRevs(revs: Revision[], keysOnly = false): Promise<KeyValue[]> {
     const out: (KeyValue | undefined)[] = new Array(revs.length);
-    const missing: number[] = [];
-    for (let i = 0; i < revs.length; i++) {
-      const p = this.pending.get(revKey(revs[i]));
-      if (p !== undefined) out[i] = { ...p };
-      else missing.push(i);
+    let missing: number[] = [];
+    if (this.pending.size === 0) {
+      missing = Array.from({ length: revs.length }, (_, i) => i);
+    } else {
+      for (let i = 0; i < revs.length; i++) {
+        const p = this.pending.get(revKey(revs[i]));
+        if (p !== undefined) out[i] = keysOnly ? emptyValue(p) : { ...p };
+        else missing.push(i);
+      }
     }
     if (missing.length === 0) return Promise.resolve(out as KeyValue[]);
+    const decode = keysOnly ? decodeKeysOnly : decodeKeyValueView;
     if (missing.length === 1) {
-      out[missing[0]] = this.readRevSync(revs[missing[0]]);
+      const kv = this.readRevSync(revs[missing[0]]);
+      out[missing[0]] = keysOnly ? emptyValue(kv) : kv;
       return Promise.resolve(out as KeyValue[]);
     }
     const snap = this.backend.snapshot();
-    const keys = missing.map((i) => revToBytes(revs[i]));
-    return snap
-      .getMany('key', keys)
-      .then((vals) => {
-        vals.forEach((v, j) => {
-          const i = missing[j];
-          if (v === undefined) throw new Error(`mvcc: range cannot find revision ${revs[i].main}.${revs[i].sub}`);
-          out[i] = mvccpb.KeyValue.decode(v);
-        });
-        return out as KeyValue[];
-      })
-      .finally(() => snap.close());
+    const read = isDense(revs, missing)
+      ? scanRevs(snap, revs, missing, out, decode)
+      : snap
+          .getMany(
+            'key',
+            missing.map((i) => revToBytes(revs[i])),
+          )
+          .then((vals) => {
+            vals.forEach((v, j) => {
+              const i = missing[j];
+              if (v === undefined) throw new Error(`mvcc: range cannot find revision ${revs[i].main}.${revs[i].sub}`);
+              out[i] = decode(v);
+            });
+          });
+    return read.then(() => out as KeyValue[]).finally(() => snap.close());
   }
 
   // ---- write side ----------------------------------------------------------
@@ -408,7 +540,7 @@ export class KVStore implements ReadView {
     const old = prior !== undefined ? this.keyLease.get(ks) : undefined;
     // attach first: if the binding refuses, nothing has been changed yet
     if (lease !== 0n && lease !== old) this.leases?.attach(lease, kv.key);
-    w.tx.put('key', revToBytes(r), Buffer.from(mvccpb.KeyValue.encode(kv).finish()));
+    w.tx.put('key', revToBytes(r), encodeToBuffer(mvccpb.KeyValue, kv));
     this.index.put(key, r);
     this.pending.set(revKey(r), kv);
     if (old !== undefined && old !== lease) this.leases?.detach(old, kv.key);
@@ -417,20 +549,21 @@ export class KVStore implements ReadView {
     return kv;
   }
 
-  /** @internal the store-side bookkeeping of a deletion done by a TxnWrite */
-  recordDelete(w: TxnWrite, key: Buffer, sub: bigint): KeyValue {
+  /** @internal the store-side bookkeeping of the deletion of a live key by a TxnWrite */
+  recordDelete(w: TxnWrite, ki: KeyIndex, sub: bigint): KeyValue {
     const r = { main: w.rev, sub };
-    const k = Buffer.from(key);
-    w.tx.put('key', revToBytes(r, true), Buffer.from(mvccpb.KeyValue.encode(mvccpb.KeyValue.fromPartial({ key: k })).finish()));
-    if (!this.index.tombstone(key, r)) throw new Error(`mvcc: cannot tombstone missing key ${key.toString()}`);
-    const ks = keyString(key);
-    const old = this.keyLease.get(ks);
+    const k = ki.key; // a fresh Buffer
+    // a tombstone record holds only the key
+    const tomb: KeyValue = { key: k, createRevision: 0n, modRevision: 0n, version: 0n, value: EMPTY, lease: 0n };
+    w.tx.put('key', revToBytes(r, true), encodeToBuffer(mvccpb.KeyValue, tomb));
+    if (!this.index.tombstoneIndex(ki, r)) throw new Error(`mvcc: cannot tombstone missing key ${k.toString()}`);
+    const old = this.keyLease.get(ki.ks);
     if (old !== undefined) {
-      this.keyLease.delete(ks);
+      this.keyLease.delete(ki.ks);
       this.leases?.detach(old, k);
     }
     // a deletion's change carries the key and, like etcd's watch events, its mod revision
-    return mvccpb.KeyValue.fromPartial({ key: k, modRevision: w.rev });
+    return { ...tomb, modRevision: w.rev };
   }
 
   /** @internal */ sealed(w: TxnWrite): void {
@@ -640,28 +773,30 @@ export class KVStore implements ReadView {
 
     let current = 1n;
     const keyToLease = new Map<string, { key: Buffer; lease: bigint }>();
-    for await (const [k, v] of b.entries('key', { gte: revToBytes({ main: 1n, sub: 0n }) })) {
-      const r = bytesToRev(k);
-      const kv = mvccpb.KeyValue.decode(v);
-      const tomb = isTombstone(k);
-      const ks = keyString(kv.key);
-      current = r.main;
-      const ki = this.index.keyIndex(kv.key);
-      if (ki !== undefined) {
-        if (tomb) {
-          const last = ki.generations[ki.generations.length - 1];
-          if (last !== undefined && !last.isEmpty()) ki.tombstone(r.main, r.sub);
-        } else {
-          ki.put(r.main, r.sub);
+    for await (const batch of b.entryBatches('key', { gte: revToBytes({ main: 1n, sub: 0n }) }))
+      for (const [k, v] of batch) {
+        const r = bytesToRev(k);
+        // the index needs every field but the value: decode without copying it
+        const kv = decodeKeyValueMeta(v);
+        const tomb = isTombstone(k);
+        const ks = keyString(kv.key);
+        current = r.main;
+        const ki = this.index.keyIndexByString(ks);
+        if (ki !== undefined) {
+          if (tomb) {
+            const last = ki.generations[ki.generations.length - 1];
+            if (last !== undefined && !last.isEmpty()) ki.tombstone(r.main, r.sub);
+          } else {
+            ki.put(r.main, r.sub);
+          }
+        } else if (!tomb) {
+          const fresh = new KeyIndex(ks);
+          fresh.restore({ main: kv.createRevision, sub: 0n }, r, kv.version);
+          this.index.insert(fresh);
         }
-      } else if (!tomb) {
-        const fresh = new KeyIndex(Buffer.from(kv.key));
-        fresh.restore({ main: kv.createRevision, sub: 0n }, r, kv.version);
-        this.index.insert(fresh);
+        if (tomb || kv.lease === 0n) keyToLease.delete(ks);
+        else keyToLease.set(ks, { key: Buffer.from(kv.key), lease: kv.lease });
       }
-      if (tomb || kv.lease === 0n) keyToLease.delete(ks);
-      else keyToLease.set(ks, { key: kv.key, lease: kv.lease });
-    }
     // entries up to the compaction revision may all be gone: never report less
     if (current < this.visibleCompactRev) current = this.visibleCompactRev;
     this.pubRev = current;
@@ -756,9 +891,9 @@ export class TxnWrite implements ReadView {
   /** Synchronous deleteRange. */
   deleteRangeNow(key: Buffer, end: Buffer | undefined): number {
     this.assertOpen();
-    const { keys } = this.store.index.range(key, normEnd(end), this.readRev());
-    for (const k of keys) this.kvs.push(this.store.recordDelete(this, k, BigInt(this.kvs.length)));
-    return keys.length;
+    const live = this.store.index.liveAt(key, normEnd(end), this.readRev());
+    for (const ki of live) this.kvs.push(this.store.recordDelete(this, ki, BigInt(this.kvs.length)));
+    return live.length;
   }
 
   /** True once it changed something. */

@@ -30,7 +30,7 @@ export class TreeIndex {
     const ks = keyString(key);
     let ki = this.tree.get(ks);
     if (ki === undefined) {
-      ki = new KeyIndex(Buffer.from(key));
+      ki = new KeyIndex(ks);
       this.tree.set(ks, ki);
     }
     ki.put(r.main, r.sub);
@@ -39,7 +39,11 @@ export class TreeIndex {
   /** Records a deletion of `key` at `r`; false if the key does not exist now. */
   tombstone(key: Buffer, r: Revision): boolean {
     const ki = this.tree.get(keyString(key));
-    if (ki === undefined) return false;
+    return ki !== undefined && this.tombstoneIndex(ki, r);
+  }
+
+  /** tombstone() of a key index found in this tree (by visit or liveAt). */
+  tombstoneIndex(ki: KeyIndex, r: Revision): boolean {
     const last = ki.generations[ki.generations.length - 1];
     if (last === undefined || last.isEmpty()) return false;
     ki.tombstone(r.main, r.sub);
@@ -56,8 +60,13 @@ export class TreeIndex {
     return this.tree.get(keyString(key));
   }
 
+  /** keyIndex by the key's latin1 string (keyString). */
+  keyIndexByString(ks: string): KeyIndex | undefined {
+    return this.tree.get(ks);
+  }
+
   insert(ki: KeyIndex): void {
-    this.tree.set(keyString(ki.key), ki);
+    this.tree.set(ki.ks, ki);
   }
 
   /** Calls f for every key index in the range, in key order; stop by returning false. */
@@ -98,6 +107,15 @@ export class TreeIndex {
       }
     });
     return { keys, revs };
+  }
+
+  /** Key indexes of the keys alive at atRev within the range, in key order. */
+  liveAt(key: Buffer, end: Buffer | undefined, atRev: bigint): KeyIndex[] {
+    const out: KeyIndex[] = [];
+    this.visit(key, end, (ki) => {
+      if (ki.get(atRev) !== undefined) out.push(ki);
+    });
+    return out;
   }
 
   /** Number of keys alive at atRev within the range. */

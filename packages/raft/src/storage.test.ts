@@ -214,3 +214,32 @@ describe('MemoryStorage', () => {
     expect(s.initialState().confState.voters).toEqual([]);
   });
 });
+
+describe('MemoryStorage entry data', () => {
+  it('copies data that is a view of a larger buffer into memory of its own, unchanged', () => {
+    const s = new MemoryStorage();
+    const frame = Buffer.alloc(100_000, 7); // a peer message's frame, say
+    const small = frame.subarray(10, 310);
+    small.fill(1);
+    const big = frame.subarray(20_000, 40_000);
+    big.fill(2);
+    const owned = Buffer.allocUnsafeSlow(50);
+    owned.fill(3);
+    s.append([
+      newEntry({ Index: 1n, Term: 1n, Data: small }),
+      newEntry({ Index: 2n, Term: 1n, Data: big }),
+      newEntry({ Index: 3n, Term: 1n, Data: owned }),
+    ]);
+    const [a, b2, c] = s.entries(1n, 4n, noLimit);
+    expect(a.Data.equals(small)).toBe(true);
+    expect(a.Data.buffer).not.toBe(frame.buffer);
+    expect(a.Data.buffer.byteLength).toBeLessThan(frame.buffer.byteLength);
+    expect(b2.Data.equals(big)).toBe(true);
+    expect(b2.Data.buffer.byteLength).toBe(20_000); // large data: an allocation of its own
+    expect(c.Data).toBe(owned); // owns its memory already: kept as is
+    // the copies do not change when the frame is reused
+    frame.fill(9);
+    expect(a.Data.every((x) => x === 1)).toBe(true);
+    expect(b2.Data.every((x) => x === 2)).toBe(true);
+  });
+});

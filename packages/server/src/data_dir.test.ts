@@ -1,6 +1,7 @@
 // The data directory: created private and durably (every new directory's parent synced), locked
 // against a second opener.
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -58,5 +59,25 @@ describe('openDataDir', () => {
     const held = openDataDir(join(dataDir, 'y'));
     expect(() => openDataDir(join(dataDir, 'y'))).toThrow(/in use by another process/);
     held.lock.release();
+  });
+
+  it.runIf(existsSync('/proc/self/stat'))('takes over the lock of a killed member that is not reaped yet (a zombie)', async () => {
+    // sh starts a child that exits at once, then becomes `sleep`, which never reaps it
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = await new Promise<number>((resolve) => parent.stdout.once('data', (d) => resolve(Number.parseInt(String(d), 10))));
+      const deadline = Date.now() + 10_000;
+      while (!/\) Z/.test(readFileSync(`/proc/${zombie}/stat`, 'utf8')) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const dataDir = temp();
+      mkdirSync(join(dataDir, 'member'), { recursive: true, mode: 0o700 });
+      writeFileSync(join(dataDir, 'member', 'lock'), `${zombie}\n`);
+      const opened = openDataDir(dataDir);
+      expect(opened.notices.join('\n')).toMatch(new RegExp(`took over the lock of pid ${zombie}, which is gone`));
+      opened.lock.release();
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 });

@@ -42,9 +42,22 @@ export function layout(dataDir: string): DataDirLayout {
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed member whose parent has not reaped it yet (a zombie) still answers kill(pid, 0), but
+  // holds nothing: its descriptors and kernel locks are gone.
+  return !isZombie(pid);
+}
+
+/** Whether /proc says the process has exited and awaits its parent (Linux; false elsewhere). */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
   }
 }
 

@@ -598,6 +598,7 @@ export class RaftConsensus implements Consensus {
     let group: GroupEntry[] = [];
     const ids = new Map<bigint, bigint>(); // entry index → request id
     const dataOf = new Map<bigint, Buffer>(); // entry index → entry bytes (entries with an id)
+    const applied = this.o.machine.appliedIndex();
     const flush = async () => {
       if (group.length === 0) return;
       const g = group;
@@ -619,6 +620,12 @@ export class RaftConsensus implements Consensus {
       if (e.Type === raftpb.EntryType.EntryNormal) {
         if (e.Data.length === 0) {
           group.push({ index: e.Index }); // a new leader's empty entry
+          continue;
+        }
+        if (e.Index <= applied && this.waiters.size === 0) {
+          // Already in the backend (a restart replays the log from the last snapshot; applyGroup
+          // skips it): not worth decoding, since nobody here waits for its answer.
+          group.push({ index: e.Index });
           continue;
         }
         const req = decodeCommitted(e);

@@ -10,7 +10,7 @@
 // etcd answers these with INTERNAL ("grpc: error unmarshalling request: proto: wrong wireType =
 // 2 for field Lease"); we keep its text and answer InvalidArgument, since the request is at fault.
 import { status, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { checkWire, requestTypeOf, WireError } from '@kv/api';
+import { checkWire, requestTypeOf, responseSerializerOf, WireError } from '@kv/api';
 
 /** What the strict deserializer returns for bytes that are not a well-formed request. */
 export class MalformedRequest {
@@ -45,13 +45,19 @@ type AnyCall = {
 
 /**
  * Returns the definition and implementation to register instead of `def` and `impl`: requests
- * are checked before decoding, and malformed ones answered with InvalidArgument.
+ * are checked before decoding, and malformed ones answered with InvalidArgument; responses are
+ * encoded with encodeToBuffer.
  */
 export function strictService<D extends ServiceDefinition, I extends object>(def: D, impl: I): [D, UntypedServiceImplementation] {
   const outDef: Record<string, unknown> = {};
   const outImpl: UntypedServiceImplementation = {};
   for (const [name, m] of Object.entries(def)) {
-    outDef[name] = { ...m, requestDeserialize: strictDeserializer(m.path, m.requestDeserialize, m.requestStream) };
+    outDef[name] = {
+      ...m,
+      requestDeserialize: strictDeserializer(m.path, m.requestDeserialize, m.requestStream),
+      // the same bytes, through one reused writer and without the generated serializer's extra copy
+      responseSerialize: responseSerializerOf(m.path) ?? m.responseSerialize,
+    };
     const handler = (impl as Record<string, unknown>)[name];
     if (typeof handler !== 'function') continue;
     const h = handler as (...a: unknown[]) => unknown;
