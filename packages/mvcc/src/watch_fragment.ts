@@ -9,7 +9,7 @@
 //     event (so one oversized event still goes out, alone);
 //   - the last response has `fragment: false`; the client concatenates events until it sees it.
 // Sizes are measured with `fragment: true` set, as etcd does.
-import { etcdserverpb, mvccpb } from '@kv/api';
+import { encodeToBuffer, etcdserverpb, mvccpb } from '@kv/api';
 
 /** Bytes a varint encoding of n takes (n >= 0). */
 function varintLen(n: number): number {
@@ -23,7 +23,7 @@ function varintLen(n: number): number {
 
 /** Bytes an event adds to a WatchResponse: field 11 tag (1 byte) + length prefix + message. */
 function eventFieldSize(ev: mvccpb.Event): number {
-  const n = mvccpb.Event.encode(ev).finish().length;
+  const n = encodeToBuffer(mvccpb.Event, ev).length;
   return 1 + varintLen(n) + n;
 }
 
@@ -35,10 +35,10 @@ function eventFieldSize(ev: mvccpb.Event): number {
 export function fragmentResponse(resp: etcdserverpb.WatchResponse, maxBytes: number): etcdserverpb.WatchResponse[] {
   const events = resp.events;
   if (events.length < 2) return [resp];
-  const sizes = events.map(eventFieldSize);
-  const base = etcdserverpb.WatchResponse.encode({ ...resp, events: [], fragment: true }).finish().length;
-  const total = etcdserverpb.WatchResponse.encode(resp).finish().length;
+  const total = encodeToBuffer(etcdserverpb.WatchResponse, resp).length;
   if (total < maxBytes) return [resp];
+  const sizes = events.map(eventFieldSize);
+  const base = encodeToBuffer(etcdserverpb.WatchResponse, { ...resp, events: [], fragment: true }).length;
 
   const out: etcdserverpb.WatchResponse[] = [];
   let idx = 0;

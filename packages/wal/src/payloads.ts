@@ -1,6 +1,6 @@
 // Record payloads: raft's own protobuf encodings for entries and hard state, and a fixed 16-byte
 // layout for snapshot markers.
-import { raftpb } from '@kv/api';
+import { encodeToBuffer, raftpb } from '@kv/api';
 import { maxIndex, maxTerm } from '@kv/raft';
 import { SNAPSHOT_RECORD_DATA_BYTES } from './constants.js';
 import { WalError } from './errors.js';
@@ -45,7 +45,7 @@ export function decodeSnapshotMarker(data: Buffer, file: string, offset: number)
 export function encodeEntry(e: raftpb.Entry): Uint8Array {
   const bad = outOfRange('entry', e.Term, e.Index);
   if (bad) throw new WalError('BAD_ARGUMENT', `refusing to write: ${bad}`);
-  return raftpb.Entry.encode(e).finish();
+  return encodeToBuffer(raftpb.Entry, e);
 }
 
 export function decodeEntry(data: Buffer, file: string, offset: number): raftpb.Entry {
@@ -63,7 +63,7 @@ export function decodeEntry(data: Buffer, file: string, offset: number): raftpb.
 export function encodeHardState(s: raftpb.HardState): Uint8Array {
   const bad = outOfRange('hard state', s.term, s.commit);
   if (bad) throw new WalError('BAD_ARGUMENT', `refusing to write: ${bad}`);
-  return raftpb.HardState.encode(s).finish();
+  return encodeToBuffer(raftpb.HardState, s);
 }
 
 export function decodeHardState(data: Buffer, file: string, offset: number): raftpb.HardState {

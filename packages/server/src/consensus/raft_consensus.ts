@@ -30,7 +30,7 @@
 //   answered; the loop just waits in persist. Meanwhile (storageWaiting) a sole voter that leads
 //   answers linearizable reads from its applied state: no other leader can exist, and every
 //   write it acknowledged is applied.
-import { etcdserverpb, raftpb } from '@kv/api';
+import { encodeToBuffer, etcdserverpb, raftpb } from '@kv/api';
 import {
   ErrProposalDropped,
   RaftPanic,
@@ -313,7 +313,7 @@ export class RaftConsensus implements Consensus {
   }
 
   propose(req: etcdserverpb.InternalRaftRequest): Promise<ApplyResult> {
-    const data = Buffer.from(etcdserverpb.InternalRaftRequest.encode(req).finish());
+    const data = encodeToBuffer(etcdserverpb.InternalRaftRequest, req);
     if (data.length > this.o.maxRequestBytes) return Promise.reject(new RpcError('RequestTooLarge'));
     // etcd's back-pressure: refuse new work while apply lags far behind commit.
     if (this.commit_ - this.o.machine.appliedIndex() > maxGapBetweenApplyAndCommit) {

@@ -5,7 +5,7 @@
 // caller; every outcome it cannot deliver is reported through the handler.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { raftpb } from '@kv/api';
+import { encodeToBuffer, raftpb } from '@kv/api';
 import type { Logger } from 'pino';
 import { Backoff, realTimers, type BackoffOptions, type Timers } from './backoff.js';
 import { defaultMaxFrameBytes } from './framing.js';
@@ -160,7 +160,7 @@ export class Transport {
       }
       let bytes: Uint8Array;
       try {
-        bytes = raftpb.Message.encode(m).finish();
+        bytes = encodeToBuffer(raftpb.Message, m);
       } catch (err) {
         // Only a value outside its protobuf type fails (raft's bounds should make this
         // impossible). A lost message is something raft recovers from; a dead member is not.
