@@ -179,6 +179,8 @@ export class RaftConsensus implements Consensus {
   private stopped = false;
   private ticker?: Timer;
   private lead = 0n;
+  /** A conf change was applied in the Ready being handled (see campaignIfAlone). */
+  private confChangeApplied = false;
   private term_ = 0n;
   private commit_ = 0n;
   private confState: raftpb.ConfState;
@@ -225,10 +227,22 @@ export class RaftConsensus implements Consensus {
     if (o.bootstrapPeers) this.node.bootstrap(o.bootstrapPeers);
   }
 
-  async start(): Promise<void> {
-    // A cluster of one needs nobody's vote: campaign at once instead of after an election timeout.
+  /**
+   * A cluster of one needs nobody's vote: campaign at once instead of after an election timeout.
+   * Checked at start and after a Ready that applied a conf change: a member restarted before its
+   * first snapshot learns its configuration only when the log's conf changes are applied again,
+   * after start (without this its first election waited a whole election timeout).
+   */
+  private campaignIfAlone(): void {
+    if (this.lead !== 0n) return;
     const voters = this.node.status().config.voters.ids();
-    if (voters.size === 1 && voters.has(this.o.memberId)) this.node.campaign();
+    if (voters.size !== 1 || !voters.has(this.o.memberId)) return;
+    this.node.campaign();
+    this.kick();
+  }
+
+  async start(): Promise<void> {
+    this.campaignIfAlone();
     this.ticker = this.clock.setInterval(() => {
       this.node.tick();
       this.kick();
@@ -573,6 +587,11 @@ export class RaftConsensus implements Consensus {
 
     if (lazySave) await lazySave;
     this.node.advance(rd);
+    // raft refuses to campaign while committed conf changes are unapplied: check after advance
+    if (this.confChangeApplied) {
+      this.confChangeApplied = false;
+      this.campaignIfAlone();
+    }
     await this.maybeSnapshot();
   }
 
@@ -641,6 +660,7 @@ export class RaftConsensus implements Consensus {
       const ccv2 = entryConfChangeV2(e);
       if (!ccv2) continue;
       this.confState = this.node.applyConfChange(ccv2);
+      this.confChangeApplied = true;
       const cc = e.Type === raftpb.EntryType.EntryConfChange ? raftpb.ConfChange.decode(e.Data) : undefined;
       if (cc) {
         if (e.Index > this.o.machine.appliedIndex()) await this.o.machine.applyConfChange(e.Index, cc);

@@ -48,6 +48,9 @@ type config struct {
 	keySpace       int
 	sequential     bool
 	consistency    string
+	rangeAll       bool
+	keysOnly       bool
+	noPrefill      bool
 	txnOps         int
 	watchers       int
 	streams        int
@@ -131,6 +134,9 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.keySpace, "key-space-size", 1, "distinct keys")
 	fs.BoolVar(&c.sequential, "sequential-keys", false, "keys in order (request i uses key i mod key space) instead of uniformly random")
 	fs.StringVar(&c.consistency, "consistency", "l", "range: l (linearizable) or s (serializable)")
+	fs.BoolVar(&c.rangeAll, "range-all", false, "range: each request reads every key under the prefix (a list), not one key")
+	fs.BoolVar(&c.keysOnly, "keys-only", false, "range: keys only")
+	fs.BoolVar(&c.noPrefill, "no-prefill", false, "range, txn-cas: the keys are there already (do not write the key space first)")
 	fs.IntVar(&c.txnOps, "txn-ops", 1, "txn-put: puts per txn (distinct keys)")
 	fs.IntVar(&c.watchers, "watchers", 100, "watch: watchers on the key prefix")
 	fs.IntVar(&c.streams, "streams", 1, "watch: watch streams (clientv3.Watcher objects) the watchers are spread over, themselves spread over the conns")
@@ -367,8 +373,24 @@ func runRequests(c *config, conns []*clientv3.Client) (*result, error) {
 		if c.consistency == "s" {
 			opts = append(opts, clientv3.WithSerializable())
 		}
-		if err := prefill(c, conns[0], "k", value); err != nil {
-			return nil, err
+		if c.keysOnly {
+			opts = append(opts, clientv3.WithKeysOnly())
+		}
+		if !c.noPrefill {
+			if err := prefill(c, conns[0], "k", value); err != nil {
+				return nil, err
+			}
+		}
+		if c.rangeAll {
+			opts = append(opts, clientv3.WithPrefix())
+			f = func(ctx context.Context, w, i int) error {
+				resp, err := conn(w).Get(ctx, "k", opts...)
+				if err == nil && len(resp.Kvs) != c.keySpace {
+					err = fmt.Errorf("range-all: %d keys, expected %d (--key-space-size)", len(resp.Kvs), c.keySpace)
+				}
+				return err
+			}
+			break
 		}
 		f = func(ctx context.Context, w, i int) error {
 			_, err := conn(w).Get(ctx, makeKey("k", keys.index(w, i), c.keySize), opts...)
@@ -386,8 +408,10 @@ func runRequests(c *config, conns []*clientv3.Client) (*result, error) {
 			return err
 		}
 	case "txn-cas":
-		if err := prefill(c, conns[0], "k", value); err != nil {
-			return nil, err
+		if !c.noPrefill {
+			if err := prefill(c, conns[0], "k", value); err != nil {
+				return nil, err
+			}
 		}
 		// Kubernetes' GuaranteedUpdate: read the object, then write it only if nobody modified it
 		// since (compare mod_revision); on a conflict the txn's else branch returns the current one.
