@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startCluster, unavailableReason, type Member, type ServerKind } from '@kv/cluster-launcher';
+import { ETCDCTL_BIN } from '@kv/testkit';
 import { BENCH_DIR, buildGoDriver, goUnavailableReason, runGoDriver } from './godriver.js';
 import { UsageError } from './options.js';
 
@@ -113,7 +114,7 @@ export function dirBytes(dir: string): number {
 
 function etcdctl(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn('etcdctl', args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ETCDCTL_API: '3' } });
+    const child = spawn(ETCDCTL_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ETCDCTL_API: '3' } });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -267,7 +268,7 @@ export async function runScale(o: ScaleOptions): Promise<ScaleRecord[]> {
   if (goWhy !== undefined) throw new Error(`bench:scale needs the Go driver: ${goWhy}`);
   const kvbench = await buildGoDriver(() => {});
   try {
-    execFileSync('etcdctl', ['version'], { stdio: 'ignore' });
+    execFileSync(ETCDCTL_BIN, ['version'], { stdio: 'ignore' });
   } catch {
     throw new Error('bench:scale needs etcdctl (apt-get install etcd-client)');
   }
