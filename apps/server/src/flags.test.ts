@@ -43,6 +43,15 @@ describe('kvd flags', () => {
     expect(c.unsafeNoFsync).toBe(true);
   });
 
+  it('--strict-reconfig-check: on by default, off by flag or ETCD_STRICT_RECONFIG_CHECK', () => {
+    expect(run([]).strictReconfigCheck).toBe(true);
+    expect(run(['--strict-reconfig-check']).strictReconfigCheck).toBe(true);
+    expect(run(['--strict-reconfig-check=false']).strictReconfigCheck).toBe(false);
+    expect(run(['-strict-reconfig-check=false']).strictReconfigCheck).toBe(false);
+    expect(run([], { ETCD_STRICT_RECONFIG_CHECK: 'false' }).strictReconfigCheck).toBe(false);
+    expect(run(['--strict-reconfig-check=true'], { ETCD_STRICT_RECONFIG_CHECK: 'false' }).strictReconfigCheck).toBe(true);
+  });
+
   it('rejects bad values with clear errors', () => {
     expect(() => run(['--max-txn-ops', 'abc'])).toThrow(/invalid value "abc" for flag -max-txn-ops/);
     expect(() => run(['--listen-client-urls', 'ftp://x:1'])).toThrow(/URL scheme must be http/);

@@ -206,6 +206,11 @@ const boolFlags: { flag: string; help: string; apply: (c: Partial<ServerConfig>,
     help: 'Enable to check data corruption before serving any client/peer traffic.',
     apply: (c, v) => (c.experimentalInitialCorruptCheck = v),
   },
+  {
+    flag: 'strict-reconfig-check',
+    help: 'Reject reconfiguration requests that would cause quorum loss. (default true)',
+    apply: (c, v) => (c.strictReconfigCheck = v),
+  },
 ];
 
 export function envName(flag: string): string {

@@ -46,6 +46,8 @@ export interface ServerConfig {
   unsafeNoFsync: boolean;
   /** Before serving clients, compare this member's HashKV with its peers' (etcd's experimental flag, off). */
   experimentalInitialCorruptCheck: boolean;
+  /** Refuse member add/remove/promote that would cost the cluster its quorum (etcd's --strict-reconfig-check, on). */
+  strictReconfigCheck: boolean;
 }
 
 export const DefaultQuotaBytes = 2 * 1024 * 1024 * 1024;
@@ -86,6 +88,7 @@ export function defaultConfig(): ServerConfig {
     watchProgressNotifyIntervalMs: 10 * 60 * 1000,
     unsafeNoFsync: false,
     experimentalInitialCorruptCheck: false,
+    strictReconfigCheck: true,
   };
 }
 

@@ -43,7 +43,9 @@ describe('membership changes while writes continue', () => {
   const startLearner = (name: string) =>
     withFreshPorts(2, async ([cport, pport], release) => {
       const peerUrl = `http://127.0.0.1:${pport}`;
-      const added = await client.cluster.memberAdd([peerUrl], { isLearner: true });
+      // --strict-reconfig-check (on): an add waits until every voter's peer stream has been up
+      // for 5 s, which may not be so right after the cluster started ('unhealthy cluster').
+      const added = await until('member add accepted', () => client.cluster.memberAdd([peerUrl], { isLearner: true }));
       const id = added.member!.ID;
       expect(added.member!.isLearner).toBe(true);
       // The joining member asks the members named here for the member list and finds itself in it.

@@ -2,6 +2,7 @@
 // with the member as JSON in its context) and answered once the change is applied here.
 import { etcdserverpb, raftpb } from '@kv/api';
 import { encodeMember } from '../cluster/membership.js';
+import { checkReconfig, type ReconfigChange } from '../cluster/reconfig_check.js';
 import { parseUrl } from '../config.js';
 import { RpcError } from '../errors.js';
 import { computeMemberId } from '../ids.js';
@@ -25,6 +26,34 @@ function checkUrls(urls: string[]): void {
   }
 }
 
+/**
+ * --strict-reconfig-check: refuses, with etcd's error, a change that would cost the cluster its
+ * quorum, judged from this member's membership and peer connections (cluster/reconfig_check.ts).
+ */
+function mayReconfigure(m: Member, change: ReconfigChange): void {
+  if (!m.config.strictReconfigCheck) return;
+  // A network that cannot tell whom it reaches counts every peer as connected long enough.
+  const activeSince = m.network.activeSince ? (id: bigint) => m.network.activeSince!(id) : () => Number.NEGATIVE_INFINITY;
+  const refusal = checkReconfig(
+    {
+      self: m.memberId,
+      members: m.members().map((x) => ({ id: x.id, name: x.name, isLearner: x.isLearner ?? false })),
+      activeSince,
+      now: m.clock.now(),
+    },
+    change,
+  );
+  if (refusal === undefined) return;
+  const what = change.kind === 'add' ? `add (learner: ${change.isLearner})` : `${change.kind} ${change.id.toString(16)}`;
+  m.logger.warn(
+    { 'requested-change': what, error: refusal === 'Unhealthy' ? 'unhealthy cluster' : 'not enough started members' },
+    refusal === 'Unhealthy'
+      ? `rejecting member ${change.kind} request; local member has not been connected to all peers, reconfigure breaks active quorum`
+      : `rejecting member ${change.kind} request; not enough healthy members`,
+  );
+  throw new RpcError(refusal);
+}
+
 /** Proposes a membership change with a fresh id and waits until it is applied here. */
 async function change(m: Member, cc: Omit<raftpb.ConfChange, 'id'>): Promise<void> {
   await m.consensus.proposeConfChange({ ...cc, id: m.ids.next() });
@@ -44,6 +73,7 @@ export async function promoteMember(m: Member, req: etcdserverpb.MemberPromoteRe
   if (!cur) throw new RpcError('MemberNotFound');
   if (!cur.isLearner) throw new RpcError('MemberNotLearner');
   if (!m.consensus.learnerReady(req.ID)) throw new RpcError('LearnerNotReady');
+  mayReconfigure(m, { kind: 'promote', id: req.ID });
   await change(m, {
     type: raftpb.ConfChangeType.ConfChangeAddNode,
     nodeId: req.ID,
@@ -60,6 +90,8 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
     }),
     memberAdd: unary(async (req: etcdserverpb.MemberAddRequest) => {
       checkUrls(req.peerURLs);
+      // etcd's order: the URLs parse, then the strict check, then the change is validated.
+      mayReconfigure(m, { kind: 'add', isLearner: req.isLearner });
       const taken = new Set(m.members().flatMap((x) => x.peerUrls));
       if (req.peerURLs.some((u) => taken.has(u))) throw new RpcError('PeerURLExist');
       const id = computeMemberId(req.peerURLs, m.config.initialClusterToken, m.clock.wallNow() / 1000);
@@ -76,6 +108,7 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
       };
     }),
     memberRemove: unary(async (req: etcdserverpb.MemberRemoveRequest) => {
+      mayReconfigure(m, { kind: 'remove', id: req.ID });
       if (!m.members().some((x) => x.id === req.ID)) throw new RpcError('MemberNotFound');
       await change(m, { type: raftpb.ConfChangeType.ConfChangeRemoveNode, nodeId: req.ID, context: Buffer.alloc(0) });
       return { header: m.header(m.store.currentRev()), members: wireMembers(m) };

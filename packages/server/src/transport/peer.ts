@@ -35,6 +35,8 @@ export interface PeerContext {
   maxQueuedBytes: number;
   dialTimeoutMs: number;
   pingIntervalMs: number;
+  /** Monotonic milliseconds (the member's clock), for activeSince. */
+  now: () => number;
 }
 
 type State = 'connecting' | 'connected' | 'backoff' | 'stopped';
@@ -62,6 +64,8 @@ export class Peer {
   private retryTimer?: unknown;
   /** The last failure logged at warn level; repeats of it go to debug. */
   private lastFailure = '';
+  /** When the current message stream was established (ctx.now); meaningful while connected. */
+  private connectedAt = 0;
   private readonly snapshotSessions = new Set<ClientHttp2Session>();
   private readonly log: Logger;
 
@@ -78,6 +82,14 @@ export class Peer {
 
   get active(): boolean {
     return this.state === 'connected';
+  }
+
+  /**
+   * Since when (ctx.now) the message stream to the peer has been up without a break; undefined
+   * while it is not (etcd's peerStatus.activeSince). Invariant: defined exactly while connected.
+   */
+  get activeSince(): number | undefined {
+    return this.state === 'connected' ? this.connectedAt : undefined;
   }
 
   /** Queues one encoded message; false when it was dropped (caller reports unreachable). */
@@ -182,6 +194,7 @@ export class Peer {
     if (a.dialTimer !== undefined) this.ctx.timers.clearTimeout(a.dialTimer);
     a.dialTimer = undefined;
     this.state = 'connected';
+    this.connectedAt = this.ctx.now();
     this.backoff.reset();
     if (this.lastFailure) this.log.info({ url: this.currentUrl().origin }, 'peer became active');
     else this.log.debug({ url: this.currentUrl().origin }, 'message stream to peer established');

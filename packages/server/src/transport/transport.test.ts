@@ -1,5 +1,5 @@
 // The peer transport over real loopback sockets: batching and order, large batches, reconnects
-// with backoff, unreachable reporting, cluster-id and sender checks, snapshot streaming beside
+// with backoff, unreachable reporting, since when a peer is active, cluster-id and sender checks, snapshot streaming beside
 // heartbeats, garbage on the peer port, and peer TLS with certificates made by the openssl CLI (the test kit's makeTestCerts).
 import { etcdserverpb, raftpb } from '@kv/api';
 import { createHash, randomBytes } from 'node:crypto';
@@ -280,6 +280,30 @@ describe('peer transport', () => {
     expect(a.logs.some((l) => l.msg === 'peer became active')).toBe(true);
     const got = indexes(b.received());
     expect(got).toEqual([...got].sort((x, y) => x - y));
+    await a.close();
+    await b.close();
+  }, 60_000);
+
+  it('reports since when each peer has been active, on the injected clock, reset by every break', async () => {
+    let now = 1_000;
+    const a = await startNode(61n, { transport: { now: () => now } });
+    let b = await startNode(62n);
+    expect(a.t.activeSince(62n)).toBeUndefined(); // unknown peer
+    await pair(a, b);
+    expect(a.t.activeSince(62n)).toBe(1_000);
+    now = 9_000; // time passing does not move it
+    expect(a.t.activeSince(62n)).toBe(1_000);
+    const port = b.port;
+    await b.close();
+    await until('a notices', () => !a.t.isActive(62n));
+    expect(a.t.activeSince(62n)).toBeUndefined();
+    now = 12_000;
+    b = await startNode(62n, { port });
+    b.t.addPeer(61n, [a.url]);
+    await until('a reconnects', () => a.t.isActive(62n));
+    expect(a.t.activeSince(62n)).toBe(12_000);
+    a.t.removePeer(62n);
+    expect(a.t.activeSince(62n)).toBeUndefined();
     await a.close();
     await b.close();
   }, 60_000);

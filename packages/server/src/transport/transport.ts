@@ -24,6 +24,8 @@ export interface TransportOptions {
   tls?: PeerTls;
   /** Timers for backoff, dial timeouts and pings (default: real, unref'd). */
   timers?: Timers;
+  /** Monotonic milliseconds, the time base of activeSince (default performance.now). */
+  now?: () => number;
   /** Reconnect backoff (default 100 ms doubling to 5 s, equal jitter from Math.random). */
   backoff?: BackoffOptions;
   /** Cap on one frame's payload, both directions (default 64 MiB). */
@@ -73,6 +75,7 @@ export class Transport {
       maxQueuedBytes: o.maxQueuedBytes ?? 64 * 1024 * 1024,
       dialTimeoutMs: o.dialTimeoutMs ?? 5_000,
       pingIntervalMs,
+      now: o.now ?? (() => performance.now()),
     };
     this.inbound = new Inbound({
       memberId: o.memberId,
@@ -142,6 +145,15 @@ export class Transport {
   /** True while the message stream to the peer is established. */
   isActive(id: bigint): boolean {
     return this.peers.get(id)?.active ?? false;
+  }
+
+  /**
+   * Since when (on the `now` time base) the message stream to the peer has been up without a
+   * break; undefined while it is down or the peer is unknown (etcd's Transport.ActiveSince, whose
+   * zero time is this undefined). Strict reconfiguration checks read it.
+   */
+  activeSince(id: bigint): number | undefined {
+    return this.peers.get(id)?.activeSince;
   }
 
   /**

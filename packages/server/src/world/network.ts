@@ -53,6 +53,13 @@ export interface PeerNetwork {
     req: etcdserverpb.MemberPromoteRequest,
     timeoutMs: number,
   ): Promise<etcdserverpb.MemberPromoteResponse>;
+  /**
+   * Since when (the member's clock, `Clock.now`) this member has been connected to peer `id`
+   * without a break; undefined while it is not. Optional: a network without it cannot tell, and
+   * the strict reconfiguration check then counts every peer as connected long enough
+   * (cluster/reconfig_check.ts).
+   */
+  activeSince?(id: bigint): number | undefined;
   stop(): Promise<void>;
 }
 

@@ -14,7 +14,10 @@ export interface TcpNetworkOptions {
   tls?: PeerTls;
   /** Cap on one frame's payload, both directions. */
   maxFrameBytes: number;
-  /** Deadlines of the forwarded gRPC calls. The transport itself keeps real timers. */
+  /**
+   * Deadlines of the forwarded gRPC calls, and the time base of activeSince. The transport itself
+   * keeps real timers.
+   */
   clock: Clock;
 }
 
@@ -25,6 +28,8 @@ export interface TcpNetworkOptions {
 export class TcpNetwork {
   private transport_?: Transport;
   private isolated_ = false;
+  /** When the isolation test hook was last lifted (clock.now): no peer counts active before it. */
+  private restoredAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly o: TcpNetworkOptions) {}
 
@@ -39,6 +44,7 @@ export class TcpNetwork {
    * cut off from the others by the network (kvd toggles it on SIGUSR2 when KVD_TEST_HOOKS=1).
    */
   setIsolation(on: boolean): void {
+    if (this.isolated_ && !on) this.restoredAt = this.o.clock.now();
     this.isolated_ = on;
     this.o.logger.warn({ isolated: on }, on ? 'test hook: dropping all peer traffic' : 'test hook: peer traffic restored');
   }
@@ -67,9 +73,17 @@ export class TcpNetwork {
         onRemoved: () => handler.onRemoved(),
       },
       maxFrameBytes: this.o.maxFrameBytes,
+      now: () => this.o.clock.now(),
     });
     this.transport_ = transport;
-    return new TcpPeerNetwork(transport, handler, new LeaderForwarder(this.o.clock), () => this.isolated_);
+    // While isolated no peer is reachable; once lifted, a stream that outlived the isolation
+    // counts from the moment traffic flowed again (as a real partition would have broken it).
+    const activeSince = (id: bigint): number | undefined => {
+      if (this.isolated_) return undefined;
+      const t = transport.activeSince(id);
+      return t === undefined ? undefined : Math.max(t, this.restoredAt);
+    };
+    return new TcpPeerNetwork(transport, handler, new LeaderForwarder(this.o.clock), () => this.isolated_, activeSince);
   };
 }
 
@@ -82,6 +96,7 @@ class TcpPeerNetwork implements PeerNetwork {
     private readonly handler: PeerHandler,
     private readonly forwarder: LeaderForwarder,
     private readonly isolated: () => boolean,
+    readonly activeSince: (id: bigint) => number | undefined,
   ) {}
 
   send(msgs: Parameters<PeerNetwork['send']>[0]): void {
