@@ -35,13 +35,28 @@ const cases: { name: string; members: Row[]; change: ReconfigChange; want: strin
   { name: 'add a learner with one voter down', members: [v(1), v(2, LONG), v(3)], change: add(true), want: 'Unhealthy' },
   { name: 'add right after the streams came up', members: [v(1), v(2, SHORT), v(3, LONG)], change: add(true), want: 'Unhealthy' },
   { name: 'add a second member to a one-member cluster', members: [v(1)], change: add(false), want: undefined },
-  { name: 'add a voter when two of three never started', members: [v(1), unstarted(2, LONG), unstarted(3, LONG)], change: add(false), want: 'MemberNotEnoughStarted' },
-  { name: 'add a learner when two of three never started', members: [v(1), unstarted(2, LONG), unstarted(3, LONG)], change: add(true), want: undefined },
+  {
+    name: 'add a voter when two of three never started',
+    members: [v(1), unstarted(2, LONG), unstarted(3, LONG)],
+    change: add(false),
+    want: 'MemberNotEnoughStarted',
+  },
+  {
+    name: 'add a learner when two of three never started',
+    members: [v(1), unstarted(2, LONG), unstarted(3, LONG)],
+    change: add(true),
+    want: undefined,
+  },
   { name: 'a down learner does not block an add', members: [v(1), v(2, LONG), v(3, LONG), l(4)], change: add(false), want: undefined },
   // promote
   { name: 'promote with all started', members: [v(1), v(2), v(3), l(4)], change: promote(4), want: undefined },
   { name: 'promote with a voter down (started still counts)', members: [v(1), v(2), v(3), l(4)], change: promote(4), want: undefined },
-  { name: 'promote when two of three never started', members: [v(1), unstarted(2), unstarted(3), l(4)], change: promote(4), want: 'MemberNotEnoughStarted' },
+  {
+    name: 'promote when two of three never started',
+    members: [v(1), unstarted(2), unstarted(3), l(4)],
+    change: promote(4),
+    want: 'MemberNotEnoughStarted',
+  },
 ];
 
 function v(id: number, since?: number): Row {
