@@ -186,6 +186,10 @@ describe('guardCalls', () => {
     const errs: ServiceError[] = [];
     guardCalls(i, g).put({ metadata: withLeaderMd() } as never, (e) => e && errs.push(e as ServiceError));
     expect(errs[0].details).toBe(ErrorText.NotSupportedForLearner);
+    // A learner's stream ends with the status too (an 'error' on the call, which grpc-js sends).
+    const s = new FakeStream(withLeaderMd());
+    guardCalls(i, g).watch(s as never);
+    expect(s.errors[0].details).toBe(ErrorText.NotSupportedForLearner);
   });
 });
 
