@@ -13,12 +13,13 @@ import { fetchCluster, membersResponse } from './cluster/join.js';
 import { hashKvResponse, initialCorruptCheck, parseHashKvRequest } from './cluster/corrupt_check.js';
 import { clientPortInjector } from './grpc_http2.js';
 import { ClientListener } from './listener.js';
-import { RpcError, toServiceError } from './errors.js';
 import { Member } from './member.js';
+import { guardCalls } from './services/call_guard.js';
 import { clusterService } from './services/cluster.js';
 import { kvService } from './services/kv.js';
 import { leaseService } from './services/lease.js';
 import { maintenanceService } from './services/maintenance.js';
+import { RequireLeaderMonitor } from './services/require_leader.js';
 import { strictService } from './services/strict.js';
 import { watchService } from './services/watch.js';
 import { createPeerListener, loadPeerTls } from './transport/index.js';
@@ -32,29 +33,6 @@ export interface KvServerOptions {
   logger: Logger;
   kvVersion?: string;
   onFatal?: (err: unknown) => void;
-}
-
-/**
- * etcd's rule for learners: they answer only Status and serializable Range; everything else gets
- * `etcdserver: rpc not supported for learner`, streams included.
- */
-function guardLearner<T extends object>(impl: T, isLearner: () => boolean): T {
-  const out: Record<string, unknown> = {};
-  for (const [name, handler] of Object.entries(impl)) {
-    if (typeof handler !== 'function') continue;
-    out[name] = (call: { request?: unknown; destroy?: (e: Error) => void }, callback?: (e: unknown) => void) => {
-      const req = call.request as { serializable?: boolean } | undefined;
-      const allowed = name === 'status' || (name === 'range' && req?.serializable === true);
-      if (!allowed && isLearner()) {
-        const err = toServiceError(new RpcError('NotSupportedForLearner'));
-        if (callback) callback(err);
-        else call.destroy?.(err);
-        return;
-      }
-      return (handler as (...a: unknown[]) => unknown).call(impl, call, callback);
-    };
-  }
-  return out as T;
 }
 
 function tlsOptions(files: TlsFiles): TlsOptions | undefined {
@@ -73,6 +51,12 @@ export class KvServer {
   private readonly peerListeners: ClientListener[] = [];
   private grpc?: GrpcServer;
   private injector?: ConnectionInjector;
+  /**
+   * Streams opened with metadata `hasleader: true` (Watch, LeaseKeepAlive, any server stream):
+   * ended with Unavailable `etcdserver: no leader` after 3 election timeouts without a leader.
+   * A service with its own way to end: `requireLeader.register(call, onNoLeader)` → unregister.
+   */
+  readonly requireLeader: RequireLeaderMonitor;
   /** Actual client ports, in --listen-client-urls order (useful with port 0). */
   readonly clientPorts: number[] = [];
   readonly peerPorts: number[] = [];
@@ -81,7 +65,14 @@ export class KvServer {
     readonly member: Member,
     private readonly o: KvServerOptions,
     private readonly network: TcpNetwork,
-  ) {}
+  ) {
+    this.requireLeader = new RequireLeaderMonitor({
+      clock: member.clock,
+      hasLeader: () => member.consensus.leader() !== 0n,
+      intervalMs: o.config.electionTimeoutMs,
+      logger: o.logger,
+    });
+  }
 
   static async start(o: KvServerOptions): Promise<KvServer> {
     // kvd's world: the process's clocks and randomness, the data dir, the TCP/TLS peer network.
@@ -121,13 +112,16 @@ export class KvServer {
       'grpc.http2.min_ping_interval_without_data_ms': 5000,
     });
     const m = this.member;
-    const learnerGuard = <T extends object>(impl: T) => guardLearner(impl, () => m.isLearner());
-    // Every service decodes strictly: malformed request bytes get InvalidArgument (services/strict.ts).
-    grpc.addService(...strictService(etcdserverpb.KVService, learnerGuard(kvService(m))));
-    grpc.addService(...strictService(etcdserverpb.WatchService, learnerGuard(watchService(m))));
-    grpc.addService(...strictService(etcdserverpb.LeaseService, learnerGuard(leaseService(m))));
-    grpc.addService(...strictService(etcdserverpb.MaintenanceService, learnerGuard(maintenanceService(m))));
-    grpc.addService(...strictService(etcdserverpb.ClusterService, learnerGuard(clusterService(m))));
+    // etcd's interceptor checks on every call, learner rules then require-leader
+    // (services/call_guard.ts); every service decodes strictly first: malformed request bytes get
+    // InvalidArgument (services/strict.ts). A new service is registered the same way.
+    const guard = <T extends object>(impl: T) =>
+      guardCalls(impl, { isLearner: () => m.isLearner(), hasLeader: () => m.consensus.leader() !== 0n, requireLeader: this.requireLeader });
+    grpc.addService(...strictService(etcdserverpb.KVService, guard(kvService(m))));
+    grpc.addService(...strictService(etcdserverpb.WatchService, guard(watchService(m))));
+    grpc.addService(...strictService(etcdserverpb.LeaseService, guard(leaseService(m))));
+    grpc.addService(...strictService(etcdserverpb.MaintenanceService, guard(maintenanceService(m))));
+    grpc.addService(...strictService(etcdserverpb.ClusterService, guard(clusterService(m))));
     this.grpc = grpc;
     // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2; its
     // HTTP/2 requests that are not gRPC come back to serveHttp.
@@ -137,6 +131,7 @@ export class KvServer {
     // etcd's order: raft and the peer port first, then (optionally) the initial corruption check,
     // then clients — so a member whose data differs from its peers' never serves any of it.
     if (config.experimentalInitialCorruptCheck) await this.checkWithPeers();
+    this.requireLeader.start();
     await this.listenClients(injector);
   }
 
@@ -269,6 +264,7 @@ export class KvServer {
 
   /** Graceful stop: no new connections, in-flight requests finish, state is persisted. */
   async stop(): Promise<void> {
+    this.requireLeader.stop();
     for (const l of this.listeners) await l.close();
     this.injector?.drain(1000);
     // The member persists lease checkpoints and stops consensus (a leader hands leadership over
