@@ -50,7 +50,11 @@ describe('embedding a member', () => {
       await second.ready;
       expect(second.memberId).toBe(first.memberId);
       const kv2 = new etcdserverpb.KVClient(second.endpoints[0]!, credentials.createInsecure());
-      const r = await call<object, etcdserverpb.RangeResponse>(kv2, 'range', etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from('k') }));
+      const r = await call<object, etcdserverpb.RangeResponse>(
+        kv2,
+        'range',
+        etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from('k') }),
+      );
       expect(r.kvs[0]!.value.toString()).toBe('v1');
       kv2.close();
       await second.stop();

@@ -118,7 +118,12 @@ export async function startMember(options: EmbedOptions = {}): Promise<EmbeddedM
   }
 }
 
-async function launch(config: ServerConfig, logger: Logger, onFatal: ((err: unknown) => void) | undefined, ownDataDir: boolean): Promise<EmbeddedMember> {
+async function launch(
+  config: ServerConfig,
+  logger: Logger,
+  onFatal: ((err: unknown) => void) | undefined,
+  ownDataDir: boolean,
+): Promise<EmbeddedMember> {
   let stopping: Promise<void> | undefined;
   let server: KvServer | undefined;
   const stop = (): Promise<void> =>

@@ -27,7 +27,13 @@ for (const server of SERVER_KINDS) {
 
     it('restarts one member of three as a one-member cluster with all its keys', async () => {
       // A small snapshot count: the log the forced member reads starts from a snapshot.
-      cluster = await startCluster({ server, size: 3, extraArgs: ['--snapshot-count', '50'], readyTimeoutMs: 30_000, stopTimeoutMs: 5_000 });
+      cluster = await startCluster({
+        server,
+        size: 3,
+        extraArgs: ['--snapshot-count', '50'],
+        readyTimeoutMs: 30_000,
+        stopTimeoutMs: 5_000,
+      });
       const all = new Client({ endpoints: [...cluster.endpoints], requestTimeoutMs: 10_000 });
       clients.push(all);
       for (let i = 0; i < keys; i++) await all.put(`fnc/${String(i).padStart(4, '0')}`, `v${i}`);
