@@ -213,6 +213,28 @@ const boolFlags: { flag: string; help: string; apply: (c: Partial<ServerConfig>,
   },
 ];
 
+// --- WAL placement, file retention, forced restart (one block, kept together) ---
+valueFlags.push(
+  { flag: 'wal-dir', help: 'Path to the dedicated wal directory.', def: d.walDir, apply: (c, v) => (c.walDir = v) },
+  {
+    flag: 'max-snapshots',
+    help: 'Maximum number of snapshot files to retain (0 is unlimited).',
+    def: String(d.maxSnapshots),
+    apply: (c, v) => (c.maxSnapshots = int('max-snapshots')(v)),
+  },
+  {
+    flag: 'max-wals',
+    help: 'Maximum number of wal files to retain (0 is unlimited).',
+    def: String(d.maxWals),
+    apply: (c, v) => (c.maxWals = int('max-wals')(v)),
+  },
+);
+boolFlags.push({
+  flag: 'force-new-cluster',
+  help: 'Force to create a new one member cluster.',
+  apply: (c, v) => (c.forceNewCluster = v),
+});
+
 export function envName(flag: string): string {
   return `ETCD_${flag.toUpperCase().replace(/-/g, '_')}`;
 }

@@ -1,6 +1,7 @@
 // Member configuration: etcd's flag names, defaults and validation rules, as one plain object.
 // apps/server turns flags and ETCD_* environment variables into a ServerConfig; tests build one
 // directly with `resolveConfig({...})`.
+import { join as joinPath, resolve as resolvePath, sep } from 'node:path';
 
 /** One member of `--initial-cluster`: `name=peerURL` (a name may appear several times). */
 export interface InitialMember {
@@ -48,6 +49,16 @@ export interface ServerConfig {
   experimentalInitialCorruptCheck: boolean;
   /** Refuse member add/remove/promote that would cost the cluster its quorum (etcd's --strict-reconfig-check, on). */
   strictReconfigCheck: boolean;
+  // --- WAL placement, file retention, forced restart (etcd's --wal-dir, --max-snapshots,
+  // --max-wals, --force-new-cluster) ---
+  /** Dedicated WAL directory; '' keeps the WAL in <data-dir>/member/wal. */
+  walDir: string;
+  /** Snapshot files (snap/*.snap) kept by the purge loop; 0 = unlimited. */
+  maxSnapshots: number;
+  /** WAL segment files kept by the purge loop (released ones only are deleted); 0 = unlimited. */
+  maxWals: number;
+  /** Restart as a one-member cluster keeping the data (only with an existing WAL). */
+  forceNewCluster: boolean;
 }
 
 export const DefaultQuotaBytes = 2 * 1024 * 1024 * 1024;
@@ -89,6 +100,10 @@ export function defaultConfig(): ServerConfig {
     unsafeNoFsync: false,
     experimentalInitialCorruptCheck: false,
     strictReconfigCheck: true,
+    walDir: '',
+    maxSnapshots: 5,
+    maxWals: 5,
+    forceNewCluster: false,
   };
 }
 
@@ -177,6 +192,7 @@ export function resolveConfig(partial: Partial<ServerConfig>): ServerConfig {
   if (c.maxRequestBytes <= 0) throw new ConfigError('--max-request-bytes must be > 0');
   if (c.maxTxnOps <= 0) throw new ConfigError('--max-txn-ops must be > 0');
   if (c.quotaBackendBytes < 0) throw new ConfigError('--quota-backend-bytes must not be negative');
+  checkFileRetention(c);
   if (!c.initialCluster.some((m) => m.name === c.name)) {
     throw new ConfigError(`couldn't find local name "${c.name}" in the initial cluster configuration`);
   }
@@ -188,6 +204,26 @@ export function resolveConfig(partial: Partial<ServerConfig>): ServerConfig {
     );
   }
   return c;
+}
+
+/** --wal-dir, --max-snapshots, --max-wals: what etcd's uint flags and its data dir allow. */
+function checkFileRetention(c: ServerConfig): void {
+  for (const [flag, n] of [
+    ['--max-snapshots', c.maxSnapshots],
+    ['--max-wals', c.maxWals],
+  ] as const) {
+    if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(`${flag} must be a non-negative integer, got ${n}`);
+  }
+  if (c.walDir === '') return;
+  // The WAL directory holds WAL segments only (Wal.create refuses a directory with anything
+  // else in it); the data dir's own parts cannot hold it.
+  const wal = resolvePath(c.walDir);
+  const data = resolvePath(c.dataDir);
+  const member = joinPath(data, 'member');
+  const inside = (dir: string) => wal === dir || wal.startsWith(`${dir}${sep}`);
+  if (wal === data || wal === member || inside(joinPath(member, 'db')) || inside(joinPath(member, 'snap'))) {
+    throw new ConfigError(`--wal-dir ${c.walDir} must not be the data dir, its member dir, or inside member/db or member/snap`);
+  }
 }
 
 /** Effective backend quota in bytes (0 → default), as etcd's quota.go. */

@@ -1,6 +1,9 @@
 // @kv/server public surface.
 export { KvServer } from './server.js';
 export type { KvServerOptions } from './server.js';
+// Embedding a member or a local cluster in a Node process (etcd's embed package).
+export { freeLoopbackPorts, startLocalCluster, startMember } from './embed.js';
+export type { EmbeddedMember, EmbedOptions, LocalCluster, LocalClusterOptions } from './embed.js';
 export { Member, EtcdApiVersion } from './member.js';
 export type { MemberInfo, MemberOptions } from './member.js';
 export {

@@ -6,7 +6,7 @@
 //
 // Loops a member owns, all on the world's clock: the raft ticker and read/proposal timeouts
 // (consensus), the lease revoke pass and checkpoints (LeaseExpiry), watch progress notifications,
-// auto-compaction, the attribute publication retry.
+// auto-compaction, the attribute publication retry, the snapshot/WAL file purge (consensus/purge.ts).
 //
 // Invariant: the network is made before consensus and delivers nothing to it before the member
 // exists (its handler forwards to consensus, which is built right after the network, in the same
@@ -25,6 +25,7 @@ import type { Membership, MemberRecord } from './cluster/membership.js';
 import { Compactor } from './compactor.js';
 import { effectiveQuota, parseRetention, type ServerConfig } from './config.js';
 import type { Consensus } from './consensus/consensus.js';
+import { FilePurger } from './consensus/purge.js';
 import { RaftConsensus, type StateMachine } from './consensus/raft_consensus.js';
 import type { ReadContextSource } from './consensus/read_context.js';
 import { RpcError } from './errors.js';
@@ -91,6 +92,8 @@ export class Member implements StateMachine {
   readonly raft: RaftConsensus;
   /** Lease expiry, checkpoints and the keep-alive/time-to-live forwarding decision. */
   readonly leases: LeaseExpiry;
+  /** Deletes old snapshot and WAL files (--max-snapshots, --max-wals). */
+  readonly purger: FilePurger;
   readonly space: SpaceGuard;
   /** The member list fetched from the cluster when this member joined it (its first peers). */
   readonly joinedFrom?: MemberRecord[];
@@ -137,6 +140,16 @@ export class Member implements StateMachine {
       leader: () => this.leaderAddress(),
       header: () => this.header(this.store.currentRev()),
       electionTimeoutMs: config.electionTimeoutMs,
+    });
+    this.purger = new FilePurger({
+      clock: this.clock,
+      logger,
+      wal: b.wal,
+      snapshots: b.snapshots,
+      maxSnapshots: config.maxSnapshots,
+      maxWals: config.maxWals,
+      durableSnapshotIndex: () => this.raft.snapshotIndexDurable(),
+      onFatal,
     });
   }
 
@@ -515,6 +528,7 @@ export class Member implements StateMachine {
   private startLoops(): void {
     // The lessor becomes primary when this member is elected (onLeaderChange → LeaseExpiry).
     this.leases.start();
+    this.purger.start();
     this.every(this.config.watchProgressNotifyIntervalMs, () => {
       for (const ws of this.watchStreams) ws.progressNotify();
     });
@@ -541,6 +555,7 @@ export class Member implements StateMachine {
     await this.leases.stop(this.config.electionTimeoutMs);
     this.stopped = true;
     for (const t of this.timers) t.clear();
+    await this.purger.stop(); // before the WAL closes
     // Consensus stops first (a leader hands leadership over, which needs the network).
     await this.consensus.stop();
     await this.network.stop();

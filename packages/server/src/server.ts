@@ -85,13 +85,14 @@ export class KvServer {
     const world: MemberWorld = {
       clock: realClock,
       random: realRandom,
-      disk: dataDirDisk(o.config.dataDir),
+      disk: dataDirDisk(o.config.dataDir, { walDir: o.config.walDir }),
       network: network.factory,
       fetchCluster,
     };
     const member = await Member.open({ config: o.config, logger: o.logger, world, kvVersion: o.kvVersion, onFatal: o.onFatal });
     // Files an earlier run (or LevelDB under a loose umask) left readable by others: 0700/0600.
-    const tightened = restrictModes(layout(o.config.dataDir).member);
+    const dirs = layout(o.config.dataDir, o.config.walDir);
+    const tightened = restrictModes(dirs.member) + (dirs.dedicatedWal ? restrictModes(dirs.wal) : 0);
     if (tightened > 0) o.logger.warn({ entries: tightened }, 'removed group and world access from data dir entries');
     const s = new KvServer(member, o, network);
     try {

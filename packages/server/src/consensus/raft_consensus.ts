@@ -253,6 +253,10 @@ export class RaftConsensus implements Consensus {
   leader(): bigint {
     return this.lead;
   }
+  /** Index of the newest snapshot whose WAL marker is durable (the one a restart opens at). */
+  snapshotIndexDurable(): bigint {
+    return this.snapshotIndex;
+  }
   term(): bigint {
     return this.term_;
   }
@@ -541,6 +545,7 @@ export class RaftConsensus implements Consensus {
       await this.o.snapshots.save(rd.snapshot);
       const md = rd.snapshot.metadata!;
       await wal.saveSnapshot({ index: md.index, term: md.term });
+      await wal.release(md.index); // the purge loop may delete what it covers (etcd's Release)
     }
     let lazySave: Promise<void> | undefined;
     if (rd.hardState || rd.entries.length > 0) {
@@ -708,8 +713,9 @@ export class RaftConsensus implements Consensus {
     const keep = BigInt(this.o.snapshotCatchUpEntries);
     const compactTo = applied > keep ? applied - keep : 0n;
     if (compactTo > this.o.storage.firstIndex()) this.o.storage.compact(compactTo);
+    // Released segments and old snapshot files are deleted by the purge loop (--max-wals,
+    // --max-snapshots; consensus/purge.ts).
     await this.o.wal.release(applied);
-    await this.o.snapshots.purge(5);
     this.o.logger.info({ index: applied.toString() }, 'saved snapshot and compacted the raft log');
   }
 
