@@ -123,7 +123,8 @@ export class EndpointConn {
   failed = 0;
 
   constructor(
-    readonly endpoint: Endpoint,
+    /** Replaced by setEndpoints when the same target is named differently. */
+    public endpoint: Endpoint,
     creds: ChannelCredentials,
     options: Partial<ClientOptions>,
   ) {
@@ -237,6 +238,7 @@ export class Connections {
       const old = this.conns.find((c) => c.endpoint.target === ep.target && c.endpoint.secure === ep.secure && !keep.has(c));
       if (old) {
         keep.add(old);
+        old.endpoint = ep;
         return old;
       }
       return this.makeConn(ep);
