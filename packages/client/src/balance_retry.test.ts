@@ -105,6 +105,7 @@ describe('retry rules (etcd retry.go)', () => {
       ['compacted', err(ErrorText.Compacted, status.OUT_OF_RANGE), false, false],
       ['deadline', err('Deadline exceeded', status.DEADLINE_EXCEEDED), false, false],
       ['not leader', err(ErrorText.NotLeader, status.FAILED_PRECONDITION), false, false],
+      ['raft proposal dropped', err('raft proposal dropped', status.UNKNOWN), true, true],
     ];
     for (const [name, e, repeatable, mutable] of cases) {
       expect([name, isSafeRetry(e, true), isSafeRetry(e, false)]).toEqual([name, repeatable, mutable]);

@@ -7,10 +7,11 @@
 //   UNAVAILABLE errors ("no leader", "leader changed", "request timed out", ...).
 // - A non-repeatable call is retried only when it certainly never reached a server (no
 //   connection was available).
-// Two additions, both for errors a server returns before it proposes anything, so the request
-// cannot have been applied: "etcdserver: too many requests" (RESOURCE_EXHAUSTED, refused before
-// proposing) is retried for every call, and so is "etcdserver: no leader" (the proposal was
-// dropped, or a require-leader call was refused before its handler ran).
+// Additions, all for errors a server returns before the request entered the raft log, so it
+// cannot have been applied; they are retried for every call: "etcdserver: too many requests"
+// (RESOURCE_EXHAUSTED, refused before proposing), "etcdserver: no leader" (the proposal was
+// dropped, or a require-leader call was refused before its handler ran) and "raft proposal
+// dropped" (raft refused the entry, e.g. during a leadership transfer).
 import { status } from '@grpc/grpc-js';
 import type { Random } from './clock.js';
 import { type EtcdError, isTransportFailure, neverSent } from './errors.js';
@@ -46,7 +47,7 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 
 /** True when a server refused the request before proposing it (see the header). */
 export function refusedBeforeApply(err: EtcdError): boolean {
-  return err.etcdName === 'TooManyRequests' || err.etcdName === 'NoLeader';
+  return err.etcdName === 'TooManyRequests' || err.etcdName === 'NoLeader' || err.details === 'raft proposal dropped';
 }
 
 /** etcd's isSafeRetry: may a call with this policy be sent again after `err`? */
