@@ -172,7 +172,13 @@ describe('balancing and retries on fake members', () => {
     expect(ms[0]!.n('put')).toBe(4);
     // A writing txn is not repeatable; a read-only one is.
     ms[0]!.script.set('txn', [fail(ErrorText.Timeout)]);
-    expect(await c.txn().then(Op.put('k', 'v')).commit().catch((e) => e)).toBeInstanceOf(ServerTimeoutError);
+    expect(
+      await c
+        .txn()
+        .then(Op.put('k', 'v'))
+        .commit()
+        .catch((e) => e),
+    ).toBeInstanceOf(ServerTimeoutError);
     ms[0]!.script.set('txn', [fail(ErrorText.Timeout)]);
     await c.txn().then(Op.get('k')).commit();
     expect(ms[0]!.n('txn')).toBe(3);
@@ -181,11 +187,17 @@ describe('balancing and retries on fake members', () => {
   it('stops after maxAttempts, and at the deadline', async () => {
     const ms = await cluster(1);
     const c = client([ms[0]!.endpoint], { retry: { maxAttempts: 3, backoffMs: 1 } });
-    ms[0]!.script.set('range', Array.from({ length: 10 }, () => fail(ErrorText.NoLeader)));
+    ms[0]!.script.set(
+      'range',
+      Array.from({ length: 10 }, () => fail(ErrorText.NoLeader)),
+    );
     expect(await c.get('k').catch((e) => e)).toBeInstanceOf(NoLeaderError);
     expect(ms[0]!.n('range')).toBe(3);
     const d = client([ms[0]!.endpoint], { retry: { maxAttempts: 1_000_000, backoffMs: 20 } });
-    ms[0]!.script.set('range', Array.from({ length: 100_000 }, () => fail(ErrorText.LeaderChanged)));
+    ms[0]!.script.set(
+      'range',
+      Array.from({ length: 100_000 }, () => fail(ErrorText.LeaderChanged)),
+    );
     const e = await d.get('k', { timeoutMs: 300 }).catch((x) => x);
     expect(e.constructor.name).toBe('DeadlineExceededError');
     const ac = new AbortController();

@@ -464,7 +464,10 @@ export class Connections {
         if (this.clock.now() >= deadline) {
           throw new DeadlineExceededError(status.DEADLINE_EXCEEDED, 'context deadline exceeded', { cause: err });
         }
-        const wait = Math.min(backoffMs(this.retry, attempts, policy.endpoint ? 1 : this.conns.length, this.random), deadline - this.clock.now());
+        const wait = Math.min(
+          backoffMs(this.retry, attempts, policy.endpoint ? 1 : this.conns.length, this.random),
+          deadline - this.clock.now(),
+        );
         if (wait > 0) await sleep(this.clock, wait, anySignal(this.closing.signal, policy.signal));
         if (policy.signal?.aborted) throw new CancelledError(status.CANCELLED, 'operation was canceled', { cause: err });
       }

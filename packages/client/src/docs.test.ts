@@ -17,7 +17,9 @@ const examples = [...page.matchAll(/```ts\n\/\/ example: ([^\n]+)\n([\s\S]*?)```
     .join('\n'),
 }));
 
-const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (...args: string[]) => (...a: unknown[]) => Promise<void>;
+const AsyncFunction = Object.getPrototypeOf(async () => undefined).constructor as new (
+  ...args: string[]
+) => (...a: unknown[]) => Promise<void>;
 
 describe('docs/client.md', () => {
   it('has examples', () => {

@@ -2,7 +2,7 @@
 export { Client, Maintenance, Cluster, OLD_CLUSTER_TEXT } from './client.js';
 export type { ClientOptions, EndpointCallOpts } from './client.js';
 export type { CallOpts, TlsOptions, AuthOptions, EndpointStats } from './connection.js';
-export { Namespace, NamespaceLease, prefixInterval } from './namespace.js';
+export { Namespace, NamespaceLease, namespace, prefixInterval } from './namespace.js';
 export { stm } from './stm.js';
 export type { STM, StmOptions, Isolation, TxnSender } from './stm.js';
 export { DEFAULT_RETRY, isSafeRetry } from './retry.js';

@@ -31,7 +31,11 @@ export class Lease {
   grant(ttl: Int64, opts: GrantOptions = {}): Promise<etcdserverpb.LeaseGrantResponse> {
     const req = etcdserverpb.LeaseGrantRequest.fromPartial({ TTL: toBigInt(ttl), ID: toBigInt(opts.id) });
     // Repeatable in etcd's client (retry.go): a retried grant may leave an extra lease, which expires.
-    return this.conns.unary((c) => c.lease.leaseGrant.bind(c.lease), req, { timeoutMs: opts.timeoutMs, signal: opts.signal, idempotent: true });
+    return this.conns.unary((c) => c.lease.leaseGrant.bind(c.lease), req, {
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      idempotent: true,
+    });
   }
 
   /** Revoke a lease, deleting its keys. */

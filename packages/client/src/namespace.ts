@@ -223,11 +223,18 @@ export class NamespaceLease extends Lease {
 
   override async timeToLive(id: Int64, opts: TimeToLiveOptions = {}): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
     const r = await super.timeToLive(id, opts);
-    r.keys = r.keys.filter((k) => k.length >= this.prefix.length && k.subarray(0, this.prefix.length).equals(this.prefix)).map((k) => k.subarray(this.prefix.length));
+    r.keys = r.keys
+      .filter((k) => k.length >= this.prefix.length && k.subarray(0, this.prefix.length).equals(this.prefix))
+      .map((k) => k.subarray(this.prefix.length));
     return r;
   }
 }
 
 function emptyKey(): EmptyKeyError {
   return new EmptyKeyError(status.INVALID_ARGUMENT, ErrorText.EmptyKey);
+}
+
+/** `client.namespace(prefix)` as a function (etcd's namespace.NewKV/NewWatcher/NewLease in one). */
+export function namespace(client: Client, prefix: Bytes): Namespace {
+  return new Namespace(client, prefix);
 }

@@ -35,7 +35,8 @@ export const DEFAULT_RETRY: RetryConfig = { maxAttempts: 100, backoffMs: 25, jit
 
 export function retryConfig(o: RetryOptions | undefined): RetryConfig {
   const c = { ...DEFAULT_RETRY, ...definedOnly(o ?? {}) };
-  if (!Number.isInteger(c.maxAttempts) || c.maxAttempts < 1) throw new RangeError(`retry.maxAttempts must be an integer >= 1, got ${c.maxAttempts}`);
+  if (!Number.isInteger(c.maxAttempts) || c.maxAttempts < 1)
+    throw new RangeError(`retry.maxAttempts must be an integer >= 1, got ${c.maxAttempts}`);
   if (!(c.backoffMs >= 0)) throw new RangeError(`retry.backoffMs must be >= 0, got ${c.backoffMs}`);
   if (!(c.jitter >= 0 && c.jitter <= 1)) throw new RangeError(`retry.jitter must be in [0, 1], got ${c.jitter}`);
   return c;
