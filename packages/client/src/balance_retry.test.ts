@@ -6,7 +6,16 @@ import { ErrorText, etcdserverpb } from '@kv/api';
 import { afterEach, describe, expect, it } from 'vitest';
 import { backoffMs, DEFAULT_RETRY, isSafeRetry } from './retry.js';
 import { channelOptionsFor } from './connection.js';
-import { Client, Op, LeaderChangedError, NoLeaderError, UnavailableError, makeError, ServerTimeoutError } from './index.js';
+import {
+  Client,
+  OLD_CLUSTER_TEXT,
+  Op,
+  LeaderChangedError,
+  NoLeaderError,
+  UnavailableError,
+  makeError,
+  ServerTimeoutError,
+} from './index.js';
 
 type Script = { code: status; details: string }[];
 
@@ -18,6 +27,8 @@ class FakeMember {
   readonly script = new Map<string, Script>();
   endpoint = '';
   clientUrls: string[] = [];
+  /** What Status reports as the server version. */
+  version = '3.4.0';
 
   async start(): Promise<void> {
     const handle =
@@ -47,6 +58,9 @@ class FakeMember {
           ],
         }),
       ),
+    } as never);
+    this.server.addService(etcdserverpb.MaintenanceService, {
+      status: handle('status', () => etcdserverpb.StatusResponse.fromPartial({ header, version: this.version })),
     } as never);
     const port = await new Promise<number>((res, rej) =>
       this.server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
@@ -238,6 +252,26 @@ describe('balancing and retries on fake members', () => {
     members = [];
     const c = client([ep], { dialTimeoutMs: 500 });
     expect(await c.get('k').catch((e) => e)).toBeInstanceOf(UnavailableError);
+  });
+
+  it('rejectOldCluster: refuses every call unless some endpoint runs 3.2 or newer', async () => {
+    const ms = await cluster(2);
+    ms[0]!.version = '3.1.9';
+    ms[1]!.version = '3.0.0';
+    const old = client(
+      ms.map((m) => m.endpoint),
+      { rejectOldCluster: true },
+    );
+    const e = await old.get('k').catch((x) => x);
+    expect(e.message).toBe(OLD_CLUSTER_TEXT);
+    expect(ms[0]!.n('range') + ms[1]!.n('range')).toBe(0);
+    ms[1]!.version = '3.2.0';
+    const ok = client(
+      ms.map((m) => m.endpoint),
+      { rejectOldCluster: true },
+    );
+    await ok.get('k');
+    expect(ms[0]!.n('status') + ms[1]!.n('status')).toBe(4);
   });
 
   it('sync() replaces the endpoints with the started voters; autoSync does it on a timer', async () => {
