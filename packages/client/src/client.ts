@@ -7,17 +7,7 @@ import { Connections, type AuthOptions, type CallOpts, type EndpointStats, type 
 import { EtcdError, toEtcdError } from './errors.js';
 import type { RetryOptions } from './retry.js';
 import { status } from '@grpc/grpc-js';
-import {
-  Txn,
-  deleteRequest,
-  isReadOnlyTxn,
-  putRequest,
-  rangeRequest,
-  type CompactOptions,
-  type DeleteOptions,
-  type GetOptions,
-  type PutOptions,
-} from './kv.js';
+import { KvMethods, isReadOnlyTxn, type CompactOptions } from './kv.js';
 import { Lease } from './lease.js';
 import { WatchHub, type WatchOptions, type Watcher } from './watch.js';
 import { Namespace } from './namespace.js';
@@ -68,7 +58,7 @@ export interface EndpointCallOpts extends CallOpts {
   endpoint?: string;
 }
 
-export class Client {
+export class Client extends KvMethods {
   private readonly conns: Connections;
   private readonly hub: WatchHub;
   readonly lease: Lease;
@@ -79,6 +69,7 @@ export class Client {
   private readonly autoSyncIntervalMs: number;
 
   constructor(opts: ClientOptions) {
+    super();
     this.conns = new Connections(opts);
     this.hub = new WatchHub(this.conns);
     this.lease = new Lease(this.conns);
@@ -176,11 +167,6 @@ export class Client {
 
   // ---- KV ----
 
-  /** Read one key, or a range with `prefix`, `fromKey` or `rangeEnd`. */
-  get(key: Bytes, opts: GetOptions & CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
-    return this.sendRange(rangeRequest(key, opts), opts);
-  }
-
   /** Send a ready-made RangeRequest. */
   sendRange(req: etcdserverpb.RangeRequest, opts: CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
     return this.conns.unary((c) => c.kv.range.bind(c.kv), req, { ...callOpts(opts), idempotent: true });
@@ -194,39 +180,6 @@ export class Client {
   /** Send a ready-made DeleteRangeRequest. */
   sendDeleteRange(req: etcdserverpb.DeleteRangeRequest, opts: CallOpts = {}): Promise<etcdserverpb.DeleteRangeResponse> {
     return this.conns.unary((c) => c.kv.deleteRange.bind(c.kv), req, { ...callOpts(opts), idempotent: false });
-  }
-
-  /** Every key starting with `prefix`. */
-  getPrefix(prefix: Bytes, opts: Omit<GetOptions, 'prefix' | 'fromKey' | 'rangeEnd'> & CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
-    return this.get(prefix, { ...opts, prefix: true });
-  }
-
-  /** Keys in [key, rangeEnd). */
-  getRange(
-    key: Bytes,
-    rangeEnd: Bytes,
-    opts: Omit<GetOptions, 'prefix' | 'fromKey' | 'rangeEnd'> & CallOpts = {},
-  ): Promise<etcdserverpb.RangeResponse> {
-    return this.get(key, { ...opts, rangeEnd });
-  }
-
-  /** Every key >= `key`. */
-  getFromKey(key: Bytes, opts: Omit<GetOptions, 'prefix' | 'fromKey' | 'rangeEnd'> & CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
-    return this.get(key, { ...opts, fromKey: true });
-  }
-
-  put(key: Bytes, value: Bytes, opts: PutOptions & CallOpts = {}): Promise<etcdserverpb.PutResponse> {
-    return this.sendPut(putRequest(key, value, opts), opts);
-  }
-
-  /** Delete one key, or a range with `prefix`, `fromKey` or `rangeEnd`. */
-  delete(key: Bytes, opts: DeleteOptions & CallOpts = {}): Promise<etcdserverpb.DeleteRangeResponse> {
-    return this.sendDeleteRange(deleteRequest(key, opts), opts);
-  }
-
-  /** Start a transaction: `client.txn().if(...).then(...).else(...).commit()`. */
-  txn(): Txn {
-    return new Txn((req, opts) => this.txnRequest(req, opts));
   }
 
   /** Send a ready-made TxnRequest. */

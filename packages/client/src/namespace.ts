@@ -15,16 +15,7 @@ import { NUL, prefixEnd, resolveRange, toBuffer, type Bytes, type Int64 } from '
 import type { Client } from './client.js';
 import type { CallOpts, Connections } from './connection.js';
 import { EmptyKeyError } from './errors.js';
-import {
-  Txn,
-  deleteRequest,
-  putRequest,
-  rangeRequest,
-  type CompactOptions,
-  type DeleteOptions,
-  type GetOptions,
-  type PutOptions,
-} from './kv.js';
+import { KvMethods, type CompactOptions } from './kv.js';
 import { Lease, type TimeToLiveOptions } from './lease.js';
 import type { WatchOptions, Watcher } from './watch.js';
 
@@ -42,7 +33,7 @@ export function prefixInterval(pfx: Buffer, key: Buffer, end: Buffer): { key: Bu
   return { key: k, rangeEnd: Buffer.alloc(0) };
 }
 
-export class Namespace {
+export class Namespace extends KvMethods {
   readonly prefix: Buffer;
   readonly lease: NamespaceLease;
 
@@ -50,6 +41,7 @@ export class Namespace {
     readonly client: Client,
     prefix: Bytes,
   ) {
+    super();
     this.prefix = Buffer.from(toBuffer(prefix));
     this.lease = new NamespaceLease(client.connections, this.prefix);
   }
@@ -60,38 +52,6 @@ export class Namespace {
   }
 
   // ---- KV ----
-
-  get(key: Bytes, opts: GetOptions & CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
-    return this.sendRange(rangeRequest(key, opts), opts);
-  }
-
-  getPrefix(prefix: Bytes, opts: Omit<GetOptions, 'prefix' | 'fromKey' | 'rangeEnd'> & CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
-    return this.get(prefix, { ...opts, prefix: true });
-  }
-
-  getRange(
-    key: Bytes,
-    rangeEnd: Bytes,
-    opts: Omit<GetOptions, 'prefix' | 'fromKey' | 'rangeEnd'> & CallOpts = {},
-  ): Promise<etcdserverpb.RangeResponse> {
-    return this.get(key, { ...opts, rangeEnd });
-  }
-
-  getFromKey(key: Bytes, opts: Omit<GetOptions, 'prefix' | 'fromKey' | 'rangeEnd'> & CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
-    return this.get(key, { ...opts, fromKey: true });
-  }
-
-  put(key: Bytes, value: Bytes, opts: PutOptions & CallOpts = {}): Promise<etcdserverpb.PutResponse> {
-    return this.sendPut(putRequest(key, value, opts), opts);
-  }
-
-  delete(key: Bytes, opts: DeleteOptions & CallOpts = {}): Promise<etcdserverpb.DeleteRangeResponse> {
-    return this.sendDeleteRange(deleteRequest(key, opts), opts);
-  }
-
-  txn(): Txn {
-    return new Txn((req, opts) => this.txnRequest(req, opts));
-  }
 
   async sendRange(req: etcdserverpb.RangeRequest, opts: CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
     const r = await this.client.sendRange(this.prefixRange(req), opts);
