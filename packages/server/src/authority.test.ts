@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeLiterals, fixAuthorities, fixAuthority, gateHttp2, GateScanner } from './authority.js';
+import { encodeLiterals, fixAuthorities, fixAuthority, frame, gateHttp2, GateScanner } from './authority.js';
 
 describe('fixAuthority', () => {
   it.each([
@@ -194,14 +194,7 @@ describe('gateHttp2: only a connection whose first request needs it goes through
 
 describe('GateScanner', () => {
   const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-  const fr = (type: number, flags: number, id: number, p: Buffer) => {
-    const h = Buffer.alloc(9);
-    h.writeUIntBE(p.length, 0, 3);
-    h[3] = type;
-    h[4] = flags;
-    h.writeUInt32BE(id, 5);
-    return Buffer.concat([h, p]);
-  };
+  const fr = frame;
   const settings = fr(4, 0, 0, Buffer.alloc(0));
   const ack = fr(4, 1, 0, Buffer.alloc(0));
   const winUpdate = fr(8, 0, 0, Buffer.from([0, 0, 0x10, 0]));

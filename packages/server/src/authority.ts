@@ -120,7 +120,8 @@ export function encodeLiterals(fields: readonly Field[]): Buffer {
   return Buffer.from(out);
 }
 
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+/** One HTTP/2 frame: the 9-byte header, then `payload`. */
+export function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
   const h = Buffer.alloc(9);
   h.writeUIntBE(payload.length, 0, 3);
   h[3] = type;
