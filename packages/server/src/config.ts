@@ -14,6 +14,11 @@ export interface TlsFiles {
   keyFile: string;
   trustedCaFile: string;
   clientCertAuth: boolean;
+  /**
+   * Made by --auto-tls/--peer-auto-tls (etcd's TLSInfo.selfCert): when dialing with it, the other
+   * side's certificate is not verified, as etcd's ClientConfig sets InsecureSkipVerify for it.
+   */
+  selfSigned?: boolean;
 }
 
 export interface ServerConfig {
@@ -59,6 +64,24 @@ export interface ServerConfig {
   maxWals: number;
   /** Restart as a one-member cluster keeping the data (only with an existing WAL). */
   forceNewCluster: boolean;
+  /** Raft pre-vote (etcd's --pre-vote; off in etcd 3.4). */
+  preVote: boolean;
+  /** Fast-forward election ticks at start once peers are connected (etcd's --initial-election-tick-advance, on). */
+  initialElectionTickAdvance: boolean;
+  /** Clients pinging more often than this (or with no stream open) are sent GOAWAY too_many_pings; 0: no policy. */
+  grpcKeepAliveMinTimeMs: number;
+  /** Server-to-client keepalive ping interval; 0 (or a 0 timeout) disables it. */
+  grpcKeepAliveIntervalMs: number;
+  /** How long an unanswered keepalive ping waits before the connection is closed. */
+  grpcKeepAliveTimeoutMs: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS of the client port (etcd: math.MaxUint32). */
+  maxConcurrentStreams: number;
+  /** --auto-tls: a self-signed client certificate in <data-dir>/fixtures/client when no cert/key is given. */
+  clientAutoTls: boolean;
+  /** --peer-auto-tls: the same for the peer port, in <data-dir>/fixtures/peer. */
+  peerAutoTls: boolean;
+  /** Key entries deleted per compaction batch (etcd's --experimental-compaction-batch-limit, 1000). */
+  compactionBatchLimit: number;
 }
 
 export const DefaultQuotaBytes = 2 * 1024 * 1024 * 1024;
@@ -104,6 +127,15 @@ export function defaultConfig(): ServerConfig {
     maxSnapshots: 5,
     maxWals: 5,
     forceNewCluster: false,
+    preVote: false,
+    initialElectionTickAdvance: true,
+    grpcKeepAliveMinTimeMs: 5000,
+    grpcKeepAliveIntervalMs: 2 * 3600 * 1000,
+    grpcKeepAliveTimeoutMs: 20_000,
+    maxConcurrentStreams: 0xffff_ffff,
+    clientAutoTls: false,
+    peerAutoTls: false,
+    compactionBatchLimit: 1000,
   };
 }
 

@@ -77,6 +77,8 @@ export class Member implements StateMachine {
   private readonly onFatal: (err: unknown) => void;
   private readonly watchStreams = new Set<WatchStream>();
   private readonly timers: Timer[] = [];
+  /** The peers the network was last given (syncPeers): the other members. */
+  private peerIds: bigint[] = [];
   private stopped = false;
   // The state machine; replaced as a whole when a snapshot is installed (setState).
   backend!: Backend;
@@ -167,6 +169,7 @@ export class Member implements StateMachine {
         bootstrapPeers: b.bootstrapPeers,
         heartbeatMs: config.heartbeatIntervalMs,
         electionTicks: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
+        preVote: config.preVote,
         snapshotCount: config.snapshotCount,
         snapshotCatchUpEntries: config.snapshotCatchUpEntries,
         maxRequestBytes: config.maxRequestBytes,
@@ -238,8 +241,44 @@ export class Member implements StateMachine {
   }
 
   /** Starts consensus (the raft ticker; a cluster of one campaigns at once). */
-  start(): Promise<void> {
-    return this.raft.start();
+  async start(): Promise<void> {
+    await this.raft.start();
+    this.adjustTicks();
+  }
+
+  /**
+   * etcd's adjustTicks with --initial-election-tick-advance (server.go): every 50 ms for up to 5 s
+   * (rafthttp's ConnReadTimeout), once more than one peer is connected, fast-forward election
+   * ticks by electionTicks-2, so that a fresh cluster elects without waiting a whole election
+   * timeout and a restarted follower still hears its leader before its own timer fires. A cluster
+   * of one has already campaigned (RaftConsensus.start).
+   */
+  private adjustTicks(): void {
+    const electionTicks = Math.max(2, Math.round(this.config.electionTimeoutMs / this.config.heartbeatIntervalMs));
+    if (this.peerIds.length === 0) return;
+    if (!this.config.initialElectionTickAdvance) {
+      this.logger.info({ electionTicks }, 'skipping initial election tick advance');
+      return;
+    }
+    const activeSince = this.network.activeSince?.bind(this.network);
+    if (!activeSince) return;
+    this.logger.info({ electionTicks }, 'starting initial election tick advance');
+    let tries = 0;
+    const poll = () => {
+      if (this.stopped || ++tries > 100) return;
+      const active = this.peerIds.filter((id) => activeSince(id) !== undefined).length;
+      if (active > 1) {
+        const ticks = electionTicks - 2;
+        this.logger.info(
+          { forwardTicks: ticks, electionTicks, activeRemoteMembers: active },
+          'initialized peer connections; fast-forwarding election ticks',
+        );
+        this.raft.advanceTicks(ticks);
+        return;
+      }
+      this.timers.push(this.clock.setTimeout(poll, 50));
+    };
+    this.timers.push(this.clock.setTimeout(poll, 50));
   }
 
   /** What the network delivers to this member. */
@@ -334,6 +373,7 @@ export class Member implements StateMachine {
     }
     for (const x of this.members()) want.set(x.id, { id: x.id, peerUrls: x.peerUrls, clientUrls: x.clientUrls });
     want.delete(this.memberId);
+    this.peerIds = [...want.keys()];
     this.network.setPeers([...want.values()]);
   }
 

@@ -3,6 +3,7 @@
 import { etcdserverpb } from '@kv/api';
 import { Server as GrpcServer, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TlsOptions } from 'node:tls';
@@ -12,6 +13,8 @@ import { layout, restrictModes } from './data_dir.js';
 import { fetchCluster, membersResponse } from './cluster/join.js';
 import { hashKvResponse, initialCorruptCheck, parseHashKvRequest } from './cluster/corrupt_check.js';
 import { clientPortInjector } from './grpc_http2.js';
+import { enforceKeepalivePolicy } from './keepalive_policy.js';
+import { certHosts, selfCert } from './transport/self_cert.js';
 import { ClientListener } from './listener.js';
 import { Member } from './member.js';
 import { guardCalls } from './services/call_guard.js';
@@ -46,6 +49,52 @@ function tlsOptions(files: TlsFiles): TlsOptions | undefined {
   };
 }
 
+/** grpc-go's server keepalive defaults, which apply when etcd passes no ServerParameters (a 0 flag). */
+const grpcGoKeepaliveTimeMs = 2 * 3600 * 1000;
+const grpcGoKeepaliveTimeoutMs = 20_000;
+
+/**
+ * The client port's gRPC options, from etcd's flags: message sizes (v3rpc.Server),
+ * --max-concurrent-streams (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS) and the server-to-client
+ * keepalive of --grpc-keepalive-interval/--grpc-keepalive-timeout. etcd passes the keepalive only
+ * when both are > 0; otherwise grpc-go's defaults (2 h, 20 s) apply, so they do here too.
+ */
+export function grpcServerOptions(config: ServerConfig): Record<string, number> {
+  const keepalive = config.grpcKeepAliveIntervalMs > 0 && config.grpcKeepAliveTimeoutMs > 0;
+  return {
+    'grpc.max_receive_message_length': config.maxRequestBytes + grpcOverheadBytes,
+    'grpc.max_send_message_length': -1,
+    'grpc.max_concurrent_streams': config.maxConcurrentStreams,
+    'grpc.keepalive_time_ms': keepalive ? config.grpcKeepAliveIntervalMs : grpcGoKeepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': keepalive ? config.grpcKeepAliveTimeoutMs : grpcGoKeepaliveTimeoutMs,
+  };
+}
+
+/**
+ * etcd's ClientSelfCert/PeerSelfCert (embed/config.go): with --auto-tls (--peer-auto-tls) and no
+ * certificate given, a self-signed pair in <data-dir>/fixtures/client (peer) for the hosts of the
+ * listen URLs; with a certificate given, the flag is ignored with etcd's warning.
+ */
+export async function withAutoTls(config: ServerConfig, logger: Logger): Promise<ServerConfig> {
+  const out = { ...config };
+  const sides = [
+    { on: config.clientAutoTls, key: 'clientTls', dir: 'client', urls: config.listenClientUrls, what: 'client' },
+    { on: config.peerAutoTls, key: 'peerTls', dir: 'peer', urls: config.listenPeerUrls, what: 'peer' },
+  ] as const;
+  for (const side of sides) {
+    if (!side.on) continue;
+    const files = config[side.key];
+    if (files.certFile || files.keyFile || files.trustedCaFile || files.clientCertAuth) {
+      logger.warn(`ignoring ${side.what} auto TLS since certs given`);
+      continue;
+    }
+    const made = await selfCert(join(config.dataDir, 'fixtures', side.dir), certHosts(side.urls));
+    logger.info({ certFile: made.certFile, keyFile: made.keyFile, created: made.created }, `${side.what} auto TLS certificate ready`);
+    out[side.key] = { ...files, certFile: made.certFile, keyFile: made.keyFile, selfSigned: true };
+  }
+  return out;
+}
+
 export class KvServer {
   private readonly listeners: ClientListener[] = [];
   private readonly peerListeners: ClientListener[] = [];
@@ -74,7 +123,9 @@ export class KvServer {
     });
   }
 
-  static async start(o: KvServerOptions): Promise<KvServer> {
+  static async start(options: KvServerOptions): Promise<KvServer> {
+    // --auto-tls/--peer-auto-tls: certificates made (or reused) in the data dir before anything listens.
+    const o = { ...options, config: await withAutoTls(options.config, options.logger) };
     // kvd's world: the process's clocks and randomness, the data dir, the TCP/TLS peer network.
     const network = new TcpNetwork({
       logger: o.logger,
@@ -106,12 +157,7 @@ export class KvServer {
 
   private async listen(): Promise<void> {
     const { config } = this.o;
-    const grpc = new GrpcServer({
-      'grpc.max_receive_message_length': config.maxRequestBytes + grpcOverheadBytes,
-      'grpc.max_send_message_length': -1,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.http2.min_ping_interval_without_data_ms': 5000,
-    });
+    const grpc = new GrpcServer(grpcServerOptions(config));
     const m = this.member;
     // etcd's interceptor checks on every call, learner rules then require-leader
     // (services/call_guard.ts); every service decodes strictly first: malformed request bytes get
@@ -126,7 +172,12 @@ export class KvServer {
     this.grpc = grpc;
     // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2; its
     // HTTP/2 requests that are not gRPC come back to serveHttp.
-    const injector = clientPortInjector(grpc, ServerCredentials.createInsecure(), (req, res) => this.serveHttp(req, res));
+    const injector = clientPortInjector(
+      grpc,
+      ServerCredentials.createInsecure(),
+      (req, res) => this.serveHttp(req, res),
+      (session) => enforceKeepalivePolicy(session, { minTimeMs: config.grpcKeepAliveMinTimeMs }),
+    );
     this.injector = injector;
     await this.listenPeers();
     // etcd's order: raft and the peer port first, then (optionally) the initial corruption check,

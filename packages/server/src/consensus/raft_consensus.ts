@@ -92,6 +92,8 @@ export interface RaftConsensusOptions {
   bootstrapPeers?: { id: bigint; context: Buffer }[];
   heartbeatMs: number;
   electionTicks: number;
+  /** Raft pre-vote (etcd's --pre-vote). Default true (kv's choice before the flag existed). */
+  preVote?: boolean;
   snapshotCount: number;
   /** Entries kept behind a snapshot so that slow followers can catch up without one. */
   snapshotCatchUpEntries: number;
@@ -221,7 +223,7 @@ export class RaftConsensus implements Consensus {
       maxSizePerMsg,
       maxInflightMsgs,
       checkQuorum: true,
-      preVote: true,
+      preVote: o.preVote ?? true,
       random: seededRandom(o.seed ?? Math.floor(o.random.next() * 0x1_0000_0000)),
     });
     if (o.bootstrapPeers) this.node.bootstrap(o.bootstrapPeers);
@@ -247,6 +249,16 @@ export class RaftConsensus implements Consensus {
       this.node.tick();
       this.kick();
     }, this.o.heartbeatMs);
+    this.kick();
+  }
+
+  /**
+   * Ticks raft `ticks` times at once (etcd's advanceTicks): the start-up fast-forward of
+   * --initial-election-tick-advance, so a member with connected peers and no leader campaigns
+   * within a few ticks instead of a whole election timeout.
+   */
+  advanceTicks(ticks: number): void {
+    for (let i = 0; i < ticks; i++) this.node.tick();
     this.kick();
   }
 
