@@ -171,7 +171,8 @@ async function requireEmptyPrefix(c: Client, prefix: string, timeoutMs?: number)
   } catch (e) {
     throw new CtlExit(ExitCode.Error, errText(e));
   }
-  if (n > 0) throw new CtlExit(ExitCode.InvalidInput, `prefix ${goQuote(prefix)} has keys. Delete with etcdctl del --prefix ${prefix} first`);
+  if (n > 0)
+    throw new CtlExit(ExitCode.InvalidInput, `prefix ${goQuote(prefix)} has keys. Delete with etcdctl del --prefix ${prefix} first`);
 }
 
 /** Deletes the check's keys, then --auto-compact / --auto-defrag as etcdctl's util.go does. */

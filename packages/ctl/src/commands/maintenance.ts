@@ -92,7 +92,9 @@ export async function defragDataDir(ctx: Ctx, dataDir: string, opts: { retryMs?:
       // LevelDB's LOCK: the member (or another tool) still has the database open.
       if (/LOCK|lock/.test(msg)) {
         if (!warned) {
-          ctx.err.println(`waiting for etcd to close and release its lock on ${JSON.stringify(kvDb)}. To defrag a running etcd instance, omit --data-dir.`);
+          ctx.err.println(
+            `waiting for etcd to close and release its lock on ${JSON.stringify(kvDb)}. To defrag a running etcd instance, omit --data-dir.`,
+          );
           warned = true;
         }
         await new Promise((r) => setTimeout(r, retryMs));

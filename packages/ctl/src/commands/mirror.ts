@@ -38,7 +38,10 @@ function destOptions(ctx: Ctx, endpoint: string, f: MirrorFlags): ClientOptions 
     try {
       return readFileSync(p);
     } catch (e) {
-      throw new CtlExit(ExitCode.BadArgs, `open ${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`);
+      throw new CtlExit(
+        ExitCode.BadArgs,
+        `open ${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+      );
     }
   };
   if (f.destCert || f.destKey || f.destCacert || !f.destInsecureTransport || endpoint.startsWith('https://')) {
@@ -94,14 +97,21 @@ export async function makeMirror(ctx: Ctx, args: string[], f: MirrorFlags, opts:
       for (const ev of wr.events) {
         const kv = ev.kv!;
         if (lastRev !== 0n && kv.modRevision > lastRev) {
-          await dest.txn().then(...ops).commit();
+          await dest
+            .txn()
+            .then(...ops)
+            .commit();
           ops = [];
         }
         lastRev = kv.modRevision;
         ops.push(ev.type === mvccpb.Event_EventType.DELETE ? Op.delete(rename(kv.key)) : Op.put(rename(kv.key), kv.value));
         counted();
       }
-      if (ops.length > 0) await dest.txn().then(...ops).commit();
+      if (ops.length > 0)
+        await dest
+          .txn()
+          .then(...ops)
+          .commit();
     }
     // The watch ended without an error (etcdctl then reports a nil error).
     throw new CtlExit(ExitCode.Error, '<nil>');

@@ -55,7 +55,9 @@ export function registerMaintenanceCommands({ program, member, alarm, prog }: Pa
     },
   );
 
-  act(program.command('move-leader').description('Transfers leadership to another etcd cluster member.'), (ctx, args) => moveLeader(ctx, args));
+  act(program.command('move-leader').description('Transfers leadership to another etcd cluster member.'), (ctx, args) =>
+    moveLeader(ctx, args),
+  );
 
   act(
     program
@@ -73,7 +75,8 @@ export function registerMaintenanceCommands({ program, member, alarm, prog }: Pa
       // commander reads --no-dest-prefix as the negation of --dest-prefix (destPrefix = false);
       // etcdctl refuses the two together, so look for both among the raw arguments.
       const raw = ctx.io.argv;
-      const both = raw.some((a) => a === '--dest-prefix' || a.startsWith('--dest-prefix=')) && raw.some((a) => a.startsWith('--no-dest-prefix'));
+      const both =
+        raw.some((a) => a === '--dest-prefix' || a.startsWith('--dest-prefix=')) && raw.some((a) => a.startsWith('--no-dest-prefix'));
       const noDest = o.destPrefix === false;
       return makeMirror(ctx, args, {
         prefix: o.prefix as string,
@@ -94,14 +97,13 @@ export function registerMaintenanceCommands({ program, member, alarm, prog }: Pa
       .option('--prefix <value>', `The prefix for writing the ${what} check's keys.`, prefix)
       .option('--auto-compact', 'Compact storage with last revision after test is finished.')
       .option('--auto-defrag', 'Defragment storage after test is finished.');
-  act(checkFlags(check.command('perf').description('Check the performance of the etcd cluster'), 'performance', '/etcdctl-check-perf/'), (ctx, _a, o) =>
-    checkPerf(ctx, o as unknown as CheckFlags),
+  act(
+    checkFlags(check.command('perf').description('Check the performance of the etcd cluster'), 'performance', '/etcdctl-check-perf/'),
+    (ctx, _a, o) => checkPerf(ctx, o as unknown as CheckFlags),
   );
   act(
     checkFlags(
-      check
-        .command('datascale')
-        .description('Check the memory usage of holding data for different workloads on a given server endpoint.'),
+      check.command('datascale').description('Check the memory usage of holding data for different workloads on a given server endpoint.'),
       'datascale',
       '/etcdctl-check-datascale/',
     ),
@@ -111,7 +113,8 @@ export function registerMaintenanceCommands({ program, member, alarm, prog }: Pa
   const completion = program.command('completion').description('Generate the autocompletion script for the specified shell');
   for (const shell of ['bash', 'fish', 'powershell', 'zsh'] as const) {
     act(completion.command(shell).description(`Generate the autocompletion script for ${shell}`), (ctx, args) => {
-      if (args.length !== 0) throw new CtlExit(ExitCode.Error, `unknown command ${JSON.stringify(args[0])} for "${prog} completion ${shell}"`);
+      if (args.length !== 0)
+        throw new CtlExit(ExitCode.Error, `unknown command ${JSON.stringify(args[0])} for "${prog} completion ${shell}"`);
       completionCommand(prog, shell, ctx.out);
     });
   }
