@@ -429,7 +429,7 @@ for (const { kind, skip } of serverKinds()) {
       const ports = { clientPort: await freePort(), peerPort: await freePort() };
       expected = await transcript('etcdctl', kind, ports);
       actual = await transcript('kvctl', kind, ports);
-    }, 300_000);
+    }, 900_000);
 
     afterAll(() => undefined);
 

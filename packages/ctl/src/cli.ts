@@ -22,6 +22,7 @@ import { addWatchFlags, watchCommand, watchEnv, type WatchFlags } from './comman
 import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke, leaseTimeToLive } from './commands/lease.js';
 import { registerMaintenanceCommands } from './commands/register.js';
 import { printCompletion } from './commands/completion.js';
+import { discoverEndpoints } from './discovery.js';
 import { alarmList, compaction, endpointHashKV, endpointHealth, endpointStatus, memberList, version } from './commands/cluster.js';
 
 export const PROGRAM = 'kvctl';
@@ -46,7 +47,9 @@ function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
       .argument('[args...]')
       .allowExcessArguments()
       .action(async (args: string[], opts: Record<string, unknown>, self: Command) => {
-        const ctx = new Ctx(io, resolveGlobals(self, io, env));
+        const globals = resolveGlobals(self, io, env);
+        if (globals.discoverySrv !== '') globals.endpoints = await discoverEndpoints(globals, new Out(io.stderr));
+        const ctx = new Ctx(io, globals);
         onCtx(ctx);
         await body(ctx, args, opts, self);
       });
