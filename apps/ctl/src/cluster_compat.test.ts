@@ -255,7 +255,7 @@ async function clusterTranscript(kind: ServerKind): Promise<Outcome[]> {
         name: 'member list after remove',
         args: [all, 'member', 'list'],
         normalize: sortLines,
-        before: applied('the removal', (ms) => !ms.some((m) => m.ID === m4Id)),
+        before: applied('the removal', (ms) => !ms.some((m) => m.ID === m4Id), false),
       }),
       () => ({ name: 'member remove again', args: [all, 'member', 'remove', m4Hex()] }),
       () => ({ name: 'member update removed', args: [all, 'member', 'update', m4Hex(), `--peer-urls=${m4PeerUrl}`] }),

@@ -110,6 +110,20 @@ export function registerMaintenanceCommands({ program, member, alarm, prog }: Pa
     (ctx, _a, o) => checkDatascale(ctx, o as unknown as CheckFlags),
   );
 
+  // migrate (v2 store → mvcc) has nothing to work on: kv never had etcd's v2 store.
+  act(
+    program
+      .command('migrate')
+      .description('Migrates keys in a v2 store to a mvcc store')
+      .option('--data-dir <value>', 'Path to the data directory', '')
+      .option('--wal-dir <value>', 'Path to the WAL directory', '')
+      .option('--no-ttl', 'Do not convert TTL keys')
+      .option('--transformer <value>', 'Path to the user-provided transformer program', ''),
+    () => {
+      throw new CtlExit(ExitCode.Error, 'migrate is not supported: kv has no v2 store to migrate from (it serves the v3 API only)');
+    },
+  );
+
   const completion = program.command('completion').description('Generate the autocompletion script for the specified shell');
   for (const shell of ['bash', 'fish', 'powershell', 'zsh'] as const) {
     act(completion.command(shell).description(`Generate the autocompletion script for ${shell}`), (ctx, args) => {
