@@ -332,7 +332,7 @@ describe.skipIf(!both)('kvctl on kvd matches etcdctl on etcd, three members', ()
       const a = actual[i]!;
       expect(
         { step: a.step, stdout: a.stdout, code: a.code, error: a.error },
-        `kvctl stderr:\n${a.stderr}\netcdctl stderr:\n${e.stderr}`,
+        `step ${i} "${e.step}"\nkvctl: ${JSON.stringify(a)}\netcdctl: ${JSON.stringify(e)}`,
       ).toEqual({
         step: e.step,
         stdout: e.stdout,
