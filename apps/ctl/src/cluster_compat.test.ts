@@ -62,7 +62,9 @@ class Names {
   }
   addId(id: bigint, name: string): void {
     const hex = id.toString(16);
-    this.add(hex.padStart(16, ' '), name);
+    // etcdctl's "Member %16x added": the padding only where a separator space precedes it, so
+    // that "to %s" with a 15-digit id keeps its space.
+    this.add(` ${hex.padStart(16, ' ')}`, ` ${name}`);
     this.add(hex, name);
     this.add(id.toString(), name);
   }

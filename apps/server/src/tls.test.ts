@@ -174,10 +174,14 @@ describe.skipIf(!ready)('TLS on the client and peer ports', () => {
       members.push(p);
       await p.waitReady(
         async () => {
-          const r = await runProcess('etcdctl', ['--endpoints', `127.0.0.1:${clientPort}`, ...ctlTls(true), 'get', 'secure', '--print-value-only'], {
-            env: ctlEnv,
-            timeoutMs: 10_000,
-          });
+          const r = await runProcess(
+            'etcdctl',
+            ['--endpoints', `127.0.0.1:${clientPort}`, ...ctlTls(true), 'get', 'secure', '--print-value-only'],
+            {
+              env: ctlEnv,
+              timeoutMs: 10_000,
+            },
+          );
           return r.code === 0 && r.stdout === 'yes\n' ? { ready: true } : { ready: false, reason: r.stderr.trim() || r.stdout };
         },
         { timeoutMs: 60_000, intervalMs: 500 },
