@@ -8,7 +8,7 @@
 // Also make-mirror between two servers of each kind, and one check perf run on each.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@kv/client';
 import { startCluster, type Cluster } from '@kv/cluster-launcher';
 import { ETCDCTL_BIN, freePorts, serverKinds, startServer, until, type RunningServer, type ServerKind } from '@kv/testkit';
@@ -285,7 +285,13 @@ async function clusterTranscript(kind: ServerKind): Promise<Outcome[]> {
           [target, 'target'],
           [other, 'other'],
         ] as const)
-          x = x.split(`<${n}>`).join(`<${r}>`).split(`<${n}-`).join(`<${r}-`);
+          x = x
+            .split(`<${n}>`)
+            .join(`<${r}>`)
+            .split(`<${n}-`)
+            .join(`<${r}-`)
+            .split(`, ${n}, `) // the name column of member list
+            .join(`, <${r}-name>, `);
         return x;
       };
       const norm = (x: string) => (s.normalize ?? ((y: string) => y))(roles(names.apply(x)));
