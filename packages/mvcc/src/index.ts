@@ -90,3 +90,15 @@ export { WatcherGroup, isFromKeyEnd, targetContains } from './watcher_group.js';
 export type { WatchTarget } from './watcher_group.js';
 export { fragmentResponse } from './watch_fragment.js';
 // ---- end of Part B -----------------------------------------------------------
+
+// ---- bbolt: etcd's database file (read and write) -----------------------------
+export {
+  BoltFormatError,
+  BOLT_MAGIC,
+  BOLT_VERSION,
+  DEFAULT_PAGE_SIZE,
+  fnv64a,
+  openBolt,
+  etcdSnapshotHash,
+} from './bbolt/index.js';
+export type { BoltMeta, BoltReader, BoltBucketInfo, SnapshotHashCheck } from './bbolt/index.js';
