@@ -100,5 +100,18 @@ export {
   fnv64a,
   openBolt,
   etcdSnapshotHash,
+  planBolt,
+  writeBoltFile,
+  BOLT_MAX_KEY_SIZE,
+  BOLT_MAX_VALUE_SIZE,
 } from './bbolt/index.js';
-export type { BoltMeta, BoltReader, BoltBucketInfo, SnapshotHashCheck } from './bbolt/index.js';
+export type {
+  BoltMeta,
+  BoltReader,
+  BoltBucketInfo,
+  SnapshotHashCheck,
+  BoltBucketInput,
+  BoltEntries,
+  BoltPlan,
+  BoltWriteOptions,
+} from './bbolt/index.js';

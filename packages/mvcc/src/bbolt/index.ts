@@ -8,3 +8,13 @@ export {
   type BoltMeta,
 } from './format.js';
 export { openBolt, etcdSnapshotHash, type BoltReader, type BoltBucketInfo, type SnapshotHashCheck } from './reader.js';
+export {
+  planBolt,
+  writeBoltFile,
+  BOLT_MAX_KEY_SIZE,
+  BOLT_MAX_VALUE_SIZE,
+  type BoltBucketInput,
+  type BoltEntries,
+  type BoltPlan,
+  type BoltWriteOptions,
+} from './writer.js';

@@ -180,7 +180,7 @@ describe('openBolt refuses damaged files', () => {
   it('never loops or crashes on random damage: every open/iteration ends with data or a BoltFormatError', () => {
     let x = 12345;
     const rnd = (n: number) => {
-      x = (x * 1103515245 + 12345) >>> 0;
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
       return x % n;
     };
     for (let round = 0; round < 300; round++) {
