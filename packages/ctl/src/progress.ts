@@ -8,7 +8,7 @@ import { humanizeBytes } from './gofmt.js';
 export interface Progress {
   /** Sets the bar to `done` of `total` (a new total is taken as it comes). */
   update(done: number, total: number): void;
-  /** Removes the bar (idempotent). */
+  /** Removes the bar once drawn (idempotent); later updates are ignored. Before the first update, nothing. */
   stop(): void;
 }
 
@@ -51,9 +51,10 @@ export function progressBar(io: CtlIO, label: string, unit: 'bytes' | 'records')
       bar.update(done, payload);
     },
     stop() {
-      if (stopped) return;
+      // A bar not drawn yet stays usable: stopping is about removing what is on the screen.
+      if (stopped || !started) return;
       stopped = true;
-      if (started) bar.stop();
+      bar.stop();
     },
   };
 }

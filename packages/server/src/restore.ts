@@ -151,7 +151,10 @@ async function copyBuckets(
   };
   for (const { name, bucket } of plan) {
     for (const [k, v] of bolt.entries(name)) {
-      if (bucket === 'meta' && META_NOT_COPIED.has(k.toString('latin1'))) continue;
+      if (bucket === 'meta' && META_NOT_COPIED.has(k.toString('latin1'))) {
+        done++;
+        continue;
+      }
       checkRecord(bucket, k, v);
       // Copies: the bolt view may hand out slices of the file's buffer.
       tx.put(bucket, Buffer.from(k), Buffer.from(v));

@@ -78,8 +78,23 @@ export async function snapshotSave(ctx: Ctx, args: string[]): Promise<void> {
     const sha = createHash('sha256');
     let held: Buffer = Buffer.alloc(0);
     let size = 0;
+    // Without --command-timeout there is no deadline, but (as etcdctl's dial) the member must
+    // answer within --dial-timeout: until the first response, an AbortController bounds the wait.
+    const dial = new AbortController();
+    let answered = false;
+    const dialMs = Number(ctx.globals.dialTimeoutNs / 1_000_000n);
+    const dialTimer = setTimeout(() => {
+      if (!answered) dial.abort();
+    }, dialMs);
     try {
-      for await (const chunk of client.maintenance.snapshot({ timeoutMs, onProgress: (done, total) => bar.update(done, total) })) {
+      for await (const chunk of client.maintenance.snapshot({
+        timeoutMs,
+        signal: dial.signal,
+        onProgress: (done, total) => {
+          answered = true;
+          bar.update(done, total);
+        },
+      })) {
         await fh.write(chunk, 0, chunk.length, size);
         size += chunk.length;
         const both = held.length === 0 ? chunk : Buffer.concat([held, chunk]);
@@ -88,7 +103,9 @@ export async function snapshotSave(ctx: Ctx, args: string[]): Promise<void> {
         held = Buffer.from(both.subarray(cut));
       }
     } catch (e) {
-      throw fail(errText(e));
+      throw fail(dial.signal.aborted && !answered ? 'context deadline exceeded' : errText(e));
+    } finally {
+      clearTimeout(dialTimer);
     }
     bar.stop();
     if (!hasChecksum(size)) throw fail(`sha256 checksum not found [bytes: ${size}]`);
@@ -169,7 +186,12 @@ export async function snapshotRestore(ctx: Ctx, args: string[], f: RestoreFlags)
         if (p.phase === 'copy') bars.verify.stop();
         bars[p.phase].update(p.done, p.total);
       },
-      log: (msg, fields) => logLine(ctx, msg, fields),
+      log: (msg, fields) => {
+        // A log line goes below a finished bar, not through a drawn one.
+        bars.verify.stop();
+        bars.copy.stop();
+        logLine(ctx, msg, fields);
+      },
     });
   } catch (e) {
     if (e instanceof RestoreError || e instanceof SnapshotFileError || e instanceof ConfigError)
