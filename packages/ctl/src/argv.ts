@@ -20,6 +20,7 @@ const BOOL_FLAGS = new Set([
   'once',
   'cluster',
   'progress-notify',
+  'skip-hash-check',
 ]);
 const TRUE = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
 const FALSE = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False']);

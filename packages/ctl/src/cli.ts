@@ -21,10 +21,11 @@ import { txnCommand } from './commands/txn.js';
 import { addWatchFlags, watchCommand, watchEnv, type WatchFlags } from './commands/watch.js';
 import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke, leaseTimeToLive } from './commands/lease.js';
 import { alarmList, compaction, defrag, endpointHashKV, endpointHealth, endpointStatus, memberList, version } from './commands/cluster.js';
+import { addSnapshotCommands } from './commands/snapshot.js';
 
 export const PROGRAM = 'kvctl';
 
-type Body = (ctx: Ctx, args: string[], opts: Record<string, unknown>, cmd: Command) => Promise<void> | void;
+export type Body = (ctx: Ctx, args: string[], opts: Record<string, unknown>, cmd: Command) => Promise<void> | void;
 
 function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
   const program = new Command(PROGRAM)
@@ -136,6 +137,7 @@ function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
       .option('--cluster', 'use all endpoints from the cluster member list'),
     (ctx, _a, o) => defrag(ctx, Boolean(o.cluster)),
   );
+  addSnapshotCommands(program, act);
   return program;
 }
 
