@@ -104,6 +104,9 @@ export {
   writeBoltFile,
   BOLT_MAX_KEY_SIZE,
   BOLT_MAX_VALUE_SIZE,
+  etcdBackupBuckets,
+  planEtcdBackup,
+  CLUSTER_VERSION_KEY,
 } from './bbolt/index.js';
 export type {
   BoltMeta,
@@ -114,4 +117,6 @@ export type {
   BoltEntries,
   BoltPlan,
   BoltWriteOptions,
+  BucketView,
+  EtcdBackupOptions,
 } from './bbolt/index.js';

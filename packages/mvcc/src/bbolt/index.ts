@@ -18,3 +18,10 @@ export {
   type BoltPlan,
   type BoltWriteOptions,
 } from './writer.js';
+export {
+  etcdBackupBuckets,
+  planEtcdBackup,
+  CLUSTER_VERSION_KEY,
+  type BucketView,
+  type EtcdBackupOptions,
+} from './etcd_backup.js';
