@@ -7,6 +7,9 @@ import { ETCD_BUCKET_NAME, META_CONSISTENT_INDEX } from '../backend.js';
 import { b, openStore, str, tempDirs, type Opened } from '../testdata/store_helpers.js';
 import { CLUSTER_VERSION_KEY, planEtcdBackup } from './etcd_backup.js';
 import { openBolt, type BoltReader } from './reader.js';
+import { boltCheck, buildBoltCheck, goBoltUnavailable, summarize } from './testdata/go_boltcheck.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const dirs = tempDirs();
 const opened: Opened[] = [];
@@ -118,4 +121,31 @@ describe('planEtcdBackup', () => {
       await view.close();
     }
   });
+});
+
+describe.skipIf(goBoltUnavailable() !== undefined)('planEtcdBackup, checked by go.etcd.io/bbolt', () => {
+  it('a backend of 5000 keys (branch pages, an overflow value) passes tx.Check with the same records', async () => {
+    const o = await fresh();
+    for (let t = 0; t < 50; t++) {
+      await o.write(async (w) => {
+        for (let i = 0; i < 100; i++) await w.put(b(`key/${t}/${i}`), Buffer.alloc(20 + i, t), 0n);
+      });
+    }
+    await o.write((w) => w.put(b('big'), Buffer.alloc(100_000, 'b'), 0n));
+    const dir = await dirs.make();
+    const bin = await buildBoltCheck(dir);
+    const reader = o.backend.openSnapshot();
+    let file: Buffer;
+    try {
+      file = await bytesOf(await planEtcdBackup(reader, { clusterVersion: '3.4.0' }));
+    } finally {
+      await reader.close();
+    }
+    const path = join(dir, 'backup.db');
+    await writeFile(path, file);
+    const db = openBolt(file);
+    expect(await boltCheck(bin, path)).toEqual(summarize(db.buckets().map((n) => [n.toString(), db.entries(n)])));
+    expect(db.bucketInfos().find((x) => x.name.toString() === 'key')!.root).toBeGreaterThan(0n);
+    expect([...db.entries(Buffer.from('key'))]).toHaveLength(5001);
+  }, 300_000);
 });

@@ -17,7 +17,7 @@
 // cancelled or failed call closes the backend snapshot at once.
 import type { etcdserverpb } from '@kv/api';
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import { planEtcdBackup, type Backend } from '@kv/mvcc';
+import { planEtcdBackup, type Backend, type Bucket } from '@kv/mvcc';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 
@@ -51,6 +51,9 @@ function accepting(call: SnapshotCall): Promise<boolean> {
   });
 }
 
+/** Thrown out of a pass over the backend when the call went away meanwhile. */
+class CallGone extends Error {}
+
 export type SnapshotOutcome = { sent: true; bytes: number } | { sent: false; bytes: number };
 
 /**
@@ -68,11 +71,22 @@ export async function sendSnapshot(
   // As etcd's backend.Snapshot() commits its batch first: every commit called so far is in.
   await backend.settled();
   const reader = backend.openSnapshot();
+  const gone = () => call.cancelled || call.destroyed;
+  // The view planBolt reads: the reader's buckets, cut short once the call is gone, so that a
+  // cancelled call does not finish a pass over the whole backend first.
+  const view = {
+    async *entries(bucket: Bucket): AsyncGenerator<[Buffer, Buffer]> {
+      for await (const e of reader.entries(bucket)) {
+        if (gone()) throw new CallGone();
+        yield e;
+      }
+    },
+  };
   let sent = 0;
   try {
     // Pass 1 (planning) before the first byte: the exact size is what remaining_bytes counts down.
-    const plan = await planEtcdBackup(reader, { clusterVersion: opts.clusterVersion });
-    if (call.cancelled || call.destroyed) return { sent: false, bytes: 0 };
+    const plan = await planEtcdBackup(view, { clusterVersion: opts.clusterVersion });
+    if (gone()) return { sent: false, bytes: 0 };
     const total = plan.size;
     // Invariant: a bbolt file is whole pages (pageSize >= 1024), so no padding is ever needed.
     if (total % alignBytes !== 0) throw new Error(`snapshot: bbolt file of ${total} bytes is not whole pages`);
@@ -120,6 +134,9 @@ export async function sendSnapshot(
     call.write({ header, remainingBytes: 0n, blob: sha.digest() });
     call.end();
     return { sent: true, bytes: sent };
+  } catch (err) {
+    if (err instanceof CallGone) return { sent: false, bytes: sent };
+    throw err;
   } finally {
     await reader.close();
   }
