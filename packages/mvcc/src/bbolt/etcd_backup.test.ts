@@ -70,7 +70,7 @@ describe('planEtcdBackup', () => {
     expect(records(db, 'members_removed')).toEqual([['99', 'removed']]);
     expect(records(db, 'lease')).toHaveLength(1);
     for (const empty of ['alarm', 'auth', 'authUsers', 'authRoles']) expect(records(db, empty)).toEqual([]);
-  });
+  }, 60_000);
 
   it('keeps a cluster version the backend has, in key order among the bucket records', async () => {
     const o = await fresh();
@@ -92,7 +92,7 @@ describe('planEtcdBackup', () => {
     } finally {
       await view.close();
     }
-  });
+  }, 60_000);
 
   it('reads one point-in-time view in both passes: later writes are not in the file', async () => {
     const o = await fresh();
@@ -110,7 +110,7 @@ describe('planEtcdBackup', () => {
       await reader.close();
     }
     expect(o.backend.openSnapshotReaders).toBe(0);
-  });
+  }, 60_000);
 
   it('refuses an empty cluster version', async () => {
     const o = await fresh();

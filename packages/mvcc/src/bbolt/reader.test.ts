@@ -198,7 +198,7 @@ describe('openBolt refuses damaged files', () => {
         expect(err, String(err)).toBeInstanceOf(BoltFormatError);
       }
     }
-  });
+  }, 60_000);
 });
 
 describe.skipIf(etcdUnavailable() !== undefined)('openBolt on a fresh snapshot from the real etcd', () => {

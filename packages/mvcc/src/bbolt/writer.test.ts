@@ -89,7 +89,7 @@ describe('planBolt / writeBoltFile', () => {
     m1[20] ^= 1;
     expect(openBolt(m1).metaPage).toBe(1);
     expect(readAll(openBolt(m1))).toEqual(data);
-  });
+  }, 60_000);
 
   it('spreads a root bucket of many inline buckets over pages, and other page sizes', async () => {
     const data: Data = new Map();
@@ -99,7 +99,7 @@ describe('planBolt / writeBoltFile', () => {
       expect(db.meta.pageSize).toBe(pageSize);
       expect(readAll(db)).toEqual(data);
     }
-  });
+  }, 60_000);
 
   it('writes an empty database', async () => {
     const db = openBolt(await toBuffer(new Map()));
@@ -143,7 +143,7 @@ describe('planBolt / writeBoltFile', () => {
     );
     expect(statSync(path).size).toBe(size);
     expect(readAll(openBolt(path))).toEqual(data);
-  });
+  }, 60_000);
 
   it('a file the reader refuses (damaged page) reports a BoltFormatError', async () => {
     const file = await toBuffer(mixed());
@@ -151,7 +151,7 @@ describe('planBolt / writeBoltFile', () => {
     const deep = Number(db.bucketInfos().find((b) => b.name.toString() === 'deep')!.root);
     file.writeBigUInt64LE(BigInt(deep), deep * 4096 + 16 + 8); // the root's first child: itself
     expect(() => [...openBolt(file).entries('deep')]).toThrow(BoltFormatError);
-  });
+  }, 60_000);
 });
 
 describe.skipIf(goBoltUnavailable() !== undefined)('go.etcd.io/bbolt opens what the writer wrote (tx.Check)', () => {
