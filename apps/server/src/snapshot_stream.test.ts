@@ -1,13 +1,15 @@
 // Snapshot RPC streams are bounded by HTTP/2 flow control: clients that open a Snapshot stream and
 // never read it hold a few windows of data each on the server, not a copy of the backend, and a
-// cancelled stream releases its backend snapshot.
+// cancelled stream releases its backend snapshot. The stream is etcd 3.4's: a bbolt database in
+// 32 KiB blobs, then its sha256, which etcdctl snapshot save and status take.
 import { etcdserverpb } from '@kv/api';
 import { Client, Op } from '@kv/client';
+import { snapshotStatus } from '@kv/server';
 import { ETCDCTL_BIN, startServer, type RunningServer } from '@kv/testkit';
 import { connect, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -137,7 +139,24 @@ describe('Snapshot streams', () => {
     }
     // etcdctl's check: a whole number of 512-byte sectors, then 32 bytes of hash.
     expect((data.length + last.blob.length) % 512).toBe(32);
-    expect(data.subarray(0, 6).toString()).toBe('KVBKND');
+    // A bbolt file: meta page 0 has bbolt's magic and version 2 after the page header, and its
+    // page size divides the file.
+    expect(data.readUInt32LE(16)).toBe(0xed0cdaed);
+    expect(data.readUInt32LE(20)).toBe(2);
+    expect(data.length % data.readUInt32LE(24)).toBe(0);
+    // What snapshot status reads of it: the server's revision, every record of the key space.
+    const dir = mkdtempSync(join(tmpdir(), 'kv-snap-stream-'));
+    try {
+      const file = join(dir, 's.db');
+      writeFileSync(file, Buffer.concat([data, Buffer.from(last.blob)]));
+      const st = await snapshotStatus(file);
+      const rev = (await client.get('k/0/0')).header?.revision;
+      expect(st.revision).toBe(rev);
+      expect(st.totalKey).toBeGreaterThan(128 * 128);
+      expect(st.totalSize).toBe(data.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it.skipIf(!existsSync(ETCDCTL_BIN))(
@@ -155,6 +174,13 @@ describe('Snapshot streams', () => {
         ).toString();
         expect(out).toMatch(/Snapshot saved at/);
         expect(statSync(join(dir, 's.db')).size % 512).toBe(32);
+        const status = JSON.parse(
+          execFileSync(ETCDCTL_BIN, ['snapshot', 'status', join(dir, 's.db'), '-w', 'json'], {
+            env: { PATH: process.env.PATH ?? '', ETCDCTL_API: '3' },
+          }).toString(),
+        ) as { revision: number; totalKey: number };
+        expect(status.revision).toBe(1 + 128); // one revision per txn of 128 puts
+        expect(status.totalKey).toBeGreaterThan(128 * 128);
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

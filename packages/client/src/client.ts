@@ -270,16 +270,22 @@ export class Maintenance {
     return this.conns.unary((c) => c.maintenance.moveLeader.bind(c.maintenance), req, { ...opts, idempotent: true });
   }
 
-  /** Stream a backend snapshot; yields its chunks in order. */
-  async *snapshot(opts: EndpointCallOpts = {}): AsyncIterable<Buffer> {
+  /**
+   * Stream a backend snapshot; yields its chunks in order. `onProgress` sees the bytes received
+   * so far and the stream's total (received + the server's remaining_bytes), for a progress bar.
+   */
+  async *snapshot(opts: EndpointCallOpts & { onProgress?: (received: number, total: number) => void } = {}): AsyncIterable<Buffer> {
     const deadline = this.conns.deadlineFor(opts);
     const conn = await this.conns.connect(deadline, { endpoint: opts.endpoint, signal: opts.signal });
     const md = await this.conns.metadata(conn, deadline);
     const stream = conn.maintenance.snapshot({}, md, deadline === Infinity ? {} : { deadline });
     const onAbort = () => stream.cancel();
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    let received = 0;
     try {
       for await (const chunk of stream as AsyncIterable<etcdserverpb.SnapshotResponse>) {
+        received += chunk.blob.length;
+        opts.onProgress?.(received, received + Number(chunk.remainingBytes));
         if (chunk.blob.length > 0) yield chunk.blob;
       }
     } catch (e) {

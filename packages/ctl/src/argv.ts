@@ -26,6 +26,8 @@ const BOOL_FLAGS = new Set([
   'dest-insecure-transport',
   'auto-compact',
   'auto-defrag',
+  // snapshot restore
+  'skip-hash-check',
 ]);
 const TRUE = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
 const FALSE = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False']);

@@ -24,10 +24,11 @@ import { registerMaintenanceCommands } from './commands/register.js';
 import { printCompletion } from './commands/completion.js';
 import { discoverEndpoints } from './discovery.js';
 import { alarmList, compaction, endpointHashKV, endpointHealth, endpointStatus, memberList, version } from './commands/cluster.js';
+import { addSnapshotCommands } from './commands/snapshot.js';
 
 export const PROGRAM = 'kvctl';
 
-type Body = (ctx: Ctx, args: string[], opts: Record<string, unknown>, cmd: Command) => Promise<void> | void;
+export type Body = (ctx: Ctx, args: string[], opts: Record<string, unknown>, cmd: Command) => Promise<void> | void;
 
 function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
   const program = new Command(PROGRAM)
@@ -136,6 +137,7 @@ function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
   });
   // member add/remove/update/promote, alarm disarm, defrag, move-leader, make-mirror, check, completion
   registerMaintenanceCommands({ program, member, alarm, prog: PROGRAM }, (cmd, body) => act(cmd, body));
+  addSnapshotCommands(program, act);
   return program;
 }
 

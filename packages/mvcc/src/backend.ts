@@ -245,7 +245,10 @@ export interface BackendOpenOptions {
   clock?: MvccClock;
 }
 
-/** One consistent snapshot stream; see Backend.openSnapshot. */
+/**
+ * One consistent point-in-time view for a snapshot: kv's framed stream (size, chunks) or the
+ * buckets one by one (entries, e.g. for an etcd-format backup); see Backend.openSnapshot.
+ */
 export class SnapshotReader {
   private closed = false;
   private sizeBytes: number | undefined;
@@ -305,6 +308,12 @@ export class SnapshotReader {
     trailer.writeUInt32BE(SNAPSHOT_TRAILER, 0);
     trailer.writeUInt32BE(crc >>> 0, 4);
     yield trailer;
+  }
+
+  /** One bucket's records over the same point-in-time view (as BackendSnapshot.entries); any number of passes. */
+  entries(bucket: Bucket, range?: EntriesRange): AsyncIterable<[Buffer, Buffer]> {
+    this.assertOpen();
+    return iterateBucket(this.db, bucket, range, this.snap);
   }
 
   /** Releases the LevelDB snapshot. Idempotent. */

@@ -90,3 +90,33 @@ export { WatcherGroup, isFromKeyEnd, targetContains } from './watcher_group.js';
 export type { WatchTarget } from './watcher_group.js';
 export { fragmentResponse } from './watch_fragment.js';
 // ---- end of Part B -----------------------------------------------------------
+
+// ---- bbolt: etcd's database file (read and write) -----------------------------
+export {
+  BoltFormatError,
+  BOLT_MAGIC,
+  BOLT_VERSION,
+  DEFAULT_PAGE_SIZE,
+  fnv64a,
+  openBolt,
+  etcdSnapshotHash,
+  planBolt,
+  writeBoltFile,
+  BOLT_MAX_KEY_SIZE,
+  BOLT_MAX_VALUE_SIZE,
+  etcdBackupBuckets,
+  planEtcdBackup,
+  CLUSTER_VERSION_KEY,
+} from './bbolt/index.js';
+export type {
+  BoltMeta,
+  BoltReader,
+  BoltBucketInfo,
+  SnapshotHashCheck,
+  BoltBucketInput,
+  BoltEntries,
+  BoltPlan,
+  BoltWriteOptions,
+  BucketView,
+  EtcdBackupOptions,
+} from './bbolt/index.js';

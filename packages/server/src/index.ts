@@ -53,3 +53,8 @@ export type { FailpointName, FailpointAction } from './failpoints.js';
 export { RpcError } from './errors.js';
 export { ReadContexts, readContextBytes } from './consensus/read_context.js';
 export type { ReadContextSource } from './consensus/read_context.js';
+// Snapshot files (etcd's format: bbolt + sha256 trailer): status, and restore into a new data dir.
+export { RestoreError, restoreSnapshot } from './restore.js';
+export type { RestoreOptions, RestoreProgress, RestoreResult } from './restore.js';
+export { SnapshotFileError, boltStatus, hasChecksum, readSnapshotFile, snapshotStatus } from './snapshot_file.js';
+export type { BoltView, ReadSnapshotOptions, SnapshotStatus } from './snapshot_file.js';

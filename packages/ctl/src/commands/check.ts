@@ -7,7 +7,7 @@ import { CtlExit, ExitCode } from '../exit.js';
 import { errText } from '../errtext.js';
 import { goQuote } from '../gofmt.js';
 import type { Ctx } from '../globals.js';
-import { startProgress, type Progress } from '../progress.js';
+import { startProgress, type Counter } from '../progress.js';
 
 interface PerfModel {
   limit: number;
@@ -221,7 +221,7 @@ export async function checkPerf(ctx: Ctx, f: CheckFlags, world: LoadWorld = real
   const first = clients[0]!;
   await requireEmptyPrefix(first, f.prefix, cfg.duration * 1000);
   const value = Buffer.alloc(1024);
-  const bar: Progress = startProgress(ctx.io, cfg.duration, 'Checking performance');
+  const bar: Counter = startProgress(ctx.io, cfg.duration, 'Checking performance');
   const ticker = setInterval(() => bar.increment(), 1000);
   let s: Stats;
   try {

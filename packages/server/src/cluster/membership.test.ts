@@ -36,6 +36,20 @@ describe('Membership', () => {
     expect(decodeMember(encodeMember(m))).toEqual(m);
   });
 
+  it('writes the bytes of Go’s json.Marshal of etcd’s Member (field order, omitempty, escapes)', () => {
+    const full = rec(2n, 'http://127.0.0.1:2380', { name: 'a<&>', clientURLs: ['http://127.0.0.1:2379'], isLearner: true });
+    expect(encodeMember(full).toString()).toBe(
+      '{"id":2,"peerURLs":["http://127.0.0.1:2380"],"isLearner":true,"name":"a\\u003c\\u0026\\u003e","clientURLs":["http://127.0.0.1:2379"]}',
+    );
+    // What etcd 3.4 wrote in its members bucket (testdata/etcd-3.4.snapshot.db).
+    const etcd = rec(13668033151171901709n, 'http://127.0.0.1:23801', { name: 's1', clientURLs: ['http://127.0.0.1:23791'] });
+    expect(encodeMember(etcd).toString()).toBe(
+      '{"id":13668033151171901709,"peerURLs":["http://127.0.0.1:23801"],"name":"s1","clientURLs":["http://127.0.0.1:23791"]}',
+    );
+    expect(encodeMember(rec(3n, 'http://x:1')).toString()).toBe('{"id":3,"peerURLs":["http://x:1"]}');
+    expect(decodeMember(encodeMember(full))).toEqual(full);
+  });
+
   it('applies adds, a learner’s promotion, URL updates, attributes and removals', () => {
     const ms = new Membership();
     const bucket = new MapBucket();

@@ -18,10 +18,19 @@ export interface MembersBucket {
   del(bucket: 'members' | 'membersRemoved', key: Buffer): void;
 }
 
-/** The JSON etcd puts in a conf change's context and in the members bucket. */
+/**
+ * The JSON etcd puts in a conf change's context and in the members bucket: Go's json.Marshal of
+ * etcd's Member — fields in its struct order (id, then RaftAttributes' peerURLs and isLearner,
+ * then Attributes' name and clientURLs), the omitempty ones (isLearner, name, clientURLs) left
+ * out when empty, and Go's escapes of <, >, &, U+2028 and U+2029.
+ */
 export function encodeMember(m: MemberRecord): Buffer {
+  const o: Record<string, unknown> = { id: '@ID@', peerURLs: m.peerURLs };
+  if (m.isLearner) o.isLearner = true;
+  if (m.name !== '') o.name = m.name;
+  if (m.clientURLs.length > 0) o.clientURLs = m.clientURLs;
   // Ids are uint64: written as a JSON number literal without going through a JS number.
-  const body = JSON.stringify({ id: '@ID@', peerURLs: m.peerURLs, name: m.name, clientURLs: m.clientURLs, isLearner: m.isLearner });
+  const body = JSON.stringify(o).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return Buffer.from(body.replace('"@ID@"', m.id.toString()));
 }
 

@@ -83,7 +83,7 @@ export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
     }),
     snapshot(call: ServerWritableStream<etcdserverpb.SnapshotRequest, etcdserverpb.SnapshotResponse>) {
       const log = m.logger;
-      sendSnapshot(m.backend, call, m.header(m.store.currentRev()), log).then(
+      sendSnapshot(m.backend, call, m.header(m.store.currentRev()), log, { clusterVersion: m.version.cluster }).then(
         (r) => {
           const open = m.backend.openSnapshotReaders;
           if (r.sent) log.info({ 'total-bytes': r.bytes, 'open-snapshot-streams': open }, 'successfully sent database snapshot to client');
