@@ -1,6 +1,6 @@
 // KvServer: a Member behind its client listeners (gRPC + HTTP on each --listen-client-urls) and
 // its peer listener (--listen-peer-urls).
-import { etcdserverpb } from '@kv/api';
+import { etcdserverpb, v3electionpb, v3lockpb } from '@kv/api';
 import { Server as GrpcServer, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -16,6 +16,8 @@ import { ClientListener } from './listener.js';
 import { RpcError, toServiceError } from './errors.js';
 import { Member } from './member.js';
 import { clusterService } from './services/cluster.js';
+import { electionService } from './services/election.js';
+import { lockService } from './services/lock.js';
 import { kvService } from './services/kv.js';
 import { leaseService } from './services/lease.js';
 import { maintenanceService } from './services/maintenance.js';
@@ -128,6 +130,9 @@ export class KvServer {
     grpc.addService(...strictService(etcdserverpb.LeaseService, learnerGuard(leaseService(m))));
     grpc.addService(...strictService(etcdserverpb.MaintenanceService, learnerGuard(maintenanceService(m))));
     grpc.addService(...strictService(etcdserverpb.ClusterService, learnerGuard(clusterService(m))));
+    // v3lock and v3election: etcd's concurrency recipes run here, over the KV paths above.
+    grpc.addService(...strictService(v3lockpb.LockService, learnerGuard(lockService(m))));
+    grpc.addService(...strictService(v3electionpb.ElectionService, learnerGuard(electionService(m))));
     this.grpc = grpc;
     // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2; its
     // HTTP/2 requests that are not gRPC come back to serveHttp.
