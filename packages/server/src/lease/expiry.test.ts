@@ -154,6 +154,25 @@ describe('LeaseExpiry', () => {
     expect(s.lessor.lookup(7n)!.remainingSeconds(s.clock.now())).toBe(61n);
   });
 
+  it('a keep-alive after a checkpoint clears it on every member (a later leader gives the full TTL)', async () => {
+    s = setup();
+    s.setLeader(true);
+    s.lessor.grant(7n, 10n, s.bucket);
+    await s.clock.advance(8_000);
+    await s.expiry.checkpoint(); // 2 s left, replicated
+    expect(s.lessor.lookup(7n)!.remainingTTL).toBe(2n);
+    s.proposed.length = 0;
+    expect(await s.expiry.renew(7n)).toBe(10n);
+    // As etcd's Renew: the clearing goes through the log, so followers forget the 2 s too.
+    expect(s.proposed).toEqual([{ leaseCheckpoint: { checkpoints: [{ ID: 7n, remainingTTL: 0n }] } }]);
+    expect(s.lessor.lookup(7n)!.remainingTTL).toBe(0n);
+    await s.expiry.renew(7n); // nothing checkpointed any more: no proposal
+    expect(s.proposed.length).toBe(1);
+    s.setLeader(false);
+    s.setLeader(true); // promoted again: full TTL plus an election timeout
+    expect(s.lessor.lookup(7n)!.remainingSeconds(s.clock.now())).toBe(11n);
+  });
+
   it('answers time-to-live from the primary lessor, -1 for an unknown lease', async () => {
     s = setup();
     s.setLeader(true);

@@ -116,7 +116,13 @@ export class LeaseExpiry {
     await this.o.consensus.waitLeader();
     if (this.o.consensus.isLeader()) {
       await this.o.consensus.readBarrier();
-      return this.o.lessor().renew(id);
+      const lessor = this.o.lessor();
+      const checkpointed = (lessor.lookup(id)?.remainingTTL ?? 0n) > 0n;
+      const ttl = lessor.renew(id);
+      // As etcd's Renew: clear a checkpointed remaining TTL on every member too, or a member that
+      // is promoted later would expire this freshly renewed lease after the stale remainder.
+      if (checkpointed) await this.o.propose({ leaseCheckpoint: { checkpoints: [{ ID: id, remainingTTL: 0n }] } });
+      return ttl;
     }
     return this.o.network.renewLease(this.leaderOrFail(), id, forwardTimeoutMs);
   }
