@@ -1,223 +1,20 @@
-// kvd's command line: etcd's flag names and defaults, each also settable by its ETCD_* environment
-// variable (flag wins). Go-style single-dash long flags (-name) are accepted as etcd accepts them.
-import { Command, Option, InvalidArgumentError } from 'commander';
-import {
-  ConfigError,
-  defaultConfig,
-  parseDuration as parseGoDuration,
-  parseInitialCluster,
-  parseUrlList,
-  resolveConfig,
-  type ServerConfig,
-} from '@kv/server';
+// kvd's command line, as etcd 3.4's (etcdmain/config.go): every flag of flag_table.ts, parsed with
+// Go's flag syntax (goflag.ts), each also settable by its ETCD_* environment variable; or, with
+// --config-file (or ETCD_CONFIG_FILE), etcd's YAML file alone — other flags and variables are then
+// ignored, as etcd ignores them. The result is a ServerConfig, kvd's logging setup and the notices
+// to log once the logger exists (recognized variables, flags without effect, deprecations).
+import { ConfigError, resolveConfig, type ServerConfig } from '@kv/server';
+import { readConfigFile } from './config_file.js';
+import { allFlags, flagGroups, ignoredLegacy, type FlagDef } from './flag_table.js';
+import { envValueError, flagValueError, formatGoDuration, parseArgs, parseValue, type Kind, type Value } from './goflag.js';
 
-const d = defaultConfig();
-
-/** Flags taking a value, with their default, parser, and where they go in ServerConfig. */
-interface FlagSpec {
-  flag: string;
-  help: string;
-  def?: string;
-  apply: (c: Partial<ServerConfig>, v: string) => void;
-}
-
-function int(flag: string, min = 0) {
-  return (v: string): number => {
-    if (!/^-?\d+$/.test(v.trim())) throw new ConfigError(`invalid value "${v}" for flag -${flag}: parse error`);
-    const n = Number(v);
-    if (n < min) throw new ConfigError(`invalid value "${v}" for flag -${flag}: must be >= ${min}`);
-    return n;
-  };
-}
-
-function bool(flag: string) {
-  return (v: string | boolean): boolean => {
-    if (typeof v === 'boolean') return v;
-    if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true;
-    if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
-    throw new ConfigError(`invalid boolean value "${v}" for -${flag}: parse error`);
-  };
-}
-
-const valueFlags: FlagSpec[] = [
-  { flag: 'name', help: 'Human-readable name for this member.', def: d.name, apply: (c, v) => (c.name = v) },
-  { flag: 'data-dir', help: 'Path to the data directory (default "${name}.etcd").', apply: (c, v) => (c.dataDir = v) },
-  {
-    flag: 'listen-client-urls',
-    help: 'List of URLs to listen on for client traffic.',
-    def: d.listenClientUrls.join(','),
-    apply: (c, v) => (c.listenClientUrls = parseUrlList(v, '--listen-client-urls')),
-  },
-  {
-    flag: 'advertise-client-urls',
-    help: "List of this member's client URLs to advertise to the public.",
-    def: d.advertiseClientUrls.join(','),
-    apply: (c, v) => (c.advertiseClientUrls = parseUrlList(v, '--advertise-client-urls')),
-  },
-  {
-    flag: 'listen-peer-urls',
-    help: 'List of URLs to listen on for peer traffic.',
-    def: d.listenPeerUrls.join(','),
-    apply: (c, v) => (c.listenPeerUrls = parseUrlList(v, '--listen-peer-urls')),
-  },
-  {
-    flag: 'initial-advertise-peer-urls',
-    help: "List of this member's peer URLs to advertise to the rest of the cluster.",
-    def: d.initialAdvertisePeerUrls.join(','),
-    apply: (c, v) => (c.initialAdvertisePeerUrls = parseUrlList(v, '--initial-advertise-peer-urls')),
-  },
-  {
-    flag: 'initial-cluster',
-    help: 'Initial cluster configuration for bootstrapping (default "${name}=${initial-advertise-peer-urls}").',
-    apply: (c, v) => (c.initialCluster = parseInitialCluster(v)),
-  },
-  {
-    flag: 'initial-cluster-state',
-    help: "Initial cluster state ('new' or 'existing').",
-    def: d.initialClusterState,
-    apply: (c, v) => (c.initialClusterState = v as ServerConfig['initialClusterState']),
-  },
-  {
-    flag: 'initial-cluster-token',
-    help: 'Initial cluster token for the etcd cluster during bootstrap.',
-    def: d.initialClusterToken,
-    apply: (c, v) => (c.initialClusterToken = v),
-  },
-  {
-    flag: 'snapshot-count',
-    help: 'Number of committed transactions to trigger a snapshot to disk.',
-    def: String(d.snapshotCount),
-    apply: (c, v) => (c.snapshotCount = int('snapshot-count', 1)(v)),
-  },
-  {
-    flag: 'experimental-snapshot-catchup-entries',
-    help: 'Number of entries for a slow follower to catch up after compacting the raft storage entries.',
-    def: String(d.snapshotCatchUpEntries),
-    apply: (c, v) => (c.snapshotCatchUpEntries = int('experimental-snapshot-catchup-entries', 1)(v)),
-  },
-  {
-    flag: 'heartbeat-interval',
-    help: 'Time (in milliseconds) of a heartbeat interval.',
-    def: String(d.heartbeatIntervalMs),
-    apply: (c, v) => (c.heartbeatIntervalMs = int('heartbeat-interval', 1)(v)),
-  },
-  {
-    flag: 'election-timeout',
-    help: 'Time (in milliseconds) for an election to timeout.',
-    def: String(d.electionTimeoutMs),
-    apply: (c, v) => (c.electionTimeoutMs = int('election-timeout', 1)(v)),
-  },
-  {
-    flag: 'quota-backend-bytes',
-    help: 'Raise alarms when backend size exceeds the given quota. 0 means use the default quota.',
-    def: String(d.quotaBackendBytes),
-    apply: (c, v) => (c.quotaBackendBytes = int('quota-backend-bytes')(v)),
-  },
-  {
-    flag: 'max-txn-ops',
-    help: 'Maximum number of operations permitted in a transaction.',
-    def: String(d.maxTxnOps),
-    apply: (c, v) => (c.maxTxnOps = int('max-txn-ops', 1)(v)),
-  },
-  {
-    flag: 'max-request-bytes',
-    help: 'Maximum client request size in bytes the server will accept.',
-    def: String(d.maxRequestBytes),
-    apply: (c, v) => (c.maxRequestBytes = int('max-request-bytes', 1)(v)),
-  },
-  {
-    flag: 'auto-compaction-retention',
-    help: 'Auto compaction retention for mvcc key value store. 0 means disable auto compaction.',
-    def: d.autoCompactionRetention,
-    apply: (c, v) => (c.autoCompactionRetention = v),
-  },
-  {
-    flag: 'auto-compaction-mode',
-    help: "interpret 'auto-compaction-retention' one of: periodic|revision.",
-    def: d.autoCompactionMode,
-    apply: (c, v) => (c.autoCompactionMode = v as ServerConfig['autoCompactionMode']),
-  },
-  {
-    flag: 'log-level',
-    help: 'Configures log level. Only supports debug, info, warn, error, panic, or fatal.',
-    def: d.logLevel,
-    apply: (c, v) => {
-      if (!['debug', 'info', 'warn', 'error', 'panic', 'fatal'].includes(v)) throw new ConfigError(`unknown log level "${v}"`);
-      c.logLevel = v as ServerConfig['logLevel'];
-    },
-  },
-  {
-    flag: 'cert-file',
-    help: 'Path to the client server TLS cert file.',
-    apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), certFile: v }),
-  },
-  {
-    flag: 'key-file',
-    help: 'Path to the client server TLS key file.',
-    apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), keyFile: v }),
-  },
-  {
-    flag: 'trusted-ca-file',
-    help: 'Path to the client server TLS trusted CA cert file.',
-    apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), trustedCaFile: v }),
-  },
-  {
-    flag: 'peer-cert-file',
-    help: 'Path to the peer server TLS cert file.',
-    apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), certFile: v }),
-  },
-  {
-    flag: 'peer-key-file',
-    help: 'Path to the peer server TLS key file.',
-    apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), keyFile: v }),
-  },
-  {
-    flag: 'peer-trusted-ca-file',
-    help: 'Path to the peer server TLS trusted CA file.',
-    apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), trustedCaFile: v }),
-  },
-  {
-    flag: 'experimental-watch-progress-notify-interval',
-    help: 'Duration of periodic watch progress notifications.',
-    def: '10m',
-    apply: (c, v) => {
-      const ms = parseGoDuration(v);
-      if (ms === undefined || ms <= 0)
-        throw new ConfigError(`invalid value "${v}" for flag -experimental-watch-progress-notify-interval: parse error`);
-      c.watchProgressNotifyIntervalMs = ms;
-    },
-  },
-];
-
-const boolFlags: { flag: string; help: string; apply: (c: Partial<ServerConfig>, v: boolean) => void }[] = [
-  {
-    flag: 'client-cert-auth',
-    help: 'Enable client cert authentication.',
-    apply: (c, v) => (c.clientTls = { ...(c.clientTls ?? d.clientTls), clientCertAuth: v }),
-  },
-  {
-    flag: 'peer-client-cert-auth',
-    help: 'Enable peer client cert authentication.',
-    apply: (c, v) => (c.peerTls = { ...(c.peerTls ?? d.peerTls), clientCertAuth: v }),
-  },
-  { flag: 'unsafe-no-fsync', help: 'Disables fsync, unsafe, will cause data loss.', apply: (c, v) => (c.unsafeNoFsync = v) },
-  {
-    flag: 'experimental-initial-corrupt-check',
-    help: 'Enable to check data corruption before serving any client/peer traffic.',
-    apply: (c, v) => (c.experimentalInitialCorruptCheck = v),
-  },
-  {
-    flag: 'strict-reconfig-check',
-    help: 'Reject reconfiguration requests that would cause quorum loss. (default true)',
-    apply: (c, v) => (c.strictReconfigCheck = v),
-  },
-];
+export { allFlags, flagGroups } from './flag_table.js';
 
 export function envName(flag: string): string {
   return `ETCD_${flag.toUpperCase().replace(/-/g, '_')}`;
 }
 
-/** Go's flag package accepts -flag as well as --flag; commander wants the latter. */
+/** Go-style -flag and --flag are the same to Go's flag package (kept for callers that normalize). */
 export function normalizeArgs(args: string[]): string[] {
   const out: string[] = [];
   for (const a of args) {
@@ -230,53 +27,283 @@ export function normalizeArgs(args: string[]): string[] {
   return out;
 }
 
-export type ParseResult = { kind: 'run'; config: ServerConfig } | { kind: 'version' };
+/** Something to log once the logger exists. */
+export interface Notice {
+  level: 'info' | 'warn';
+  msg: string;
+  fields?: Record<string, unknown>;
+}
 
-/** Parses argv (without node and script) and the environment into a resolved ServerConfig. */
-export function parseFlags(args: string[], env: NodeJS.ProcessEnv): ParseResult {
-  const program = new Command('kvd')
-    .description('kvd: a member of a kv cluster, speaking etcd v3 API')
-    .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-    .allowExcessArguments(false)
-    .helpOption('-h, --help', 'Show this help.');
-  program.option('--version', 'Print the version and exit.');
-  for (const f of valueFlags) {
-    const o = new Option(`--${f.flag} <value>`, f.help).env(envName(f.flag));
-    if (f.def !== undefined) o.default(f.def);
-    program.addOption(o);
+/** kvd's logging, from --logger, --log-outputs (--log-output), --log-level and --debug. */
+export interface Logging {
+  logger: 'zap' | 'capnslog';
+  level: ServerConfig['logLevel'];
+  /** 'stderr', 'stdout' or file paths. */
+  outputs: string[];
+}
+
+export type ParseResult =
+  | { kind: 'run'; config: ServerConfig; logging: Logging; notices: Notice[]; configFile?: string }
+  | { kind: 'version' }
+  | { kind: 'help'; text: string };
+
+export interface ParseOptions {
+  /** Reads --config-file (tests inject it). */
+  readFile?: (path: string) => string;
+}
+
+const byName = new Map(allFlags.map((d) => [d.name, d]));
+const kinds = new Map<string, Kind>([
+  ...allFlags.map((d) => [d.name, d.kind] as const),
+  ...ignoredLegacy.map((n) => [n, 'ignored'] as const),
+]);
+
+/** A flag's default as a value (the zero value for an empty default). */
+export function defaultValue(d: FlagDef): Value {
+  if (d.def === '') {
+    if (typeof d.kind === 'object' || d.kind === 'strings' || d.kind === 'uniqueStrings') return [];
+    if (d.kind === 'duration') return 0;
+    if (d.kind === 'string') return '';
   }
-  for (const f of boolFlags) {
-    program.addOption(
-      new Option(`--${f.flag} [bool]`, f.help).env(envName(f.flag)).argParser((v: string) => {
-        try {
-          return bool(f.flag)(v);
-        } catch (e) {
-          throw new InvalidArgumentError((e as Error).message);
-        }
-      }),
-    );
+  return parseValue(d.kind, d.def);
+}
+
+function same(a: Value, b: Value): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function show(v: Value, kind: Kind): string {
+  if (Array.isArray(v)) return v.join(',');
+  if (kind === 'duration') return formatGoDuration(v as number);
+  return String(v);
+}
+
+/** etcd's setupLogging (embed/config_logging.go) in kvd's terms: pino writes what zap would. */
+function setupLogging(values: Map<string, Value>, notices: Notice[]): Logging {
+  const logger = values.get('logger') as string;
+  const level = values.get('log-level') as string;
+  const debug = values.get('debug') as boolean;
+  const deprecated = values.get('log-output') as string[];
+  let outputs = values.get('log-outputs') as string[];
+  if (!['debug', 'info', 'warn', 'error', 'panic', 'fatal'].includes(level)) throw new ConfigError(`unknown log level "${level}"`);
+  if (deprecated.length !== outputs.length) {
+    if (deprecated.length > outputs.length) {
+      notices.push({ level: 'warn', msg: "'--log-output' flag has been deprecated! Please use '--log-outputs'!" });
+      outputs = deprecated;
+    }
+  } else {
+    if (deprecated.length > 1) throw new ConfigError("both '--log-output' and '--log-outputs' are set; only set '--log-outputs'");
+    if (deprecated.length < 1) throw new ConfigError("either '--log-output' or '--log-outputs' flag must be set");
+    if (same(deprecated, outputs) && deprecated[0] !== 'default') {
+      throw new ConfigError(
+        `'--log-output=${goQuote(deprecated)}' and '--log-outputs=${goQuote(outputs)}' are incompatible; only set --log-outputs`,
+      );
+    }
+    if (!same(deprecated, ['default'])) {
+      notices.push({
+        level: 'warn',
+        msg: `[WARNING] Deprecated '--log-output' flag is set to ${goQuote(deprecated)}; please use '--log-outputs' flag`,
+      });
+    }
   }
-  // Commander reads env vars from process.env; give it the environment we were passed.
-  const saved = { ...process.env };
-  Object.assign(process.env, env);
-  try {
-    program.parse(normalizeArgs(args), { from: 'user' });
-  } finally {
-    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-    Object.assign(process.env, saved);
+  if (debug) notices.push({ level: 'warn', msg: `[WARNING] Deprecated '--debug' flag is set to true (use '--log-level=debug' instead` });
+  if (debug && level !== 'debug') {
+    notices.push({
+      level: 'warn',
+      msg: `[WARNING] Deprecated '--debug' flag is set to true with inconsistent '--log-level=${level}' flag`,
+    });
   }
-  const opts = program.opts<Record<string, string | boolean | undefined>>();
-  if (opts.version) return { kind: 'version' };
+  if (logger === 'capnslog') {
+    if (outputs.length !== 1) throw new ConfigError(`--logger=capnslog supports only 1 value in '--log-outputs', got ${goQuote(outputs)}`);
+    const o = outputs[0];
+    if (!['default', 'stderr', 'stdout'].includes(o))
+      throw new ConfigError(`unknown log-output "${o}" (only supports "default", "stderr", "stdout")`);
+    // capnslog's --debug is the debug level (with zap, --debug changes no level).
+    return { logger, level: (debug ? 'debug' : level) as Logging['level'], outputs: [o === 'stdout' ? 'stdout' : 'stderr'] };
+  }
+  if (logger === 'zap') {
+    if (outputs.length === 0) outputs = ['default'];
+    if (outputs.length > 1 && outputs.includes('default')) throw new ConfigError(`multi logoutput for "default" is not supported yet`);
+    const targets: string[] = [];
+    for (const o of outputs) {
+      if (o === 'systemd/journal') {
+        notices.push({
+          level: 'warn',
+          msg: 'log output systemd/journal: kvd cannot write to the journal directly; logging to stderr (which systemd captures)',
+        });
+        targets.push('stderr');
+      } else targets.push(o === 'default' ? 'stderr' : o);
+    }
+    return { logger, level: level as Logging['level'], outputs: [...new Set(targets)] };
+  }
+  throw new ConfigError(`unknown logger option "${logger}"`);
+}
+
+/** Go's %q of a []string: ["a" "b"]. */
+function goQuote(xs: string[]): string {
+  return `[${xs.map((x) => JSON.stringify(x)).join(' ')}]`;
+}
+
+/** `kvd --help`: etcd's groups, flags, defaults (as etcd prints them) and what kvd does. */
+export function helpText(): string {
+  const lines = [
+    'Usage:',
+    '',
+    '  kvd [flags]',
+    "    Start a kv member (flags, ETCD_* variables and --config-file as etcd 3.4's).",
+    '',
+    '  kvd --version',
+    '    Show the version of kvd.',
+    '',
+    '  kvd -h | --help',
+    '    Show the help information about kvd.',
+    '',
+    'See docs/flags.md for what each flag does in kvd.',
+  ];
+  for (const g of flagGroups) {
+    lines.push('', `${g.title}:`);
+    for (const d of g.flags) {
+      const def = d.helpDef ?? d.def;
+      lines.push(`  --${d.name} '${def}'`, `    ${d.help}`);
+      const u = d.use;
+      if ('noEffect' in u) lines.push(`    [kvd: accepted, no effect: ${u.noEffect}]`);
+      if ('notYet' in u) lines.push(`    [kvd: only the default until issue ${u.notYet}]`);
+      if ('refuse' in u) lines.push(`    [kvd: only the default: ${u.refuse}]`);
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * Parses argv (without node and script) and the environment as etcd 3.4 does, into a resolved
+ * ServerConfig, kvd's logging and the notices to log. Bad input throws ConfigError with etcd's
+ * text where etcd has one.
+ */
+export function parseFlags(args: string[], env: NodeJS.ProcessEnv, opts: ParseOptions = {}): ParseResult {
+  const parsed = parseArgs(args, kinds);
+  if (parsed.help) return { kind: 'help', text: helpText() };
+  const notices: Notice[] = [];
+  // flag.Parse checks every value given on the command line, even when a config file will win.
+  const cmdline = new Map<string, Value>();
+  for (const [name, raw] of parsed.set) {
+    const kind = kinds.get(name)!;
+    if (kind === 'ignored') {
+      notices.push({ level: 'warn', msg: `flag "-${name}" is no longer supported - ignoring.` });
+      continue;
+    }
+    try {
+      cmdline.set(name, parseValue(kind, raw));
+    } catch (e) {
+      throw flagValueError(name, kind, raw, e);
+    }
+  }
+  if (cmdline.get('version') === true) return { kind: 'version' };
+
+  const values = new Map<string, Value>(allFlags.map((d) => [d.name, defaultValue(d)]));
+  const given = new Set<string>();
+  // ETCD_CONFIG_FILE is read on its own: it decides whether the other variables count at all.
+  const configFile = (cmdline.get('config-file') as string | undefined) || env[envName('config-file')] || '';
+  if (configFile !== '') {
+    const file = readConfigFile(configFile, allFlags, opts.readFile);
+    for (const [k, v] of file.values) {
+      values.set(k, v);
+      given.add(k);
+    }
+    const ignoredFlags = [...parsed.set.keys()].filter((k) => k !== 'config-file');
+    const ignoredEnv = Object.keys(env).filter((k) => k.startsWith('ETCD_') && k !== envName('config-file'));
+    const msg = 'loaded server configuration, other configuration command line flags and environment variables will be ignored if provided';
+    if (ignoredFlags.length + ignoredEnv.length > 0) {
+      notices.push({ level: 'warn', msg, fields: { path: configFile, ignoredFlags, ignoredEnv } });
+    } else notices.push({ level: 'info', msg, fields: { path: configFile } });
+  } else {
+    for (const [k, v] of cmdline) {
+      values.set(k, v);
+      given.add(k);
+    }
+    fromEnv(env, parsed.set, values, given, notices);
+    // etcd drops the default advertise URL when only the listen URL is set, then refuses.
+    if (given.has('listen-client-urls') && !given.has('advertise-client-urls') && values.get('proxy') === 'off') {
+      throw new ConfigError('--advertise-client-urls is required when --listen-client-urls is set explicitly');
+    }
+  }
+
   const partial: Partial<ServerConfig> = {};
-  const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-  for (const f of valueFlags) {
-    const v = opts[camel(f.flag)];
-    if (typeof v === 'string') f.apply(partial, v);
+  for (const d of allFlags) {
+    if (!given.has(d.name)) continue;
+    const v = values.get(d.name)!;
+    const u = d.use;
+    if ('apply' in u) u.apply(partial, v);
+    else if ('noEffect' in u)
+      notices.push({ level: 'warn', msg: `flag --${d.name} has no effect in kvd: ${u.noEffect}`, fields: { value: show(v, d.kind) } });
+    else if ('notYet' in u || 'refuse' in u) {
+      if (same(v, defaultValue(d))) continue;
+      const why =
+        'notYet' in u
+          ? `is not yet supported (issue ${u.notYet}); only etcd's default (${d.helpDef ?? (d.def || 'empty')}) is accepted`
+          : `is not supported: ${u.refuse}`;
+      throw new ConfigError(`--${d.name}=${show(v, d.kind)} ${why}`);
+    }
   }
-  for (const f of boolFlags) {
-    const v = opts[camel(f.flag)];
-    if (v !== undefined) f.apply(partial, v === true || v === 'true' ? true : v === false ? false : bool(f.flag)(String(v)));
+  if (
+    given.has('experimental-enable-lease-checkpoint-persist') &&
+    values.get('experimental-enable-lease-checkpoint-persist') === true &&
+    values.get('experimental-enable-lease-checkpoint') !== true
+  ) {
+    throw new ConfigError('setting experimental-enable-lease-checkpoint-persist requires experimental-enable-lease-checkpoint');
   }
-  return { kind: 'run', config: resolveConfig(partial) };
+  const logging = setupLogging(values, notices);
+  partial.logLevel = logging.level;
+  const config = resolveConfig(partial);
+  return { kind: 'run', config, logging, notices, ...(configFile !== '' ? { configFile } : {}) };
+}
+
+/**
+ * etcd's SetFlagsFromEnv + verifyEnv (pkg/flags/flag.go): a non-empty ETCD_<FLAG> sets a flag not
+ * given on the command line; one that is also given there is a fatal conflict; other ETCD_*
+ * variables are warned about.
+ */
+function fromEnv(
+  env: NodeJS.ProcessEnv,
+  cmd: Map<string, string>,
+  values: Map<string, Value>,
+  given: Set<string>,
+  notices: Notice[],
+): void {
+  const used = new Set<string>();
+  const names = [...allFlags.map((d) => d.name), ...ignoredLegacy];
+  const alreadySet = new Set([...cmd.keys()].map(envName));
+  for (const name of names) {
+    const key = envName(name);
+    if (alreadySet.has(key)) continue;
+    const raw = env[key];
+    if (raw === undefined || raw === '') continue;
+    used.add(key);
+    const kind = kinds.get(name)!;
+    if (kind === 'ignored') {
+      notices.push({ level: 'warn', msg: `flag "-${name}" is no longer supported - ignoring.` });
+      continue;
+    }
+    try {
+      values.set(name, parseValue(kind, raw));
+    } catch (e) {
+      throw envValueError(key, raw, e);
+    }
+    given.add(name);
+    notices.push({ level: 'info', msg: `recognized and used environment variable ${key}=${raw}` });
+  }
+  for (const [key, raw] of Object.entries(env)) {
+    if (used.has(key)) continue;
+    if (alreadySet.has(key)) {
+      throw new ConfigError(
+        `conflicting environment variable "${key}" is shadowed by corresponding command-line flag (either unset environment variable or disable flag)`,
+      );
+    }
+    if (key.startsWith('ETCD_') && key !== envName('config-file'))
+      notices.push({ level: 'warn', msg: `unrecognized environment variable ${key}=${raw}` });
+  }
+}
+
+/** Every flag name kvd accepts (etcd's, its ignored etcd 2 flags, kv's extensions). */
+export function flagNames(): string[] {
+  return [...byName.keys(), ...ignoredLegacy];
 }

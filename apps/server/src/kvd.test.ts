@@ -53,6 +53,8 @@ describe('kvd process', () => {
         server.dataDir,
         '--listen-client-urls',
         `http://127.0.0.1:${other.ports[0]}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${other.ports[0]}`,
         '--listen-peer-urls',
         `http://127.0.0.1:${other.ports[1]}`,
         ...cluster,

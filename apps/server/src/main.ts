@@ -1,6 +1,5 @@
 // kvd: starts one member with etcd's flags, stops cleanly on SIGTERM/SIGINT.
 import { createRequire } from 'node:module';
-import { CommanderError } from 'commander';
 import { ConfigError, createLogger, DataDirError, EtcdApiVersion, initFailpoints, KvServer } from '@kv/server';
 import { parseFlags } from './flags.js';
 
@@ -11,22 +10,33 @@ export async function main(argv: string[]): Promise<void> {
   try {
     parsed = parseFlags(argv.slice(2), process.env);
   } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode);
     if (err instanceof ConfigError) {
       process.stderr.write(`kvd: ${err.message}\n`);
       process.exit(2);
     }
     throw err;
   }
+  if (parsed.kind === 'help') {
+    process.stdout.write(parsed.text);
+    return;
+  }
   if (parsed.kind === 'version') {
     process.stdout.write(`kvd Version: ${pkg.version}\netcd API Version: ${EtcdApiVersion}\nNode Version: ${process.version}\n`);
     return;
   }
-  const config = parsed.config;
+  const { config, logging, notices } = parsed;
   // Everything kvd creates is private to its user, as etcd's data dir is (0700 directories, 0600
   // files): LevelDB creates its files with the umask, and so do snapshot and WAL directories.
   process.umask(0o077);
-  const logger = createLogger(config.logLevel, 'kvd');
+  let logger;
+  try {
+    logger = createLogger(config.logLevel, 'kvd', logging.outputs);
+  } catch (err) {
+    process.stderr.write(`kvd: cannot open log output: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+  // Each once, now that there is a logger: variables used, flags without effect, deprecations.
+  for (const n of notices) logger[n.level](n.fields ?? {}, n.msg);
   try {
     const armed = initFailpoints(process.env); // test builds only: needs KVD_TEST_HOOKS=1
     if (armed.length > 0) logger.warn({ failpoints: process.env.KVD_FAILPOINTS }, 'failpoints armed (KVD_TEST_HOOKS)');

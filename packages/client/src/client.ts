@@ -2,22 +2,15 @@
 // v3 cluster (real etcd or kvd).
 import { etcdserverpb } from '@kv/api';
 import { toBigInt, type Bytes, type Int64 } from './bytes.js';
-import type { Clock } from './clock.js';
-import { Connections, type AuthOptions, type CallOpts, type TlsOptions } from './connection.js';
-import { toEtcdError } from './errors.js';
-import {
-  Txn,
-  deleteRequest,
-  isReadOnlyTxn,
-  putRequest,
-  rangeRequest,
-  type CompactOptions,
-  type DeleteOptions,
-  type GetOptions,
-  type PutOptions,
-} from './kv.js';
+import type { Clock, Random } from './clock.js';
+import { Connections, type AuthOptions, type CallOpts, type EndpointStats, type TlsOptions } from './connection.js';
+import { EtcdError, toEtcdError } from './errors.js';
+import type { RetryOptions } from './retry.js';
+import { status } from '@grpc/grpc-js';
+import { KvMethods, isReadOnlyTxn, type CompactOptions } from './kv.js';
 import { Lease } from './lease.js';
 import { WatchHub, type WatchOptions, type Watcher } from './watch.js';
+import { Namespace } from './namespace.js';
 
 export interface ClientOptions {
   /** "host:port", "http://host:port", "https://host:port" (TLS) or "unix:path". */
@@ -30,9 +23,34 @@ export interface ClientOptions {
   tls?: TlsOptions;
   /** Log in with etcd's Auth service and send the token with every call. */
   auth?: AuthOptions;
+  /** Retries of failed unary calls: `{ maxAttempts: 100, backoffMs: 25, jitter: 0.1 }` by default (etcd's). */
+  retry?: RetryOptions;
+  /** How long an endpoint that failed is skipped before being probed again (ms, default 1000, doubling up to 8x). */
+  unhealthyBackoffMs?: number;
+  /** Replace the endpoints with the members' client URLs every this many ms (etcd's AutoSyncInterval; 0 = off, the default). */
+  autoSyncIntervalMs?: number;
+  /** gRPC keep-alive ping interval when idle (ms; etcd's DialKeepAliveTime; off by default). */
+  keepaliveTimeMs?: number;
+  /** Close a connection whose keep-alive ping is not answered within this (ms; etcd's DialKeepAliveTimeout). */
+  keepaliveTimeoutMs?: number;
+  /** Ping even with no call or stream open (etcd's PermitWithoutStream). */
+  permitWithoutStream?: boolean;
+  /** Largest request sent (bytes; default unlimited — etcd's Go client: 2 MiB). */
+  maxCallSendMsgSize?: number;
+  /** Largest response accepted (bytes; default unlimited — etcd's Go client: 2^31-1). */
+  maxCallRecvMsgSize?: number;
+  /** Refuse to work with a cluster older than 3.2 (etcd's RejectOldCluster): every call first checks Status. */
+  rejectOldCluster?: boolean;
+  /** Extra @grpc/grpc-js channel options (applied last). */
+  channelOptions?: Record<string, string | number>;
   /** Time source for keep-alive timers and retry backoff (tests). */
   clock?: Clock;
+  /** Randomness for retry jitter (tests). */
+  random?: Random;
 }
+
+/** etcd's ErrOldCluster text. */
+export const OLD_CLUSTER_TEXT = 'etcdclient: old cluster version';
 
 /** Options of calls that may go to one chosen endpoint instead of the active one. */
 export interface EndpointCallOpts extends CallOpts {
@@ -40,81 +58,140 @@ export interface EndpointCallOpts extends CallOpts {
   endpoint?: string;
 }
 
-export class Client {
+export class Client extends KvMethods {
   private readonly conns: Connections;
   private readonly hub: WatchHub;
   readonly lease: Lease;
   readonly maintenance: Maintenance;
   readonly cluster: Cluster;
 
+  private syncTimer: unknown;
+  private readonly autoSyncIntervalMs: number;
+
   constructor(opts: ClientOptions) {
+    super();
     this.conns = new Connections(opts);
     this.hub = new WatchHub(this.conns);
     this.lease = new Lease(this.conns);
     this.maintenance = new Maintenance(this.conns);
     this.cluster = new Cluster(this.conns);
+    this.autoSyncIntervalMs = opts.autoSyncIntervalMs ?? 0;
+    if (!(this.autoSyncIntervalMs >= 0)) throw new RangeError(`autoSyncIntervalMs must be >= 0, got ${opts.autoSyncIntervalMs}`);
+    if (opts.rejectOldCluster) {
+      const gate = this.checkVersion(opts.dialTimeoutMs ?? 2000);
+      gate.catch(() => undefined);
+      this.conns.gate = gate;
+    }
+    this.scheduleSync();
   }
 
-  /** The configured endpoints. */
+  /** The endpoints in use: as configured, or as the last sync() set them. */
   get endpoints(): string[] {
     return this.conns.endpoints;
   }
 
+  /** Use these endpoints from now on (etcd's SetEndpoints); channels of kept endpoints stay. */
+  setEndpoints(endpoints: string[]): void {
+    this.conns.setEndpoints(endpoints);
+  }
+
+  /**
+   * Replace the endpoints with the client URLs of the cluster's members (etcd's Sync: named,
+   * non-learner members only). Leaves them as they are when the list would be empty.
+   */
+  async sync(opts: CallOpts = {}): Promise<string[]> {
+    const r = await this.cluster.memberList(opts);
+    const eps = r.members.filter((m) => m.name !== '' && !m.isLearner).flatMap((m) => m.clientURLs);
+    if (eps.length > 0 && !this.conns.isClosed) this.conns.setEndpoints(eps);
+    return this.endpoints;
+  }
+
+  private scheduleSync(): void {
+    if (this.autoSyncIntervalMs === 0 || this.conns.isClosed) return;
+    const clock = this.conns.clock;
+    this.syncTimer = clock.setTimeout(() => {
+      // etcd bounds each automatic sync by 5 s and only logs failures; the next tick tries again.
+      this.sync({ timeoutMs: 5000 })
+        .catch(() => undefined)
+        .finally(() => this.scheduleSync());
+    }, this.autoSyncIntervalMs);
+    (this.syncTimer as { unref?: () => void } | undefined)?.unref?.();
+  }
+
+  /** etcd's checkVersion: fine when any endpoint reports 3.2 or newer; otherwise the last error. */
+  private async checkVersion(timeoutMs: number): Promise<void> {
+    let last: unknown;
+    const results = await Promise.allSettled(
+      this.conns.endpoints.map((endpoint) =>
+        this.conns.unary((c) => c.maintenance.status.bind(c.maintenance), {}, { idempotent: true, endpoint, timeoutMs }, true),
+      ),
+    );
+    for (const r of results) {
+      if (r.status === 'rejected') {
+        last = r.reason;
+        continue;
+      }
+      const [maj, min] = r.value.version.split('.').map((x) => Number.parseInt(x, 10));
+      if (maj === undefined || min === undefined || Number.isNaN(maj) || Number.isNaN(min)) {
+        last = new EtcdError(status.UNKNOWN, `cannot parse server version ${JSON.stringify(r.value.version)}`);
+      } else if (maj < 3 || (maj === 3 && min < 2)) {
+        last = new EtcdError(status.FAILED_PRECONDITION, OLD_CLUSTER_TEXT);
+      } else {
+        return;
+      }
+    }
+    throw last;
+  }
+
+  /** Requests started and failures seen per endpoint (round-robin and health at work). */
+  endpointStats(): EndpointStats[] {
+    return this.conns.stats();
+  }
+
+  /** The same KV, Watch and Lease API with every key under `prefix` (etcd's namespace package). */
+  namespace(prefix: Bytes): Namespace {
+    return new Namespace(this, prefix);
+  }
+
   /** Close every channel; watchers and keep-alives end. */
   close(): void {
+    this.conns.clock.clearTimeout(this.syncTimer);
     this.hub.close();
     this.conns.close();
   }
 
+  /** Internal: the connection pool (namespaces, recipes). */
+  get connections(): Connections {
+    return this.conns;
+  }
+
   // ---- KV ----
 
-  /** Read one key, or a range with `prefix`, `fromKey` or `rangeEnd`. */
-  get(key: Bytes, opts: GetOptions & CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
-    return this.conns.unary((c) => c.kv.range.bind(c.kv), rangeRequest(key, opts), { ...opts, idempotent: true });
+  /** Send a ready-made RangeRequest. */
+  sendRange(req: etcdserverpb.RangeRequest, opts: CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
+    return this.conns.unary((c) => c.kv.range.bind(c.kv), req, { ...callOpts(opts), idempotent: true });
   }
 
-  /** Every key starting with `prefix`. */
-  getPrefix(prefix: Bytes, opts: Omit<GetOptions, 'prefix' | 'fromKey' | 'rangeEnd'> & CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
-    return this.get(prefix, { ...opts, prefix: true });
+  /** Send a ready-made PutRequest. */
+  sendPut(req: etcdserverpb.PutRequest, opts: CallOpts = {}): Promise<etcdserverpb.PutResponse> {
+    return this.conns.unary((c) => c.kv.put.bind(c.kv), req, { ...callOpts(opts), idempotent: false });
   }
 
-  /** Keys in [key, rangeEnd). */
-  getRange(
-    key: Bytes,
-    rangeEnd: Bytes,
-    opts: Omit<GetOptions, 'prefix' | 'fromKey' | 'rangeEnd'> & CallOpts = {},
-  ): Promise<etcdserverpb.RangeResponse> {
-    return this.get(key, { ...opts, rangeEnd });
-  }
-
-  /** Every key >= `key`. */
-  getFromKey(key: Bytes, opts: Omit<GetOptions, 'prefix' | 'fromKey' | 'rangeEnd'> & CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
-    return this.get(key, { ...opts, fromKey: true });
-  }
-
-  put(key: Bytes, value: Bytes, opts: PutOptions & CallOpts = {}): Promise<etcdserverpb.PutResponse> {
-    return this.conns.unary((c) => c.kv.put.bind(c.kv), putRequest(key, value, opts), { ...opts, idempotent: false });
-  }
-
-  /** Delete one key, or a range with `prefix`, `fromKey` or `rangeEnd`. */
-  delete(key: Bytes, opts: DeleteOptions & CallOpts = {}): Promise<etcdserverpb.DeleteRangeResponse> {
-    return this.conns.unary((c) => c.kv.deleteRange.bind(c.kv), deleteRequest(key, opts), { ...opts, idempotent: false });
-  }
-
-  /** Start a transaction: `client.txn().if(...).then(...).else(...).commit()`. */
-  txn(): Txn {
-    return new Txn((req, opts) => this.txnRequest(req, opts));
+  /** Send a ready-made DeleteRangeRequest. */
+  sendDeleteRange(req: etcdserverpb.DeleteRangeRequest, opts: CallOpts = {}): Promise<etcdserverpb.DeleteRangeResponse> {
+    return this.conns.unary((c) => c.kv.deleteRange.bind(c.kv), req, { ...callOpts(opts), idempotent: false });
   }
 
   /** Send a ready-made TxnRequest. */
   txnRequest(req: etcdserverpb.TxnRequest, opts: CallOpts = {}): Promise<etcdserverpb.TxnResponse> {
-    return this.conns.unary((c) => c.kv.txn.bind(c.kv), req, { ...opts, idempotent: isReadOnlyTxn(req) });
+    // etcd tags every Txn non-repeatable; one that only reads is retried like a Range here.
+    return this.conns.unary((c) => c.kv.txn.bind(c.kv), req, { ...callOpts(opts), idempotent: isReadOnlyTxn(req) });
   }
 
-  /** Discard history before `revision`. */
+  /** Discard history before `revision`. Not repeatable (etcd): a second one would fail with "compacted". */
   compact(revision: Int64, opts: CompactOptions & CallOpts = {}): Promise<etcdserverpb.CompactionResponse> {
     const req = etcdserverpb.CompactionRequest.fromPartial({ revision: toBigInt(revision), physical: opts.physical ?? false });
-    return this.conns.unary((c) => c.kv.compact.bind(c.kv), req, { ...opts, idempotent: true });
+    return this.conns.unary((c) => c.kv.compact.bind(c.kv), req, { ...callOpts(opts), idempotent: false });
   }
 
   // ---- Watch ----
@@ -122,6 +199,11 @@ export class Client {
   /** Watch a key or range; see Watcher. All watchers of a client share one stream. */
   watch(key: Bytes, opts: WatchOptions = {}): Watcher {
     return this.hub.watch(key, opts);
+  }
+
+  /** Internal: a watcher whose responses pass through `map` before delivery (namespaces). */
+  watchMapped(key: Bytes, opts: WatchOptions, map: (r: etcdserverpb.WatchResponse) => etcdserverpb.WatchResponse): Watcher {
+    return this.hub.watch(key, opts, map);
   }
 
   /** Ask for a progress notification on every watcher of this client. */
@@ -148,6 +230,11 @@ export class Maintenance {
     return this.conns.unary((c) => c.maintenance.hashKv.bind(c.maintenance), req, { ...opts, idempotent: true });
   }
 
+  /** Active alarms (etcd's AlarmList). */
+  alarmList(opts: EndpointCallOpts = {}): Promise<etcdserverpb.AlarmResponse> {
+    return this.alarms(opts);
+  }
+
   /** Active alarms. */
   alarms(opts: EndpointCallOpts = {}): Promise<etcdserverpb.AlarmResponse> {
     const req = etcdserverpb.AlarmRequest.fromPartial({ action: etcdserverpb.AlarmRequest_AlarmAction.GET });
@@ -164,13 +251,15 @@ export class Maintenance {
     return this.conns.unary((c) => c.maintenance.alarm.bind(c.maintenance), req, { ...opts, idempotent: true });
   }
 
+  /** Defragment the backend of one member (pass `endpoint`); not repeatable, as in etcd. */
   defragment(opts: EndpointCallOpts = {}): Promise<etcdserverpb.DefragmentResponse> {
-    return this.conns.unary((c) => c.maintenance.defragment.bind(c.maintenance), {}, { ...opts, idempotent: true });
+    return this.conns.unary((c) => c.maintenance.defragment.bind(c.maintenance), {}, { ...opts, idempotent: false });
   }
-  /** Moves leadership to `targetId`; must reach the leader (pass its `endpoint`). */
+
+  /** Moves leadership to `targetId`; must reach the leader (pass its `endpoint`). Repeatable, as in etcd. */
   moveLeader(targetId: Int64, opts: EndpointCallOpts = {}): Promise<etcdserverpb.MoveLeaderResponse> {
     const req = etcdserverpb.MoveLeaderRequest.fromPartial({ targetID: BigInt(targetId) });
-    return this.conns.unary((c) => c.maintenance.moveLeader.bind(c.maintenance), req, { ...opts, idempotent: false });
+    return this.conns.unary((c) => c.maintenance.moveLeader.bind(c.maintenance), req, { ...opts, idempotent: true });
   }
 
   /** Stream a backend snapshot; yields its chunks in order. */
@@ -211,6 +300,11 @@ export class Cluster {
     return this.conns.unary((c) => c.cluster.memberAdd.bind(c.cluster), req, { ...opts, idempotent: false });
   }
 
+  /** Adds a learner (etcd's MemberAddAsLearner). */
+  memberAddAsLearner(peerURLs: string[], opts: EndpointCallOpts = {}): Promise<etcdserverpb.MemberAddResponse> {
+    return this.memberAdd(peerURLs, { ...opts, isLearner: true });
+  }
+
   memberRemove(id: Int64, opts: EndpointCallOpts = {}): Promise<etcdserverpb.MemberRemoveResponse> {
     const req = etcdserverpb.MemberRemoveRequest.fromPartial({ ID: BigInt(id) });
     return this.conns.unary((c) => c.cluster.memberRemove.bind(c.cluster), req, { ...opts, idempotent: false });
@@ -226,4 +320,9 @@ export class Cluster {
     const req = etcdserverpb.MemberPromoteRequest.fromPartial({ ID: BigInt(id) });
     return this.conns.unary((c) => c.cluster.memberPromote.bind(c.cluster), req, { ...opts, idempotent: false });
   }
+}
+
+/** Only the call options (the KV option objects carry more fields). */
+function callOpts(o: CallOpts & { endpoint?: string }): CallOpts {
+  return { timeoutMs: o.timeoutMs, signal: o.signal };
 }

@@ -30,3 +30,11 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** Randomness for retry jitter; injectable for tests. */
+export interface Random {
+  /** Uniform in [0, 1). */
+  float(): number;
+}
+
+export const systemRandom: Random = { float: () => Math.random() };

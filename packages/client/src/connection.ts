@@ -1,11 +1,14 @@
-// Channels to the configured endpoints, endpoint selection and fail-over, deadlines, and the
-// auth token. One gRPC channel per endpoint, shared by all six etcd service stubs.
+// Channels to the endpoints, endpoint selection (round robin over healthy endpoints), retries,
+// deadlines, and the auth token. One gRPC channel per endpoint, shared by all six etcd service
+// stubs.
 //
 // Invariants:
-// - `current` always indexes `conns`; it only moves forward (mod n) after a transport failure
-//   on the endpoint it points at.
-// - A request is sent again on another endpoint only when it is idempotent or certainly never
-//   left this process (the channel had no connection).
+// - `conns` is never empty; `rr` is the index the next pick starts from (taken mod the length,
+//   since sync() may shrink the list).
+// - An endpoint is unhealthy while `unhealthyUntil` is in the future: picks skip it unless every
+//   endpoint is unhealthy, and then the one whose backoff ends first is probed.
+// - A request is sent again only when retry.ts's isSafeRetry allows it for its policy
+//   (etcd's repeatable / non-repeatable RPCs).
 import {
   credentials,
   connectivityState,
@@ -20,16 +23,9 @@ import {
 } from '@grpc/grpc-js';
 import { etcdserverpb } from '@kv/api';
 import { parseEndpoint, type Endpoint } from './endpoints.js';
-import {
-  CancelledError,
-  DeadlineExceededError,
-  InvalidAuthTokenError,
-  UnavailableError,
-  isTransportFailure,
-  neverSent,
-  toEtcdError,
-} from './errors.js';
-import { sleep, systemClock, type Clock } from './clock.js';
+import { CancelledError, DeadlineExceededError, InvalidAuthTokenError, UnavailableError, toEtcdError, type EtcdError } from './errors.js';
+import { sleep, systemClock, systemRandom, type Clock, type Random } from './clock.js';
+import { backoffMs, isSafeRetry, marksUnhealthy, retryConfig, type RetryConfig, type RetryOptions } from './retry.js';
 
 /** TLS material, PEM text or bytes (not file names). */
 export interface TlsOptions {
@@ -59,32 +55,58 @@ export interface ConnectionOptions {
   /** TLS for every endpoint (also turned on per endpoint by an https:// scheme). */
   tls?: TlsOptions;
   auth?: AuthOptions;
-  /** Extra @grpc/grpc-js channel options. */
+  /** Retries of failed unary calls (see retry.ts). */
+  retry?: RetryOptions;
+  /** How long an endpoint that failed is skipped before it is probed again (ms, default 1000; doubles per failure up to 8x). */
+  unhealthyBackoffMs?: number;
+  /** gRPC keep-alive: ping after this long without activity (ms; etcd's DialKeepAliveTime, default off). */
+  keepaliveTimeMs?: number;
+  /** gRPC keep-alive: close the connection when a ping is not answered within this (ms; etcd's DialKeepAliveTimeout, grpc default 20000). */
+  keepaliveTimeoutMs?: number;
+  /** Send keep-alive pings even when no call or stream is open (etcd's PermitWithoutStream). */
+  permitWithoutStream?: boolean;
+  /** Largest request this client sends (bytes; default unlimited, etcd's Go client 2 MiB). */
+  maxCallSendMsgSize?: number;
+  /** Largest response this client accepts (bytes; default unlimited, etcd's Go client 2^31-1). */
+  maxCallRecvMsgSize?: number;
+  /** Extra @grpc/grpc-js channel options (win over everything above). */
   channelOptions?: Partial<ClientOptions>;
   clock?: Clock;
+  random?: Random;
 }
 
 /** Per-call options accepted by every unary method. */
 export interface CallOpts {
-  /** Deadline for this call, relative; overrides the client's requestTimeoutMs. */
+  /** Deadline for this call, relative; overrides the client's requestTimeoutMs. Bounds the retries too. */
   timeoutMs?: number;
-  /** Abort the call. */
+  /** Abort the call (and its retries). */
   signal?: AbortSignal;
 }
 
 /** Internal: how a unary call may be retried and where it goes. */
 export interface UnaryPolicy extends CallOpts {
-  /** Safe to send twice (reads, and writes whose repetition is harmless). */
+  /** etcd's "repeatable" RPCs: safe to send twice (reads, and writes whose repetition is harmless). */
   idempotent: boolean;
   /** Send only to this endpoint (as written by the user); no fail-over. */
   endpoint?: string;
+}
+
+/** Requests and failures per endpoint, for tests and operators. */
+export interface EndpointStats {
+  endpoint: string;
+  /** Unary calls and streams started on this endpoint. */
+  sent: number;
+  /** Of those, the ones that failed with an error that marks the endpoint unhealthy. */
+  failed: number;
+  /** Not in its backoff period. */
+  healthy: boolean;
 }
 
 type Callback<Res> = (err: ServiceError | null, res: Res) => void;
 /** The 4-argument overload of a generated unary stub method. */
 export type UnaryMethod<Req, Res> = (req: Req, md: Metadata, options: Partial<CallOptions>, cb: Callback<Res>) => ClientUnaryCall;
 
-/** The six service stubs of one endpoint, sharing one channel. */
+/** The six service stubs of one endpoint, sharing one channel, and its health. */
 export class EndpointConn {
   readonly kv: etcdserverpb.KVClient;
   readonly watch: etcdserverpb.WatchClient;
@@ -93,9 +115,16 @@ export class EndpointConn {
   readonly maintenance: etcdserverpb.MaintenanceClient;
   readonly auth: etcdserverpb.AuthClient;
   readonly channel: Channel;
+  /** Skipped by picks until this time (ms since epoch); 0: healthy. */
+  unhealthyUntil = 0;
+  /** Consecutive failures (resets on success); sets the backoff. */
+  failures = 0;
+  sent = 0;
+  failed = 0;
 
   constructor(
-    readonly endpoint: Endpoint,
+    /** Replaced by setEndpoints when the same target is named differently. */
+    public endpoint: Endpoint,
     creds: ChannelCredentials,
     options: Partial<ClientOptions>,
   ) {
@@ -115,42 +144,65 @@ export class EndpointConn {
 }
 
 const DEFAULT_DIAL_TIMEOUT_MS = 2000;
+const DEFAULT_UNHEALTHY_BACKOFF_MS = 1000;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 1000;
 
+/** grpc-js channel options for the client options (etcd's clientv3.Config names mapped). */
+export function channelOptionsFor(opts: ConnectionOptions): Partial<ClientOptions> {
+  const o: Partial<ClientOptions> = {
+    'grpc.max_receive_message_length': opts.maxCallRecvMsgSize ?? -1,
+    'grpc.max_send_message_length': opts.maxCallSendMsgSize ?? -1,
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 1000,
+  };
+  if (opts.maxCallSendMsgSize !== undefined && opts.maxCallRecvMsgSize !== undefined && opts.maxCallSendMsgSize > opts.maxCallRecvMsgSize) {
+    // etcd's Go client refuses the same combination.
+    throw new RangeError(
+      `gRPC message recv limit (${opts.maxCallRecvMsgSize} bytes) must be greater than send limit (${opts.maxCallSendMsgSize} bytes)`,
+    );
+  }
+  if (opts.keepaliveTimeMs !== undefined) o['grpc.keepalive_time_ms'] = opts.keepaliveTimeMs;
+  if (opts.keepaliveTimeoutMs !== undefined) o['grpc.keepalive_timeout_ms'] = opts.keepaliveTimeoutMs;
+  if (opts.permitWithoutStream !== undefined) o['grpc.keepalive_permit_without_calls'] = opts.permitWithoutStream ? 1 : 0;
+  if (opts.tls?.serverName) o['grpc.ssl_target_name_override'] = opts.tls.serverName;
+  return { ...o, ...opts.channelOptions };
+}
+
 export class Connections {
   readonly clock: Clock;
-  private readonly conns: EndpointConn[];
+  readonly random: Random;
+  private conns: EndpointConn[];
   /** Connections made for endpoints named in a call but not in the configured list. */
   private readonly extra = new Map<string, EndpointConn>();
-  private current = 0;
+  private rr = 0;
   private closed = false;
   private token: string | undefined;
   private authInFlight: Promise<string> | undefined;
   private readonly dialTimeoutMs: number;
   private readonly requestTimeoutMs: number | undefined;
+  private readonly unhealthyBackoffMs: number;
+  readonly retry: RetryConfig;
   private readonly creds: ChannelCredentials;
   private readonly channelOptions: Partial<ClientOptions>;
   private readonly tls: TlsOptions | undefined;
   private readonly authOpts: AuthOptions | undefined;
+  /** Awaited by every unary call before it is sent (the rejectOldCluster check). */
+  gate: Promise<void> | undefined;
   /** Aborted by close(): wakes every backoff sleep and stream loop. */
   readonly closing = new AbortController();
 
   constructor(opts: ConnectionOptions) {
     if (!opts.endpoints || opts.endpoints.length === 0) throw new TypeError('no endpoints given');
     this.clock = opts.clock ?? systemClock;
+    this.random = opts.random ?? systemRandom;
     this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
     this.requestTimeoutMs = opts.requestTimeoutMs;
+    this.unhealthyBackoffMs = opts.unhealthyBackoffMs ?? DEFAULT_UNHEALTHY_BACKOFF_MS;
+    this.retry = retryConfig(opts.retry);
     this.tls = opts.tls;
     this.authOpts = opts.auth;
-    this.channelOptions = {
-      'grpc.max_receive_message_length': -1,
-      'grpc.max_send_message_length': -1,
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 1000,
-      ...(opts.tls?.serverName ? { 'grpc.ssl_target_name_override': opts.tls.serverName } : {}),
-      ...opts.channelOptions,
-    };
+    this.channelOptions = channelOptionsFor(opts);
     this.creds = credentials.createInsecure();
     this.conns = opts.endpoints.map((e) => this.makeConn(parseEndpoint(e)));
   }
@@ -168,14 +220,43 @@ export class Connections {
     return credentials.createSsl(buf(t.ca), buf(t.key), buf(t.cert), verify);
   }
 
-  /** The endpoints as configured. */
+  /** The endpoints in use (as configured, or as the last sync() set them). */
   get endpoints(): string[] {
     return this.conns.map((c) => c.endpoint.original);
   }
 
-  /** The connection requests currently go to. */
-  active(): EndpointConn {
-    return this.conns[this.current]!;
+  /**
+   * Replace the endpoint set. Channels of endpoints that stay (same gRPC target and TLS) are
+   * kept with their health; the others are closed (streams on them move on when they fail).
+   */
+  setEndpoints(endpoints: string[]): void {
+    this.checkOpen();
+    if (endpoints.length === 0) throw new TypeError('no endpoints given');
+    const parsed = endpoints.map(parseEndpoint);
+    const keep = new Set<EndpointConn>();
+    const next = parsed.map((ep) => {
+      const old = this.conns.find((c) => c.endpoint.target === ep.target && c.endpoint.secure === ep.secure && !keep.has(c));
+      if (old) {
+        keep.add(old);
+        old.endpoint = ep;
+        return old;
+      }
+      return this.makeConn(ep);
+    });
+    for (const c of this.conns) if (!keep.has(c)) c.close();
+    this.conns = next;
+    this.rr = this.rr % next.length;
+  }
+
+  /** Per-endpoint counters (configured endpoints, then ones named in pinned calls). */
+  stats(): EndpointStats[] {
+    const now = this.clock.now();
+    return [...this.conns, ...this.extra.values()].map((c) => ({
+      endpoint: c.endpoint.original,
+      sent: c.sent,
+      failed: c.failed,
+      healthy: c.unhealthyUntil <= now,
+    }));
   }
 
   /** Connection for one named endpoint (configured or not). */
@@ -190,9 +271,42 @@ export class Connections {
     return e;
   }
 
-  /** Move off `failed` (if it is still the active one) to the next endpoint. */
-  private advance(failed: EndpointConn): void {
-    if (this.conns[this.current] === failed) this.current = (this.current + 1) % this.conns.length;
+  /**
+   * Next endpoint in round-robin order that is healthy; when none is, the one whose backoff
+   * ends first (a probe).
+   */
+  pick(): EndpointConn {
+    const n = this.conns.length;
+    const now = this.clock.now();
+    for (let i = 0; i < n; i++) {
+      const idx = (this.rr + i) % n;
+      const c = this.conns[idx]!;
+      if (c.unhealthyUntil <= now) {
+        this.rr = (idx + 1) % n;
+        return c;
+      }
+    }
+    let best = this.conns[0]!;
+    for (const c of this.conns) if (c.unhealthyUntil < best.unhealthyUntil) best = c;
+    return best;
+  }
+
+  /** `conn` failed in a way that says "try another member": skip it for a growing while. */
+  markUnhealthy(conn: EndpointConn): void {
+    conn.failures++;
+    conn.failed++;
+    const mult = 2 ** Math.min(conn.failures - 1, 3);
+    conn.unhealthyUntil = this.clock.now() + this.unhealthyBackoffMs * mult;
+  }
+
+  markHealthy(conn: EndpointConn): void {
+    conn.failures = 0;
+    conn.unhealthyUntil = 0;
+  }
+
+  /** A stream on `conn` ended with `err`: update its health (streams call this). */
+  reportStreamError(conn: EndpointConn, err: EtcdError): void {
+    if (marksUnhealthy(err)) this.markUnhealthy(conn);
   }
 
   /** Absolute deadline (ms since epoch, Infinity for none) for a call started now. */
@@ -237,9 +351,10 @@ export class Connections {
   }
 
   /**
-   * Find a connected endpoint, starting at the active one and moving on after failures, with
-   * backoff between full rounds. Gives up at `deadline` (UnavailableError, or
-   * DeadlineExceededError if a deadline was set) or, with no deadline, after `maxRounds`.
+   * Find a connected endpoint: round robin over the healthy ones, marking those that fail to
+   * connect unhealthy, with backoff after each full round of failures. Gives up at `deadline`
+   * (DeadlineExceededError) or, with no deadline, after `maxRounds` rounds (UnavailableError).
+   * Streams call this too, so a new stream lands on a healthy endpoint.
    */
   async connect(deadline: number, opts: { endpoint?: string; maxRounds?: number; signal?: AbortSignal } = {}): Promise<EndpointConn> {
     let round = 0;
@@ -247,11 +362,11 @@ export class Connections {
     for (;;) {
       this.checkOpen();
       if (opts.signal?.aborted) throw new CancelledError(status.CANCELLED, 'operation was canceled');
-      const conn = opts.endpoint ? this.forEndpoint(opts.endpoint) : this.active();
+      const conn = opts.endpoint ? this.forEndpoint(opts.endpoint) : this.pick();
       const dialDeadline = Math.min(deadline, this.clock.now() + this.dialTimeoutMs);
       const r = await this.awaitReady(conn, dialDeadline);
       if (r === 'ready') return conn;
-      if (!opts.endpoint) this.advance(conn);
+      if (!opts.endpoint) this.markUnhealthy(conn);
       tried++;
       const n = opts.endpoint ? 1 : this.conns.length;
       if (tried % n === 0) {
@@ -309,9 +424,14 @@ export class Connections {
     this.token = undefined;
   }
 
-  /** Run one unary RPC with deadline, fail-over and auth handling. */
-  async unary<Req, Res>(pick: (c: EndpointConn) => UnaryMethod<Req, Res>, req: Req, policy: UnaryPolicy): Promise<Res> {
+  /**
+   * Run one unary RPC: pick an endpoint, send, and on failure retry as etcd's interceptor does
+   * (isSafeRetry for the call's policy), at most `retry.maxAttempts` times and never past the
+   * call's deadline or signal; backoff after each quorum-sized round of attempts.
+   */
+  async unary<Req, Res>(pick: (c: EndpointConn) => UnaryMethod<Req, Res>, req: Req, policy: UnaryPolicy, skipGate = false): Promise<Res> {
     const deadline = this.deadlineFor(policy);
+    if (this.gate && !skipGate) await this.gate;
     let authRetried = false;
     let attempts = 0;
     for (;;) {
@@ -324,7 +444,10 @@ export class Connections {
       attempts++;
       try {
         const md = await this.metadata(conn, deadline);
-        return await callUnary(pick(conn), req, md, deadline, policy.signal);
+        conn.sent++;
+        const res = await callUnary(pick(conn), req, md, deadline, policy.signal);
+        this.markHealthy(conn);
+        return res;
       } catch (e) {
         const err = toEtcdError(e);
         if (err instanceof InvalidAuthTokenError && this.authOpts && !authRetried) {
@@ -332,14 +455,21 @@ export class Connections {
           this.dropToken();
           continue;
         }
-        const retriable = isTransportFailure(err) && (policy.idempotent || neverSent(err));
-        if (!retriable) throw err;
-        if (!policy.endpoint) this.advance(conn);
-        const budget = policy.endpoint ? 1 : this.conns.length;
-        if (deadline === Infinity && attempts >= budget) throw err;
+        if (!policy.endpoint && marksUnhealthy(err)) this.markUnhealthy(conn);
+        if (!isSafeRetry(err, policy.idempotent)) throw err;
+        // A call pinned to one endpoint without a deadline is tried once (etcdctl's
+        // `endpoint health` wants a prompt answer from a dead member).
+        if (policy.endpoint && deadline === Infinity) throw err;
+        if (attempts >= this.retry.maxAttempts) throw err;
         if (this.clock.now() >= deadline) {
           throw new DeadlineExceededError(status.DEADLINE_EXCEEDED, 'context deadline exceeded', { cause: err });
         }
+        const wait = Math.min(
+          backoffMs(this.retry, attempts, policy.endpoint ? 1 : this.conns.length, this.random),
+          deadline - this.clock.now(),
+        );
+        if (wait > 0) await sleep(this.clock, wait, anySignal(this.closing.signal, policy.signal));
+        if (policy.signal?.aborted) throw new CancelledError(status.CANCELLED, 'operation was canceled', { cause: err });
       }
     }
   }

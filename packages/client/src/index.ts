@@ -1,7 +1,12 @@
 // @kv/client: a typed client for etcd v3's gRPC API (works against real etcd and kvd).
-export { Client, Maintenance, Cluster } from './client.js';
+export { Client, Maintenance, Cluster, OLD_CLUSTER_TEXT } from './client.js';
 export type { ClientOptions, EndpointCallOpts } from './client.js';
-export type { CallOpts, TlsOptions, AuthOptions } from './connection.js';
+export type { CallOpts, TlsOptions, AuthOptions, EndpointStats } from './connection.js';
+export { Namespace, NamespaceLease, namespace, prefixInterval } from './namespace.js';
+export { stm } from './stm.js';
+export type { STM, StmOptions, Isolation, TxnSender } from './stm.js';
+export { DEFAULT_RETRY, isSafeRetry } from './retry.js';
+export type { RetryOptions } from './retry.js';
 export { Txn, Op, compare, rangeRequest, putRequest, deleteRequest } from './kv.js';
 export type {
   GetOptions,
@@ -21,7 +26,7 @@ export { prefixEnd, toBuffer, resolveRange } from './bytes.js';
 export type { Bytes, Int64, RangeSpec } from './bytes.js';
 export { parseEndpoint } from './endpoints.js';
 export type { Endpoint } from './endpoints.js';
-export type { Clock } from './clock.js';
+export type { Clock, Random } from './clock.js';
 export {
   EtcdError,
   CompactedError,

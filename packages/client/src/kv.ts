@@ -231,3 +231,54 @@ export function isReadOnlyTxn(t: etcdserverpb.TxnRequest): boolean {
     ops.every((o) => o.requestRange !== undefined || (o.requestTxn !== undefined && isReadOnlyTxn(o.requestTxn)));
   return ro(t.success) && ro(t.failure);
 }
+
+type RangeOnly = Omit<GetOptions, 'prefix' | 'fromKey' | 'rangeEnd'> & CallOpts;
+
+/**
+ * The KV calls a Client and a Namespace share, built on the four request senders each one
+ * implements (the Client sends them, a Namespace translates keys and then sends them).
+ */
+export abstract class KvMethods {
+  /** Send a ready-made RangeRequest. */
+  abstract sendRange(req: etcdserverpb.RangeRequest, opts?: CallOpts): Promise<etcdserverpb.RangeResponse>;
+  /** Send a ready-made PutRequest. */
+  abstract sendPut(req: etcdserverpb.PutRequest, opts?: CallOpts): Promise<etcdserverpb.PutResponse>;
+  /** Send a ready-made DeleteRangeRequest. */
+  abstract sendDeleteRange(req: etcdserverpb.DeleteRangeRequest, opts?: CallOpts): Promise<etcdserverpb.DeleteRangeResponse>;
+  /** Send a ready-made TxnRequest. */
+  abstract txnRequest(req: etcdserverpb.TxnRequest, opts?: CallOpts): Promise<etcdserverpb.TxnResponse>;
+
+  /** Read one key, or a range with `prefix`, `fromKey` or `rangeEnd`. */
+  get(key: Bytes, opts: GetOptions & CallOpts = {}): Promise<etcdserverpb.RangeResponse> {
+    return this.sendRange(rangeRequest(key, opts), opts);
+  }
+
+  /** Every key starting with `prefix`. */
+  getPrefix(prefix: Bytes, opts: RangeOnly = {}): Promise<etcdserverpb.RangeResponse> {
+    return this.get(prefix, { ...opts, prefix: true });
+  }
+
+  /** Keys in [key, rangeEnd). */
+  getRange(key: Bytes, rangeEnd: Bytes, opts: RangeOnly = {}): Promise<etcdserverpb.RangeResponse> {
+    return this.get(key, { ...opts, rangeEnd });
+  }
+
+  /** Every key >= `key`. */
+  getFromKey(key: Bytes, opts: RangeOnly = {}): Promise<etcdserverpb.RangeResponse> {
+    return this.get(key, { ...opts, fromKey: true });
+  }
+
+  put(key: Bytes, value: Bytes, opts: PutOptions & CallOpts = {}): Promise<etcdserverpb.PutResponse> {
+    return this.sendPut(putRequest(key, value, opts), opts);
+  }
+
+  /** Delete one key, or a range with `prefix`, `fromKey` or `rangeEnd`. */
+  delete(key: Bytes, opts: DeleteOptions & CallOpts = {}): Promise<etcdserverpb.DeleteRangeResponse> {
+    return this.sendDeleteRange(deleteRequest(key, opts), opts);
+  }
+
+  /** Start a transaction: `kv.txn().if(...).then(...).else(...).commit()`. */
+  txn(): Txn {
+    return new Txn((req, opts) => this.txnRequest(req, opts));
+  }
+}

@@ -5,7 +5,8 @@ import { ErrorText, etcdserverpb } from '@kv/api';
 import { toBigInt, type Int64 } from './bytes.js';
 import type { CallOpts, Connections } from './connection.js';
 import { sleep } from './clock.js';
-import { CancelledError, LeaseNotFoundError, isTransportFailure, toEtcdError, type EtcdError } from './errors.js';
+import { CancelledError, LeaseNotFoundError, toEtcdError, type EtcdError } from './errors.js';
+import { isStreamRetryable } from './retry.js';
 import { AsyncQueue } from './queue.js';
 
 export interface GrantOptions extends CallOpts {
@@ -29,7 +30,12 @@ export class Lease {
   /** Create a lease of `ttl` seconds. */
   grant(ttl: Int64, opts: GrantOptions = {}): Promise<etcdserverpb.LeaseGrantResponse> {
     const req = etcdserverpb.LeaseGrantRequest.fromPartial({ TTL: toBigInt(ttl), ID: toBigInt(opts.id) });
-    return this.conns.unary((c) => c.lease.leaseGrant.bind(c.lease), req, { ...opts, idempotent: false });
+    // Repeatable in etcd's client (retry.go): a retried grant may leave an extra lease, which expires.
+    return this.conns.unary((c) => c.lease.leaseGrant.bind(c.lease), req, {
+      timeoutMs: opts.timeoutMs,
+      signal: opts.signal,
+      idempotent: true,
+    });
   }
 
   /** Revoke a lease, deleting its keys. */
@@ -151,12 +157,14 @@ export class LeaseKeepAlive implements AsyncIterable<etcdserverpb.LeaseKeepAlive
         const conn = await this.conns.connect(Infinity, { signal: this.stopper.signal });
         const md = await this.conns.metadata(conn, Infinity);
         if (this.stopped) break;
+        conn.sent++;
         err = await this.session(conn.lease.leaseKeepAlive(md));
+        if (err) this.conns.reportStreamError(conn, err);
       } catch (e) {
         err = toEtcdError(e);
       }
       if (this.stopped) break;
-      if (err && !isTransportFailure(err)) {
+      if (err && !isStreamRetryable(err)) {
         this.cleanup();
         this.stopper.abort();
         this.queue.fail(err);

@@ -28,7 +28,9 @@ for (const { kind, skip } of serverKinds()) {
         const it = w[Symbol.asyncIterator]();
         await client.put('rc/a', '1');
         expect((await next(it, 10_000)).value!.events[0]!.kv!.key.toString()).toBe('rc/a');
-        const g = await client.lease.grant(6);
+        // The keep-alive ends by itself when no answer comes within the TTL (as Go's client):
+        // the TTL must outlast the restart, which takes ~6 s for kvd on a loaded machine.
+        const g = await client.lease.grant(30);
         const ka = client.lease.keepAlive(g.ID);
         const kit = ka[Symbol.asyncIterator]();
         expect((await next(kit, 10_000)).value!.ID).toBe(g.ID);

@@ -9,24 +9,25 @@
 // Invariants:
 // - at most one create request is outstanding (`creating`);
 // - a watcher is in exactly one of: `queue` (not yet sent), `creating`, `active`, or finished;
-// - after a transport failure every unfinished watcher is created again, resuming at the
-//   revision after the last one it delivered, so no event is lost or repeated.
+// - after a transport failure (or any UNAVAILABLE/INTERNAL end, etcd's non-halting errors) every
+//   unfinished watcher is created again on a healthy endpoint picked by Connections, resuming at
+//   the revision after the last one it delivered, so no event is lost or repeated.
 import { status, type ClientDuplexStream } from '@grpc/grpc-js';
 import { ErrorText, etcdserverpb, type mvccpb } from '@kv/api';
 import { resolveRange, toBigInt, type Bytes, type Int64, type RangeSpec } from './bytes.js';
 import { sleep } from './clock.js';
-import type { Connections } from './connection.js';
+import type { Connections, EndpointConn } from './connection.js';
 import {
   CancelledError,
   CompactedError,
   FutureRevisionError,
   WatchCanceledError,
-  isTransportFailure,
   makeError,
   toEtcdError,
   type EtcdError,
 } from './errors.js';
 import { AsyncQueue } from './queue.js';
+import { isStreamRetryable } from './retry.js';
 
 export interface WatchOptions extends RangeSpec {
   /** First revision to deliver (0: from the next change). */
@@ -73,6 +74,8 @@ export class Watcher implements AsyncIterable<etcdserverpb.WatchResponse> {
     private readonly hub: WatchHub,
     key: Bytes,
     private readonly opts: WatchOptions,
+    /** Applied to each response before delivery (namespaces strip their prefix here). */
+    private readonly map: (r: etcdserverpb.WatchResponse) => etcdserverpb.WatchResponse = (r) => r,
   ) {
     const r = resolveRange(key, opts);
     this.key = r.key;
@@ -145,7 +148,7 @@ export class Watcher implements AsyncIterable<etcdserverpb.WatchResponse> {
       // A progress notification: nothing before header.revision is still to come.
       this.nextRevision = full.header.revision + 1n;
     }
-    this.queue.push(full);
+    this.queue.push(this.map(full));
   }
 
   /** The server cancelled this watcher (or refused to create it). */
@@ -186,6 +189,8 @@ export class Watcher implements AsyncIterable<etcdserverpb.WatchResponse> {
 /** The single watch stream of a client and the watchers on it. */
 export class WatchHub {
   private stream: WatchStream | undefined;
+  /** The endpoint `stream` runs on. */
+  private streamConn: EndpointConn | undefined;
   private opening = false;
   private readonly queue: Watcher[] = [];
   private creating: Watcher | undefined;
@@ -195,8 +200,8 @@ export class WatchHub {
 
   constructor(private readonly conns: Connections) {}
 
-  watch(key: Bytes, opts: WatchOptions = {}): Watcher {
-    const w = new Watcher(this, key, opts);
+  watch(key: Bytes, opts: WatchOptions = {}, map?: (r: etcdserverpb.WatchResponse) => etcdserverpb.WatchResponse): Watcher {
+    const w = new Watcher(this, key, opts, map);
     if (this.closed || this.conns.isClosed) {
       w.fail(new CancelledError(status.CANCELLED, 'client is closed'));
       return w;
@@ -283,7 +288,9 @@ export class WatchHub {
       const md = await this.conns.metadata(conn, Infinity);
       if (this.closed || this.idle()) return;
       const s = conn.watch.watch(md);
+      conn.sent++;
       this.stream = s;
+      this.streamConn = conn;
       s.on('data', (r: etcdserverpb.WatchResponse) => this.onResponse(r));
       s.on('error', (e: unknown) => this.onStreamEnd(s, toEtcdError(e)));
       s.on('end', () => this.onStreamEnd(s, undefined));
@@ -338,13 +345,17 @@ export class WatchHub {
   private onStreamEnd(s: WatchStream, err: EtcdError | undefined): void {
     if (s !== this.stream) return;
     this.stream = undefined;
+    const conn = this.streamConn;
+    this.streamConn = undefined;
     s.removeAllListeners('data');
     if (this.closed) return;
-    if (err && !isTransportFailure(err) && err.code !== status.CANCELLED) {
+    if (err && conn) this.conns.reportStreamError(conn, err);
+    if (err && !isStreamRetryable(err) && err.code !== status.CANCELLED) {
       this.failAll(err);
       return;
     }
-    // Transport failure or the server ended the stream: create every watcher again.
+    // Transport failure, a retryable error or the server ended the stream: create every
+    // watcher again (on the endpoint the next pick gives).
     this.failures++;
     const resume: Watcher[] = [];
     if (this.creating) resume.push(this.creating);

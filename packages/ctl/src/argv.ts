@@ -20,6 +20,12 @@ const BOOL_FLAGS = new Set([
   'once',
   'cluster',
   'progress-notify',
+  // member add, make-mirror, check
+  'learner',
+  'no-dest-prefix',
+  'dest-insecure-transport',
+  'auto-compact',
+  'auto-defrag',
 ]);
 const TRUE = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
 const FALSE = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False']);
@@ -47,7 +53,7 @@ export function rewriteBoolFlags(args: string[]): string[] {
       const [, name, v] = m;
       if (TRUE.has(v!)) out.push(`--${name}`);
       else if (FALSE.has(v!)) {
-        if (name === 'insecure-transport' || name === 'insecure-discovery') out.push(`--no-${name}`);
+        if (name === 'insecure-transport' || name === 'insecure-discovery' || name === 'dest-insecure-transport') out.push(`--no-${name}`);
       } else out.push(a); // left for commander to reject
       continue;
     }

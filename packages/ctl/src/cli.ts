@@ -21,7 +21,10 @@ import { txnCommand } from './commands/txn.js';
 import { addWatchFlags, watchCommand, watchEnv, type WatchFlags } from './commands/watch.js';
 import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke, leaseTimeToLive } from './commands/lease.js';
 import { addElectFlags, addLockFlags, electCommand, lockCommand, type ElectFlags, type LockFlags } from './commands/concurrency.js';
-import { alarmList, compaction, defrag, endpointHashKV, endpointHealth, endpointStatus, memberList, version } from './commands/cluster.js';
+import { registerMaintenanceCommands } from './commands/register.js';
+import { printCompletion } from './commands/completion.js';
+import { discoverEndpoints } from './discovery.js';
+import { alarmList, compaction, endpointHashKV, endpointHealth, endpointStatus, memberList, version } from './commands/cluster.js';
 
 export const PROGRAM = 'kvctl';
 
@@ -45,7 +48,9 @@ function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
       .argument('[args...]')
       .allowExcessArguments()
       .action(async (args: string[], opts: Record<string, unknown>, self: Command) => {
-        const ctx = new Ctx(io, resolveGlobals(self, io, env));
+        const globals = resolveGlobals(self, io, env);
+        if (globals.discoverySrv !== '') globals.endpoints = await discoverEndpoints(globals, new Out(io.stderr));
+        const ctx = new Ctx(io, globals);
         onCtx(ctx);
         await body(ctx, args, opts, self);
       });
@@ -136,13 +141,8 @@ function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
     if (args.length !== 0) throw new CtlExit(ExitCode.BadArgs, 'alarm list command accepts no arguments');
     await alarmList(ctx);
   });
-  act(
-    program
-      .command('defrag')
-      .description('Defragments the storage of the etcd members with given endpoints')
-      .option('--cluster', 'use all endpoints from the cluster member list'),
-    (ctx, _a, o) => defrag(ctx, Boolean(o.cluster)),
-  );
+  // member add/remove/update/promote, alarm disarm, defrag, move-leader, make-mirror, check, completion
+  registerMaintenanceCommands({ program, member, alarm, prog: PROGRAM }, (cmd, body) => act(cmd, body));
   return program;
 }
 
@@ -167,6 +167,11 @@ export async function run(args: string[], io: CtlIO): Promise<number> {
   try {
     if (args.length === 0) {
       program.outputHelp();
+      return ExitCode.Success;
+    }
+    // Shell completion's query (see commands/completion.ts): the words are not parsed as flags.
+    if (args[0] === '__complete' || args[0] === '__completeNoDesc') {
+      printCompletion(program, args.slice(1), new Out(io.stdout), err, args[0] === '__complete');
       return ExitCode.Success;
     }
     await program.parseAsync(rewriteBoolFlags(args), { from: 'user' });

@@ -112,6 +112,12 @@ export interface Globals {
   cacert: string;
   user: string;
   password: string;
+  keepaliveTimeNs: bigint;
+  keepaliveTimeoutNs: bigint;
+  /** DNS SRV discovery (see discovery.ts): domain, service name suffix, whether http:// is kept. */
+  discoverySrv: string;
+  discoverySrvName: string;
+  insecureDiscovery: boolean;
   /** Flags given on the command line (long names). */
   explicit: Set<string>;
 }
@@ -199,6 +205,11 @@ export function resolveGlobals(cmd: Command, io: CtlIO, extraEnv: EnvWhitelist =
     cacert: values.get('cacert') as string,
     user: values.get('user') as string,
     password: values.get('password') as string,
+    keepaliveTimeNs: values.get('keepalive-time') as bigint,
+    keepaliveTimeoutNs: values.get('keepalive-timeout') as bigint,
+    discoverySrv: values.get('discovery-srv') as string,
+    discoverySrvName: values.get('discovery-srv-name') as string,
+    insecureDiscovery: values.get('insecure-discovery') as boolean,
     explicit,
   };
 }
@@ -243,6 +254,8 @@ export class Ctx {
     for (const f of ['cert', 'key', 'cacert'] as const) {
       if (g.explicit.has(f) && g[f] === '') throw new CtlExit(ExitCode.BadArgs, `empty string is passed to --${f} option`);
     }
+    // --keepalive-time/--keepalive-timeout are parsed (keepaliveTimeNs/keepaliveTimeoutNs) but not
+    // passed on: @kv/client has no keep-alive option yet.
     const opts: ClientOptions = { endpoints, dialTimeoutMs: nsToMs(g.dialTimeoutNs) };
     const wantsTls = g.cert !== '' || g.key !== '' || g.cacert !== '' || !g.insecureTransport;
     if (wantsTls || endpoints.some((e) => e.startsWith('https://'))) {

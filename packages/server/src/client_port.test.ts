@@ -134,6 +134,11 @@ describe('client port over h2c', () => {
     const s = await openSession(`http://${h.endpoint}`);
     try {
       expect(s.remoteSettings.maxHeaderListSize).toBe(maxHeaderListBytes);
+      // nghttp2 applies its limit once the client acknowledged nghttp2's own SETTINGS, which the
+      // client sends after authority.ts's gate handed the connection over: a first request
+      // makes sure of that (before it, the limit is the client's to keep, as grpc-go does).
+      const first = await request(s, grpcHeaders, rangeA);
+      expect(first.trailers?.['grpc-status'] ?? first.headers?.['grpc-status']).toBe('0');
       const big: OutgoingHttpHeaders = { ...grpcHeaders };
       for (let i = 0; i < 100; i++) big[`x-meta-${i}`] = 'm'.repeat(1000); // ~100 KiB in small fields
       const refused = await request(s, big, rangeA);

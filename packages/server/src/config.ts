@@ -1,6 +1,7 @@
 // Member configuration: etcd's flag names, defaults and validation rules, as one plain object.
 // apps/server turns flags and ETCD_* environment variables into a ServerConfig; tests build one
 // directly with `resolveConfig({...})`.
+import { join as joinPath, resolve as resolvePath, sep } from 'node:path';
 
 /** One member of `--initial-cluster`: `name=peerURL` (a name may appear several times). */
 export interface InitialMember {
@@ -13,6 +14,11 @@ export interface TlsFiles {
   keyFile: string;
   trustedCaFile: string;
   clientCertAuth: boolean;
+  /**
+   * Made by --auto-tls/--peer-auto-tls (etcd's TLSInfo.selfCert): when dialing with it, the other
+   * side's certificate is not verified, as etcd's ClientConfig sets InsecureSkipVerify for it.
+   */
+  selfSigned?: boolean;
 }
 
 export interface ServerConfig {
@@ -48,6 +54,34 @@ export interface ServerConfig {
   experimentalInitialCorruptCheck: boolean;
   /** Refuse member add/remove/promote that would cost the cluster its quorum (etcd's --strict-reconfig-check, on). */
   strictReconfigCheck: boolean;
+  // --- WAL placement, file retention, forced restart (etcd's --wal-dir, --max-snapshots,
+  // --max-wals, --force-new-cluster) ---
+  /** Dedicated WAL directory; '' keeps the WAL in <data-dir>/member/wal. */
+  walDir: string;
+  /** Snapshot files (snap/*.snap) kept by the purge loop; 0 = unlimited. */
+  maxSnapshots: number;
+  /** WAL segment files kept by the purge loop (released ones only are deleted); 0 = unlimited. */
+  maxWals: number;
+  /** Restart as a one-member cluster keeping the data (only with an existing WAL). */
+  forceNewCluster: boolean;
+  /** Raft pre-vote (etcd's --pre-vote; off in etcd 3.4). */
+  preVote: boolean;
+  /** Fast-forward election ticks at start once peers are connected (etcd's --initial-election-tick-advance, on). */
+  initialElectionTickAdvance: boolean;
+  /** Clients pinging more often than this (or with no stream open) are sent GOAWAY too_many_pings; 0: no policy. */
+  grpcKeepAliveMinTimeMs: number;
+  /** Server-to-client keepalive ping interval; 0 (or a 0 timeout) disables it. */
+  grpcKeepAliveIntervalMs: number;
+  /** How long an unanswered keepalive ping waits before the connection is closed. */
+  grpcKeepAliveTimeoutMs: number;
+  /** HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS of the client port (etcd: math.MaxUint32). */
+  maxConcurrentStreams: number;
+  /** --auto-tls: a self-signed client certificate in <data-dir>/fixtures/client when no cert/key is given. */
+  clientAutoTls: boolean;
+  /** --peer-auto-tls: the same for the peer port, in <data-dir>/fixtures/peer. */
+  peerAutoTls: boolean;
+  /** Key entries deleted per compaction batch (etcd's --experimental-compaction-batch-limit, 1000). */
+  compactionBatchLimit: number;
 }
 
 export const DefaultQuotaBytes = 2 * 1024 * 1024 * 1024;
@@ -89,6 +123,19 @@ export function defaultConfig(): ServerConfig {
     unsafeNoFsync: false,
     experimentalInitialCorruptCheck: false,
     strictReconfigCheck: true,
+    walDir: '',
+    maxSnapshots: 5,
+    maxWals: 5,
+    forceNewCluster: false,
+    preVote: false,
+    initialElectionTickAdvance: true,
+    grpcKeepAliveMinTimeMs: 5000,
+    grpcKeepAliveIntervalMs: 2 * 3600 * 1000,
+    grpcKeepAliveTimeoutMs: 20_000,
+    maxConcurrentStreams: 0xffff_ffff,
+    clientAutoTls: false,
+    peerAutoTls: false,
+    compactionBatchLimit: 1000,
   };
 }
 
@@ -177,6 +224,7 @@ export function resolveConfig(partial: Partial<ServerConfig>): ServerConfig {
   if (c.maxRequestBytes <= 0) throw new ConfigError('--max-request-bytes must be > 0');
   if (c.maxTxnOps <= 0) throw new ConfigError('--max-txn-ops must be > 0');
   if (c.quotaBackendBytes < 0) throw new ConfigError('--quota-backend-bytes must not be negative');
+  checkFileRetention(c);
   if (!c.initialCluster.some((m) => m.name === c.name)) {
     throw new ConfigError(`couldn't find local name "${c.name}" in the initial cluster configuration`);
   }
@@ -188,6 +236,26 @@ export function resolveConfig(partial: Partial<ServerConfig>): ServerConfig {
     );
   }
   return c;
+}
+
+/** --wal-dir, --max-snapshots, --max-wals: what etcd's uint flags and its data dir allow. */
+function checkFileRetention(c: ServerConfig): void {
+  for (const [flag, n] of [
+    ['--max-snapshots', c.maxSnapshots],
+    ['--max-wals', c.maxWals],
+  ] as const) {
+    if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(`${flag} must be a non-negative integer, got ${n}`);
+  }
+  if (c.walDir === '') return;
+  // The WAL directory holds WAL segments only (Wal.create refuses a directory with anything
+  // else in it); the data dir's own parts cannot hold it.
+  const wal = resolvePath(c.walDir);
+  const data = resolvePath(c.dataDir);
+  const member = joinPath(data, 'member');
+  const inside = (dir: string) => wal === dir || wal.startsWith(`${dir}${sep}`);
+  if (wal === data || wal === member || inside(joinPath(member, 'db')) || inside(joinPath(member, 'snap'))) {
+    throw new ConfigError(`--wal-dir ${c.walDir} must not be the data dir, its member dir, or inside member/db or member/snap`);
+  }
 }
 
 /** Effective backend quota in bytes (0 → default), as etcd's quota.go. */

@@ -4,7 +4,8 @@
 //   <data-dir>/member/          0700
 //   <data-dir>/member/lock      pid of the process that owns the directory
 //   <data-dir>/member/db/       the backend (LevelDB; its own LOCK file is a second, kernel-held guard)
-//   <data-dir>/member/wal/      the write-ahead log (replicated cluster)
+//   <data-dir>/member/wal/      the write-ahead log (replicated cluster), unless --wal-dir names
+//                               a dedicated directory for it (then member/wal is never created)
 //   <data-dir>/member/snap/     raft snapshot files (replicated cluster)
 import {
   chmodSync,
@@ -30,13 +31,25 @@ export interface DataDirLayout {
   root: string;
   member: string;
   db: string;
+  /** The WAL directory: --wal-dir when given, else <data-dir>/member/wal. */
   wal: string;
+  /** Whether `wal` is a dedicated directory (--wal-dir) rather than member/wal. */
+  dedicatedWal: boolean;
   snap: string;
 }
 
-export function layout(dataDir: string): DataDirLayout {
+/** The data dir's parts; `walDir` (etcd's --wal-dir, '' or absent: none) moves the WAL out of it. */
+export function layout(dataDir: string, walDir = ''): DataDirLayout {
   const member = join(dataDir, 'member');
-  return { root: dataDir, member, db: join(member, 'db'), wal: join(member, 'wal'), snap: join(member, 'snap') };
+  const dedicatedWal = walDir !== '';
+  return {
+    root: dataDir,
+    member,
+    db: join(member, 'db'),
+    wal: dedicatedWal ? walDir : join(member, 'wal'),
+    dedicatedWal,
+    snap: join(member, 'snap'),
+  };
 }
 
 function isAlive(pid: number): boolean {
@@ -98,6 +111,8 @@ function mkdirDurable(dir: string, syncDir: (dir: string) => void): void {
 export interface OpenDataDirOptions {
   /** fsync of a directory (default fsyncDirSync; tests observe it). */
   syncDir?: (dir: string) => void;
+  /** A dedicated WAL directory (--wal-dir), checked and tightened like the member dir. */
+  walDir?: string;
 }
 
 /** Lock files held by this process (a second open from the same process is refused too). */
@@ -111,18 +126,34 @@ const heldHere = new Set<string>();
  * FileSystem.)
  */
 export function openDataDir(dataDir: string, o: OpenDataDirOptions = {}): { dirs: DataDirLayout; lock: DataDirLock; notices: string[] } {
-  const dirs = layout(dataDir);
+  const dirs = layout(dataDir, o.walDir);
   const syncDir = o.syncDir ?? fsyncDirSync;
   /** Repairs made on the way, for the caller to log at warn. */
   const notices: string[] = [];
-  for (const d of [dirs.root, dirs.member]) {
-    mkdirDurable(d, syncDir);
+  const tighten = (d: string) => {
     // etcd refuses group/world access too; tighten a directory created earlier by someone else.
     const mode = statSync(d).mode & 0o777;
     if ((mode & 0o077) !== 0) {
       chmodSync(d, 0o700);
       notices.push(`tightened the mode of ${d} from ${mode.toString(8)} to 700`);
     }
+  };
+  for (const d of [dirs.root, dirs.member]) {
+    mkdirDurable(d, syncDir);
+    tighten(d);
+  }
+  if (dirs.dedicatedWal) {
+    // A dedicated WAL dir is made by @kv/wal (created whole under <dir>.tmp, then renamed); here
+    // its parent is made durable and an existing one must be a directory, private to us.
+    mkdirDurable(dirname(dirs.wal), syncDir);
+    let st;
+    try {
+      st = statSync(dirs.wal);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    if (st && !st.isDirectory()) throw new DataDirError(`--wal-dir ${dirs.wal} exists and is not a directory`);
+    if (st) tighten(dirs.wal);
   }
   const lockPath = join(dirs.member, 'lock');
   if (heldHere.has(lockPath)) {

@@ -46,7 +46,13 @@ export function isGrpcContentType(ct: string | undefined): boolean {
  * grpc.createConnectionInjector with the header list limit advertised and non-gRPC HTTP/2
  * requests handed to `http`.
  */
-export function clientPortInjector(grpc: GrpcServer, creds: ServerCredentials, http: Http2Handler): ConnectionInjector {
+export function clientPortInjector(
+  grpc: GrpcServer,
+  creds: ServerCredentials,
+  http: Http2Handler,
+  /** Called with each new HTTP/2 session (server.ts: the keepalive enforcement policy). */
+  onSession?: (session: Http2Session) => void,
+): ConnectionInjector {
   const g = grpc as unknown as GrpcInternals;
   if (typeof g.commonServerOptions !== 'object' || !(g.http2Servers instanceof Map)) {
     throw new Error('grpc-js internals changed (commonServerOptions/http2Servers); see grpc_http2.ts');
@@ -70,7 +76,10 @@ export function clientPortInjector(grpc: GrpcServer, creds: ServerCredentials, h
     http(req, res);
   });
   const sweeper = new DeadSessionSweeper();
-  h2.on('session', (session: Http2Session) => sweeper.add(session));
+  h2.on('session', (session: Http2Session) => {
+    sweeper.add(session);
+    onSession?.(session);
+  });
   return {
     injectConnection: (c) => injector.injectConnection(c),
     drain: (ms) => injector.drain(ms),

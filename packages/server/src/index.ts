@@ -1,6 +1,12 @@
 // @kv/server public surface.
-export { KvServer } from './server.js';
+export { grpcServerOptions, KvServer, withAutoTls } from './server.js';
+export { certHosts, selfCert } from './transport/self_cert.js';
+export type { SelfCertFiles } from './transport/self_cert.js';
+export { defaultKeepaliveMinTimeMs, enforceKeepalivePolicy } from './keepalive_policy.js';
 export type { KvServerOptions } from './server.js';
+// Embedding a member or a local cluster in a Node process (etcd's embed package).
+export { freeLoopbackPorts, startLocalCluster, startMember } from './embed.js';
+export type { EmbeddedMember, EmbedOptions, LocalCluster, LocalClusterOptions } from './embed.js';
 export { Member, EtcdApiVersion } from './member.js';
 export type { MemberInfo, MemberOptions } from './member.js';
 export {
@@ -10,6 +16,7 @@ export {
   formatInitialCluster,
   parseDuration,
   parseInitialCluster,
+  parseUrl,
   parseUrlList,
   resolveConfig,
 } from './config.js';

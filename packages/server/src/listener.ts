@@ -2,12 +2,19 @@
 // JSON gateway) share one listener, as in etcd. The first bytes of a connection decide: the
 // HTTP/2 connection preface goes to grpc-js through its connection injector, an HTTP/1.x request
 // line to the HTTP handler, anything else is closed. TLS, when configured, is terminated here and
-// the protocol is chosen by ALPN instead.
+// the protocol is chosen by ALPN instead. An HTTP/2 connection passes authority.ts's gate on the
+// way, which decides from its first request whether its `:authority` needs fixing.
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type TlsOptions, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { getPackedSettings } from 'node:http2';
+import { gateHttp2 } from './authority.js';
+import { maxHeaderListBytes } from './grpc_http2.js';
+
+/** What grpc-js's HTTP/2 server sends as its SETTINGS (see grpc_http2.ts); the gate sends it first. */
+const h2Settings = getPackedSettings({ maxHeaderListSize: maxHeaderListBytes });
 
 const h2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const httpMethods = ['GET ', 'POST ', 'PUT ', 'HEAD ', 'DELETE ', 'OPTIONS ', 'PATCH '];
@@ -151,7 +158,7 @@ export class ClientListener {
       s.destroy();
       return;
     }
-    if (s.alpnProtocol === 'h2') this.o.grpc(s);
+    if (s.alpnProtocol === 'h2') gateHttp2(s, { initial: Buffer.alloc(0), settings: h2Settings, handOff: (c) => this.o.grpc(c) });
     else this.httpServer.emit('connection', s);
   }
 
@@ -172,12 +179,13 @@ export class ClientListener {
         s.destroy();
         return;
       }
-      // Give the bytes back; node's HTTP/2 and HTTP/1 servers both read them from the socket.
-      s.unshift(head);
       s.off('error', onError);
       if (p === 'h2') {
-        this.o.grpc(s);
+        // The gate gives the bytes back itself (or feeds them to the :authority fixer).
+        gateHttp2(s, { initial: head, settings: h2Settings, handOff: (c) => this.o.grpc(c) });
       } else {
+        // Give the bytes back; node's HTTP/1 server reads them from the socket.
+        s.unshift(head);
         this.httpServer.emit('connection', s);
         // The HTTP/1 server reads through 'data' events; we paused the socket explicitly.
         s.resume();

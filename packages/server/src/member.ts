@@ -6,7 +6,7 @@
 //
 // Loops a member owns, all on the world's clock: the raft ticker and read/proposal timeouts
 // (consensus), the lease revoke pass and checkpoints (LeaseExpiry), watch progress notifications,
-// auto-compaction, the attribute publication retry.
+// auto-compaction, the attribute publication retry, the snapshot/WAL file purge (consensus/purge.ts).
 //
 // Invariant: the network is made before consensus and delivers nothing to it before the member
 // exists (its handler forwards to consensus, which is built right after the network, in the same
@@ -25,6 +25,7 @@ import type { Membership, MemberRecord } from './cluster/membership.js';
 import { Compactor } from './compactor.js';
 import { effectiveQuota, parseRetention, type ServerConfig } from './config.js';
 import type { Consensus } from './consensus/consensus.js';
+import { FilePurger } from './consensus/purge.js';
 import { RaftConsensus, type StateMachine } from './consensus/raft_consensus.js';
 import type { ReadContextSource } from './consensus/read_context.js';
 import { RpcError } from './errors.js';
@@ -76,6 +77,8 @@ export class Member implements StateMachine {
   private readonly onFatal: (err: unknown) => void;
   private readonly watchStreams = new Set<WatchStream>();
   private readonly timers: Timer[] = [];
+  /** The peers the network was last given (syncPeers): the other members. */
+  private peerIds: bigint[] = [];
   private stopped = false;
   // The state machine; replaced as a whole when a snapshot is installed (setState).
   backend!: Backend;
@@ -91,6 +94,8 @@ export class Member implements StateMachine {
   readonly raft: RaftConsensus;
   /** Lease expiry, checkpoints and the keep-alive/time-to-live forwarding decision. */
   readonly leases: LeaseExpiry;
+  /** Deletes old snapshot and WAL files (--max-snapshots, --max-wals). */
+  readonly purger: FilePurger;
   readonly space: SpaceGuard;
   /** The member list fetched from the cluster when this member joined it (its first peers). */
   readonly joinedFrom?: MemberRecord[];
@@ -138,6 +143,16 @@ export class Member implements StateMachine {
       header: () => this.header(this.store.currentRev()),
       electionTimeoutMs: config.electionTimeoutMs,
     });
+    this.purger = new FilePurger({
+      clock: this.clock,
+      logger,
+      wal: b.wal,
+      snapshots: b.snapshots,
+      maxSnapshots: config.maxSnapshots,
+      maxWals: config.maxWals,
+      durableSnapshotIndex: () => this.raft.snapshotIndexDurable(),
+      onFatal,
+    });
   }
 
   /** Consensus over the bootstrapped log, sending through this member's network. */
@@ -154,6 +169,7 @@ export class Member implements StateMachine {
         bootstrapPeers: b.bootstrapPeers,
         heartbeatMs: config.heartbeatIntervalMs,
         electionTicks: Math.max(2, Math.round(config.electionTimeoutMs / config.heartbeatIntervalMs)),
+        preVote: config.preVote,
         snapshotCount: config.snapshotCount,
         snapshotCatchUpEntries: config.snapshotCatchUpEntries,
         maxRequestBytes: config.maxRequestBytes,
@@ -225,8 +241,44 @@ export class Member implements StateMachine {
   }
 
   /** Starts consensus (the raft ticker; a cluster of one campaigns at once). */
-  start(): Promise<void> {
-    return this.raft.start();
+  async start(): Promise<void> {
+    await this.raft.start();
+    this.adjustTicks();
+  }
+
+  /**
+   * etcd's adjustTicks with --initial-election-tick-advance (server.go): every 50 ms for up to 5 s
+   * (rafthttp's ConnReadTimeout), once more than one peer is connected, fast-forward election
+   * ticks by electionTicks-2, so that a fresh cluster elects without waiting a whole election
+   * timeout and a restarted follower still hears its leader before its own timer fires. A cluster
+   * of one has already campaigned (RaftConsensus.start).
+   */
+  private adjustTicks(): void {
+    const electionTicks = Math.max(2, Math.round(this.config.electionTimeoutMs / this.config.heartbeatIntervalMs));
+    if (this.peerIds.length === 0) return;
+    if (!this.config.initialElectionTickAdvance) {
+      this.logger.info({ electionTicks }, 'skipping initial election tick advance');
+      return;
+    }
+    const activeSince = this.network.activeSince?.bind(this.network);
+    if (!activeSince) return;
+    this.logger.info({ electionTicks }, 'starting initial election tick advance');
+    let tries = 0;
+    const poll = () => {
+      if (this.stopped || ++tries > 100) return;
+      const active = this.peerIds.filter((id) => activeSince(id) !== undefined).length;
+      if (active > 1) {
+        const ticks = electionTicks - 2;
+        this.logger.info(
+          { forwardTicks: ticks, electionTicks, activeRemoteMembers: active },
+          'initialized peer connections; fast-forwarding election ticks',
+        );
+        this.raft.advanceTicks(ticks);
+        return;
+      }
+      this.timers.push(this.clock.setTimeout(poll, 50));
+    };
+    this.timers.push(this.clock.setTimeout(poll, 50));
   }
 
   /** What the network delivers to this member. */
@@ -321,6 +373,7 @@ export class Member implements StateMachine {
     }
     for (const x of this.members()) want.set(x.id, { id: x.id, peerUrls: x.peerUrls, clientUrls: x.clientUrls });
     want.delete(this.memberId);
+    this.peerIds = [...want.keys()];
     this.network.setPeers([...want.values()]);
   }
 
@@ -515,6 +568,7 @@ export class Member implements StateMachine {
   private startLoops(): void {
     // The lessor becomes primary when this member is elected (onLeaderChange → LeaseExpiry).
     this.leases.start();
+    this.purger.start();
     this.every(this.config.watchProgressNotifyIntervalMs, () => {
       for (const ws of this.watchStreams) ws.progressNotify();
     });
@@ -541,6 +595,7 @@ export class Member implements StateMachine {
     await this.leases.stop(this.config.electionTimeoutMs);
     this.stopped = true;
     for (const t of this.timers) t.clear();
+    await this.purger.stop(); // before the WAL closes
     // Consensus stops first (a leader hands leadership over, which needs the network).
     await this.consensus.stop();
     await this.network.stop();

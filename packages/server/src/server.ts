@@ -3,6 +3,7 @@
 import { etcdserverpb, v3electionpb, v3lockpb } from '@kv/api';
 import { Server as GrpcServer, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { TlsOptions } from 'node:tls';
@@ -12,15 +13,18 @@ import { layout, restrictModes } from './data_dir.js';
 import { fetchCluster, membersResponse } from './cluster/join.js';
 import { hashKvResponse, initialCorruptCheck, parseHashKvRequest } from './cluster/corrupt_check.js';
 import { clientPortInjector } from './grpc_http2.js';
+import { enforceKeepalivePolicy } from './keepalive_policy.js';
+import { certHosts, selfCert } from './transport/self_cert.js';
 import { ClientListener } from './listener.js';
-import { RpcError, toServiceError } from './errors.js';
 import { Member } from './member.js';
+import { guardCalls } from './services/call_guard.js';
 import { clusterService } from './services/cluster.js';
 import { electionService } from './services/election.js';
 import { lockService } from './services/lock.js';
 import { kvService } from './services/kv.js';
 import { leaseService } from './services/lease.js';
 import { maintenanceService } from './services/maintenance.js';
+import { RequireLeaderMonitor } from './services/require_leader.js';
 import { strictService } from './services/strict.js';
 import { watchService } from './services/watch.js';
 import { createPeerListener, loadPeerTls } from './transport/index.js';
@@ -36,29 +40,6 @@ export interface KvServerOptions {
   onFatal?: (err: unknown) => void;
 }
 
-/**
- * etcd's rule for learners: they answer only Status and serializable Range; everything else gets
- * `etcdserver: rpc not supported for learner`, streams included.
- */
-function guardLearner<T extends object>(impl: T, isLearner: () => boolean): T {
-  const out: Record<string, unknown> = {};
-  for (const [name, handler] of Object.entries(impl)) {
-    if (typeof handler !== 'function') continue;
-    out[name] = (call: { request?: unknown; destroy?: (e: Error) => void }, callback?: (e: unknown) => void) => {
-      const req = call.request as { serializable?: boolean } | undefined;
-      const allowed = name === 'status' || (name === 'range' && req?.serializable === true);
-      if (!allowed && isLearner()) {
-        const err = toServiceError(new RpcError('NotSupportedForLearner'));
-        if (callback) callback(err);
-        else call.destroy?.(err);
-        return;
-      }
-      return (handler as (...a: unknown[]) => unknown).call(impl, call, callback);
-    };
-  }
-  return out as T;
-}
-
 function tlsOptions(files: TlsFiles): TlsOptions | undefined {
   if (!files.certFile || !files.keyFile) return undefined;
   return {
@@ -70,11 +51,63 @@ function tlsOptions(files: TlsFiles): TlsOptions | undefined {
   };
 }
 
+/** grpc-go's server keepalive defaults, which apply when etcd passes no ServerParameters (a 0 flag). */
+const grpcGoKeepaliveTimeMs = 2 * 3600 * 1000;
+const grpcGoKeepaliveTimeoutMs = 20_000;
+
+/**
+ * The client port's gRPC options, from etcd's flags: message sizes (v3rpc.Server),
+ * --max-concurrent-streams (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS) and the server-to-client
+ * keepalive of --grpc-keepalive-interval/--grpc-keepalive-timeout. etcd passes the keepalive only
+ * when both are > 0; otherwise grpc-go's defaults (2 h, 20 s) apply, so they do here too.
+ */
+export function grpcServerOptions(config: ServerConfig): Record<string, number> {
+  const keepalive = config.grpcKeepAliveIntervalMs > 0 && config.grpcKeepAliveTimeoutMs > 0;
+  return {
+    'grpc.max_receive_message_length': config.maxRequestBytes + grpcOverheadBytes,
+    'grpc.max_send_message_length': -1,
+    'grpc.max_concurrent_streams': config.maxConcurrentStreams,
+    'grpc.keepalive_time_ms': keepalive ? config.grpcKeepAliveIntervalMs : grpcGoKeepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': keepalive ? config.grpcKeepAliveTimeoutMs : grpcGoKeepaliveTimeoutMs,
+  };
+}
+
+/**
+ * etcd's ClientSelfCert/PeerSelfCert (embed/config.go): with --auto-tls (--peer-auto-tls) and no
+ * certificate given, a self-signed pair in <data-dir>/fixtures/client (peer) for the hosts of the
+ * listen URLs; with a certificate given, the flag is ignored with etcd's warning.
+ */
+export async function withAutoTls(config: ServerConfig, logger: Logger): Promise<ServerConfig> {
+  const out = { ...config };
+  const sides = [
+    { on: config.clientAutoTls, key: 'clientTls', dir: 'client', urls: config.listenClientUrls, what: 'client' },
+    { on: config.peerAutoTls, key: 'peerTls', dir: 'peer', urls: config.listenPeerUrls, what: 'peer' },
+  ] as const;
+  for (const side of sides) {
+    if (!side.on) continue;
+    const files = config[side.key];
+    if (files.certFile || files.keyFile || files.trustedCaFile || files.clientCertAuth) {
+      logger.warn(`ignoring ${side.what} auto TLS since certs given`);
+      continue;
+    }
+    const made = await selfCert(join(config.dataDir, 'fixtures', side.dir), certHosts(side.urls));
+    logger.info({ certFile: made.certFile, keyFile: made.keyFile, created: made.created }, `${side.what} auto TLS certificate ready`);
+    out[side.key] = { ...files, certFile: made.certFile, keyFile: made.keyFile, selfSigned: true };
+  }
+  return out;
+}
+
 export class KvServer {
   private readonly listeners: ClientListener[] = [];
   private readonly peerListeners: ClientListener[] = [];
   private grpc?: GrpcServer;
   private injector?: ConnectionInjector;
+  /**
+   * Streams opened with metadata `hasleader: true` (Watch, LeaseKeepAlive, any server stream):
+   * ended with Unavailable `etcdserver: no leader` after 3 election timeouts without a leader.
+   * A service with its own way to end: `requireLeader.register(call, onNoLeader)` → unregister.
+   */
+  readonly requireLeader: RequireLeaderMonitor;
   /** Actual client ports, in --listen-client-urls order (useful with port 0). */
   readonly clientPorts: number[] = [];
   readonly peerPorts: number[] = [];
@@ -83,9 +116,18 @@ export class KvServer {
     readonly member: Member,
     private readonly o: KvServerOptions,
     private readonly network: TcpNetwork,
-  ) {}
+  ) {
+    this.requireLeader = new RequireLeaderMonitor({
+      clock: member.clock,
+      hasLeader: () => member.consensus.leader() !== 0n,
+      intervalMs: o.config.electionTimeoutMs,
+      logger: o.logger,
+    });
+  }
 
-  static async start(o: KvServerOptions): Promise<KvServer> {
+  static async start(options: KvServerOptions): Promise<KvServer> {
+    // --auto-tls/--peer-auto-tls: certificates made (or reused) in the data dir before anything listens.
+    const o = { ...options, config: await withAutoTls(options.config, options.logger) };
     // kvd's world: the process's clocks and randomness, the data dir, the TCP/TLS peer network.
     const network = new TcpNetwork({
       logger: o.logger,
@@ -96,13 +138,14 @@ export class KvServer {
     const world: MemberWorld = {
       clock: realClock,
       random: realRandom,
-      disk: dataDirDisk(o.config.dataDir),
+      disk: dataDirDisk(o.config.dataDir, { walDir: o.config.walDir }),
       network: network.factory,
       fetchCluster,
     };
     const member = await Member.open({ config: o.config, logger: o.logger, world, kvVersion: o.kvVersion, onFatal: o.onFatal });
     // Files an earlier run (or LevelDB under a loose umask) left readable by others: 0700/0600.
-    const tightened = restrictModes(layout(o.config.dataDir).member);
+    const dirs = layout(o.config.dataDir, o.config.walDir);
+    const tightened = restrictModes(dirs.member) + (dirs.dedicatedWal ? restrictModes(dirs.wal) : 0);
     if (tightened > 0) o.logger.warn({ entries: tightened }, 'removed group and world access from data dir entries');
     const s = new KvServer(member, o, network);
     try {
@@ -116,32 +159,36 @@ export class KvServer {
 
   private async listen(): Promise<void> {
     const { config } = this.o;
-    const grpc = new GrpcServer({
-      'grpc.max_receive_message_length': config.maxRequestBytes + grpcOverheadBytes,
-      'grpc.max_send_message_length': -1,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.http2.min_ping_interval_without_data_ms': 5000,
-    });
+    const grpc = new GrpcServer(grpcServerOptions(config));
     const m = this.member;
-    const learnerGuard = <T extends object>(impl: T) => guardLearner(impl, () => m.isLearner());
-    // Every service decodes strictly: malformed request bytes get InvalidArgument (services/strict.ts).
-    grpc.addService(...strictService(etcdserverpb.KVService, learnerGuard(kvService(m))));
-    grpc.addService(...strictService(etcdserverpb.WatchService, learnerGuard(watchService(m))));
-    grpc.addService(...strictService(etcdserverpb.LeaseService, learnerGuard(leaseService(m))));
-    grpc.addService(...strictService(etcdserverpb.MaintenanceService, learnerGuard(maintenanceService(m))));
-    grpc.addService(...strictService(etcdserverpb.ClusterService, learnerGuard(clusterService(m))));
+    // etcd's interceptor checks on every call, learner rules then require-leader
+    // (services/call_guard.ts); every service decodes strictly first: malformed request bytes get
+    // InvalidArgument (services/strict.ts). A new service is registered the same way.
+    const guard = <T extends object>(impl: T) =>
+      guardCalls(impl, { isLearner: () => m.isLearner(), hasLeader: () => m.consensus.leader() !== 0n, requireLeader: this.requireLeader });
+    grpc.addService(...strictService(etcdserverpb.KVService, guard(kvService(m))));
+    grpc.addService(...strictService(etcdserverpb.WatchService, guard(watchService(m))));
+    grpc.addService(...strictService(etcdserverpb.LeaseService, guard(leaseService(m))));
+    grpc.addService(...strictService(etcdserverpb.MaintenanceService, guard(maintenanceService(m))));
+    grpc.addService(...strictService(etcdserverpb.ClusterService, guard(clusterService(m))));
     // v3lock and v3election: etcd's concurrency recipes run here, over the KV paths above.
-    grpc.addService(...strictService(v3lockpb.LockService, learnerGuard(lockService(m))));
-    grpc.addService(...strictService(v3electionpb.ElectionService, learnerGuard(electionService(m))));
+    grpc.addService(...strictService(v3lockpb.LockService, guard(lockService(m))));
+    grpc.addService(...strictService(v3electionpb.ElectionService, guard(electionService(m))));
     this.grpc = grpc;
     // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2; its
     // HTTP/2 requests that are not gRPC come back to serveHttp.
-    const injector = clientPortInjector(grpc, ServerCredentials.createInsecure(), (req, res) => this.serveHttp(req, res));
+    const injector = clientPortInjector(
+      grpc,
+      ServerCredentials.createInsecure(),
+      (req, res) => this.serveHttp(req, res),
+      (session) => enforceKeepalivePolicy(session, { minTimeMs: config.grpcKeepAliveMinTimeMs }),
+    );
     this.injector = injector;
     await this.listenPeers();
     // etcd's order: raft and the peer port first, then (optionally) the initial corruption check,
     // then clients — so a member whose data differs from its peers' never serves any of it.
     if (config.experimentalInitialCorruptCheck) await this.checkWithPeers();
+    this.requireLeader.start();
     await this.listenClients(injector);
   }
 
@@ -274,6 +321,7 @@ export class KvServer {
 
   /** Graceful stop: no new connections, in-flight requests finish, state is persisted. */
   async stop(): Promise<void> {
+    this.requireLeader.stop();
     for (const l of this.listeners) await l.close();
     this.injector?.drain(1000);
     // The member persists lease checkpoints and stops consensus (a leader hands leadership over

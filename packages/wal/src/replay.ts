@@ -20,6 +20,8 @@ export interface ReplayResult {
   lastIndex: bigint;
   /** Running CRC after the last good record. */
   crc: number;
+  /** Position in `segments` of the segment reading started at (the ones before it are not needed). */
+  start: number;
   /** The last segment and where its good records end. */
   tail: { segment: SegmentName; path: string; validEnd: number; size: number; end: SegmentEnd };
 }
@@ -132,7 +134,7 @@ export async function replay(fs: FileSystem, dir: string, segments: SegmentName[
   // The snapshot covers everything up to its index, whatever the log held before it.
   if (lastIndex < snap.index) lastIndex = snap.index;
   // Defined: selectSegments returned a valid start, so the loop ran at least once and read a head.
-  return { metadata: metadata!, hardState, entries, lastIndex, crc: crc!, tail: tail! };
+  return { metadata: metadata!, hardState, entries, lastIndex, crc: crc!, start, tail: tail! };
 }
 
 /**

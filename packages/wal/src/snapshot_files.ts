@@ -169,9 +169,13 @@ export class SnapshotFiles {
     return undefined;
   }
 
-  /** Removes all but the newest `keep` snapshot files. Returns the removed names. */
-  async purge(keep: number): Promise<string[]> {
-    const victims = (await this.list()).slice(Math.max(0, keep));
+  /**
+   * Removes all but the newest `keep` snapshot files, except the one at index `protect` (the
+   * snapshot a restart would open the WAL at, while a newer file still waits for its marker).
+   * Returns the removed names.
+   */
+  async purge(keep: number, protect?: bigint): Promise<string[]> {
+    const victims = (await this.list()).slice(Math.max(0, keep)).filter((v) => v.index !== protect);
     for (const v of victims) await this.fs.rm(join(this.dir, v.name), { force: true });
     if (victims.length > 0) await this.fs.fsyncDir(this.dir);
     return victims.map((v) => v.name);

@@ -165,18 +165,33 @@ describe('segments', () => {
     await r.wal.close();
   });
 
-  it('opens at a snapshot and releases the segments it covers', async () => {
+  it('opens at a snapshot, releases the segments it covers, and purge deletes only released ones', async () => {
     const dir = await walDir();
     const w = await Wal.create(dir, META, SMALL);
     for (let i = 1n; i <= 300n; i += 10n) await w.save(hs(1n, 1n, i + 9n), entries(i, i + 9n));
     await w.saveSnapshot({ index: 150n, term: 1n });
     const before = w.segmentFiles();
-    const removed = await w.release(150n);
-    expect(removed.length).toBeGreaterThan(0);
-    const after = w.segmentFiles();
-    expect([...removed, ...after]).toEqual(before);
-    expect(BigInt(`0x${after[0]!.slice(17, 33)}`)).toBeLessThanOrEqual(150n);
-    expect(BigInt(`0x${after[1]!.slice(17, 33)}`)).toBeGreaterThan(150n);
+    expect(before.length).toBeGreaterThan(3);
+    // Nothing is released yet: purge keeps every file, whatever the limit.
+    expect(await w.purge(0)).toEqual([]);
+    const released = await w.release(150n);
+    expect(released.length).toBeGreaterThan(0);
+    expect(await w.release(150n)).toEqual([]); // idempotent
+    expect(w.releasedFiles()).toEqual(released);
+    expect(w.segmentFiles()).toEqual(before); // release deletes nothing
+    const needed = before.slice(released.length);
+    expect(BigInt(`0x${needed[0]!.slice(17, 33)}`)).toBeLessThanOrEqual(150n);
+    expect(BigInt(`0x${needed[1]!.slice(17, 33)}`)).toBeGreaterThan(150n);
+    // A limit the released files alone can meet: the oldest go first, down to the limit.
+    if (released.length > 1) {
+      const one = await w.purge(before.length - 1);
+      expect(one).toEqual([before[0]]);
+    }
+    // A limit below what is needed: every released file goes, none of the needed ones.
+    await w.purge(1);
+    expect(w.segmentFiles()).toEqual(needed);
+    expect(w.releasedFiles()).toEqual([]);
+    expect((await readdir(dir)).filter((n) => n.endsWith('.wal')).sort()).toEqual(needed);
     await w.save(undefined, entries(301n, 305n));
     await w.close();
 
@@ -188,6 +203,25 @@ describe('segments', () => {
     expect(await codeOf(Wal.open(dir, undefined, SMALL))).toBe('SNAPSHOT_NOT_FOUND');
     expect(await codeOf(Wal.open(dir, { index: 160n, term: 1n }, SMALL))).toBe('SNAPSHOT_NOT_FOUND');
     expect(await codeOf(Wal.open(dir, { index: 150n, term: 2n }, SMALL))).toBe('SNAPSHOT_MISMATCH');
+  });
+
+  it('a reopen at a snapshot counts the segments before it as released', async () => {
+    const dir = await walDir();
+    const w = await Wal.create(dir, META, SMALL);
+    for (let i = 1n; i <= 300n; i += 10n) await w.save(hs(1n, 1n, i + 9n), entries(i, i + 9n));
+    await w.saveSnapshot({ index: 150n, term: 1n });
+    const all = w.segmentFiles();
+    await w.close();
+    const r = await Wal.open(dir, { index: 150n, term: 1n }, SMALL);
+    const released = r.wal.releasedFiles();
+    expect(released.length).toBeGreaterThan(0);
+    expect(r.wal.segmentFiles()).toEqual(all);
+    expect(await r.wal.purge(0)).toEqual(released);
+    expect(await codeOf(r.wal.purge(-1))).toBe('BAD_ARGUMENT');
+    await r.wal.close();
+    const again = await Wal.open(dir, { index: 150n, term: 1n }, SMALL);
+    expect(again.entries).toEqual(entries(151n, 300n));
+    await again.wal.close();
   });
 
   it('a snapshot marker raises the append point past the log', async () => {

@@ -4,6 +4,14 @@
 // entries), saveSnapshot(position), release(index), close() — and a SnapshotFiles for the
 // snapshot payloads. The Wal knows bytes, raft's types and the file system, nothing else.
 //
+// Retention (etcd's ReleaseLockTo + purge loop): release(index) marks the segments a durable
+// snapshot makes unnecessary as released, and deletes nothing; purge(maxFiles) deletes the oldest
+// released segments while more than maxFiles segment files exist (the server's --max-wals loop).
+// Invariant: a segment that is not released (the one a reopen at the last snapshot starts
+// reading at, every later one, and always the tail) is never deleted, so purging can never cost
+// an entry after the last snapshot; deletions go oldest first, so no gap ever opens in the
+// sequence.
+//
 // Durability and ordering:
 //   - save() resolves once its records are written and, if they must be synced (raft's MustSync,
 //     or {sync: true}), fdatasynced. Records reach the file in call order, and a sync covers every
@@ -100,6 +108,7 @@ export interface WalStorage {
   save(hardState: raftpb.HardState | undefined, entries: readonly raftpb.Entry[], options?: SaveOptions): Promise<void>;
   saveSnapshot(pos: SnapshotPosition): Promise<void>;
   release(index: bigint): Promise<string[]>;
+  purge(maxFiles: number): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -194,7 +203,13 @@ function headRecords(crc: number, metadata: Uint8Array, tail: PendingRecord[]): 
 }
 
 export class Wal implements WalStorage {
+  /** Every segment file on disk, oldest first (the last is the tail). */
   private readonly segments: SegmentName[];
+  /**
+   * How many of the oldest segments are released (not needed by a reopen at the last snapshot).
+   * Invariant: 0 <= released <= segments.length - 1 (the tail is never released).
+   */
+  private released = 0;
   private tail: Tail;
   /** Running CRC after the last record framed. */
   private crc: number;
@@ -218,9 +233,10 @@ export class Wal implements WalStorage {
     private readonly metadata: Buffer,
     private readonly lock: DirLock,
     private readonly opts: ResolvedOptions,
-    init: { segments: SegmentName[]; tail: Tail; crc: number; state: raftpb.HardState; lastIndex: bigint },
+    init: { segments: SegmentName[]; released?: number; tail: Tail; crc: number; state: raftpb.HardState; lastIndex: bigint },
   ) {
     this.segments = init.segments;
+    this.released = init.released ?? 0;
     this.tail = init.tail;
     this.crc = init.crc;
     this.state = init.state;
@@ -339,6 +355,8 @@ export class Wal implements WalStorage {
       const tail: Tail = { fh, path: r.tail.path, segment: r.tail.segment, offset: r.tail.validEnd };
       const wal = new Wal(dir, r.metadata, lock, o, {
         segments,
+        // Those before the segment the replay started at are not needed (etcd locks only from it on).
+        released: r.start,
         tail,
         crc: r.crc,
         state: r.hardState,
@@ -365,6 +383,11 @@ export class Wal implements WalStorage {
   /** Names of the segment files currently kept, oldest first. */
   segmentFiles(): string[] {
     return this.segments.map((s) => s.name);
+  }
+
+  /** Names of the kept segment files that are released (purge may delete them), oldest first. */
+  releasedFiles(): string[] {
+    return this.segments.slice(0, this.released).map((s) => s.name);
   }
 
   /**
@@ -447,9 +470,10 @@ export class Wal implements WalStorage {
   }
 
   /**
-   * Removes the segments a durable snapshot at `index` makes unnecessary: every segment before the
-   * last one whose first index is at most `index` (that one is where Wal.open(index) starts
-   * reading). The tail is never removed. Returns the removed file names.
+   * Releases the segments a durable snapshot at `index` makes unnecessary: every segment before
+   * the last one whose first index is at most `index` (that one is where Wal.open(index) starts
+   * reading). Nothing is deleted here (purge does). The tail is never released. Returns the names
+   * newly released.
    */
   async release(index: bigint): Promise<string[]> {
     const bad = this.unusable();
@@ -461,11 +485,33 @@ export class Wal implements WalStorage {
         break;
       }
     }
-    if (keep <= 0) return [];
-    const removed = this.segments.splice(0, keep); // keep <= length - 1: never the tail
-    for (const s of removed) await this.opts.fs.rm(join(this.dir, s.name), { force: true });
-    await fsyncDir(this.dir, this.opts.noSync, this.opts.fs);
-    return removed.map((s) => s.name);
+    if (keep <= this.released) return [];
+    const newly = this.segments.slice(this.released, keep); // keep <= length - 1: never the tail
+    this.released = keep;
+    return newly.map((s) => s.name);
+  }
+
+  /**
+   * Deletes the oldest released segment files while more than `maxFiles` segment files exist
+   * (etcd's purge of --max-wals): a segment still needed is kept even if that leaves more files.
+   * Each removal is made durable (directory fsync) before the next, so a crash leaves the
+   * sequence without a gap. Returns the removed names.
+   */
+  async purge(maxFiles: number): Promise<string[]> {
+    const bad = this.unusable();
+    if (bad) throw bad;
+    if (!Number.isSafeInteger(maxFiles) || maxFiles < 0) {
+      throw new WalError('BAD_ARGUMENT', `maxFiles must be a non-negative integer, got ${maxFiles}`);
+    }
+    const removed: string[] = [];
+    while (this.segments.length > maxFiles && this.released > 0) {
+      const s = this.segments.shift()!;
+      this.released--;
+      await this.opts.fs.rm(join(this.dir, s.name), { force: true });
+      await fsyncDir(this.dir, this.opts.noSync, this.opts.fs);
+      removed.push(s.name);
+    }
+    return removed;
   }
 
   /** Waits for queued appends, syncs, and releases the files and the lock. Idempotent. */

@@ -14,7 +14,8 @@ for (const server of SERVER_KINDS) {
 
     beforeAll(async () => {
       cluster = await startCluster({ server, size: 3, readyTimeoutMs: 30_000, stopTimeoutMs: 5_000 });
-      for (const m of cluster.members) clients.push(new Client({ endpoints: [m.endpoint], requestTimeoutMs: 10_000 }));
+      for (const m of cluster.members)
+        clients.push(new Client({ endpoints: [m.endpoint], requestTimeoutMs: 10_000, retry: { maxAttempts: 1 } }));
     }, 60_000);
 
     afterAll(async () => {

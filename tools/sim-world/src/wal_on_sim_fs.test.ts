@@ -187,7 +187,7 @@ describe('Wal on SimFs', () => {
     await r.wal.close();
   });
 
-  it("the server's snapshot order (file, marker, release, purge) survives a crash at any point", async () => {
+  it("the server's snapshot order (file, marker, release, purge of WAL and snapshot files) survives a crash at any point", async () => {
     let snapshotsTaken = 0;
     let openedAtSnapshot = 0;
     for (let seed = 1; seed <= 25; seed++) {
@@ -213,6 +213,7 @@ describe('Wal on SimFs', () => {
               );
               await wal.saveSnapshot({ index, term: 1n });
               await wal.release(index);
+              await wal.purge(2);
               await snaps.purge(2);
               snapshotsTaken++;
             }

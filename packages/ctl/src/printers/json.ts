@@ -212,6 +212,37 @@ export class JsonPrinter extends UnsupportedPrinter {
     );
   }
 
+  override memberAdd(r: etcdserverpb.MemberAddResponse): void {
+    this.line(
+      obj([
+        ['header', header(r.header)],
+        ['member', r.member ? jsonMember(r.member) : undefined],
+        ['members', arr(r.members, jsonMember)],
+      ]),
+    );
+  }
+  override memberRemove(_id: bigint, r: etcdserverpb.MemberRemoveResponse): void {
+    this.membersOnly(r);
+  }
+  override memberUpdate(_id: bigint, r: etcdserverpb.MemberUpdateResponse): void {
+    this.membersOnly(r);
+  }
+  /** etcdctl 3.4 crashes here (its json printer lacks the method); kv prints the response. */
+  override memberPromote(_id: bigint, r: etcdserverpb.MemberPromoteResponse): void {
+    this.membersOnly(r);
+  }
+  private membersOnly(r: { header?: etcdserverpb.ResponseHeader | undefined; members: etcdserverpb.Member[] }): void {
+    this.line(
+      obj([
+        ['header', header(r.header)],
+        ['members', arr(r.members, jsonMember)],
+      ]),
+    );
+  }
+  override moveLeader(_leader: bigint, _target: bigint, r: etcdserverpb.MoveLeaderResponse): void {
+    this.line(obj([['header', header(r.header)]]));
+  }
+
   override endpointHealth(list: EpHealth[]): void {
     this.line(
       `[${list

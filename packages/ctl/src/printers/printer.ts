@@ -35,6 +35,11 @@ export interface Printer {
   leases(r: etcdserverpb.LeaseLeasesResponse): void;
 
   memberList(r: etcdserverpb.MemberListResponse): void;
+  memberAdd(r: etcdserverpb.MemberAddResponse): void;
+  memberRemove(id: bigint, r: etcdserverpb.MemberRemoveResponse): void;
+  memberUpdate(id: bigint, r: etcdserverpb.MemberUpdateResponse): void;
+  memberPromote(id: bigint, r: etcdserverpb.MemberPromoteResponse): void;
+  moveLeader(leader: bigint, target: bigint, r: etcdserverpb.MoveLeaderResponse): void;
   endpointHealth(list: EpHealth[]): void;
   endpointStatus(list: EpStatus[]): void;
   endpointHashKV(list: EpHashKV[]): void;
@@ -85,6 +90,22 @@ export class UnsupportedPrinter implements Printer {
     this.unsupported();
   }
   memberList(_r: etcdserverpb.MemberListResponse): void {
+    this.unsupported();
+  }
+  memberAdd(_r: etcdserverpb.MemberAddResponse): void {
+    this.unsupported();
+  }
+  memberRemove(_id: bigint, _r: etcdserverpb.MemberRemoveResponse): void {
+    this.unsupported();
+  }
+  memberUpdate(_id: bigint, _r: etcdserverpb.MemberUpdateResponse): void {
+    this.unsupported();
+  }
+  /** etcdctl 3.4 has no such method in its non-simple printers (it crashes); kv refuses instead. */
+  memberPromote(_id: bigint, _r: etcdserverpb.MemberPromoteResponse): void {
+    this.unsupported();
+  }
+  moveLeader(_leader: bigint, _target: bigint, _r: etcdserverpb.MoveLeaderResponse): void {
     this.unsupported();
   }
   endpointHealth(_l: EpHealth[]): void {

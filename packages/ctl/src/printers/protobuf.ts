@@ -68,6 +68,22 @@ export class ProtobufPrinter extends UnsupportedPrinter {
   override memberList(r: etcdserverpb.MemberListResponse): void {
     this.bytes(etcdserverpb.MemberListResponse.encode(r).finish());
   }
+  override memberAdd(r: etcdserverpb.MemberAddResponse): void {
+    this.bytes(etcdserverpb.MemberAddResponse.encode(r).finish());
+  }
+  override memberRemove(_id: bigint, r: etcdserverpb.MemberRemoveResponse): void {
+    this.bytes(etcdserverpb.MemberRemoveResponse.encode(r).finish());
+  }
+  override memberUpdate(_id: bigint, r: etcdserverpb.MemberUpdateResponse): void {
+    this.bytes(etcdserverpb.MemberUpdateResponse.encode(r).finish());
+  }
+  /** etcdctl 3.4 crashes here (its protobuf printer lacks the method); kv writes the response. */
+  override memberPromote(_id: bigint, r: etcdserverpb.MemberPromoteResponse): void {
+    this.bytes(etcdserverpb.MemberPromoteResponse.encode(r).finish());
+  }
+  override moveLeader(_leader: bigint, _target: bigint, r: etcdserverpb.MoveLeaderResponse): void {
+    this.bytes(etcdserverpb.MoveLeaderResponse.encode(r).finish());
+  }
   override alarm(r: etcdserverpb.AlarmResponse): void {
     this.bytes(etcdserverpb.AlarmResponse.encode(r).finish());
   }

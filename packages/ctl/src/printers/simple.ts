@@ -115,6 +115,28 @@ export class SimplePrinter implements Printer {
     for (const row of memberListRows(r).rows) this.ctx.out.println(row.join(', '));
   }
 
+  // "%16x": space-padded, as etcdctl prints member and cluster ids here.
+  memberAdd(r: etcdserverpb.MemberAddResponse): void {
+    this.ctx.out.println(`Member ${goHex(r.member?.ID ?? 0n, 16, ' ')} added to cluster ${goHex(r.header?.clusterId ?? 0n, 16, ' ')}`);
+  }
+
+  memberRemove(id: bigint, r: etcdserverpb.MemberRemoveResponse): void {
+    this.ctx.out.println(`Member ${goHex(id, 16, ' ')} removed from cluster ${goHex(r.header?.clusterId ?? 0n, 16, ' ')}`);
+  }
+
+  memberUpdate(id: bigint, r: etcdserverpb.MemberUpdateResponse): void {
+    this.ctx.out.println(`Member ${goHex(id, 16, ' ')} updated in cluster ${goHex(r.header?.clusterId ?? 0n, 16, ' ')}`);
+  }
+
+  memberPromote(id: bigint, r: etcdserverpb.MemberPromoteResponse): void {
+    this.ctx.out.println(`Member ${goHex(id, 16, ' ')} promoted in cluster ${goHex(r.header?.clusterId ?? 0n, 16, ' ')}`);
+  }
+
+  /** types.ID's String(): plain lower-case hex. */
+  moveLeader(leader: bigint, target: bigint): void {
+    this.ctx.out.println(`Leadership transferred from ${goHex(leader)} to ${goHex(target)}`);
+  }
+
   endpointHealth(list: EpHealth[]): void {
     for (const h of list) {
       if (h.error === '') {

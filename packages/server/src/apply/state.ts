@@ -47,7 +47,11 @@ export async function openState(disk: MemberDisk, config: ServerConfig, clock: C
     alarms.restore(await collect(backend.entries('alarm'), 0));
     const membership = new Membership();
     membership.restore(await collect(backend.entries('members'), 1), await collect(backend.entries('membersRemoved'), 0));
-    const store = await KVStore.open(backend, { leases: lessor, clock: mvccClock(clock) });
+    const store = await KVStore.open(backend, {
+      leases: lessor,
+      clock: mvccClock(clock),
+      compactionBatchLimit: config.compactionBatchLimit,
+    });
     const watchable = new WatchableStore(store, {
       scheduler: watchScheduler(clock),
       onError: (err) => logger.error({ err }, 'watch catch-up failed'),

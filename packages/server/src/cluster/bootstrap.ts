@@ -1,6 +1,7 @@
 // Bootstrap: from the flags and the data dir to the parts a member is made of. Three ways in:
 // - restart: the WAL exists — ids from its metadata, raft's log from the newest snapshot the WAL
-//   recorded plus the entries after it;
+//   recorded plus the entries after it; with --force-new-cluster, that log is turned into one of
+//   a cluster of this member alone (force_new_cluster.ts);
 // - new cluster (--initial-cluster-state new): ids computed from --initial-cluster and its
 //   token, the initial members as raft's bootstrap peers;
 // - join (--initial-cluster-state existing): ids and members fetched from the running cluster
@@ -19,6 +20,7 @@ import { computeClusterId, computeMemberId } from '../ids.js';
 import type { Clock } from '../world/clock.js';
 import type { DiskLock, MemberDisk } from '../world/disk.js';
 import type { ClusterFetcher } from '../world/index.js';
+import { standaloneLog } from './force_new_cluster.js';
 import { encodeMember, type MemberRecord } from './membership.js';
 
 export interface BootstrapOptions {
@@ -145,6 +147,14 @@ export async function bootstrap(o: BootstrapOptions): Promise<Bootstrapped> {
       throw err;
     });
     const ci = state.store.consistentIndex();
+    const misplaced = walExists ? undefined : await disk.misplacedWal?.();
+    if (misplaced !== undefined) {
+      // Starting on an empty --wal-dir next to the WAL this data dir was written with would make
+      // a new member over old data: refused, with what to do about it.
+      throw new DataDirError(
+        `--wal-dir ${disk.paths.wal} holds no WAL, but ${misplaced} does: move its files there (mv ${misplaced}/* ${disk.paths.wal}/), or start without --wal-dir`,
+      );
+    }
     if (!walExists && ci > 0n) {
       throw damaged(disk.dataDir, `the WAL (${disk.paths.wal}) is missing, but the backend holds state applied up to index ${ci}`);
     }
@@ -175,9 +185,35 @@ export async function bootstrap(o: BootstrapOptions): Promise<Bootstrapped> {
         out.confState = snap.metadata!.confState ?? out.confState;
         out.snapshotIndex = snap.metadata!.index;
       }
-      storage.setHardState(opened.hardState);
-      storage.append(opened.entries);
-      const joinedFrom = await refetchMembers(config, o.fetchCluster, state, md.ClusterID, logger);
+      let { hardState, entries } = opened;
+      if (config.forceNewCluster) {
+        const self = { id: md.NodeID, name: config.name, peerURLs: config.initialAdvertisePeerUrls, clientURLs: [], isLearner: false };
+        const forced = standaloneLog({
+          self,
+          snapshot: snap?.metadata,
+          hardState,
+          entries,
+          appliedIndex: ci,
+        });
+        // Durable before raft starts: the entries overwrite the uncommitted tail, the hard state
+        // after them commits them (one save: records land in order).
+        await wal.save(forced.hardState, forced.appended, { sync: true });
+        hardState = forced.hardState;
+        entries = forced.entries;
+        logger.warn(
+          {
+            clusterId: md.ClusterID.toString(16),
+            memberId: md.NodeID.toString(16),
+            commitIndex: hardState.commit.toString(),
+            discardedEntries: forced.discarded,
+            removedMembers: forced.removed.map((id) => id.toString(16)),
+          },
+          'forcing restart as a one-member cluster (--force-new-cluster)',
+        );
+      }
+      storage.setHardState(hardState);
+      storage.append(entries);
+      const joinedFrom = config.forceNewCluster ? undefined : await refetchMembers(config, o.fetchCluster, state, md.ClusterID, logger);
       return { ...out, memberId: md.NodeID, clusterId: md.ClusterID, wal, joinedFrom };
     }
     let ids: { memberId: bigint; clusterId: bigint };

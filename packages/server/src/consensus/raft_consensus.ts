@@ -92,6 +92,8 @@ export interface RaftConsensusOptions {
   bootstrapPeers?: { id: bigint; context: Buffer }[];
   heartbeatMs: number;
   electionTicks: number;
+  /** Raft pre-vote (etcd's --pre-vote). Default true (kv's choice before the flag existed). */
+  preVote?: boolean;
   snapshotCount: number;
   /** Entries kept behind a snapshot so that slow followers can catch up without one. */
   snapshotCatchUpEntries: number;
@@ -221,7 +223,7 @@ export class RaftConsensus implements Consensus {
       maxSizePerMsg,
       maxInflightMsgs,
       checkQuorum: true,
-      preVote: true,
+      preVote: o.preVote ?? true,
       random: seededRandom(o.seed ?? Math.floor(o.random.next() * 0x1_0000_0000)),
     });
     if (o.bootstrapPeers) this.node.bootstrap(o.bootstrapPeers);
@@ -250,8 +252,22 @@ export class RaftConsensus implements Consensus {
     this.kick();
   }
 
+  /**
+   * Ticks raft `ticks` times at once (etcd's advanceTicks): the start-up fast-forward of
+   * --initial-election-tick-advance, so a member with connected peers and no leader campaigns
+   * within a few ticks instead of a whole election timeout.
+   */
+  advanceTicks(ticks: number): void {
+    for (let i = 0; i < ticks; i++) this.node.tick();
+    this.kick();
+  }
+
   leader(): bigint {
     return this.lead;
+  }
+  /** Index of the newest snapshot whose WAL marker is durable (the one a restart opens at). */
+  snapshotIndexDurable(): bigint {
+    return this.snapshotIndex;
   }
   term(): bigint {
     return this.term_;
@@ -541,6 +557,7 @@ export class RaftConsensus implements Consensus {
       await this.o.snapshots.save(rd.snapshot);
       const md = rd.snapshot.metadata!;
       await wal.saveSnapshot({ index: md.index, term: md.term });
+      await wal.release(md.index); // the purge loop may delete what it covers (etcd's Release)
     }
     let lazySave: Promise<void> | undefined;
     if (rd.hardState || rd.entries.length > 0) {
@@ -708,8 +725,9 @@ export class RaftConsensus implements Consensus {
     const keep = BigInt(this.o.snapshotCatchUpEntries);
     const compactTo = applied > keep ? applied - keep : 0n;
     if (compactTo > this.o.storage.firstIndex()) this.o.storage.compact(compactTo);
+    // Released segments and old snapshot files are deleted by the purge loop (--max-wals,
+    // --max-snapshots; consensus/purge.ts).
     await this.o.wal.release(applied);
-    await this.o.snapshots.purge(5);
     this.o.logger.info({ index: applied.toString() }, 'saved snapshot and compacted the raft log');
   }
 

@@ -4,6 +4,7 @@ import { etcdserverpb } from '@kv/api';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { RpcError, toServiceError } from '../errors.js';
 import type { Member } from '../member.js';
+import { endStream } from './require_leader.js';
 import { unary } from './unary.js';
 
 export function leaseService(m: Member): etcdserverpb.LeaseServer {
@@ -37,7 +38,9 @@ export function leaseService(m: Member): etcdserverpb.LeaseServer {
               if (!stream.writableEnded) stream.write({ header: m.header(m.store.currentRev()), ID: req.ID, TTL: 0n });
               return;
             }
-            stream.destroy(toServiceError(err));
+            // Any other failure (e.g. no leader to renew through) ends the stream with its status;
+            // destroy(err) would drop the status and leave the client waiting.
+            endStream(stream, toServiceError(err));
           },
         );
       });

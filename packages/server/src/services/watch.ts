@@ -4,7 +4,9 @@
 import { etcdserverpb } from '@kv/api';
 import { fragmentResponse, type WatchResponse } from '@kv/mvcc';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
+import { toServiceError } from '../errors.js';
 import type { Member } from '../member.js';
+import { endStream } from './require_leader.js';
 
 type Stream = ServerDuplexStream<etcdserverpb.WatchRequest, etcdserverpb.WatchResponse>;
 
@@ -37,7 +39,9 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
           }
           return send(resp);
         },
-        { onError: () => stream.destroy() },
+        // A failed read (backend error) ends the stream with a status: grpc-js's destroy() would
+        // close it without one, and the client would wait.
+        { onError: (err) => endStream(stream, toServiceError(err)) },
       );
       stream.on('drain', () => ws.resume());
 

@@ -13,6 +13,8 @@ export interface PeerTls {
   ca?: Buffer;
   /** Require and verify a client certificate on the peer listener. */
   clientCertAuth: boolean;
+  /** An --peer-auto-tls certificate: peers' certificates are not verified when dialing (etcd's selfCert). */
+  selfSigned?: boolean;
 }
 
 /** Reads the peer TLS files; undefined when no certificate/key pair is configured. */
@@ -23,6 +25,7 @@ export function loadPeerTls(files: TlsFiles): PeerTls | undefined {
     key: readFileSync(files.keyFile),
     ca: files.trustedCaFile ? readFileSync(files.trustedCaFile) : undefined,
     clientCertAuth: files.clientCertAuth,
+    selfSigned: files.selfSigned,
   };
 }
 
@@ -32,8 +35,9 @@ export function peerServerTlsOptions(t: PeerTls): TlsOptions {
 }
 
 /** The TLS part of dialing an https peer (HTTP/2 transport or HTTP/1 request): verify it, present our certificate. */
-export function peerDialTls(t: PeerTls): { cert: Buffer; key: Buffer; ca?: Buffer; rejectUnauthorized: true } {
-  return { cert: t.cert, key: t.key, ca: t.ca, rejectUnauthorized: true };
+export function peerDialTls(t: PeerTls): { cert: Buffer; key: Buffer; ca?: Buffer; rejectUnauthorized: boolean } {
+  // etcd's TLSInfo.ClientConfig: InsecureSkipVerify for a self-made certificate (auto TLS).
+  return { cert: t.cert, key: t.key, ca: t.ca, rejectUnauthorized: !t.selfSigned };
 }
 
 /** Options for dialing an https peer over HTTP/2. */

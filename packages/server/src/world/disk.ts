@@ -32,6 +32,11 @@ export interface MemberDisk {
   /** Completes a snapshot install a crash interrupted, removes received snapshots never installed. */
   settleReceivedSnapshots(logger: Logger): Promise<void>;
   walExists(): Promise<boolean>;
+  /**
+   * With a dedicated WAL dir (--wal-dir) that holds no WAL: the path of a WAL found where it
+   * would be without one (<data-dir>/member/wal), which the member must not silently ignore.
+   */
+  misplacedWal?(): Promise<string | undefined>;
   /** Whether the backend has ever been created (a missing one is rebuilt from the WAL). */
   backendExists(): Promise<boolean>;
   openBackend(o: { onWarning: (m: string) => void; clock: MvccClock }): Promise<Backend>;
@@ -70,6 +75,8 @@ export interface DataDirDiskOptions {
   lock?: () => { lock: DiskLock; notices: string[] };
   /** Least free bytes for the backend and the WAL (default: statfs of their directories). */
   freeBytes?: () => number;
+  /** A dedicated WAL directory (etcd's --wal-dir); default <data-dir>/member/wal. */
+  walDir?: string;
 }
 
 /** Least free space over the real file systems holding `dirs`. */
@@ -91,7 +98,7 @@ function statfsFreeBytes(dirs: string[]): number {
  * LevelDB, the simulation's on a simulated file system and engine (`o`).
  */
 export function dataDirDisk(dataDir: string, o: DataDirDiskOptions = {}): MemberDisk {
-  const dirs = layout(dataDir);
+  const dirs = layout(dataDir, o.walDir);
   const fs = o.fs ?? nodeFs;
   const engine = o.engine ?? classicEngine;
   const received = (name: string) => join(dirs.member, `${receivedPrefix}${name}`);
@@ -100,7 +107,7 @@ export function dataDirDisk(dataDir: string, o: DataDirDiskOptions = {}): Member
     paths: dirs,
     lock() {
       if (o.lock) return o.lock();
-      const { lock, notices } = openDataDir(dataDir);
+      const { lock, notices } = openDataDir(dataDir, { walDir: o.walDir });
       return { lock, notices };
     },
     async settleReceivedSnapshots(logger) {
@@ -122,6 +129,11 @@ export function dataDirDisk(dataDir: string, o: DataDirDiskOptions = {}): Member
       }
     },
     walExists: () => Wal.exists(dirs.wal, fs),
+    async misplacedWal() {
+      if (!dirs.dedicatedWal || (await Wal.exists(dirs.wal, fs))) return undefined;
+      const usual = layout(dataDir).wal;
+      return (await Wal.exists(usual, fs)) ? usual : undefined;
+    },
     backendExists: () => engine.exists(dirs.db),
     openBackend: (b) => Backend.open(dirs.db, { ...b, engine }),
     openSnapshots: (s) => SnapshotFiles.open(dirs.snap, { ...s, fs }),
