@@ -7,6 +7,7 @@ import type { WatchResponse } from '@kv/mvcc';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { toServiceError } from '../errors.js';
 import type { Member } from '../member.js';
+import { endStream } from './require_leader.js';
 import {
   AbortedError,
   byCreate,
@@ -244,13 +245,17 @@ export function electionService(m: Member, hooks: ElectionServiceHooks = {}, kv:
     observe(stream: ObserveStream) {
       const signal = callSignal(stream, hooks.observeAbort?.(stream));
       observe(kv, stream.request.name, signal, streamSender(stream, signal)).then(
-        () => stream.end(),
+        () => {
+          if (!stream.writableEnded) stream.end();
+        },
         (err) => {
-          if (stream.cancelled) return;
+          // Cancelled by the client, or already ended from this side (require-leader): nothing to send.
+          if (stream.cancelled || stream.writableEnded || stream.destroyed) return;
           const reason = err instanceof AbortedError ? err.reason : err;
           // A hook's Error reason becomes the status; a plain stop (no Error) ends the stream OK.
           if (err instanceof AbortedError && !(reason instanceof Error)) stream.end();
-          else if (err instanceof AbortedError) stream.destroy(toServiceError(reason));
+          // endStream, not destroy(err): a destroyed grpc-js stream never sends its status.
+          else if (err instanceof AbortedError) endStream(stream, toServiceError(reason));
           else stream.end(); // as etcd: a failed read or watch closes the observe channel, status OK
         },
       );

@@ -2,12 +2,13 @@
 // v3lock/v3election semantics (ordering by create revision, lease-bound keys, Observe streaming),
 // cancellation and lease loss while waiting, and no watcher left behind by any wait.
 import { etcdserverpb, v3electionpb, v3lockpb } from '@kv/api';
-import { credentials, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { credentials, Server, ServerCredentials, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '@kv/testkit';
 import { call, startHarness, type Harness } from '../testutil/harness.js';
 import { memberKv, type RecipeKv } from './recipe_kv.js';
-import { observe } from './election.js';
+import { electionService, observe } from './election.js';
+import { RpcError } from '../errors.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -259,5 +260,33 @@ describe('Lock and Election services', { timeout: 60_000 }, () => {
     await expect(done).rejects.toThrow('etcdserver: no leader');
     await idleWatchers();
     await revoke(l);
+  });
+
+  it('an Observe stream ended from the server side reaches the client with its status, and leaves no watcher', async () => {
+    // What the require-leader monitor and the observeAbort hook do: end the stream with a status.
+    // (A destroyed grpc-js stream never sends one: the observer would wait forever.)
+    const ac = new AbortController();
+    const srv = new Server();
+    srv.addService(v3electionpb.ElectionService, electionService(h.server.member, { observeAbort: () => ac.signal }) as never);
+    const port = await new Promise<number>((res, rej) =>
+      srv.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+    );
+    const c = new v3electionpb.ElectionClient(`127.0.0.1:${port}`, credentials.createInsecure());
+    try {
+      const l = await grant();
+      await campaign('ob2', l, 'y').promise;
+      const stream = c.observe({ name: b('ob2') });
+      const ended = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+      const first = await new Promise<v3electionpb.LeaderResponse>((resolve) => stream.once('data', resolve));
+      expect(first.kv!.value.toString()).toBe('y');
+      ac.abort(new RpcError('NoLeader'));
+      const err = await ended;
+      expect([err.code, err.details]).toEqual([status.UNAVAILABLE, 'etcdserver: no leader']);
+      await idleWatchers();
+      await revoke(l);
+    } finally {
+      c.close();
+      srv.forceShutdown();
+    }
   });
 });

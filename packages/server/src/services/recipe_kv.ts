@@ -118,6 +118,9 @@ export function callSignal(
   const cancel = () => ac.abort(new AbortedError(undefined));
   if (call.cancelled) cancel();
   else call.once('cancelled', cancel);
+  // A stream ended from this side (e.g. by the require-leader monitor, services/require_leader.ts)
+  // stops its wait too.
+  if ('writable' in call) for (const ev of ['error', 'close', 'finish']) call.once(ev, cancel);
   if (extra) {
     if (extra.aborted) ac.abort(extra.reason);
     else extra.addEventListener('abort', () => ac.abort(extra.reason), { once: true });
