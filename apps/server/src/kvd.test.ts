@@ -2,7 +2,9 @@
 // stops cleanly on SIGTERM and SIGINT, and starts again on the same data dir.
 import { holdPorts, KVD_BIN, startServer, type RunningServer } from '@kv/testkit';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const spawned: ChildProcess[] = [];
@@ -109,5 +111,30 @@ describe('kvd process', () => {
     const r = runKvd(['--max-txn-ops', 'many']);
     expect(await r.exited).toBe(2);
     expect(r.stderr()).toMatch(/invalid value "many" for flag -max-txn-ops/);
+  });
+
+  it("refuses an etcd data dir (etcd's bbolt backend at member/snap/db) and creates nothing in it", async () => {
+    // The layout `etcdctl snapshot restore` and a running etcd leave: member/snap/db and member/wal.
+    const dir = mkdtempSync(join(tmpdir(), 'kvd-etcd-dir-'));
+    try {
+      mkdirSync(join(dir, 'member', 'snap'), { recursive: true });
+      mkdirSync(join(dir, 'member', 'wal'));
+      writeFileSync(join(dir, 'member', 'snap', 'db'), Buffer.alloc(16384));
+      writeFileSync(join(dir, 'member', 'wal', '0000000000000000-0000000000000000.wal'), Buffer.alloc(4096));
+      const before = readdirSync(join(dir, 'member')).sort();
+      const ports = await holdPorts(2);
+      await ports.release();
+      const client = `http://127.0.0.1:${ports.ports[0]}`;
+      const peer = `http://127.0.0.1:${ports.ports[1]}`;
+      const r = runKvd([
+        ...['--name', 'e1', '--data-dir', dir, '--listen-client-urls', client, '--advertise-client-urls', client],
+        ...['--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `e1=${peer}`],
+      ]);
+      expect(await r.exited).not.toBe(0);
+      expect(r.stderr()).toMatch(/is an etcd data dir .*etcdctl snapshot save FILE.*kvctl snapshot restore FILE/);
+      expect(readdirSync(join(dir, 'member')).sort()).toEqual(before); // no kv backend made beside it
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -32,6 +32,8 @@ describe.skipIf(!ready)('TLS on the client and peer ports', () => {
   let certs: TestCerts;
   let members: ManagedProcess[] = [];
   let endpoints: string[] = [];
+  let peerUrls: string[] = [];
+  let tlsFlags: string[] = [];
   const ctlEnv = { PATH: process.env.PATH ?? '', ETCDCTL_API: '3' };
   const ctlTls = (withCert: boolean) => [
     '--cacert',
@@ -52,7 +54,7 @@ describe.skipIf(!ready)('TLS on the client and peer ports', () => {
   beforeAll(async () => {
     certs = makeTestCerts(dir);
     const member = certs.get('member');
-    const tlsFlags = [
+    tlsFlags = [
       ...['--cert-file', member.certFile, '--key-file', member.keyFile, '--trusted-ca-file', member.caFile, '--client-cert-auth'],
       ...['--peer-cert-file', member.certFile, '--peer-key-file', member.keyFile, '--peer-trusted-ca-file', member.caFile],
       '--peer-client-cert-auth',
@@ -101,6 +103,7 @@ describe.skipIf(!ready)('TLS on the client and peer ports', () => {
         throw e;
       }
       endpoints = names.map((_, i) => `127.0.0.1:${ports[2 * i]}`);
+      peerUrls = names.map((n, i) => `${n}=${peer(i)}`);
       return procs;
     });
   }, 120_000);
@@ -126,4 +129,67 @@ describe.skipIf(!ready)('TLS on the client and peer ports', () => {
   it('refuses a client without a certificate', () => {
     expect(() => ctl(['get', 'secure'], false)).toThrow();
   }, 30_000);
+
+  it('answers etcdctl --cluster over https (the :authority carries the scheme)', () => {
+    const status = JSON.parse(ctl(['endpoint', 'status', '--cluster', '-w', 'json'])) as { Endpoint: string }[];
+    expect(status.map((s) => s.Endpoint).sort()).toEqual(endpoints.map((e) => `https://${e}`).sort());
+    const hashes = JSON.parse(ctl(['endpoint', 'hashkv', '--cluster', '-w', 'json'])) as { HashKV: { hash: number } }[];
+    expect(new Set(hashes.map((h) => h.HashKV.hash)).size).toBe(1);
+  }, 30_000);
+
+  it('lets a new member join over https peers (--initial-cluster-state existing fetches the members with its certificate)', async () => {
+    const joined = await withFreshPorts(2, async ([clientPort, peerPort], release) => {
+      const peer = `https://127.0.0.1:${peerPort}`;
+      const client = `https://127.0.0.1:${clientPort}`;
+      // --strict-reconfig-check refuses an add in a member's first 5 s of peer connectivity: retry.
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        try {
+          ctl(['member', 'add', 't4', `--peer-urls=${peer}`]);
+          break;
+        } catch (err) {
+          if (Date.now() > deadline || !/unhealthy cluster/.test(String((err as { stderr?: Buffer }).stderr ?? err))) throw err;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+      const p = new ManagedProcess({
+        name: 't4',
+        bin: process.execPath,
+        args: [
+          KVD_BIN,
+          ...memberArgs({
+            name: 't4',
+            dataDir: join(dir, 't4'),
+            clientUrl: client,
+            peerUrl: peer,
+            initialCluster: [...peerUrls, `t4=${peer}`].join(','),
+            initialClusterState: 'existing',
+          }),
+          ...tlsFlags,
+        ],
+        stopTimeoutMs: 5_000,
+      });
+      await release();
+      p.start();
+      members.push(p);
+      await p.waitReady(
+        async () => {
+          const r = await runProcess(
+            'etcdctl',
+            ['--endpoints', `127.0.0.1:${clientPort}`, ...ctlTls(true), 'get', 'secure', '--print-value-only'],
+            {
+              env: ctlEnv,
+              timeoutMs: 10_000,
+            },
+          );
+          return r.code === 0 && r.stdout === 'yes\n' ? { ready: true } : { ready: false, reason: r.stderr.trim() || r.stdout };
+        },
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+      return p;
+    });
+    expect(joined.pid).toBeGreaterThan(0);
+    const list = ctl(['member', 'list']);
+    expect(list).toMatch(/, started, t4, https:\/\/127\.0\.0\.1:\d+, https:\/\/127\.0\.0\.1:\d+, false/);
+  }, 120_000);
 });

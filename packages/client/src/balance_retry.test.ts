@@ -23,6 +23,8 @@ type Script = { code: status; details: string }[];
 class FakeMember {
   readonly server = new Server();
   readonly calls = new Map<string, number>();
+  /** The `hasleader` metadata of each call, in order. */
+  readonly hasLeader: string[] = [];
   /** Failures to answer, in order, before answering normally (per method). */
   readonly script = new Map<string, Script>();
   endpoint = '';
@@ -35,6 +37,7 @@ class FakeMember {
       <Req, Res>(method: string, ok: (req: Req) => Res) =>
       (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>) => {
         this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+        this.hasLeader.push(String(call.metadata.get('hasleader')[0] ?? '-'));
         const next = this.script.get(method)?.shift();
         if (next) cb({ code: next.code, details: next.details, name: 'Error', message: next.details }, null);
         else cb(null, ok(call.request));
@@ -163,6 +166,20 @@ describe('balancing and retries on fake members', () => {
     for (let i = 0; i < 30; i++) await c.get('k');
     expect(ms.map((m) => m.n('range'))).toEqual([10, 10, 10]);
     expect(c.endpointStats().map((s) => s.sent)).toEqual([10, 10, 10]);
+  });
+
+  it("requireLeader sends etcd's hasleader metadata on every call; a call can turn it off", async () => {
+    const ms = await cluster(1);
+    await client(ms.map((m) => m.endpoint)).get('k');
+    const c = client(
+      ms.map((m) => m.endpoint),
+      { requireLeader: true },
+    );
+    await c.get('k');
+    await c.put('k', 'v');
+    await c.get('k', { requireLeader: false });
+    await client(ms.map((m) => m.endpoint)).put('k', 'v', { requireLeader: true });
+    expect(ms[0]!.hasLeader).toEqual(['-', 'true', 'true', '-', 'true']);
   });
 
   it('retries a read after leader changed / no leader and succeeds on the next member', async () => {

@@ -41,6 +41,14 @@ export interface ClientOptions {
   maxCallRecvMsgSize?: number;
   /** Refuse to work with a cluster older than 3.2 (etcd's RejectOldCluster): every call first checks Status. */
   rejectOldCluster?: boolean;
+  /**
+   * Every call and stream asks the member to refuse it with `etcdserver: no leader` while the
+   * member has no leader (etcd's clientv3.WithRequireLeader on every context): a unary call fails
+   * over to another member under the retry rules, watches end with NoLeaderError instead of
+   * waiting on a partitioned member, keep-alive streams move to another member. Per unary call:
+   * `{ requireLeader }` in its options. Off by default, as in etcd.
+   */
+  requireLeader?: boolean;
   /** Extra @grpc/grpc-js channel options (applied last). */
   channelOptions?: Record<string, string | number>;
   /** Time source for keep-alive timers and retry backoff (tests). */
@@ -324,5 +332,5 @@ export class Cluster {
 
 /** Only the call options (the KV option objects carry more fields). */
 function callOpts(o: CallOpts & { endpoint?: string }): CallOpts {
-  return { timeoutMs: o.timeoutMs, signal: o.signal };
+  return { timeoutMs: o.timeoutMs, signal: o.signal, requireLeader: o.requireLeader };
 }

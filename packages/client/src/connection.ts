@@ -69,6 +69,8 @@ export interface ConnectionOptions {
   maxCallSendMsgSize?: number;
   /** Largest response this client accepts (bytes; default unlimited, etcd's Go client 2^31-1). */
   maxCallRecvMsgSize?: number;
+  /** Send etcd's `hasleader` metadata with every call and stream (see ClientOptions.requireLeader). */
+  requireLeader?: boolean;
   /** Extra @grpc/grpc-js channel options (win over everything above). */
   channelOptions?: Partial<ClientOptions>;
   clock?: Clock;
@@ -81,6 +83,11 @@ export interface CallOpts {
   timeoutMs?: number;
   /** Abort the call (and its retries). */
   signal?: AbortSignal;
+  /**
+   * Ask the member to refuse the call at once with `etcdserver: no leader` when it has no leader
+   * (etcd's clientv3.WithRequireLeader); default: the client's requireLeader option.
+   */
+  requireLeader?: boolean;
 }
 
 /** Internal: how a unary call may be retried and where it goes. */
@@ -187,6 +194,8 @@ export class Connections {
   private readonly channelOptions: Partial<ClientOptions>;
   private readonly tls: TlsOptions | undefined;
   private readonly authOpts: AuthOptions | undefined;
+  /** Every call and stream carries `hasleader: true` unless the call says otherwise. */
+  readonly requireLeader: boolean;
   /** Awaited by every unary call before it is sent (the rejectOldCluster check). */
   gate: Promise<void> | undefined;
   /** Aborted by close(): wakes every backoff sleep and stream loop. */
@@ -202,6 +211,7 @@ export class Connections {
     this.retry = retryConfig(opts.retry);
     this.tls = opts.tls;
     this.authOpts = opts.auth;
+    this.requireLeader = opts.requireLeader ?? false;
     this.channelOptions = channelOptionsFor(opts);
     this.creds = credentials.createInsecure();
     this.conns = opts.endpoints.map((e) => this.makeConn(parseEndpoint(e)));
@@ -387,9 +397,11 @@ export class Connections {
     return endpoint ?? this.endpoints.join(',');
   }
 
-  /** Call metadata: the auth token when auth is configured. */
-  async metadata(conn: EndpointConn, deadline: number): Promise<Metadata> {
+  /** Call metadata: the auth token when auth is configured; `hasleader` when the leader is required. */
+  async metadata(conn: EndpointConn, deadline: number, requireLeader = this.requireLeader): Promise<Metadata> {
     const md = new Metadata();
+    // The key and value etcd's rpctypes.MetadataRequireLeaderKey / MetadataHasLeader name.
+    if (requireLeader) md.set('hasleader', 'true');
     if (this.authOpts) md.set('token', await this.authToken(conn, deadline));
     return md;
   }
@@ -443,7 +455,7 @@ export class Connections {
       });
       attempts++;
       try {
-        const md = await this.metadata(conn, deadline);
+        const md = await this.metadata(conn, deadline, policy.requireLeader);
         conn.sent++;
         const res = await callUnary(pick(conn), req, md, deadline, policy.signal);
         this.markHealthy(conn);

@@ -21,6 +21,7 @@ import {
   CancelledError,
   CompactedError,
   FutureRevisionError,
+  NoLeaderError,
   WatchCanceledError,
   makeError,
   toEtcdError,
@@ -350,7 +351,11 @@ export class WatchHub {
     s.removeAllListeners('data');
     if (this.closed) return;
     if (err && conn) this.conns.reportStreamError(conn, err);
-    if (err && !isStreamRetryable(err) && err.code !== status.CANCELLED) {
+    // With the leader required, a member that lost its leader ends the stream with no leader:
+    // the watchers get that error (etcd's watchGrpcStream closes with ErrNoLeader) rather than
+    // being created again.
+    const noLeader = err instanceof NoLeaderError && this.conns.requireLeader;
+    if (err && ((!isStreamRetryable(err) && err.code !== status.CANCELLED) || noLeader)) {
       this.failAll(err);
       return;
     }

@@ -36,13 +36,7 @@ export class TreeIndex {
     ki.put(r.main, r.sub);
   }
 
-  /** Records a deletion of `key` at `r`; false if the key does not exist now. */
-  tombstone(key: Buffer, r: Revision): boolean {
-    const ki = this.tree.get(keyString(key));
-    return ki !== undefined && this.tombstoneIndex(ki, r);
-  }
-
-  /** tombstone() of a key index found in this tree (by visit or liveAt). */
+  /** Records a deletion at `r` of a key index found in this tree (by visit or liveAt); false if the key is not alive. */
   tombstoneIndex(ki: KeyIndex, r: Revision): boolean {
     const last = ki.generations[ki.generations.length - 1];
     if (last === undefined || last.isEmpty()) return false;
@@ -54,10 +48,6 @@ export class TreeIndex {
   get(key: Buffer, atRev: bigint): KeyAt | undefined {
     const ki = this.tree.get(keyString(key));
     return ki === undefined ? undefined : ki.get(atRev);
-  }
-
-  keyIndex(key: Buffer): KeyIndex | undefined {
-    return this.tree.get(keyString(key));
   }
 
   /** keyIndex by the key's latin1 string (keyString). */
@@ -93,20 +83,6 @@ export class TreeIndex {
       if (at !== undefined) out.push(at.modified);
     });
     return out;
-  }
-
-  /** Keys alive at atRev within the range and their revisions, in key order. */
-  range(key: Buffer, end: Buffer | undefined, atRev: bigint): { keys: Buffer[]; revs: Revision[] } {
-    const keys: Buffer[] = [];
-    const revs: Revision[] = [];
-    this.visit(key, end, (ki) => {
-      const at = ki.get(atRev);
-      if (at !== undefined) {
-        keys.push(ki.key);
-        revs.push(at.modified);
-      }
-    });
-    return { keys, revs };
   }
 
   /** Key indexes of the keys alive at atRev within the range, in key order. */

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig, type ServerConfig } from './config.js';
 import { IdGenerator } from './idgen.js';
 import { KvServer } from './server.js';
-import { call, startLocalCluster, until } from './testutil/harness.js';
+import { call, startTestServers, until } from './testutil/harness.js';
 
 const b = (s: string) => Buffer.from(s);
 
@@ -23,7 +23,7 @@ describe('three-member cluster', () => {
   const maint = (i: number) => new etcdserverpb.MaintenanceClient(`127.0.0.1:${servers[i]!.clientPorts[0]}`, credentials.createInsecure());
 
   beforeAll(async () => {
-    const started = await startLocalCluster(names, (name, i, { clientUrl, peerUrl, initialCluster }) => {
+    const started = await startTestServers(names, (name, i, { clientUrl, peerUrl, initialCluster }) => {
       const config = resolveConfig({
         name,
         dataDir: join(dir, name),

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from './config.js';
 import type { KvServer } from './server.js';
-import { call, startLocalCluster, until } from './testutil/harness.js';
+import { call, startTestServers, until } from './testutil/harness.js';
 import { mountSmallFs, type SmallFs } from '@kv/testkit';
 
 const b = (s: string) => Buffer.from(s);
@@ -58,7 +58,7 @@ describe('three-member cluster, one member short of space', () => {
     async () => {
       small = mountSmallFs(40) as SmallFs;
       const names = ['n1', 'n2', 'n3'];
-      const started = await startLocalCluster(names, (name, i, { clientUrl, peerUrl, initialCluster }) =>
+      const started = await startTestServers(names, (name, i, { clientUrl, peerUrl, initialCluster }) =>
         resolveConfig({
           name,
           dataDir: i === 2 ? join(small!.dir, name) : join(dir, name),

@@ -10,7 +10,7 @@ import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerConfig, TlsFiles } from './config.js';
 import { layout, restrictModes } from './data_dir.js';
-import { fetchCluster, membersResponse } from './cluster/join.js';
+import { membersResponse, peerClusterFetcher } from './cluster/join.js';
 import { hashKvResponse, initialCorruptCheck, parseHashKvRequest } from './cluster/corrupt_check.js';
 import { clientPortInjector } from './grpc_http2.js';
 import { enforceKeepalivePolicy } from './keepalive_policy.js';
@@ -129,9 +129,10 @@ export class KvServer {
     // --auto-tls/--peer-auto-tls: certificates made (or reused) in the data dir before anything listens.
     const o = { ...options, config: await withAutoTls(options.config, options.logger) };
     // kvd's world: the process's clocks and randomness, the data dir, the TCP/TLS peer network.
+    const peerTls = loadPeerTls(o.config.peerTls);
     const network = new TcpNetwork({
       logger: o.logger,
-      tls: loadPeerTls(o.config.peerTls),
+      tls: peerTls,
       maxFrameBytes: Math.max(64 * 1024 * 1024, 4 * (o.config.maxRequestBytes + grpcOverheadBytes)),
       clock: realClock,
     });
@@ -140,7 +141,7 @@ export class KvServer {
       random: realRandom,
       disk: dataDirDisk(o.config.dataDir, { walDir: o.config.walDir }),
       network: network.factory,
-      fetchCluster,
+      fetchCluster: peerClusterFetcher(peerTls),
     };
     const member = await Member.open({ config: o.config, logger: o.logger, world, kvVersion: o.kvVersion, onFatal: o.onFatal });
     // Files an earlier run (or LevelDB under a loose umask) left readable by others: 0700/0600.

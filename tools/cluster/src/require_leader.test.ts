@@ -7,8 +7,9 @@
 //   lost its leader), and its require-leader keep-alive channel close;
 // - a require-leader put fail with `etcdserver: no leader`;
 // - a watch without require-leader stay open, and deliver what is written after the heal;
-// and after the heal, require-leader calls and watches work again.
-import { Client } from '@kv/client';
+// and after the heal, require-leader calls and watches work again. The same through @kv/client's
+// requireLeader option.
+import { Client, NoLeaderError } from '@kv/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster, unavailableReason } from './index.js';
 import { agreedLeader } from './leader.js';
@@ -105,6 +106,53 @@ for (const server of ['kvd', 'etcd'] as const) {
       await probe.next(named('created', 'rl2'), 30_000);
       await probe.request('put 1 rl/key again 10000', (e) => e.ev === 'put', 30_000);
       await probe.next((e) => e.ev === 'event' && e.name === 'rl2' && e.value === 'again', 30_000);
+    }, 240_000);
+
+    it('@kv/client with requireLeader: the watch ends with NoLeaderError, a put is refused, both work after the heal', async () => {
+      const lead = (await agreedLeader(clients)).index;
+      const f = (lead + 1) % 3;
+      const rl = new Client({
+        endpoints: [cluster.members[f].endpoint],
+        requireLeader: true,
+        requestTimeoutMs: 10_000,
+        retry: { maxAttempts: 1 },
+      });
+      clients.push(rl);
+      const w = rl.watch('rl/js');
+      await w.created;
+      const ended = (async () => {
+        try {
+          for await (const _ of w) {
+            // events before the cut are not what this test is about
+          }
+          return undefined;
+        } catch (e) {
+          return e;
+        }
+      })();
+      cut(f);
+      try {
+        const err = await Promise.race([ended, new Promise((r) => setTimeout(() => r('still open'), 30 * electionMs))]);
+        expect(err).toBeInstanceOf(NoLeaderError);
+        await expect(rl.put('rl/js', 'during')).rejects.toBeInstanceOf(NoLeaderError);
+      } finally {
+        heal();
+      }
+      await agreedLeader(clients, 60_000);
+      await until('require-leader put through @kv/client after the heal', async () => {
+        try {
+          return await rl.put('rl/js', 'after');
+        } catch {
+          return undefined;
+        }
+      });
+      const w2 = rl.watch('rl/js');
+      await w2.created;
+      await rl.put('rl/js', 'again');
+      for await (const r of w2) {
+        if (r.events.some((e) => e.kv && Buffer.from(e.kv.value).toString() === 'again')) break;
+      }
+      w2.cancel();
     }, 240_000);
   });
 }

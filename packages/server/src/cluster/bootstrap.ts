@@ -139,6 +139,14 @@ export async function bootstrap(o: BootstrapOptions): Promise<Bootstrapped> {
   let state: StateParts | undefined;
   let wal: Wal | undefined;
   try {
+    const etcd = disk.etcdBackend?.();
+    if (etcd !== undefined) {
+      // An etcd data dir (kvd put in place of etcd, or `etcdctl snapshot restore` output): its
+      // bbolt backend and WAL are not kv's formats. Refused before anything is created in it.
+      throw new DataDirError(
+        `${disk.dataDir} is an etcd data dir (its backend ${etcd} is etcd's bbolt file): kvd does not run on etcd's on-disk format; move the data with a snapshot instead: \`etcdctl snapshot save FILE\` against the etcd member, then \`kvctl snapshot restore FILE --data-dir NEW_DIR ...\` and start kvd on NEW_DIR (docs/operations.md)`,
+      );
+    }
     await disk.settleReceivedSnapshots(logger);
     const walExists = await disk.walExists();
     const backendExisted = await disk.backendExists();

@@ -90,7 +90,7 @@ export interface LocalMemberUrls {
  * started, removes the data dirs it made and runs again on fresh ports (the test kit's
  * withFreshPorts). `config` gives each member's config from its URLs.
  */
-export function startLocalCluster(
+export function startTestServers(
   names: readonly string[],
   config: (name: string, i: number, urls: LocalMemberUrls) => ServerConfig,
 ): Promise<KvServer[]> {

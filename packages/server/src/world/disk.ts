@@ -6,7 +6,7 @@
 // Layout of a data dir: data_dir.ts.
 import { Backend, classicEngine, type MvccClock, type StorageEngine } from '@kv/mvcc';
 import { SnapshotFiles, Wal, nodeFs, type FileSystem, type OpenResult, type SnapshotPosition, type WalOptions } from '@kv/wal';
-import { statfsSync } from 'node:fs';
+import { existsSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { layout, openDataDir, type DataDirLayout } from '../data_dir.js';
@@ -37,6 +37,11 @@ export interface MemberDisk {
    * would be without one (<data-dir>/member/wal), which the member must not silently ignore.
    */
   misplacedWal?(): Promise<string | undefined>;
+  /**
+   * The path of an etcd backend (the bbolt file <data-dir>/member/snap/db) when this data dir was
+   * written by etcd: kv's format differs, so the member must refuse it before touching anything.
+   */
+  etcdBackend?(): string | undefined;
   /** Whether the backend has ever been created (a missing one is rebuilt from the WAL). */
   backendExists(): Promise<boolean>;
   openBackend(o: { onWarning: (m: string) => void; clock: MvccClock }): Promise<Backend>;
@@ -133,6 +138,10 @@ export function dataDirDisk(dataDir: string, o: DataDirDiskOptions = {}): Member
       if (!dirs.dedicatedWal || (await Wal.exists(dirs.wal, fs))) return undefined;
       const usual = layout(dataDir).wal;
       return (await Wal.exists(usual, fs)) ? usual : undefined;
+    },
+    etcdBackend() {
+      const bolt = join(dirs.snap, 'db');
+      return existsSync(bolt) ? bolt : undefined;
     },
     backendExists: () => engine.exists(dirs.db),
     openBackend: (b) => Backend.open(dirs.db, { ...b, engine }),
