@@ -94,8 +94,6 @@ export class Lease {
 
 /** How often a keep-alive checks whether a renewal is due, and the wait before a new stream (etcd's retryConnWait). */
 const KEEPALIVE_TICK_MS = 500;
-/** gRPC metadata etcd's client puts on its keep-alive stream (clientv3.WithRequireLeader). */
-const REQUIRE_LEADER: [string, string] = ['hasleader', 'true'];
 
 /**
  * One lease kept alive, as etcd's clientv3 lessor does it (lease.go: sendKeepAliveLoop,
@@ -177,8 +175,8 @@ export class LeaseKeepAlive implements AsyncIterable<etcdserverpb.LeaseKeepAlive
       let answered = false;
       try {
         const conn = await this.conns.connect(Infinity, { signal: this.stopper.signal });
-        const md = await this.conns.metadata(conn, Infinity);
-        md.set(...REQUIRE_LEADER);
+        // Always `hasleader`, whatever the client's requireLeader: etcd's lessor hard-codes it too.
+        const md = await this.conns.metadata(conn, Infinity, true);
         if (this.stopped) break;
         conn.sent++;
         const r = await this.session(conn.lease.leaseKeepAlive(md));
