@@ -57,3 +57,12 @@ export {
   makeError,
   toEtcdError,
 } from './errors.js';
+export { Session, DEFAULT_SESSION_TTL } from './concurrency/session.js';
+export type { SessionOptions } from './concurrency/session.js';
+export { Mutex } from './concurrency/mutex.js';
+export type { LockOptions } from './concurrency/mutex.js';
+export { Election } from './concurrency/election.js';
+export type { CampaignOptions, ObserveOptions } from './concurrency/election.js';
+export { SessionExpiredError, MutexLockedError, ElectionNotLeaderError, ElectionNoLeaderError } from './concurrency/errors.js';
+export { LockClient, ElectionClient } from './concurrency/services.js';
+export type { ServiceClientOptions, ServiceCallOpts } from './concurrency/services.js';

@@ -5,8 +5,7 @@ import { ErrorText, etcdserverpb } from '@kv/api';
 import { toBigInt, type Int64 } from './bytes.js';
 import type { CallOpts, Connections } from './connection.js';
 import { sleep } from './clock.js';
-import { CancelledError, LeaseNotFoundError, toEtcdError, type EtcdError } from './errors.js';
-import { isStreamRetryable } from './retry.js';
+import { CancelledError, InvalidAuthTokenError, LeaseNotFoundError, toEtcdError, type EtcdError } from './errors.js';
 import { AsyncQueue } from './queue.js';
 
 export interface GrantOptions extends CallOpts {
@@ -83,22 +82,42 @@ export class Lease {
   }
 
   /**
-   * Keep a lease alive until stopped: renews every TTL/3 seconds and yields each answer.
-   * Iteration ends when the lease has expired or was revoked (the server answers TTL <= 0, or
-   * no answer came within the TTL), or after stop().
+   * Keep a lease alive until stopped: renews every TTL/3 seconds (every 500 ms while a renewal
+   * is unanswered) and yields each answer. A stream that ends for any reason is opened again on
+   * the next healthy endpoint. Iteration ends when the lease has expired or was revoked (the
+   * server answers TTL <= 0, or no answer came within the TTL), or after stop().
    */
   keepAlive(id: Int64): LeaseKeepAlive {
     return new LeaseKeepAlive(this.conns, toBigInt(id));
   }
 }
 
+/** How often a keep-alive checks whether a renewal is due, and the wait before a new stream (etcd's retryConnWait). */
+const KEEPALIVE_TICK_MS = 500;
+
+/**
+ * One lease kept alive, as etcd's clientv3 lessor does it (lease.go: sendKeepAliveLoop,
+ * recvKeepAliveLoop, deadlineLoop):
+ * - a renewal is sent whenever one is due: at once, then TTL/3 after each answer, and again every
+ *   500 ms while no answer came (a member that took the request but cannot answer, e.g. one
+ *   waiting for a new leader, is asked again);
+ * - a stream that ends, with any status, is replaced by a new one after a short wait, on the next
+ *   healthy endpoint (a dead member, or one without a leader, is skipped for a while);
+ * - the keep-alive ends only when the lease is gone (an answer with TTL <= 0), when no answer came
+ *   within the last TTL (the deadline; the lease may have expired), or at stop()/close().
+ *
+ * Invariant: `deadline` is the last answer's time plus its TTL (the first: creation plus
+ * FIRST_TTL_SECONDS); the keep-alive never outlives it without a newer answer.
+ */
 export class LeaseKeepAlive implements AsyncIterable<etcdserverpb.LeaseKeepAliveResponse> {
   private readonly queue: AsyncQueue<etcdserverpb.LeaseKeepAliveResponse>;
   private readonly stopper = new AbortController();
   private stream: KeepAliveStream | undefined;
-  private sendTimer: unknown;
+  private tickTimer: unknown;
   private expiryTimer: unknown;
-  /** Resolves when the keep-alive has finished (stopped, expired or failed). */
+  /** When the next renewal is due (clock ms); 0: now. */
+  private nextKeepAlive = 0;
+  /** Resolves when the keep-alive has finished (stopped, expired, revoked or the client closed). */
   readonly done: Promise<void>;
 
   constructor(
@@ -127,7 +146,7 @@ export class LeaseKeepAlive implements AsyncIterable<etcdserverpb.LeaseKeepAlive
 
   private cleanup(): void {
     const clock = this.conns.clock;
-    clock.clearTimeout(this.sendTimer);
+    clock.clearTimeout(this.tickTimer);
     clock.clearTimeout(this.expiryTimer);
     const s = this.stream;
     this.stream = undefined;
@@ -138,7 +157,7 @@ export class LeaseKeepAlive implements AsyncIterable<etcdserverpb.LeaseKeepAlive
     }
   }
 
-  /** No answer within `ttl` seconds means the lease is gone. */
+  /** No answer within `ttl` seconds means the lease may be gone: the keep-alive ends. */
   private armExpiry(ttl: bigint): void {
     const clock = this.conns.clock;
     clock.clearTimeout(this.expiryTimer);
@@ -149,67 +168,71 @@ export class LeaseKeepAlive implements AsyncIterable<etcdserverpb.LeaseKeepAlive
     let failures = 0;
     while (!this.stopped) {
       if (failures > 0) {
-        await sleep(this.conns.clock, Math.min(50 * 2 ** Math.min(failures - 1, 5), 1000), this.stopper.signal);
+        await sleep(this.conns.clock, Math.min(50 * 2 ** Math.min(failures - 1, 5), KEEPALIVE_TICK_MS), this.stopper.signal);
         if (this.stopped) break;
       }
       let err: EtcdError | undefined;
+      let answered = false;
       try {
         const conn = await this.conns.connect(Infinity, { signal: this.stopper.signal });
-        const md = await this.conns.metadata(conn, Infinity);
+        // Always `hasleader`, whatever the client's requireLeader: etcd's lessor hard-codes it too.
+        const md = await this.conns.metadata(conn, Infinity, true);
         if (this.stopped) break;
         conn.sent++;
-        err = await this.session(conn.lease.leaseKeepAlive(md));
+        const r = await this.session(conn.lease.leaseKeepAlive(md));
+        err = r.err;
+        answered = r.answered;
         if (err) this.conns.reportStreamError(conn, err);
       } catch (e) {
         err = toEtcdError(e);
       }
       if (this.stopped) break;
-      if (err && !isStreamRetryable(err)) {
-        this.cleanup();
-        this.stopper.abort();
-        this.queue.fail(err);
-        return;
-      }
-      failures++;
+      // Any ending is retried (etcd's recvKeepAliveLoop stops only when its caller cancels); the
+      // deadline ends a keep-alive that gets no answers. A rejected token is fetched again.
+      if (err instanceof InvalidAuthTokenError) this.conns.dropToken();
+      failures = answered ? 1 : failures + 1;
     }
     this.cleanup();
     this.queue.end();
   }
 
   /** One stream's life; resolves with the error that ended it (undefined: ended cleanly). */
-  private session(s: KeepAliveStream): Promise<EtcdError | undefined> {
+  private session(s: KeepAliveStream): Promise<{ err: EtcdError | undefined; answered: boolean }> {
     this.stream = s;
     const clock = this.conns.clock;
-    return new Promise((resolve) => {
-      const send = () => {
-        if (this.stream === s) s.write({ ID: this.id });
+    let answered = false;
+    return new Promise<EtcdError | undefined>((resolve) => {
+      const tick = () => {
+        if (this.stream !== s) return;
+        if (clock.now() >= this.nextKeepAlive) s.write({ ID: this.id });
+        this.tickTimer = clock.setTimeout(tick, KEEPALIVE_TICK_MS);
       };
       s.on('data', (r: etcdserverpb.LeaseKeepAliveResponse) => {
+        if (r.ID !== this.id) return;
         if (r.TTL <= 0n) {
           // Expired or revoked.
           this.stop();
           resolve(undefined);
           return;
         }
-        this.queue.push(r);
+        answered = true;
+        this.nextKeepAlive = clock.now() + (Number(r.TTL) * 1000) / 3;
         this.armExpiry(r.TTL);
-        clock.clearTimeout(this.sendTimer);
-        const next = Math.max((Number(r.TTL) * 1000) / 3, 500);
-        this.sendTimer = clock.setTimeout(send, next);
+        this.queue.push(r);
       });
       s.on('error', (e: unknown) => resolve(toEtcdError(e)));
       s.on('end', () => resolve(undefined));
       this.stopper.signal.addEventListener('abort', () => resolve(new CancelledError(status.CANCELLED, 'stopped')), { once: true });
-      send();
-    }).then((e) => {
-      clock.clearTimeout(this.sendTimer);
+      tick();
+    }).then((err) => {
+      clock.clearTimeout(this.tickTimer);
       if (this.stream === s) {
         this.stream = undefined;
         s.removeAllListeners();
         s.on('error', () => undefined);
         s.cancel();
       }
-      return e as EtcdError | undefined;
+      return { err, answered };
     });
   }
 }

@@ -20,6 +20,7 @@ import {
 import { txnCommand } from './commands/txn.js';
 import { addWatchFlags, watchCommand, watchEnv, type WatchFlags } from './commands/watch.js';
 import { leaseGrant, leaseKeepAlive, leaseList, leaseRevoke, leaseTimeToLive } from './commands/lease.js';
+import { addElectFlags, addLockFlags, electCommand, lockCommand, type ElectFlags, type LockFlags } from './commands/concurrency.js';
 import { registerMaintenanceCommands } from './commands/register.js';
 import { printCompletion } from './commands/completion.js';
 import { discoverEndpoints } from './discovery.js';
@@ -87,6 +88,12 @@ function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
     watchEnv,
   );
   act(program.command('version').description('Prints the version of kvctl'), (ctx) => version(ctx));
+  act(addLockFlags(program.command('lock').description('Acquires a named lock')), (ctx, args, o) =>
+    lockCommand(ctx, args, o as unknown as LockFlags),
+  );
+  act(addElectFlags(program.command('elect').description('Observes and participates in leader election')), (ctx, args, o) =>
+    electCommand(ctx, args, o as unknown as ElectFlags),
+  );
 
   const lease = program.command('lease').description('Lease related commands');
   act(lease.command('grant').description('Creates leases'), (ctx, args) => leaseGrant(ctx, args));

@@ -294,7 +294,7 @@ export class Member implements StateMachine {
         this.raft.step([msg]);
       },
       onRemoved: () => this.onRemoved(),
-      renewLease: (id) => this.renew(id),
+      renewLease: (id) => this.renew(id, { forwarded: true }),
       leaseTimeToLive: (req) => this.leaseTimeToLive(req),
       promoteMember: (req) => promoteMember(this, req),
     };
@@ -537,10 +537,13 @@ export class Member implements StateMachine {
     return this.network.promoteMember(lead, req, 10_000);
   }
 
-  /** Keep-alive: resets a lease's expiry on the primary lessor (forwarded there by followers). */
-  renew(id: bigint): Promise<bigint> {
+  /**
+   * Keep-alive: resets a lease's expiry on the primary lessor (forwarded there by followers until
+   * one answers; a `forwarded` renew is answered only by this member's lessor, see LeaseExpiry.renew).
+   */
+  renew(id: bigint, opts: { forwarded?: boolean } = {}): Promise<bigint> {
     if (this.stopped) return Promise.reject(new RpcError('Stopped'));
-    return this.leases.renew(id);
+    return this.leases.renew(id, opts);
   }
 
   /** Time-to-live, answered by the primary lessor. */

@@ -1,6 +1,6 @@
 // KvServer: a Member behind its client listeners (gRPC + HTTP on each --listen-client-urls) and
 // its peer listener (--listen-peer-urls).
-import { etcdserverpb } from '@kv/api';
+import { etcdserverpb, v3electionpb, v3lockpb } from '@kv/api';
 import { Server as GrpcServer, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +19,8 @@ import { ClientListener } from './listener.js';
 import { Member } from './member.js';
 import { guardCalls } from './services/call_guard.js';
 import { clusterService } from './services/cluster.js';
+import { electionService } from './services/election.js';
+import { lockService } from './services/lock.js';
 import { kvService } from './services/kv.js';
 import { leaseService } from './services/lease.js';
 import { maintenanceService } from './services/maintenance.js';
@@ -170,6 +172,9 @@ export class KvServer {
     grpc.addService(...strictService(etcdserverpb.LeaseService, guard(leaseService(m))));
     grpc.addService(...strictService(etcdserverpb.MaintenanceService, guard(maintenanceService(m))));
     grpc.addService(...strictService(etcdserverpb.ClusterService, guard(clusterService(m))));
+    // v3lock and v3election: etcd's concurrency recipes run here, over the KV paths above.
+    grpc.addService(...strictService(v3lockpb.LockService, guard(lockService(m))));
+    grpc.addService(...strictService(v3electionpb.ElectionService, guard(electionService(m))));
     this.grpc = grpc;
     // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2; its
     // HTTP/2 requests that are not gRPC come back to serveHttp.

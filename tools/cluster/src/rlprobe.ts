@@ -10,8 +10,6 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const GO_DIR = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'go');
-const SRC = join(GO_DIR, 'src', 'rlprobe');
-const BIN = join(GO_DIR, 'bin', 'rlprobe');
 /** Where Debian installs Go sources; $KV_GOCODE overrides. */
 const GOCODE = process.env.KV_GOCODE ?? '/usr/share/gocode';
 const execFileP = promisify(execFile);
@@ -24,19 +22,29 @@ export function rlprobeUnavailable(): string | undefined {
 }
 
 /** Builds the probe when it is missing or older than its source; returns its path. */
-export async function buildRlprobe(): Promise<string> {
-  const newest = Math.max(...readdirSync(SRC).map((f) => statSync(join(SRC, f)).mtimeMs));
-  if (existsSync(BIN) && statSync(BIN).mtimeMs >= newest) return BIN;
-  mkdirSync(dirname(BIN), { recursive: true });
+export function buildRlprobe(): Promise<string> {
+  return buildGoProbe('rlprobe');
+}
+
+/**
+ * Builds the Go program in tools/cluster/go/src/<name> (GOPATH mode, against etcd's Go sources)
+ * when it is missing or older than its source; returns its path.
+ */
+export async function buildGoProbe(name: string): Promise<string> {
+  const src = join(GO_DIR, 'src', name);
+  const bin = join(GO_DIR, 'bin', name);
+  const newest = Math.max(...readdirSync(src).map((f) => statSync(join(src, f)).mtimeMs));
+  if (existsSync(bin) && statSync(bin).mtimeMs >= newest) return bin;
+  mkdirSync(dirname(bin), { recursive: true });
   const env: NodeJS.ProcessEnv = { ...process.env, GO111MODULE: 'off', GOPATH: `${GO_DIR}:${GOCODE}`, GOFLAGS: '' };
   if (env.GOCACHE === undefined && env.HOME === undefined) env.GOCACHE = join(GO_DIR, '.cache');
   try {
-    await execFileP('go', ['build', '-o', BIN, 'rlprobe'], { cwd: SRC, env, timeout: 600_000 });
+    await execFileP('go', ['build', '-o', bin, name], { cwd: src, env, timeout: 600_000 });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`go build of rlprobe failed: ${err.stderr?.trim() || err.message}`);
+    throw new Error(`go build of ${name} failed: ${err.stderr?.trim() || err.message}`);
   }
-  return BIN;
+  return bin;
 }
 
 /** One line the probe printed (see main.go for the shapes). */
@@ -48,6 +56,9 @@ export interface ProbeEvent {
   key?: string;
   value?: string;
   id?: string;
+  /** lockprobe: the session's lease, and whether the session has ended. */
+  lease?: string;
+  done?: boolean;
 }
 
 /** A running probe: send commands, wait for the events they produce. */
@@ -57,8 +68,8 @@ export class Rlprobe {
   private waiters: { match: (e: ProbeEvent) => boolean; resolve: (e: ProbeEvent) => void }[] = [];
   private stderr = '';
 
-  private constructor(bin: string, endpoint: string) {
-    this.child = spawn(bin, ['--endpoint', endpoint], { stdio: ['pipe', 'pipe', 'pipe'] });
+  private constructor(bin: string, args: string[]) {
+    this.child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stderr!.on('data', (d: Buffer) => (this.stderr = (this.stderr + d.toString()).slice(-4000)));
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       let e: ProbeEvent;
@@ -77,8 +88,13 @@ export class Rlprobe {
   }
 
   /** Starts the probe on `endpoint` ("127.0.0.1:PORT") and waits until its client is up. */
-  static async start(bin: string, endpoint: string): Promise<Rlprobe> {
-    const p = new Rlprobe(bin, endpoint);
+  static start(bin: string, endpoint: string): Promise<Rlprobe> {
+    return Rlprobe.startWith(bin, ['--endpoint', endpoint]);
+  }
+
+  /** Starts another probe of the same line protocol (e.g. lockprobe) with `args`; waits for its "ready". */
+  static async startWith(bin: string, args: string[]): Promise<Rlprobe> {
+    const p = new Rlprobe(bin, args);
     await p.next((e) => e.ev === 'ready', 30_000);
     return p;
   }

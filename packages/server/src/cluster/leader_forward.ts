@@ -6,6 +6,12 @@ import { credentials, Metadata } from '@grpc/grpc-js';
 import { RpcError } from '../errors.js';
 import type { Clock } from '../world/clock.js';
 
+/**
+ * Metadata on a keep-alive a follower forwards: the receiver answers it from its own lessor or
+ * refuses it (NotLeader), never forwards it on (etcd's peer /leases handler does the same).
+ */
+export const ForwardedRenewKey = 'kv-forwarded-renew';
+
 export class LeaderForwarder {
   private readonly clients = new Map<string, etcdserverpb.LeaseClient>();
   private readonly clusterClients = new Map<string, etcdserverpb.ClusterClient>();
@@ -47,7 +53,9 @@ export class LeaderForwarder {
 
   async renew(leaderUrls: string[], id: bigint, timeoutMs: number): Promise<bigint> {
     if (leaderUrls.length === 0) throw new RpcError('NoLeader');
-    const stream = this.client(leaderUrls[0]).leaseKeepAlive({ deadline: this.clock.wallNow() + timeoutMs });
+    const md = new Metadata();
+    md.set(ForwardedRenewKey, '1');
+    const stream = this.client(leaderUrls[0]).leaseKeepAlive(md, { deadline: this.clock.wallNow() + timeoutMs });
     try {
       return await new Promise<bigint>((resolve, reject) => {
         stream.once('data', (r: etcdserverpb.LeaseKeepAliveResponse) => {

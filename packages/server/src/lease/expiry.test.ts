@@ -4,9 +4,10 @@ import { etcdserverpb } from '@kv/api';
 import { describe, expect, it } from 'vitest';
 import type { Response } from '../apply/applier.js';
 import { silentLogger } from '../logger.js';
-import { ManualClock } from '../testutil/manual_clock.js';
+import { ManualClock, settle } from '../testutil/manual_clock.js';
 import type { PeerAddress } from '../world/network.js';
-import { LeaseExpiry } from './expiry.js';
+import { RpcError } from '../errors.js';
+import { defaultRenewTimeoutMs, LeaseExpiry } from './expiry.js';
 import { Lessor, type LeaseBucket } from './lessor.js';
 
 class MapBucket implements LeaseBucket {
@@ -22,11 +23,20 @@ class MapBucket implements LeaseBucket {
 const electionMs = 1000;
 
 /** A lessor and its expiry on a manual clock, with what they propose recorded (and applied). */
-function setup(o: { leader?: boolean; revokesPerPass?: number } = {}) {
+function setup(
+  o: {
+    leader?: boolean;
+    revokesPerPass?: number;
+    /** Answers a forwarded keep-alive (default: TTL 42 from anyone). */
+    forward?: (to: PeerAddress, id: bigint) => Promise<bigint>;
+  } = {},
+) {
   const clock = new ManualClock();
   const bucket = new MapBucket();
   let lessor = new Lessor({ now: () => clock.now(), minTTL: 1n });
   let leader = o.leader ?? true;
+  /** Whom a follower forwards to; undefined: no leader known. */
+  let leaderAddr: PeerAddress | undefined = { id: 2n, peerUrls: [], clientUrls: ['http://127.0.0.1:1'] };
   const proposed: Partial<etcdserverpb.InternalRaftRequest>[] = [];
   const forwarded: { to: PeerAddress; id: bigint }[] = [];
   const expiry = new LeaseExpiry({
@@ -35,7 +45,7 @@ function setup(o: { leader?: boolean; revokesPerPass?: number } = {}) {
     lessor: () => lessor,
     consensus: {
       isLeader: () => leader,
-      leader: () => (leader ? 1n : 2n),
+      leader: () => (leader ? 1n : (leaderAddr?.id ?? 0n)),
       waitLeader: async () => undefined,
       readBarrier: async () => undefined,
     },
@@ -49,13 +59,13 @@ function setup(o: { leader?: boolean; revokesPerPass?: number } = {}) {
     network: {
       renewLease: async (to, id) => {
         forwarded.push({ to, id });
-        return 42n;
+        return o.forward ? o.forward(to, id) : 42n;
       },
       leaseTimeToLive: async () => {
         throw new Error('not used');
       },
     },
-    leader: () => (leader ? undefined : { id: 2n, peerUrls: [], clientUrls: ['http://127.0.0.1:1'] }),
+    leader: () => (leader ? undefined : leaderAddr),
     header: () => ({ clusterId: 1n, memberId: 1n, revision: 1n, raftTerm: 1n }),
     electionTimeoutMs: electionMs,
     revokesPerPass: o.revokesPerPass,
@@ -68,6 +78,10 @@ function setup(o: { leader?: boolean; revokesPerPass?: number } = {}) {
     forwarded,
     get lessor() {
       return lessor;
+    },
+    /** Followers now name this member as the leader. */
+    setLeaderAddr(a: PeerAddress | undefined) {
+      leaderAddr = a;
     },
     setLeader(v: boolean) {
       leader = v;
@@ -154,6 +168,25 @@ describe('LeaseExpiry', () => {
     expect(s.lessor.lookup(7n)!.remainingSeconds(s.clock.now())).toBe(61n);
   });
 
+  it('a keep-alive after a checkpoint clears it on every member (a later leader gives the full TTL)', async () => {
+    s = setup();
+    s.setLeader(true);
+    s.lessor.grant(7n, 10n, s.bucket);
+    await s.clock.advance(8_000);
+    await s.expiry.checkpoint(); // 2 s left, replicated
+    expect(s.lessor.lookup(7n)!.remainingTTL).toBe(2n);
+    s.proposed.length = 0;
+    expect(await s.expiry.renew(7n)).toBe(10n);
+    // As etcd's Renew: the clearing goes through the log, so followers forget the 2 s too.
+    expect(s.proposed).toEqual([{ leaseCheckpoint: { checkpoints: [{ ID: 7n, remainingTTL: 0n }] } }]);
+    expect(s.lessor.lookup(7n)!.remainingTTL).toBe(0n);
+    await s.expiry.renew(7n); // nothing checkpointed any more: no proposal
+    expect(s.proposed.length).toBe(1);
+    s.setLeader(false);
+    s.setLeader(true); // promoted again: full TTL plus an election timeout
+    expect(s.lessor.lookup(7n)!.remainingSeconds(s.clock.now())).toBe(11n);
+  });
+
   it('answers time-to-live from the primary lessor, -1 for an unknown lease', async () => {
     s = setup();
     s.setLeader(true);
@@ -163,5 +196,60 @@ describe('LeaseExpiry', () => {
     expect([r.TTL, r.grantedTTL]).toEqual([7n, 10n]);
     const gone = await s.expiry.timeToLive(etcdserverpb.LeaseTimeToLiveRequest.fromPartial({ ID: 8n }));
     expect(gone.TTL).toBe(-1n);
+  });
+
+  it('a follower keeps forwarding a keep-alive until a leader answers (the old leader died)', async () => {
+    // The old leader (2) refuses connections; followers name it until the election is over.
+    s = setup({
+      leader: false,
+      forward: async (to) => {
+        if (to.id === 2n) throw Object.assign(new Error('No connection established'), { code: 14 });
+        return 5n;
+      },
+    });
+    let result: bigint | Error | undefined;
+    s.expiry.renew(7n).then(
+      (v) => (result = v),
+      (e: Error) => (result = e),
+    );
+    await settle(); // the first forward has failed and the retry timer is set
+    await s.clock.advance(1_000); // an election timeout of failed forwards, one every 50 ms
+    expect(result).toBeUndefined();
+    const tries = s.forwarded.length;
+    expect(tries).toBeGreaterThan(10);
+    s.setLeaderAddr({ id: 3n, peerUrls: [], clientUrls: ['http://127.0.0.1:3'] }); // elected
+    await s.clock.advance(100);
+    expect(result).toBe(5n);
+    expect(s.forwarded.slice(tries).map((f) => f.to.id)).toEqual([3n]);
+  });
+
+  it("a keep-alive no leader answers in time fails with etcd's request timeout; a vanished lease at once", async () => {
+    s = setup({
+      leader: false,
+      forward: async () => {
+        throw Object.assign(new Error('No connection established'), { code: 14 });
+      },
+    });
+    let result: unknown;
+    s.expiry.renew(7n).catch((e: unknown) => (result = e));
+    await settle();
+    await s.clock.advance(defaultRenewTimeoutMs(electionMs) - 100);
+    expect(result).toBeUndefined();
+    await s.clock.advance(200);
+    expect(result).toBeInstanceOf(RpcError);
+    expect((result as RpcError).etcdName).toBe('Timeout');
+
+    s = setup({ leader: false, forward: async () => Promise.reject(new RpcError('LeaseNotFound')) });
+    await expect(s.expiry.renew(7n)).rejects.toMatchObject({ etcdName: 'LeaseNotFound' });
+    expect(s.forwarded).toHaveLength(1);
+  });
+
+  it('a forwarded keep-alive is answered by the primary lessor only, never forwarded on', async () => {
+    s = setup({ leader: false });
+    s.lessor.grant(7n, 5n, s.bucket);
+    await expect(s.expiry.renew(7n, { forwarded: true })).rejects.toMatchObject({ etcdName: 'NotLeader' });
+    expect(s.forwarded).toEqual([]);
+    s.setLeader(true);
+    expect(await s.expiry.renew(7n, { forwarded: true })).toBe(5n);
   });
 });

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { Response } from '../apply/applier.js';
 import type { Consensus } from '../consensus/consensus.js';
 import { RpcError } from '../errors.js';
-import type { Clock, Timer } from '../world/clock.js';
+import { sleep, type Clock, type Timer } from '../world/clock.js';
 import type { PeerAddress, PeerNetwork } from '../world/network.js';
 import type { Lessor } from './lessor.js';
 
@@ -26,6 +26,13 @@ export const expiryPassMs = 500;
 export const checkpointIntervalMs = 5 * 60 * 1000;
 /** How long a forwarded keep-alive or time-to-live may take. */
 const forwardTimeoutMs = 5000;
+/** Wait between two forwards of one keep-alive (etcd's LeaseRenew throttle). */
+export const renewRetryMs = 50;
+
+/** etcd's ReqTimeout: 5 s plus two election timeouts, the longest a keep-alive is forwarded for. */
+export function defaultRenewTimeoutMs(electionTimeoutMs: number): number {
+  return 5000 + 2 * electionTimeoutMs;
+}
 
 export interface LeaseExpiryOptions {
   clock: Clock;
@@ -43,6 +50,8 @@ export interface LeaseExpiryOptions {
   header: () => etcdserverpb.ResponseHeader;
   /** Added to every lease's expiry on promotion (etcd: an election timeout). */
   electionTimeoutMs: number;
+  /** How long a follower keeps forwarding one keep-alive (default defaultRenewTimeoutMs). */
+  renewTimeoutMs?: number;
   revokesPerPass?: number;
   passMs?: number;
   checkpointMs?: number;
@@ -110,15 +119,53 @@ export class LeaseExpiry {
     if (checkpoints.length > 0) await this.o.propose({ leaseCheckpoint: { checkpoints } });
   }
 
-  /** Keep-alive: resets a lease's expiry on the primary lessor (forwarded there by followers). */
-  async renew(id: bigint): Promise<bigint> {
-    // Right after a start or a leader change there may be no leader yet: wait for one, as etcd does.
-    await this.o.consensus.waitLeader();
-    if (this.o.consensus.isLeader()) {
-      await this.o.consensus.readBarrier();
-      return this.o.lessor().renew(id);
+  /**
+   * Keep-alive: resets a lease's expiry on the primary lessor, as etcd's LeaseRenew. On the leader
+   * it is answered here. Elsewhere it is forwarded to the leader, and forwarded again (every 50 ms,
+   * re-reading who leads) until one answers or the request timeout passes: right after the leader
+   * dies its followers still name it for an election timeout, and the keep-alive must outlast
+   * that, not fail. A `forwarded` renew (one a follower sent here) is answered from this member's
+   * lessor only, or refused with NotLeader, so forwards never chain.
+   */
+  async renew(id: bigint, opts: { forwarded?: boolean } = {}): Promise<bigint> {
+    if (opts.forwarded) {
+      if (!this.o.consensus.isLeader()) throw new RpcError('NotLeader');
+      return this.renewPrimary(id);
     }
-    return this.o.network.renewLease(this.leaderOrFail(), id, forwardTimeoutMs);
+    const clock = this.o.clock;
+    const deadline = clock.now() + (this.o.renewTimeoutMs ?? defaultRenewTimeoutMs(this.o.electionTimeoutMs));
+    let last: unknown;
+    for (;;) {
+      if (this.stopped) throw new RpcError('Stopped');
+      try {
+        // Right after a start or a leader change there may be no leader yet: wait for one, as etcd does.
+        await this.o.consensus.waitLeader();
+        if (this.o.consensus.isLeader()) return await this.renewPrimary(id);
+        const left = deadline - clock.now();
+        if (left <= 0) break;
+        return await this.o.network.renewLease(this.leaderOrFail(), id, Math.min(left, forwardTimeoutMs));
+      } catch (err) {
+        if (err instanceof RpcError && (err.etcdName === 'LeaseNotFound' || err.etcdName === 'Stopped')) throw err;
+        last = err;
+      }
+      if (clock.now() + renewRetryMs >= deadline) break;
+      await sleep(clock, renewRetryMs);
+    }
+    // As etcd: no leader known until the end is NoLeader, any other failure to get an answer in
+    // time is a timeout; both are Unavailable, so the client retries (elsewhere).
+    throw new RpcError(last instanceof RpcError && last.etcdName === 'NoLeader' ? 'NoLeader' : 'Timeout');
+  }
+
+  /** The leader's side of a renew: after the read barrier, the primary lessor resets the expiry. */
+  private async renewPrimary(id: bigint): Promise<bigint> {
+    await this.o.consensus.readBarrier();
+    const lessor = this.o.lessor();
+    const checkpointed = (lessor.lookup(id)?.remainingTTL ?? 0n) > 0n;
+    const ttl = lessor.renew(id);
+    // As etcd's Renew: clear a checkpointed remaining TTL on every member too, or a member that
+    // is promoted later would expire this freshly renewed lease after the stale remainder.
+    if (checkpointed) await this.o.propose({ leaseCheckpoint: { checkpoints: [{ ID: id, remainingTTL: 0n }] } });
+    return ttl;
   }
 
   /** Time-to-live, answered by the primary lessor. */

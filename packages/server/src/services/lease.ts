@@ -3,6 +3,7 @@
 import { etcdserverpb } from '@kv/api';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { RpcError, toServiceError } from '../errors.js';
+import { ForwardedRenewKey } from '../cluster/leader_forward.js';
 import type { Member } from '../member.js';
 import { endStream } from './require_leader.js';
 import { unary } from './unary.js';
@@ -27,8 +28,10 @@ export function leaseService(m: Member): etcdserverpb.LeaseServer {
       return resp;
     }),
     leaseKeepAlive(stream: ServerDuplexStream<etcdserverpb.LeaseKeepAliveRequest, etcdserverpb.LeaseKeepAliveResponse>) {
+      // A follower's forward (cluster/leader_forward.ts) is answered here or refused, not forwarded.
+      const forwarded = stream.metadata.get(ForwardedRenewKey).length > 0;
       stream.on('data', (req: etcdserverpb.LeaseKeepAliveRequest) => {
-        m.renew(req.ID).then(
+        m.renew(req.ID, { forwarded }).then(
           (ttl) => {
             // An unknown or expired lease answers TTL 0 on the stream, as etcd does.
             if (!stream.writableEnded) stream.write({ header: m.header(m.store.currentRev()), ID: req.ID, TTL: ttl });

@@ -16,7 +16,11 @@ export interface PeerHandler {
   onSnapshotStatus(id: bigint, ok: boolean): void;
   /** A peer said this member was removed from the cluster. */
   onRemoved(): void;
-  /** Lease calls a follower forwards to the leader (the leader's lessor is the primary). */
+  /**
+   * Lease calls a follower forwards to the leader (the leader's lessor is the primary). A renew
+   * is answered from this member's lessor only (NotLeader when it is not the primary), never
+   * forwarded on.
+   */
   renewLease(id: bigint): Promise<bigint>;
   leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest): Promise<etcdserverpb.LeaseTimeToLiveResponse>;
   /** MemberPromote a follower forwards to the leader (only the leader knows how far a learner got). */
