@@ -7,6 +7,7 @@ import { Connections, type AuthOptions, type CallOpts, type EndpointStats, type 
 import { EtcdError, toEtcdError } from './errors.js';
 import type { RetryOptions } from './retry.js';
 import { status } from '@grpc/grpc-js';
+import { checkPeerUrls } from './peer_urls.js';
 import { KvMethods, isReadOnlyTxn, type CompactOptions } from './kv.js';
 import { Lease } from './lease.js';
 import { WatchHub, type WatchOptions, type Watcher } from './watch.js';
@@ -309,7 +310,9 @@ export class Cluster {
   }
 
   /** Adds a member (a voter, or a learner with `isLearner`); start it with --initial-cluster-state existing. */
-  memberAdd(peerURLs: string[], opts: EndpointCallOpts & { isLearner?: boolean } = {}): Promise<etcdserverpb.MemberAddResponse> {
+  /** Adds a member; the peer URLs are checked first as etcd's client does (InvalidPeerUrlError, nothing sent). */
+  async memberAdd(peerURLs: string[], opts: EndpointCallOpts & { isLearner?: boolean } = {}): Promise<etcdserverpb.MemberAddResponse> {
+    checkPeerUrls(peerURLs);
     const req = etcdserverpb.MemberAddRequest.fromPartial({ peerURLs, isLearner: opts.isLearner ?? false });
     return this.conns.unary((c) => c.cluster.memberAdd.bind(c.cluster), req, { ...opts, idempotent: false });
   }
@@ -324,7 +327,9 @@ export class Cluster {
     return this.conns.unary((c) => c.cluster.memberRemove.bind(c.cluster), req, { ...opts, idempotent: false });
   }
 
-  memberUpdate(id: Int64, peerURLs: string[], opts: EndpointCallOpts = {}): Promise<etcdserverpb.MemberUpdateResponse> {
+  /** Changes a member's peer URLs, checked first as for memberAdd. */
+  async memberUpdate(id: Int64, peerURLs: string[], opts: EndpointCallOpts = {}): Promise<etcdserverpb.MemberUpdateResponse> {
+    checkPeerUrls(peerURLs);
     const req = etcdserverpb.MemberUpdateRequest.fromPartial({ ID: BigInt(id), peerURLs });
     return this.conns.unary((c) => c.cluster.memberUpdate.bind(c.cluster), req, { ...opts, idempotent: false });
   }

@@ -24,6 +24,7 @@ export { Lease, LeaseKeepAlive } from './lease.js';
 export type { GrantOptions, TimeToLiveOptions } from './lease.js';
 export { prefixEnd, toBuffer, resolveRange } from './bytes.js';
 export type { Bytes, Int64, RangeSpec } from './bytes.js';
+export { checkPeerUrls, InvalidPeerUrlError } from './peer_urls.js';
 export { parseEndpoint } from './endpoints.js';
 export type { Endpoint } from './endpoints.js';
 export type { Clock, Random } from './clock.js';
