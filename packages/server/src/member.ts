@@ -20,6 +20,8 @@ import { Applier, type ApplyResult, type Response } from './apply/applier.js';
 import { applyGroup, type GroupEntry } from './apply/apply_group.js';
 import { SpaceGuard } from './apply/space.js';
 import { mvccClock, openState, type StateParts } from './apply/state.js';
+import type { AuthInfo, AuthStore } from './auth/store.js';
+import { SimpleTokens } from './auth/tokens.js';
 import { bootstrap, type Bootstrapped } from './cluster/bootstrap.js';
 import type { Membership, MemberRecord } from './cluster/membership.js';
 import { Compactor } from './compactor.js';
@@ -87,6 +89,10 @@ export class Member implements StateMachine {
   lessor!: Lessor;
   alarms!: AlarmStore;
   membership!: Membership;
+  /** Users, roles, permissions (replicated; replaced with the rest of the state). */
+  auth!: AuthStore;
+  /** Simple tokens (this member's memory; assigned on every member as Authenticate applies). */
+  readonly tokens: SimpleTokens;
   applier!: Applier;
   /** The peer network (made by the world's factory before consensus). */
   readonly network: PeerNetwork;
@@ -120,6 +126,7 @@ export class Member implements StateMachine {
     this.memberId = b.memberId;
     this.clusterId = b.clusterId;
     this.joinedFrom = b.joinedFrom;
+    this.tokens = new SimpleTokens(this.clock, this.random, config.authTokenTtlMs);
     this.setState(b.state);
     this.ids = new IdGenerator(this.memberId, this.clock.wallNow());
     this.version = { server: EtcdApiVersion, cluster: EtcdApiVersion.replace(/\.\d+$/, '.0'), kv: o.kvVersion ?? '0.0.0' };
@@ -195,10 +202,24 @@ export class Member implements StateMachine {
     this.lessor = p.lessor;
     this.alarms = p.alarms;
     this.membership = p.membership;
+    this.auth = p.auth;
+    // Tokens die with their user, and all of them when auth is disabled (also across a
+    // snapshot install that removed users or turned auth off).
+    const tokens = this.tokens;
+    if (!p.auth.enabled) tokens.clear();
+    else tokens.retain((user) => p.auth.getUser(user) !== undefined);
+    p.auth.events = {
+      userInvalidated: (name) => tokens.invalidateUser(name),
+      disabled: () => tokens.clear(),
+      enabled: () => this.authChanged(),
+      changed: () => this.authChanged(),
+    };
     this.applier = new Applier({
       store: p.store,
       lessor: p.lessor,
       alarms: p.alarms,
+      auth: p.auth,
+      tokens,
       membership: p.membership,
       header: (rev) => this.header(rev),
     });
@@ -456,14 +477,58 @@ export class Member implements StateMachine {
     return r.resp!;
   }
 
-  async proposeFull(req: Partial<etcdserverpb.InternalRaftRequest>): Promise<ApplyResult> {
-    if (this.stopped) throw new RpcError('Stopped');
-    this.checkQuota(req);
-    const full = etcdserverpb.InternalRaftRequest.fromPartial({ header: { ID: this.ids.next() } });
-    Object.assign(full, req);
-    const r = await this.consensus.propose(full);
-    if (r.err !== undefined) throw r.err;
-    return r;
+  /**
+   * Proposes `req` on behalf of the requester `who` resolves (a call's token, see authInfo): the
+   * entry's header carries its name and the auth revision it was resolved at. An entry refused
+   * with AuthOldRevision (the auth store moved on between resolve and apply) is proposed again
+   * with a fresh resolution, as etcd's raftRequest does; bounded.
+   */
+  async proposeFull(req: Partial<etcdserverpb.InternalRaftRequest>, who?: () => AuthInfo | undefined): Promise<ApplyResult> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.stopped) throw new RpcError('Stopped');
+      this.checkQuota(req);
+      const ai = who?.();
+      const full = etcdserverpb.InternalRaftRequest.fromPartial({
+        header: { ID: this.ids.next(), username: ai?.username ?? '', authRevision: ai?.revision ?? 0n },
+      });
+      Object.assign(full, req);
+      const r = await this.consensus.propose(full);
+      if (r.err instanceof RpcError && r.err.etcdName === 'AuthOldRevision' && who && attempt < 10) continue;
+      if (r.err !== undefined) throw r.err;
+      return r;
+    }
+  }
+
+  private readonly authListeners = new Set<() => void>();
+
+  /** Calls `fn` after every change of the auth store (users, roles, permissions, enabled); returns the unsubscribe. */
+  onAuthChange(fn: () => void): () => void {
+    this.authListeners.add(fn);
+    return () => this.authListeners.delete(fn);
+  }
+
+  /** After the entry that changed auth is applied (listeners read the new state). */
+  private authChanged(): void {
+    for (const fn of this.authListeners) {
+      try {
+        fn();
+      } catch (err) {
+        this.logger.error({ err }, 'auth change listener failed');
+      }
+    }
+  }
+
+  /**
+   * The requester of a call (etcd's AuthInfoFromCtx): the user of the simple token in metadata
+   * `token` (or `authorization`), at the current auth revision; undefined without one. An
+   * unknown or expired token is refused with InvalidAuthToken (also with auth disabled, as etcd).
+   */
+  authInfo(metadata: { get(key: string): unknown[] } | undefined): AuthInfo | undefined {
+    const t = metadata?.get('token')[0] ?? metadata?.get('authorization')[0];
+    if (t === undefined) return undefined;
+    const user = this.tokens.user(String(t));
+    if (user === undefined) throw new RpcError('InvalidAuthToken');
+    return { username: user, revision: this.auth.revision };
   }
 
   /**

@@ -17,6 +17,8 @@ import { enforceKeepalivePolicy } from './keepalive_policy.js';
 import { certHosts, selfCert } from './transport/self_cert.js';
 import { ClientListener } from './listener.js';
 import { Member } from './member.js';
+import { authService } from './services/auth.js';
+import { rootOnly } from './services/auth_gate.js';
 import { guardCalls } from './services/call_guard.js';
 import { clusterService } from './services/cluster.js';
 import { kvService } from './services/kv.js';
@@ -168,8 +170,10 @@ export class KvServer {
     grpc.addService(...strictService(etcdserverpb.KVService, guard(kvService(m))));
     grpc.addService(...strictService(etcdserverpb.WatchService, guard(watchService(m))));
     grpc.addService(...strictService(etcdserverpb.LeaseService, guard(leaseService(m))));
-    grpc.addService(...strictService(etcdserverpb.MaintenanceService, guard(maintenanceService(m))));
-    grpc.addService(...strictService(etcdserverpb.ClusterService, guard(clusterService(m))));
+    // Root-only calls outside the log (maintenance, member changes): services/auth_gate.ts.
+    grpc.addService(...strictService(etcdserverpb.MaintenanceService, guard(rootOnly(maintenanceService(m), m))));
+    grpc.addService(...strictService(etcdserverpb.ClusterService, guard(rootOnly(clusterService(m), m))));
+    grpc.addService(...strictService(etcdserverpb.AuthService, guard(authService(m))));
     this.grpc = grpc;
     // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2; its
     // HTTP/2 requests that are not gRPC come back to serveHttp.

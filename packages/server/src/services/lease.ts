@@ -15,10 +15,17 @@ export function leaseService(m: Member): etcdserverpb.LeaseServer {
       while (r.ID === 0n) r.ID = m.ids.next() & 0x7fff_ffff_ffff_ffffn;
       return (await m.propose({ leaseGrant: r })) as etcdserverpb.LeaseGrantResponse;
     }),
-    leaseRevoke: unary(async (req: etcdserverpb.LeaseRevokeRequest) => {
-      return (await m.propose({ leaseRevoke: req })) as etcdserverpb.LeaseRevokeResponse;
+    leaseRevoke: unary(async (req: etcdserverpb.LeaseRevokeRequest, call) => {
+      // Applied with write permission checked on every attached key (auth/apply.ts).
+      return (await m.proposeFull({ leaseRevoke: req }, () => m.authInfo(call.metadata))).resp as etcdserverpb.LeaseRevokeResponse;
     }),
-    leaseTimeToLive: unary((req: etcdserverpb.LeaseTimeToLiveRequest) => m.leaseTimeToLive(req)),
+    leaseTimeToLive: unary(async (req: etcdserverpb.LeaseTimeToLiveRequest, call) => {
+      const ai = m.auth.enabled ? (m.authInfo(call.metadata) ?? { username: '', revision: 0n }) : undefined;
+      const resp = await m.leaseTimeToLive(req);
+      // keys=true lists the attached keys: each one needs read permission (etcd 3.4 checks none).
+      if (ai && req.keys) for (const k of resp.keys) m.auth.checkRead(ai, k);
+      return resp;
+    }),
     leaseLeases: unary(async () => {
       const resp: etcdserverpb.LeaseLeasesResponse = {
         header: m.header(m.store.currentRev()),
