@@ -203,14 +203,12 @@ export class Member implements StateMachine {
     this.alarms = p.alarms;
     this.membership = p.membership;
     this.auth = p.auth;
-    // Tokens die with their user, and all of them when auth is disabled (also across a
-    // snapshot install that removed users or turned auth off).
+    // Tokens die with their user and all of them with AuthDisable (auth/apply.ts); here: across
+    // a snapshot install that removed users or turned auth off.
     const tokens = this.tokens;
     if (!p.auth.enabled) tokens.clear();
     else tokens.retain((user) => p.auth.getUser(user) !== undefined);
     p.auth.events = {
-      userInvalidated: (name) => tokens.invalidateUser(name),
-      disabled: () => tokens.clear(),
       enabled: () => this.authChanged(),
       changed: () => this.authChanged(),
     };

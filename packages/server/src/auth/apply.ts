@@ -115,6 +115,7 @@ export function applyAuthEntry(
   }
   if (req.authDisable) {
     store.authDisable(w);
+    tokens?.clear();
     return { header };
   }
   if (req.authStatus) return { header, enabled: store.enabled, authRevision: store.revision };
@@ -132,10 +133,12 @@ export function applyAuthEntry(
   }
   if (req.authUserDelete) {
     store.userDelete(req.authUserDelete, w);
+    tokens?.invalidateUser(req.authUserDelete.name); // its tokens stop working at once
     return { header };
   }
   if (req.authUserChangePassword) {
     store.userChangePassword(req.authUserChangePassword, w);
+    tokens?.invalidateUser(req.authUserChangePassword.name);
     return { header };
   }
   if (req.authUserGrantRole) {

@@ -39,12 +39,8 @@ export interface AuthInfo {
   revision: bigint;
 }
 
-/** What other parts learn of changes (tokens of a deleted user die at once, ...). */
+/** What other parts learn of changes (open watches are re-checked). Tokens are ended by auth/apply.ts. */
 export interface AuthEvents {
-  /** A user was deleted or its password changed: its tokens must stop working. */
-  userInvalidated?(name: string): void;
-  /** Auth was disabled: every token is dropped. */
-  disabled?(): void;
   /** Auth was enabled. */
   enabled?(): void;
   /** Any change of users, roles or permissions (the revision moved). */
@@ -152,7 +148,6 @@ export class AuthStore {
     w.put('auth', EnabledKey, Buffer.from([0]));
     this.commitRevision(w);
     this._enabled = false;
-    this.events.disabled?.();
     this.events.changed?.(this._revision);
   }
 
@@ -178,7 +173,6 @@ export class AuthStore {
     this.users.delete(r.name);
     w.del('authUsers', Buffer.from(r.name));
     this.changed(w);
-    this.events.userInvalidated?.(r.name);
   }
 
   userChangePassword(r: etcdserverpb.AuthUserChangePasswordRequest, w: AuthWriter): void {
@@ -187,7 +181,6 @@ export class AuthStore {
     if (r.password.length > 0) throw new RpcError('AuthFailed');
     this.putUser(w, { ...u, password: Buffer.from(r.hashedPassword) });
     this.changed(w);
-    this.events.userInvalidated?.(r.name);
   }
 
   userGrantRole(r: etcdserverpb.AuthUserGrantRoleRequest, w: AuthWriter): void {
