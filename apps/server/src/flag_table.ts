@@ -449,7 +449,7 @@ const auth: FlagDef[] = [
     kind: 'string',
     def: 'simple',
     help: "Specify a v3 authentication token type and its options ('simple' or 'jwt').",
-    use: { apply: (c, v) => (c.authToken = str(v)) },
+    use: { refuse: 'only simple tokens are served so far; jwt comes with the rest of issue 12' },
   },
   {
     name: 'bcrypt-cost',

@@ -66,8 +66,6 @@ export interface ServerConfig {
   forceNewCluster: boolean;
   /** Raft pre-vote (etcd's --pre-vote; off in etcd 3.4). */
   preVote: boolean;
-  /** --auth-token: 'simple' (jwt is not served yet). */
-  authToken: string;
   /** --auth-token-ttl in ms (simple tokens live this long after their last use). */
   authTokenTtlMs: number;
   /** --bcrypt-cost (4..31; out of range: etcd's default 10, with a warning). */
@@ -134,7 +132,6 @@ export function defaultConfig(): ServerConfig {
     maxWals: 5,
     forceNewCluster: false,
     preVote: false,
-    authToken: 'simple',
     authTokenTtlMs: 300_000,
     bcryptCost: 10,
     initialElectionTickAdvance: true,
@@ -232,9 +229,6 @@ export function resolveConfig(partial: Partial<ServerConfig>): ServerConfig {
   parseRetention(c.autoCompactionMode, c.autoCompactionRetention);
   if (c.maxRequestBytes <= 0) throw new ConfigError('--max-request-bytes must be > 0');
   if (c.maxTxnOps <= 0) throw new ConfigError('--max-txn-ops must be > 0');
-  const tokenType = c.authToken.split(',')[0];
-  if (tokenType === 'jwt') throw new ConfigError('--auth-token jwt is not supported yet (issue 12); use --auth-token simple');
-  if (tokenType !== 'simple') throw new ConfigError(`--auth-token: unknown token type ${JSON.stringify(tokenType)} (want simple)`);
   if (c.quotaBackendBytes < 0) throw new ConfigError('--quota-backend-bytes must not be negative');
   checkFileRetention(c);
   if (!c.initialCluster.some((m) => m.name === c.name)) {
