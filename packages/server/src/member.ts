@@ -41,6 +41,12 @@ import type { DiskLock, MemberDisk, ReceivedSnapshot } from './world/disk.js';
 import type { MemberWorld } from './world/index.js';
 import type { PeerAddress, PeerHandler, PeerNetwork } from './world/network.js';
 
+/** The token of a call: metadata `token`, or `authorization` (etcd's gRPC gateway name). */
+function tokenOf(metadata: { get(key: string): unknown[] } | undefined): string | undefined {
+  const t = metadata?.get('token')[0] ?? metadata?.get('authorization')[0];
+  return t === undefined ? undefined : String(t);
+}
+
 /** The etcd API version kv speaks, reported by Status and /version. */
 export const EtcdApiVersion = '3.4.0';
 
@@ -522,11 +528,19 @@ export class Member implements StateMachine {
    * unknown or expired token is refused with InvalidAuthToken (also with auth disabled, as etcd).
    */
   authInfo(metadata: { get(key: string): unknown[] } | undefined): AuthInfo | undefined {
-    const t = metadata?.get('token')[0] ?? metadata?.get('authorization')[0];
+    const t = tokenOf(metadata);
     if (t === undefined) return undefined;
     const user = this.tokens.user(String(t));
     if (user === undefined) throw new RpcError('InvalidAuthToken');
     return { username: user, revision: this.auth.revision };
+  }
+
+  /** Whether the call's simple token names a log index this member has not applied yet. */
+  tokenAhead(metadata: { get(key: string): unknown[] } | undefined): boolean {
+    const t = tokenOf(metadata);
+    if (t === undefined || this.tokens.user(t) !== undefined) return false;
+    const m = /\.(\d{1,20})$/.exec(t);
+    return m !== null && BigInt(m[1]) > this.appliedIndex();
   }
 
   /**

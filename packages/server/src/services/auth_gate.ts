@@ -46,3 +46,26 @@ export function rootOnly<T extends object>(impl: T, m: Member): T {
   }
   return out as T;
 }
+
+/**
+ * A simple token is `<prefix>.<index>`: assigned when the Authenticate entry at `index` applies,
+ * on every member. A client that authenticated through one member and calls another may get
+ * there first; like etcd (isValidSimpleToken waits for the index), the call then waits for this
+ * member to catch up (a read barrier) before its token is looked up. Any other token is looked
+ * up at once.
+ */
+export function tokenCatchUp<T extends object>(impl: T, m: Member): T {
+  const out: Record<string, unknown> = { ...(impl as Record<string, unknown>) };
+  for (const [name, handler] of Object.entries(impl)) {
+    if (typeof handler !== 'function') continue;
+    const h = handler as (...a: unknown[]) => unknown;
+    out[name] = (call: AnyCall, callback?: (e: unknown) => void) => {
+      if (!m.tokenAhead(call.metadata)) return h.call(impl, call, callback);
+      m.consensus.readBarrier().then(
+        () => h.call(impl, call, callback),
+        (err: unknown) => (callback ? callback(toServiceError(err)) : endStream(call, toServiceError(err))),
+      );
+    };
+  }
+  return out as T;
+}
