@@ -458,7 +458,13 @@ const auth: FlagDef[] = [
     help: 'Specify the cost / strength of the bcrypt algorithm for hashing auth passwords. Valid values are between 4 and 31.',
     use: { apply: (c, v) => (c.bcryptCost = num(v)) },
   },
-  { name: 'auth-token-ttl', kind: 'uint', def: '300', help: 'Time (in seconds) of the auth-token-ttl.', use: { apply: (c, v) => (c.authTokenTtlMs = num(v) * 1000) } },
+  {
+    name: 'auth-token-ttl',
+    kind: 'uint',
+    def: '300',
+    help: 'Time (in seconds) of the auth-token-ttl.',
+    use: { apply: (c, v) => (c.authTokenTtlMs = num(v) * 1000) },
+  },
 ];
 
 const monitoring: FlagDef[] = [

@@ -167,7 +167,11 @@ export class KvServer {
     // InvalidArgument (services/strict.ts). A new service is registered the same way.
     // Calls carrying a token from an Authenticate this member has not applied yet wait for it.
     const guard = <T extends object>(impl: T) =>
-      guardCalls(tokenCatchUp(impl, m), { isLearner: () => m.isLearner(), hasLeader: () => m.consensus.leader() !== 0n, requireLeader: this.requireLeader });
+      guardCalls(tokenCatchUp(impl, m), {
+        isLearner: () => m.isLearner(),
+        hasLeader: () => m.consensus.leader() !== 0n,
+        requireLeader: this.requireLeader,
+      });
     grpc.addService(...strictService(etcdserverpb.KVService, guard(kvService(m))));
     grpc.addService(...strictService(etcdserverpb.WatchService, guard(watchService(m))));
     grpc.addService(...strictService(etcdserverpb.LeaseService, guard(leaseService(m))));

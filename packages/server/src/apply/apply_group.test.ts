@@ -30,7 +30,13 @@ async function open() {
   lessor.restore(lease);
   const store = await KVStore.open(backend, { leases: lessor });
   const alarms = new AlarmStore();
-  const applier = new Applier({ store, lessor, alarms, auth: new AuthStore(), header: (revision) => ({ clusterId: 1n, memberId: 1n, revision, raftTerm: 1n }) });
+  const applier = new Applier({
+    store,
+    lessor,
+    alarms,
+    auth: new AuthStore(),
+    header: (revision) => ({ clusterId: 1n, memberId: 1n, revision, raftTerm: 1n }),
+  });
   const apply = (entries: GroupEntry[]) => applyGroup({ backend, store, applier, sync: false }, entries);
   const failures: unknown[] = [];
   /** As the member applies: published before the batch lands, a late failure reported. */

@@ -84,12 +84,20 @@ async function open() {
   return { apply, res, become, becomeAt, auth, store, tokens, clock };
 }
 
-const put = (key: string, o: Partial<etcdserverpb.PutRequest> = {}) => ({ put: etcdserverpb.PutRequest.fromPartial({ key: b(key), value: b('v'), ...o }) });
-const rangeOp = (key: string, rangeEnd = '') => etcdserverpb.RequestOp.fromPartial({ requestRange: { key: b(key), rangeEnd: b(rangeEnd) } });
+const put = (key: string, o: Partial<etcdserverpb.PutRequest> = {}) => ({
+  put: etcdserverpb.PutRequest.fromPartial({ key: b(key), value: b('v'), ...o }),
+});
+const rangeOp = (key: string, rangeEnd = '') =>
+  etcdserverpb.RequestOp.fromPartial({ requestRange: { key: b(key), rangeEnd: b(rangeEnd) } });
 const putOp = (key: string) => etcdserverpb.RequestOp.fromPartial({ requestPut: { key: b(key), value: b('v') } });
 const txn = (t: Partial<etcdserverpb.TxnRequest>) => ({ txn: etcdserverpb.TxnRequest.fromPartial(t) });
 const cmp = (key: string) =>
-  etcdserverpb.Compare.fromPartial({ key: b(key), target: etcdserverpb.Compare_CompareTarget.VALUE, value: b('S'), result: etcdserverpb.Compare_CompareResult.EQUAL });
+  etcdserverpb.Compare.fromPartial({
+    key: b(key),
+    target: etcdserverpb.Compare_CompareTarget.VALUE,
+    value: b('S'),
+    result: etcdserverpb.Compare_CompareResult.EQUAL,
+  });
 
 describe('auth link of the apply chain', () => {
   it('without identity: user name is empty; unknown user: permission denied; root: anything', async () => {
@@ -121,7 +129,9 @@ describe('auth link of the apply chain', () => {
     m.become('alice');
     const inner = etcdserverpb.RequestOp.fromPartial({ requestTxn: { success: [rangeOp('secret')] } });
     expect(await m.res(txn({ success: [putOp('w/1'), inner] }))).toBe('PermissionDenied');
-    const deeper = etcdserverpb.RequestOp.fromPartial({ requestTxn: { failure: [etcdserverpb.RequestOp.fromPartial({ requestTxn: { compare: [cmp('secret')] } })] } });
+    const deeper = etcdserverpb.RequestOp.fromPartial({
+      requestTxn: { failure: [etcdserverpb.RequestOp.fromPartial({ requestTxn: { compare: [cmp('secret')] } })] },
+    });
     expect(await m.res(txn({ failure: [putOp('w/1'), deeper] }))).toBe('PermissionDenied');
     const fine = etcdserverpb.RequestOp.fromPartial({ requestTxn: { success: [rangeOp('a'), putOp('w/2')] } });
     expect(await m.res(txn({ success: [putOp('w/1'), fine] }))).toBe('ok');
@@ -132,7 +142,9 @@ describe('auth link of the apply chain', () => {
     m.become('root');
     expect(await m.res({ authRoleAdd: { name: 'wo' } })).toBe('ok');
     expect(
-      await m.res({ authRoleGrantPermission: { name: 'wo', perm: { permType: authpb.Permission_Type.WRITE, key: b('s'), rangeEnd: b('t') } } }),
+      await m.res({
+        authRoleGrantPermission: { name: 'wo', perm: { permType: authpb.Permission_Type.WRITE, key: b('s'), rangeEnd: b('t') } },
+      }),
     ).toBe('ok');
     expect(await m.res({ authUserGrantRole: { user: 'alice', role: 'wo' } })).toBe('ok');
     m.become('alice');
@@ -156,7 +168,9 @@ describe('auth link of the apply chain', () => {
     const m = await open();
     m.become('alice');
     expect(await m.res({ compaction: { revision: 1n, physical: false } })).toBe('PermissionDenied');
-    expect(await m.res({ authRoleGrantPermission: { name: 'ra', perm: { permType: READWRITE, key: b(''), rangeEnd: b('\0') } } })).toBe('PermissionDenied');
+    expect(await m.res({ authRoleGrantPermission: { name: 'ra', perm: { permType: READWRITE, key: b(''), rangeEnd: b('\0') } } })).toBe(
+      'PermissionDenied',
+    );
     expect(await m.res({ authUserList: {} })).toBe('PermissionDenied');
     expect(await m.res({ authDisable: {} })).toBe('PermissionDenied');
     // etcd: a user may read itself and the roles it holds.
@@ -198,8 +212,10 @@ describe('auth link of the apply chain', () => {
   it('a changed password or disabled auth ends tokens too; tokens expire after their TTL unless used', async () => {
     const m = await open();
     const login = async () =>
-      ((await m.apply({ authenticate: { name: 'alice', password: '', simpleToken: 'pppppppppppppppp' } })).resp as etcdserverpb.AuthenticateResponse)
-        .token;
+      (
+        (await m.apply({ authenticate: { name: 'alice', password: '', simpleToken: 'pppppppppppppppp' } }))
+          .resp as etcdserverpb.AuthenticateResponse
+      ).token;
     const t1 = await login();
     m.become('root');
     expect(await m.res({ authUserChangePassword: { name: 'alice', password: '', hashedPassword: 'h2' } })).toBe('ok');

@@ -20,7 +20,10 @@ describe('auth on a three-member cluster', () => {
   const servers: (KvServer | undefined)[] = [];
   const endpoint = (i: number) => `127.0.0.1:${servers[i]!.clientPorts[0]}`;
   const clients: { close(): void }[] = [];
-  const client = <C extends { close(): void }>(make: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>) => C, i: number): C => {
+  const client = <C extends { close(): void }>(
+    make: new (addr: string, creds: ReturnType<typeof credentials.createInsecure>) => C,
+    i: number,
+  ): C => {
     const c = new make(endpoint(i), credentials.createInsecure());
     clients.push(c);
     return c;
@@ -32,8 +35,10 @@ describe('auth on a three-member cluster', () => {
   };
   const unary = <Res>(c: object, method: string, req: unknown, token?: string): Promise<Res> =>
     new Promise((resolve, reject) =>
-      (c as Record<string, (r: unknown, m: Metadata, cb: (e: ServiceError | null, r: Res) => void) => void>)[method](req, md(token), (e, r) =>
-        e ? reject(e) : resolve(r),
+      (c as Record<string, (r: unknown, m: Metadata, cb: (e: ServiceError | null, r: Res) => void) => void>)[method](
+        req,
+        md(token),
+        (e, r) => (e ? reject(e) : resolve(r)),
       ),
     );
   const auth = (i: number) => client(etcdserverpb.AuthClient, i);
@@ -47,7 +52,13 @@ describe('auth on a three-member cluster', () => {
     }
   };
   const login = async (i: number, name: string, password: string) =>
-    (await unary<etcdserverpb.AuthenticateResponse>(auth(i), 'authenticate', etcdserverpb.AuthenticateRequest.fromPartial({ name, password }))).token;
+    (
+      await unary<etcdserverpb.AuthenticateResponse>(
+        auth(i),
+        'authenticate',
+        etcdserverpb.AuthenticateRequest.fromPartial({ name, password }),
+      )
+    ).token;
   const get = (i: number, key: string, token?: string) =>
     unary<etcdserverpb.RangeResponse>(kv(i), 'range', etcdserverpb.RangeRequest.fromPartial({ key: b(key) }), token);
 
@@ -79,7 +90,10 @@ describe('auth on a three-member cluster', () => {
     await unary(
       a,
       'roleGrantPermission',
-      R.AuthRoleGrantPermissionRequest.fromPartial({ name: 'pub', perm: { permType: authpb.Permission_Type.READWRITE, key: b('pub/'), rangeEnd: b('pub0') } }),
+      R.AuthRoleGrantPermissionRequest.fromPartial({
+        name: 'pub',
+        perm: { permType: authpb.Permission_Type.READWRITE, key: b('pub/'), rangeEnd: b('pub0') },
+      }),
     );
     await unary(a, 'userAdd', R.AuthUserAddRequest.fromPartial({ name: 'alice', password: 'alicepw' }));
     await unary(a, 'userGrantRole', R.AuthUserGrantRoleRequest.fromPartial({ user: 'alice', role: 'pub' }));
@@ -116,8 +130,13 @@ describe('auth on a three-member cluster', () => {
     for (let n = 0; n < 120; n++)
       await unary(kv(live[1]), 'put', etcdserverpb.PutRequest.fromPartial({ key: b(`s${n}`), value: b('x') }), rootToken);
     const logged: string[] = [];
-    servers[leader] = await KvServer.start({ config: configs[leader], logger: pino({ level: 'info' }, { write: (l: string) => void logged.push(l) }) });
-    await until('caught up', async () => (servers[leader]!.member.store.currentRev() >= servers[live[0]]!.member.store.currentRev() ? true : undefined));
+    servers[leader] = await KvServer.start({
+      config: configs[leader],
+      logger: pino({ level: 'info' }, { write: (l: string) => void logged.push(l) }),
+    });
+    await until('caught up', async () =>
+      servers[leader]!.member.store.currentRev() >= servers[live[0]]!.member.store.currentRev() ? true : undefined,
+    );
     expect(logged.some((l) => l.includes('installed snapshot'))).toBe(true);
     const m = servers[leader]!.member;
     expect([m.auth.enabled, m.auth.userList(), m.auth.roleGet('pub')]).toEqual([true, ['alice', 'bob', 'root'], []]);

@@ -69,18 +69,38 @@ describe('auth store rules (etcd 3.4)', () => {
       ['add role', () => s.roleAdd({ name: 'r' }, w), 'ok'],
       ['add role twice', () => s.roleAdd({ name: 'r' }, w), 'etcdserver: role name already exists'],
       ['grant perm to a missing role', () => s.roleGrantPermission(grant('x', READ, 'a'), w), 'etcdserver: role name not found'],
-      ['revoke a perm never granted', () => s.roleRevokePermission({ role: 'r', key: b('a'), rangeEnd: none }, w), 'etcdserver: permission is not granted to the role'],
-      ['revoke a role never granted', () => s.userRevokeRole({ name: 'root', role: 'r' }, w), 'etcdserver: role is not granted to the user'],
+      [
+        'revoke a perm never granted',
+        () => s.roleRevokePermission({ role: 'r', key: b('a'), rangeEnd: none }, w),
+        'etcdserver: permission is not granted to the role',
+      ],
+      [
+        'revoke a role never granted',
+        () => s.userRevokeRole({ name: 'root', role: 'r' }, w),
+        'etcdserver: role is not granted to the user',
+      ],
       ['enable', () => s.authEnable(w), 'ok'],
       ['delete root while enabled', () => s.userDelete({ name: 'root' }, w), 'etcdserver: invalid auth management'],
-      ['revoke root from root while enabled', () => s.userRevokeRole({ name: 'root', role: 'root' }, w), 'etcdserver: invalid auth management'],
+      [
+        'revoke root from root while enabled',
+        () => s.userRevokeRole({ name: 'root', role: 'root' }, w),
+        'etcdserver: invalid auth management',
+      ],
       ['delete the root role while enabled', () => s.roleDelete({ role: 'root' }, w), 'etcdserver: invalid auth management'],
       ['delete a missing user', () => s.userDelete({ name: 'bob' }, w), 'etcdserver: user name not found'],
       ['delete a missing role', () => s.roleDelete({ role: 'nope' }, w), 'etcdserver: role name not found'],
-      ['change the password of a missing user', () => s.userChangePassword(etcdserverpb.AuthUserChangePasswordRequest.fromPartial({ name: 'bob', hashedPassword: 'h' }), w), 'etcdserver: user name not found'],
+      [
+        'change the password of a missing user',
+        () => s.userChangePassword(etcdserverpb.AuthUserChangePasswordRequest.fromPartial({ name: 'bob', hashedPassword: 'h' }), w),
+        'etcdserver: user name not found',
+      ],
       ['get a missing user', () => s.userGet('bob'), 'etcdserver: user name not found'],
       ['get a missing role', () => s.roleGet('nope'), 'etcdserver: role name not found'],
-      ['plain password in an entry', () => s.userAdd(etcdserverpb.AuthUserAddRequest.fromPartial({ name: 'p', password: 'x' }), w), 'etcdserver: authentication failed, invalid user ID or password'],
+      [
+        'plain password in an entry',
+        () => s.userAdd(etcdserverpb.AuthUserAddRequest.fromPartial({ name: 'p', password: 'x' }), w),
+        'etcdserver: authentication failed, invalid user ID or password',
+      ],
     ];
     const got = table.map(([what, fn]) => `${what}: ${etcdErr(fn)}`);
     expect(got).toEqual(table.map(([what, , want]) => `${what}: ${want}`));
@@ -208,7 +228,13 @@ describe('persistence in the backend (etcd buckets and encodings)', () => {
       await be.close();
       be = await Backend.open(dir);
       const r = await AuthStore.open(be);
-      expect([r.enabled, r.revision, r.userList(), r.roleList(), r.userGet('alice')]).toEqual([true, s.revision, ['alice', 'root'], ['r'], ['r']]);
+      expect([r.enabled, r.revision, r.userList(), r.roleList(), r.userGet('alice')]).toEqual([
+        true,
+        s.revision,
+        ['alice', 'root'],
+        ['r'],
+        ['r'],
+      ]);
       expect(etcdErr(() => r.checkRead({ username: 'alice', revision: r.revision }, b('p/x')))).toBe('ok');
       expect(etcdErr(() => r.checkRead({ username: 'alice', revision: r.revision }, b('q')))).toBe('etcdserver: permission denied');
       await be.close();

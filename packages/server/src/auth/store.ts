@@ -224,7 +224,8 @@ export class AuthStore {
     const role = this.roles.get(r.name);
     if (!role) throw new RpcError('RoleNotFound');
     const perm = r.perm;
-    if (!perm || perm.permType < 0 || perm.permType > authpb.Permission_Type.READWRITE) // services/auth.ts refuses these first, with a clearer text.
+    if (!perm || perm.permType < 0 || perm.permType > authpb.Permission_Type.READWRITE)
+      // services/auth.ts refuses these first, with a clearer text.
       throw new RpcError('InvalidAuthMgmt');
     const np: authpb.Permission = { permType: perm.permType, key: Buffer.from(perm.key), rangeEnd: Buffer.from(perm.rangeEnd) };
     const same = role.keyPermission.findIndex((p) => p.key.equals(np.key) && p.rangeEnd.equals(np.rangeEnd));

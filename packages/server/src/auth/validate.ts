@@ -18,7 +18,6 @@ export const MaxNameBytes = 4096;
  */
 export function checkName(what: 'user' | 'role', name: string): void {
   if (Buffer.byteLength(name) > MaxNameBytes) throw new AuthInputError(`etcdserver: ${what} name is longer than ${MaxNameBytes} bytes`);
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
   const bad = /[\u0000-\u001f\u007f-\u009f]/.exec(name);
   if (bad) {
     const code = bad[0].charCodeAt(0).toString(16).padStart(2, '0');

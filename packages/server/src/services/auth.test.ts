@@ -5,7 +5,7 @@ import { authpb, etcdserverpb, requestTypeOf } from '@kv/api';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, startHarness, type Harness } from '../testutil/harness.js';
+import { startHarness, type Harness } from '../testutil/harness.js';
 
 const b = (s: string) => Buffer.from(s);
 let h: Harness;
@@ -135,18 +135,28 @@ describe('auth over gRPC', () => {
     expect([created?.created, created?.canceled]).toEqual([true, false]);
     await rpc(auth, 'roleRevokePermission', { role: 'reader', key: b('pub/'), rangeEnd: b('pub0') }, rootToken);
     const canceled = await wait(3);
-    expect([canceled?.watchId, canceled?.canceled, canceled?.cancelReason]).toEqual([created?.watchId, true, 'etcdserver: permission denied']);
+    expect([canceled?.watchId, canceled?.canceled, canceled?.cancelReason]).toEqual([
+      created?.watchId,
+      true,
+      'etcdserver: permission denied',
+    ]);
     stream.end();
     await rpc(auth, 'roleGrantPermission', grantPerm('reader', authpb.Permission_Type.READWRITE, 'pub/', 'pub0'), rootToken);
   });
 
   it('bad input gets clear errors: a 1 MiB password, an empty user name, control characters in names', async () => {
     const big = 'x'.repeat(1024 * 1024);
-    expect(await errOf(rpc(auth, 'userAdd', { name: 'big', password: big }, rootToken))).toMatch(/^3 etcdserver: password is 1048576 bytes; at most 72/);
+    expect(await errOf(rpc(auth, 'userAdd', { name: 'big', password: big }, rootToken))).toMatch(
+      /^3 etcdserver: password is 1048576 bytes; at most 72/,
+    );
     expect(await errOf(login('alice', big))).toBe('3 etcdserver: authentication failed, invalid user ID or password');
     expect(await errOf(rpc(auth, 'userAdd', { name: '', password: 'p' }, rootToken))).toBe('3 etcdserver: user name is empty');
-    expect(await errOf(rpc(auth, 'roleAdd', { name: 'bad\u0007role' }, rootToken))).toBe('3 etcdserver: role name contains a control character (0x07)');
-    expect(await errOf(rpc(auth, 'userAdd', { name: 'a\nb', password: 'p' }, rootToken))).toBe('3 etcdserver: user name contains a control character (0x0a)');
+    expect(await errOf(rpc(auth, 'roleAdd', { name: 'bad\u0007role' }, rootToken))).toBe(
+      '3 etcdserver: role name contains a control character (0x07)',
+    );
+    expect(await errOf(rpc(auth, 'userAdd', { name: 'a\nb', password: 'p' }, rootToken))).toBe(
+      '3 etcdserver: user name contains a control character (0x0a)',
+    );
     expect(await errOf(rpc(auth, 'roleGrantPermission', { name: 'reader' }, rootToken))).toBe('3 etcdserver: permission not given');
     // The member still serves.
     expect(await errOf(rpc(h.maint, 'status', {}, rootToken))).toBe('ok');
@@ -163,12 +173,22 @@ describe('auth over gRPC', () => {
   });
 
   it('keeps users, roles, permissions and the enabled flag across a restart; no plain password in the data dir', async () => {
-    const before = await rpc<etcdserverpb.AuthRoleGetRequest, etcdserverpb.AuthRoleGetResponse>(auth, 'roleGet', { role: 'reader' }, rootToken);
+    const before = await rpc<etcdserverpb.AuthRoleGetRequest, etcdserverpb.AuthRoleGetResponse>(
+      auth,
+      'roleGet',
+      { role: 'reader' },
+      rootToken,
+    );
     await h.restart();
     // Tokens are memory only (as etcd's): log in again.
     rootToken = await login('root', 'rootpw');
     aliceToken = await login('alice', 'alicepw');
-    const after = await rpc<etcdserverpb.AuthRoleGetRequest, etcdserverpb.AuthRoleGetResponse>(auth, 'roleGet', { role: 'reader' }, rootToken);
+    const after = await rpc<etcdserverpb.AuthRoleGetRequest, etcdserverpb.AuthRoleGetResponse>(
+      auth,
+      'roleGet',
+      { role: 'reader' },
+      rootToken,
+    );
     expect(after.perm).toEqual(before.perm);
     const users = await rpc<etcdserverpb.AuthUserListRequest, etcdserverpb.AuthUserListResponse>(auth, 'userList', {}, rootToken);
     expect(users.users).toEqual(['alice', 'root']); // bob was deleted
@@ -182,4 +202,38 @@ describe('auth over gRPC', () => {
     await rpc(auth, 'authDisable', {}, rootToken);
     expect(await errOf(rpc(h.kv, 'range', { key: b('priv') }))).toBe('ok');
   });
+});
+
+describe('watches opened before AuthEnable', () => {
+  it('are canceled at AuthEnable unless their user may read the range', async () => {
+    const h2 = await startHarness({ bcryptCost: 4 });
+    const a2 = new etcdserverpb.AuthClient(h2.endpoint, credentials.createInsecure());
+    try {
+      const stream = h2.watch.watch(new Metadata());
+      const got: etcdserverpb.WatchResponse[] = [];
+      stream.on('data', (r: etcdserverpb.WatchResponse) => got.push(r));
+      stream.on('error', () => undefined);
+      const wait = async (n: number) => {
+        const deadline = Date.now() + 20_000;
+        while (got.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        return got[n - 1];
+      };
+      stream.write(etcdserverpb.WatchRequest.fromPartial({ createRequest: { key: b('k') } }));
+      const created = await wait(1);
+      expect([created?.created, created?.canceled]).toEqual([true, false]);
+      await rpc(a2, 'userAdd', { name: 'root', password: 'rootpw' });
+      await rpc(a2, 'userGrantRole', { user: 'root', role: 'root' });
+      await rpc(a2, 'authEnable', {});
+      const canceled = await wait(2);
+      expect([canceled?.watchId, canceled?.canceled, canceled?.cancelReason]).toEqual([
+        created?.watchId,
+        true,
+        'etcdserver: permission denied',
+      ]);
+      stream.end();
+    } finally {
+      a2.close();
+      await h2.close();
+    }
+  }, 60_000);
 });

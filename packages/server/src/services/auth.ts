@@ -44,9 +44,11 @@ export function authService(m: Member): etcdserverpb.AuthServer {
           throw new RpcError('AuthFailed');
         }
         // The token prefix is drawn here; the applied entry names the user on every member.
-        const resp = (await m.proposeFull({
-          authenticate: { name: req.name, password: '', simpleToken: m.tokens.genPrefix() },
-        })).resp as etcdserverpb.AuthenticateResponse;
+        const resp = (
+          await m.proposeFull({
+            authenticate: { name: req.name, password: '', simpleToken: m.tokens.genPrefix() },
+          })
+        ).resp as etcdserverpb.AuthenticateResponse;
         // The password may have changed between the check and the apply: check again (etcd).
         if (m.auth.revision === checkedAt || attempt >= 3) return resp;
       }
