@@ -21,7 +21,7 @@ import { applyGroup, type GroupEntry } from './apply/apply_group.js';
 import { SpaceGuard } from './apply/space.js';
 import { mvccClock, openState, type StateParts } from './apply/state.js';
 import type { AuthInfo, AuthStore } from './auth/store.js';
-import { SimpleTokens } from './auth/tokens.js';
+import { SimpleTokens, tokenOf } from './auth/tokens.js';
 import { bootstrap, type Bootstrapped } from './cluster/bootstrap.js';
 import type { Membership, MemberRecord } from './cluster/membership.js';
 import { Compactor } from './compactor.js';
@@ -40,12 +40,6 @@ import type { Clock, Random, Timer } from './world/clock.js';
 import type { DiskLock, MemberDisk, ReceivedSnapshot } from './world/disk.js';
 import type { MemberWorld } from './world/index.js';
 import type { PeerAddress, PeerHandler, PeerNetwork } from './world/network.js';
-
-/** The token of a call: metadata `token`, or `authorization` (etcd's gRPC gateway name). */
-function tokenOf(metadata: { get(key: string): unknown[] } | undefined): string | undefined {
-  const t = metadata?.get('token')[0] ?? metadata?.get('authorization')[0];
-  return t === undefined ? undefined : String(t);
-}
 
 /** The etcd API version kv speaks, reported by Status and /version. */
 export const EtcdApiVersion = '3.4.0';
@@ -607,11 +601,11 @@ export class Member implements StateMachine {
   }
 
   /** A follower's MemberPromote, forwarded to the leader through the peer network. */
-  forwardPromote(req: etcdserverpb.MemberPromoteRequest): Promise<etcdserverpb.MemberPromoteResponse> {
+  forwardPromote(req: etcdserverpb.MemberPromoteRequest, token?: string): Promise<etcdserverpb.MemberPromoteResponse> {
     const lead = this.leaderAddress();
     if (!lead) return Promise.reject(new RpcError('NoLeader'));
     if (!this.network.promoteMember) return Promise.reject(new RpcError('NotLeader'));
-    return this.network.promoteMember(lead, req, 10_000);
+    return this.network.promoteMember(lead, req, 10_000, token);
   }
 
   /** Keep-alive: resets a lease's expiry on the primary lessor (forwarded there by followers). */
@@ -620,9 +614,9 @@ export class Member implements StateMachine {
     return this.leases.renew(id);
   }
 
-  /** Time-to-live, answered by the primary lessor. */
-  leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
-    return this.leases.timeToLive(req);
+  /** Time-to-live, answered by the primary lessor; `token` (the caller's) goes along when forwarded. */
+  leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest, token?: string): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
+    return this.leases.timeToLive(req, token);
   }
 
   trackWatchStream(ws: WatchStream): void {

@@ -112,6 +112,29 @@ describe('auth on a three-member cluster', () => {
     for (const i of [0, 1, 2]) expect(await errOf(get(i, 'secret', t))).toBe('etcdserver: permission denied');
   });
 
+  it('LeaseTimeToLive(keys) through a follower is checked for the caller (its token goes to the leader)', async () => {
+    const rootToken = await login(0, 'root', 'rootpw');
+    const aliceToken = await login(0, 'alice', 'alicepw');
+    const lease = client(etcdserverpb.LeaseClient, 0);
+    const g = await unary<etcdserverpb.LeaseGrantResponse>(
+      lease,
+      'leaseGrant',
+      etcdserverpb.LeaseGrantRequest.fromPartial({ TTL: 60n }),
+      rootToken,
+    );
+    await unary(kv(0), 'put', etcdserverpb.PutRequest.fromPartial({ key: b('secret/l'), value: b('x'), lease: g.ID }), rootToken);
+    const follower = servers.findIndex((x) => x !== undefined && !x.member.consensus.isLeader());
+    const ttl = (token: string) =>
+      unary<etcdserverpb.LeaseTimeToLiveResponse>(
+        client(etcdserverpb.LeaseClient, follower),
+        'leaseTimeToLive',
+        etcdserverpb.LeaseTimeToLiveRequest.fromPartial({ ID: g.ID, keys: true }),
+        token,
+      );
+    expect((await ttl(rootToken)).keys.map(String)).toEqual(['secret/l']);
+    expect(await errOf(ttl(aliceToken))).toBe('etcdserver: permission denied');
+  });
+
   it('keeps auth through the loss of the leader, and a member that fell behind gets it by snapshot', async () => {
     const leader = servers.findIndex((s) => s?.member.consensus.isLeader());
     expect(leader).toBeGreaterThanOrEqual(0);

@@ -80,3 +80,9 @@ export class SimpleTokens {
     for (const [t, e] of this.tokens) if (now >= e.expiresAt) this.tokens.delete(t);
   }
 }
+
+/** The token of a call: metadata `token`, or `authorization` (etcd's gRPC gateway name). */
+export function tokenOf(metadata: { get(key: string): unknown[] } | undefined): string | undefined {
+  const t = metadata?.get('token')[0] ?? metadata?.get('authorization')[0];
+  return t === undefined ? undefined : String(t);
+}

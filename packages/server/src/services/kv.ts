@@ -14,6 +14,8 @@ import {
 } from '@kv/mvcc';
 import { checkRange, checkTxn } from '../auth/apply.js';
 import type { Member } from '../member.js';
+
+const anonymous = { username: '', revision: 0n };
 import { unary } from './unary.js';
 
 export function kvService(m: Member): etcdserverpb.KVServer {
@@ -24,7 +26,7 @@ export function kvService(m: Member): etcdserverpb.KVServer {
       checkRangeRequest(req);
       if (!req.serializable) await m.consensus.readBarrier();
       // Served here, not applied: the auth check is made here, on the state read from.
-      if (m.auth.enabled) checkRange(m.auth, m.authInfo(call.metadata) ?? { username: '', revision: 0n }, req);
+      checkRange(m.auth, m.authInfo(call.metadata) ?? anonymous, req); // a bad token fails even with auth off, as etcd
       const resp = await applyRange(m.store, req);
       resp.header = m.header(resp.header?.revision ?? m.store.currentRev());
       return resp;
@@ -43,7 +45,7 @@ export function kvService(m: Member): etcdserverpb.KVServer {
         // As etcd: a txn of ranges only is served here, after the read barrier unless all its
         // ranges are serializable, at one pinned revision; it takes no log slot.
         if (!isTxnSerializable(req)) await m.consensus.readBarrier();
-        if (m.auth.enabled) checkTxn(m.auth, m.authInfo(call.metadata) ?? { username: '', revision: 0n }, m.lessor, req);
+        checkTxn(m.auth, m.authInfo(call.metadata) ?? anonymous, m.lessor, req);
         const resp = await applyTxn(m.store.readView(), req);
         resp.header = m.header(resp.header?.revision ?? m.store.currentRev());
         return resp;

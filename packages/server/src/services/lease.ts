@@ -3,6 +3,7 @@
 import { etcdserverpb } from '@kv/api';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { RpcError, toServiceError } from '../errors.js';
+import { tokenOf } from '../auth/tokens.js';
 import type { Member } from '../member.js';
 import { endStream } from './require_leader.js';
 import { unary } from './unary.js';
@@ -21,7 +22,7 @@ export function leaseService(m: Member): etcdserverpb.LeaseServer {
     }),
     leaseTimeToLive: unary(async (req: etcdserverpb.LeaseTimeToLiveRequest, call) => {
       const ai = m.auth.enabled ? (m.authInfo(call.metadata) ?? { username: '', revision: 0n }) : undefined;
-      const resp = await m.leaseTimeToLive(req);
+      const resp = await m.leaseTimeToLive(req, tokenOf(call.metadata));
       // keys=true lists the attached keys: each one needs read permission (etcd 3.4 checks none).
       if (ai && req.keys) for (const k of resp.keys) m.auth.checkRead(ai, k);
       return resp;
