@@ -20,7 +20,7 @@ import { Applier, type ApplyResult, type Response } from './apply/applier.js';
 import { applyGroup, type GroupEntry } from './apply/apply_group.js';
 import { SpaceGuard } from './apply/space.js';
 import { mvccClock, openState, type StateParts } from './apply/state.js';
-import type { AuthInfo, AuthStore } from './auth/store.js';
+import { RootUser, type AuthInfo, type AuthStore } from './auth/store.js';
 import { SimpleTokens, tokenOf } from './auth/tokens.js';
 import { bootstrap, type Bootstrapped } from './cluster/bootstrap.js';
 import type { Membership, MemberRecord } from './cluster/membership.js';
@@ -144,7 +144,7 @@ export class Member implements StateMachine {
       logger,
       lessor: () => this.lessor,
       consensus: this.raft,
-      propose: (req) => this.propose(req),
+      propose: async (req) => (await this.proposeFull(req, this.asMember)).resp!,
       network: this.network,
       leader: () => this.leaderAddress(),
       header: () => this.header(this.store.currentRev()),
@@ -499,6 +499,14 @@ export class Member implements StateMachine {
 
   private readonly authListeners = new Set<() => void>();
 
+  /**
+   * The identity of the member's own proposals (lease expiry, auto-compaction): root, as etcd's
+   * authStore.WithRoot. Invariant: while auth is enabled the root user exists and holds the root
+   * role (the store refuses to delete either), so these are never refused. Client requests never
+   * get it: their identity comes from their token.
+   */
+  private readonly asMember = (): AuthInfo => ({ username: RootUser, revision: this.auth.revision });
+
   /** Calls `fn` after every change of the auth store (users, roles, permissions, enabled); returns the unsubscribe. */
   onAuthChange(fn: () => void): () => void {
     this.authListeners.add(fn);
@@ -651,7 +659,7 @@ export class Member implements StateMachine {
         rev: () => this.store.currentRev(),
         compactRev: () => this.store.compactRev(),
         compact: async (revision) => {
-          await this.propose({ compaction: { revision, physical: false } });
+          await this.proposeFull({ compaction: { revision, physical: false } }, this.asMember);
         },
         logger: this.logger,
       });
