@@ -10,11 +10,12 @@ import { unary } from './unary.js';
 
 export function leaseService(m: Member): etcdserverpb.LeaseServer {
   return {
-    leaseGrant: unary(async (req: etcdserverpb.LeaseGrantRequest) => {
+    leaseGrant: unary(async (req: etcdserverpb.LeaseGrantRequest, call) => {
       const r = { ...req };
       // No id given: choose one, positive (as etcd does).
       while (r.ID === 0n) r.ID = m.ids.next() & 0x7fff_ffff_ffff_ffffn;
-      return (await m.propose({ leaseGrant: r })) as etcdserverpb.LeaseGrantResponse;
+      // Not permission-checked (etcd), but a bad token fails it.
+      return (await m.proposeFull({ leaseGrant: r }, () => m.authInfo(call.metadata))).resp as etcdserverpb.LeaseGrantResponse;
     }),
     leaseRevoke: unary(async (req: etcdserverpb.LeaseRevokeRequest, call) => {
       // Applied with write permission checked on every attached key (auth/apply.ts).
