@@ -41,7 +41,7 @@ export interface ApplyResult {
 }
 
 /** Writes to the side buckets of the batch being applied. */
-function bucketOf<B extends 'lease' | 'alarm' | 'auth' | 'authUsers' | 'authRoles'>(tx: BatchTx, bucket: B) {
+function bucketOf(tx: BatchTx, bucket: 'lease' | 'alarm') {
   return {
     put: (k: Buffer, v: Buffer) => tx.put(bucket, k, v),
     del: (k: Buffer) => tx.del(bucket, k),
