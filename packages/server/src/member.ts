@@ -20,8 +20,9 @@ import { Applier, type ApplyResult, type Response } from './apply/applier.js';
 import { applyGroup, type GroupEntry } from './apply/apply_group.js';
 import { SpaceGuard } from './apply/space.js';
 import { mvccClock, openState, type StateParts } from './apply/state.js';
-import { RootUser, type AuthInfo, type AuthStore } from './auth/store.js';
-import { SimpleTokens, tokenOf } from './auth/tokens.js';
+import { Identities } from './auth/identity.js';
+import type { AuthInfo, AuthStore } from './auth/store.js';
+import { SimpleTokens } from './auth/tokens.js';
 import { bootstrap, type Bootstrapped } from './cluster/bootstrap.js';
 import type { Membership, MemberRecord } from './cluster/membership.js';
 import { Compactor } from './compactor.js';
@@ -93,6 +94,8 @@ export class Member implements StateMachine {
   auth!: AuthStore;
   /** Simple tokens (this member's memory; assigned on every member as Authenticate applies). */
   readonly tokens: SimpleTokens;
+  /** Who a call is (its token's user), the member's own identity, auth change listeners. */
+  readonly identity: Identities;
   applier!: Applier;
   /** The peer network (made by the world's factory before consensus). */
   readonly network: PeerNetwork;
@@ -127,6 +130,7 @@ export class Member implements StateMachine {
     this.clusterId = b.clusterId;
     this.joinedFrom = b.joinedFrom;
     this.tokens = new SimpleTokens(this.clock, this.random, config.authTokenTtlMs);
+    this.identity = new Identities({ tokens: this.tokens, auth: () => this.auth, appliedIndex: () => this.appliedIndex(), logger });
     this.setState(b.state);
     this.ids = new IdGenerator(this.memberId, this.clock.wallNow());
     this.version = { server: EtcdApiVersion, cluster: EtcdApiVersion.replace(/\.\d+$/, '.0'), kv: o.kvVersion ?? '0.0.0' };
@@ -144,7 +148,7 @@ export class Member implements StateMachine {
       logger,
       lessor: () => this.lessor,
       consensus: this.raft,
-      propose: async (req) => (await this.proposeFull(req, this.asMember)).resp!,
+      propose: async (req) => (await this.proposeFull(req, this.identity.asMember)).resp!,
       network: this.network,
       leader: () => this.leaderAddress(),
       header: () => this.header(this.store.currentRev()),
@@ -203,21 +207,13 @@ export class Member implements StateMachine {
     this.alarms = p.alarms;
     this.membership = p.membership;
     this.auth = p.auth;
-    // Tokens die with their user and all of them with AuthDisable (auth/apply.ts); here: across
-    // a snapshot install that removed users or turned auth off.
-    const tokens = this.tokens;
-    if (!p.auth.enabled) tokens.clear();
-    else tokens.retain((user) => p.auth.getUser(user) !== undefined);
-    p.auth.events = {
-      enabled: () => this.authChanged(),
-      changed: () => this.authChanged(),
-    };
+    this.identity.attach(p.auth);
     this.applier = new Applier({
       store: p.store,
       lessor: p.lessor,
       alarms: p.alarms,
       auth: p.auth,
-      tokens,
+      tokens: this.tokens,
       membership: p.membership,
       header: (rev) => this.header(rev),
     });
@@ -476,7 +472,7 @@ export class Member implements StateMachine {
   }
 
   /**
-   * Proposes `req` on behalf of the requester `who` resolves (a call's token, see authInfo): the
+   * Proposes `req` on behalf of the requester `who` resolves (a call's token, Identities): the
    * entry's header carries its name and the auth revision it was resolved at. An entry refused
    * with AuthOldRevision (the auth store moved on between resolve and apply) is proposed again
    * with a fresh resolution, as etcd's raftRequest does; bounded.
@@ -495,54 +491,6 @@ export class Member implements StateMachine {
       if (r.err !== undefined) throw r.err;
       return r;
     }
-  }
-
-  private readonly authListeners = new Set<() => void>();
-
-  /**
-   * The identity of the member's own proposals (lease expiry, auto-compaction): root, as etcd's
-   * authStore.WithRoot. Invariant: while auth is enabled the root user exists and holds the root
-   * role (the store refuses to delete either), so these are never refused. Client requests never
-   * get it: their identity comes from their token.
-   */
-  private readonly asMember = (): AuthInfo => ({ username: RootUser, revision: this.auth.revision });
-
-  /** Calls `fn` after every change of the auth store (users, roles, permissions, enabled); returns the unsubscribe. */
-  onAuthChange(fn: () => void): () => void {
-    this.authListeners.add(fn);
-    return () => this.authListeners.delete(fn);
-  }
-
-  /** After the entry that changed auth is applied (listeners read the new state). */
-  private authChanged(): void {
-    for (const fn of this.authListeners) {
-      try {
-        fn();
-      } catch (err) {
-        this.logger.error({ err }, 'auth change listener failed');
-      }
-    }
-  }
-
-  /**
-   * The requester of a call (etcd's AuthInfoFromCtx): the user of the simple token in metadata
-   * `token` (or `authorization`), at the current auth revision; undefined without one. An
-   * unknown or expired token is refused with InvalidAuthToken (also with auth disabled, as etcd).
-   */
-  authInfo(metadata: { get(key: string): unknown[] } | undefined): AuthInfo | undefined {
-    const t = tokenOf(metadata);
-    if (t === undefined) return undefined;
-    const user = this.tokens.user(String(t));
-    if (user === undefined) throw new RpcError('InvalidAuthToken');
-    return { username: user, revision: this.auth.revision };
-  }
-
-  /** Whether the call's simple token names a log index this member has not applied yet. */
-  tokenAhead(metadata: { get(key: string): unknown[] } | undefined): boolean {
-    const t = tokenOf(metadata);
-    if (t === undefined || this.tokens.user(t) !== undefined) return false;
-    const m = /\.(\d{1,20})$/.exec(t);
-    return m !== null && BigInt(m[1]) > this.appliedIndex();
   }
 
   /**
@@ -659,7 +607,7 @@ export class Member implements StateMachine {
         rev: () => this.store.currentRev(),
         compactRev: () => this.store.compactRev(),
         compact: async (revision) => {
-          await this.proposeFull({ compaction: { revision, physical: false } }, this.asMember);
+          await this.proposeFull({ compaction: { revision, physical: false } }, this.identity.asMember);
         },
         logger: this.logger,
       });

@@ -21,7 +21,7 @@ export function effectiveBcryptCost(cost: number): number {
 export function authService(m: Member): etcdserverpb.AuthServer {
   const cost = effectiveBcryptCost(m.config.bcryptCost);
   if (cost !== m.config.bcryptCost) m.logger.warn({ given: m.config.bcryptCost, used: cost }, 'invalid --bcrypt-cost; using the default');
-  const who = (call: Call) => () => m.authInfo(call.metadata);
+  const who = (call: Call) => () => m.identity.authInfo(call.metadata);
   const propose = async <T>(call: Call, req: Partial<etcdserverpb.InternalRaftRequest>): Promise<T> =>
     (await m.proposeFull(req, who(call))).resp as T;
 
@@ -56,7 +56,7 @@ export function authService(m: Member): etcdserverpb.AuthServer {
     userAdd: unary(async (req: etcdserverpb.AuthUserAddRequest, call) => {
       checkName('user', req.name);
       if (req.name.length === 0) throw new RpcError('UserEmpty');
-      m.auth.checkAdmin(m.authInfo(call.metadata)); // before spending a hash on a caller apply refuses
+      m.auth.checkAdmin(m.identity.authInfo(call.metadata)); // before spending a hash on a caller apply refuses
       const noPassword = req.options?.noPassword ?? false;
       const hashedPassword = noPassword ? '' : await hashPassword(req.password, cost);
       return propose(call, { authUserAdd: { name: req.name, password: '', hashedPassword, options: { noPassword } } });
@@ -65,7 +65,7 @@ export function authService(m: Member): etcdserverpb.AuthServer {
     userList: unary((req: etcdserverpb.AuthUserListRequest, call) => propose(call, { authUserList: req })),
     userDelete: unary((req: etcdserverpb.AuthUserDeleteRequest, call) => propose(call, { authUserDelete: req })),
     userChangePassword: unary(async (req: etcdserverpb.AuthUserChangePasswordRequest, call) => {
-      m.auth.checkAdmin(m.authInfo(call.metadata));
+      m.auth.checkAdmin(m.identity.authInfo(call.metadata));
       const hashedPassword = await hashPassword(req.password, cost);
       return propose(call, { authUserChangePassword: { name: req.name, password: '', hashedPassword } });
     }),

@@ -25,7 +25,7 @@ type AnyCall = EndableCall & { metadata?: Metadata };
 /** Throws unless the call's user may run a root-only RPC (no-op with auth disabled). */
 export function checkRoot(m: Member, metadata: Metadata | undefined): void {
   if (!m.auth.enabled) return;
-  m.auth.checkAdmin(m.authInfo(metadata));
+  m.auth.checkAdmin(m.identity.authInfo(metadata));
 }
 
 /** Wraps the root-only methods of a service implementation with checkRoot. */
@@ -60,7 +60,7 @@ export function tokenCatchUp<T extends object>(impl: T, m: Member): T {
     if (typeof handler !== 'function') continue;
     const h = handler as (...a: unknown[]) => unknown;
     out[name] = (call: AnyCall, callback?: (e: unknown) => void) => {
-      if (!m.tokenAhead(call.metadata)) return h.call(impl, call, callback);
+      if (!m.identity.tokenAhead(call.metadata)) return h.call(impl, call, callback);
       m.consensus.readBarrier().then(
         () => h.call(impl, call, callback),
         (err: unknown) => (callback ? callback(toServiceError(err)) : endStream(call, toServiceError(err))),

@@ -20,13 +20,13 @@ import { unary } from './unary.js';
 
 export function kvService(m: Member): etcdserverpb.KVServer {
   // The requester of a call, resolved (again) for every proposal attempt.
-  const who = (call: { metadata: Metadata }) => () => m.authInfo(call.metadata);
+  const who = (call: { metadata: Metadata }) => () => m.identity.authInfo(call.metadata);
   return {
     range: unary(async (req: etcdserverpb.RangeRequest, call) => {
       checkRangeRequest(req);
       if (!req.serializable) await m.consensus.readBarrier();
       // Served here, not applied: the auth check is made here, on the state read from.
-      checkRange(m.auth, m.authInfo(call.metadata) ?? anonymous, req); // a bad token fails even with auth off, as etcd
+      checkRange(m.auth, m.identity.authInfo(call.metadata) ?? anonymous, req); // a bad token fails even with auth off, as etcd
       const resp = await applyRange(m.store, req);
       resp.header = m.header(resp.header?.revision ?? m.store.currentRev());
       return resp;
@@ -45,7 +45,7 @@ export function kvService(m: Member): etcdserverpb.KVServer {
         // As etcd: a txn of ranges only is served here, after the read barrier unless all its
         // ranges are serializable, at one pinned revision; it takes no log slot.
         if (!isTxnSerializable(req)) await m.consensus.readBarrier();
-        checkTxn(m.auth, m.authInfo(call.metadata) ?? anonymous, m.lessor, req);
+        checkTxn(m.auth, m.identity.authInfo(call.metadata) ?? anonymous, m.lessor, req);
         const resp = await applyTxn(m.store.readView(), req);
         resp.header = m.header(resp.header?.revision ?? m.store.currentRev());
         return resp;

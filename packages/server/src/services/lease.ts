@@ -15,14 +15,14 @@ export function leaseService(m: Member): etcdserverpb.LeaseServer {
       // No id given: choose one, positive (as etcd does).
       while (r.ID === 0n) r.ID = m.ids.next() & 0x7fff_ffff_ffff_ffffn;
       // Not permission-checked (etcd), but a bad token fails it.
-      return (await m.proposeFull({ leaseGrant: r }, () => m.authInfo(call.metadata))).resp as etcdserverpb.LeaseGrantResponse;
+      return (await m.proposeFull({ leaseGrant: r }, () => m.identity.authInfo(call.metadata))).resp as etcdserverpb.LeaseGrantResponse;
     }),
     leaseRevoke: unary(async (req: etcdserverpb.LeaseRevokeRequest, call) => {
       // Applied with write permission checked on every attached key (auth/apply.ts).
-      return (await m.proposeFull({ leaseRevoke: req }, () => m.authInfo(call.metadata))).resp as etcdserverpb.LeaseRevokeResponse;
+      return (await m.proposeFull({ leaseRevoke: req }, () => m.identity.authInfo(call.metadata))).resp as etcdserverpb.LeaseRevokeResponse;
     }),
     leaseTimeToLive: unary(async (req: etcdserverpb.LeaseTimeToLiveRequest, call) => {
-      const ai = m.auth.enabled ? (m.authInfo(call.metadata) ?? { username: '', revision: 0n }) : undefined;
+      const ai = m.auth.enabled ? (m.identity.authInfo(call.metadata) ?? { username: '', revision: 0n }) : undefined;
       const resp = await m.leaseTimeToLive(req, tokenOf(call.metadata));
       // keys=true lists the attached keys: each one needs read permission (etcd 3.4 checks none).
       if (ai && req.keys) for (const k of resp.keys) m.auth.checkRead(ai, k);

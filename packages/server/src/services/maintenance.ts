@@ -27,7 +27,7 @@ export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
         return { header: m.header(m.store.currentRev()), alarms: withLocalNoSpace(m, m.alarms.get(req.alarm), req.alarm) };
       }
       // Open to every user, as etcd 3.4; a bad token fails it.
-      return (await m.proposeFull({ alarm: req }, () => m.authInfo(call.metadata))).resp as etcdserverpb.AlarmResponse;
+      return (await m.proposeFull({ alarm: req }, () => m.identity.authInfo(call.metadata))).resp as etcdserverpb.AlarmResponse;
     }),
     status: unary(async () => {
       const leader = m.consensus.leader();

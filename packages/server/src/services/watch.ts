@@ -67,7 +67,7 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
           }
         }
       };
-      const unsubscribe = m.onAuthChange(recheck);
+      const unsubscribe = m.identity.onChange(recheck);
 
       stream.on('data', (req: etcdserverpb.WatchRequest) => {
         if (req.createRequest) {
@@ -77,7 +77,7 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
           let user = '';
           if (m.auth.enabled) {
             try {
-              const ai = m.authInfo(stream.metadata) ?? { username: '', revision: 0n };
+              const ai = m.identity.authInfo(stream.metadata) ?? { username: '', revision: 0n };
               m.auth.checkRead(ai, c.key, c.rangeEnd);
               user = ai.username;
             } catch (err) {
@@ -95,7 +95,7 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
           } else {
             // Remembered for a later AuthEnable: a watcher without a user is canceled then.
             try {
-              user = m.authInfo(stream.metadata)?.username ?? '';
+              user = m.identity.authInfo(stream.metadata)?.username ?? '';
             } catch {
               user = '';
             }
