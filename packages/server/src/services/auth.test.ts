@@ -114,6 +114,14 @@ describe('auth over gRPC', () => {
     expect(await errOf(rpc(h.cluster, 'memberRemove', { ID: 12345n }, aliceToken))).toBe('7 etcdserver: permission denied');
     expect(await errOf(rpc(h.maint, 'status', {}, aliceToken))).toBe('ok');
     expect(await errOf(rpc(h.maint, 'hashKv', { revision: 0n }, rootToken))).toBe('ok');
+    // A server stream: ended with the status before any chunk.
+    const snap = h.maint.snapshot(etcdserverpb.SnapshotRequest.fromPartial({}), withToken(aliceToken));
+    const ended = await new Promise<string>((resolve) => {
+      snap.on('data', () => resolve('data'));
+      snap.on('error', (e: ServiceError) => resolve(`${e.code} ${e.details}`));
+      snap.on('end', () => resolve('end'));
+    });
+    expect(ended).toBe('7 etcdserver: permission denied');
   });
 
   it('hole: a watch outside the range is refused; an open watch is canceled when its role loses the permission', async () => {
