@@ -449,16 +449,22 @@ const auth: FlagDef[] = [
     kind: 'string',
     def: 'simple',
     help: "Specify a v3 authentication token type and its options ('simple' or 'jwt').",
-    use: { notYet: 12 },
+    use: { refuse: 'only simple tokens are served so far; jwt comes with the rest of issue 12' },
   },
   {
     name: 'bcrypt-cost',
     kind: 'uint',
     def: '10',
     help: 'Specify the cost / strength of the bcrypt algorithm for hashing auth passwords. Valid values are between 4 and 31.',
-    use: { notYet: 12 },
+    use: { apply: (c, v) => (c.bcryptCost = num(v)) },
   },
-  { name: 'auth-token-ttl', kind: 'uint', def: '300', help: 'Time (in seconds) of the auth-token-ttl.', use: { notYet: 12 } },
+  {
+    name: 'auth-token-ttl',
+    kind: 'uint',
+    def: '300',
+    help: 'Time (in seconds) of the auth-token-ttl.',
+    use: { apply: (c, v) => (c.authTokenTtlMs = num(v) * 1000) },
+  },
 ];
 
 const monitoring: FlagDef[] = [

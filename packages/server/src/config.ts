@@ -66,6 +66,10 @@ export interface ServerConfig {
   forceNewCluster: boolean;
   /** Raft pre-vote (etcd's --pre-vote; off in etcd 3.4). */
   preVote: boolean;
+  /** --auth-token-ttl in ms (simple tokens live this long after their last use). */
+  authTokenTtlMs: number;
+  /** --bcrypt-cost (4..31; out of range: etcd's default 10, with a warning). */
+  bcryptCost: number;
   /** Fast-forward election ticks at start once peers are connected (etcd's --initial-election-tick-advance, on). */
   initialElectionTickAdvance: boolean;
   /** Clients pinging more often than this (or with no stream open) are sent GOAWAY too_many_pings; 0: no policy. */
@@ -128,6 +132,8 @@ export function defaultConfig(): ServerConfig {
     maxWals: 5,
     forceNewCluster: false,
     preVote: false,
+    authTokenTtlMs: 300_000,
+    bcryptCost: 10,
     initialElectionTickAdvance: true,
     grpcKeepAliveMinTimeMs: 5000,
     grpcKeepAliveIntervalMs: 2 * 3600 * 1000,

@@ -20,6 +20,9 @@ import { Applier, type ApplyResult, type Response } from './apply/applier.js';
 import { applyGroup, type GroupEntry } from './apply/apply_group.js';
 import { SpaceGuard } from './apply/space.js';
 import { mvccClock, openState, type StateParts } from './apply/state.js';
+import { Identities } from './auth/identity.js';
+import type { AuthInfo, AuthStore } from './auth/store.js';
+import { SimpleTokens } from './auth/tokens.js';
 import { bootstrap, type Bootstrapped } from './cluster/bootstrap.js';
 import type { Membership, MemberRecord } from './cluster/membership.js';
 import { Compactor } from './compactor.js';
@@ -87,6 +90,12 @@ export class Member implements StateMachine {
   lessor!: Lessor;
   alarms!: AlarmStore;
   membership!: Membership;
+  /** Users, roles, permissions (replicated; replaced with the rest of the state). */
+  auth!: AuthStore;
+  /** Simple tokens (this member's memory; assigned on every member as Authenticate applies). */
+  readonly tokens: SimpleTokens;
+  /** Who a call is (its token's user), the member's own identity, auth change listeners. */
+  readonly identity: Identities;
   applier!: Applier;
   /** The peer network (made by the world's factory before consensus). */
   readonly network: PeerNetwork;
@@ -120,6 +129,8 @@ export class Member implements StateMachine {
     this.memberId = b.memberId;
     this.clusterId = b.clusterId;
     this.joinedFrom = b.joinedFrom;
+    this.tokens = new SimpleTokens(this.clock, this.random, config.authTokenTtlMs);
+    this.identity = new Identities({ tokens: this.tokens, auth: () => this.auth, appliedIndex: () => this.appliedIndex(), logger });
     this.setState(b.state);
     this.ids = new IdGenerator(this.memberId, this.clock.wallNow());
     this.version = { server: EtcdApiVersion, cluster: EtcdApiVersion.replace(/\.\d+$/, '.0'), kv: o.kvVersion ?? '0.0.0' };
@@ -137,7 +148,7 @@ export class Member implements StateMachine {
       logger,
       lessor: () => this.lessor,
       consensus: this.raft,
-      propose: (req) => this.propose(req),
+      propose: async (req) => (await this.proposeFull(req, this.identity.asMember)).resp!,
       network: this.network,
       leader: () => this.leaderAddress(),
       header: () => this.header(this.store.currentRev()),
@@ -195,10 +206,14 @@ export class Member implements StateMachine {
     this.lessor = p.lessor;
     this.alarms = p.alarms;
     this.membership = p.membership;
+    this.auth = p.auth;
+    this.identity.attach(p.auth);
     this.applier = new Applier({
       store: p.store,
       lessor: p.lessor,
       alarms: p.alarms,
+      auth: p.auth,
+      tokens: this.tokens,
       membership: p.membership,
       header: (rev) => this.header(rev),
     });
@@ -456,14 +471,26 @@ export class Member implements StateMachine {
     return r.resp!;
   }
 
-  async proposeFull(req: Partial<etcdserverpb.InternalRaftRequest>): Promise<ApplyResult> {
-    if (this.stopped) throw new RpcError('Stopped');
-    this.checkQuota(req);
-    const full = etcdserverpb.InternalRaftRequest.fromPartial({ header: { ID: this.ids.next() } });
-    Object.assign(full, req);
-    const r = await this.consensus.propose(full);
-    if (r.err !== undefined) throw r.err;
-    return r;
+  /**
+   * Proposes `req` on behalf of the requester `who` resolves (a call's token, Identities): the
+   * entry's header carries its name and the auth revision it was resolved at. An entry refused
+   * with AuthOldRevision (the auth store moved on between resolve and apply) is proposed again
+   * with a fresh resolution, as etcd's raftRequest does; bounded.
+   */
+  async proposeFull(req: Partial<etcdserverpb.InternalRaftRequest>, who?: () => AuthInfo | undefined): Promise<ApplyResult> {
+    for (let attempt = 0; ; attempt++) {
+      if (this.stopped) throw new RpcError('Stopped');
+      this.checkQuota(req);
+      const ai = who?.();
+      const full = etcdserverpb.InternalRaftRequest.fromPartial({
+        header: { ID: this.ids.next(), username: ai?.username ?? '', authRevision: ai?.revision ?? 0n },
+      });
+      Object.assign(full, req);
+      const r = await this.consensus.propose(full);
+      if (r.err instanceof RpcError && r.err.etcdName === 'AuthOldRevision' && who && attempt < 10) continue;
+      if (r.err !== undefined) throw r.err;
+      return r;
+    }
   }
 
   /**
@@ -530,11 +557,11 @@ export class Member implements StateMachine {
   }
 
   /** A follower's MemberPromote, forwarded to the leader through the peer network. */
-  forwardPromote(req: etcdserverpb.MemberPromoteRequest): Promise<etcdserverpb.MemberPromoteResponse> {
+  forwardPromote(req: etcdserverpb.MemberPromoteRequest, token?: string): Promise<etcdserverpb.MemberPromoteResponse> {
     const lead = this.leaderAddress();
     if (!lead) return Promise.reject(new RpcError('NoLeader'));
     if (!this.network.promoteMember) return Promise.reject(new RpcError('NotLeader'));
-    return this.network.promoteMember(lead, req, 10_000);
+    return this.network.promoteMember(lead, req, 10_000, token);
   }
 
   /**
@@ -546,9 +573,9 @@ export class Member implements StateMachine {
     return this.leases.renew(id, opts);
   }
 
-  /** Time-to-live, answered by the primary lessor. */
-  leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
-    return this.leases.timeToLive(req);
+  /** Time-to-live, answered by the primary lessor; `token` (the caller's) goes along when forwarded. */
+  leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest, token?: string): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
+    return this.leases.timeToLive(req, token);
   }
 
   trackWatchStream(ws: WatchStream): void {
@@ -583,7 +610,7 @@ export class Member implements StateMachine {
         rev: () => this.store.currentRev(),
         compactRev: () => this.store.compactRev(),
         compact: async (revision) => {
-          await this.propose({ compaction: { revision, physical: false } });
+          await this.proposeFull({ compaction: { revision, physical: false } }, this.identity.asMember);
         },
         logger: this.logger,
       });

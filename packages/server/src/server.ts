@@ -17,6 +17,8 @@ import { enforceKeepalivePolicy } from './keepalive_policy.js';
 import { certHosts, selfCert } from './transport/self_cert.js';
 import { ClientListener } from './listener.js';
 import { Member } from './member.js';
+import { authService } from './services/auth.js';
+import { rootOnly, tokenCatchUp } from './services/auth_gate.js';
 import { guardCalls } from './services/call_guard.js';
 import { clusterService } from './services/cluster.js';
 import { electionService } from './services/election.js';
@@ -165,13 +167,20 @@ export class KvServer {
     // etcd's interceptor checks on every call, learner rules then require-leader
     // (services/call_guard.ts); every service decodes strictly first: malformed request bytes get
     // InvalidArgument (services/strict.ts). A new service is registered the same way.
+    // Calls carrying a token from an Authenticate this member has not applied yet wait for it.
     const guard = <T extends object>(impl: T) =>
-      guardCalls(impl, { isLearner: () => m.isLearner(), hasLeader: () => m.consensus.leader() !== 0n, requireLeader: this.requireLeader });
+      guardCalls(tokenCatchUp(impl, m), {
+        isLearner: () => m.isLearner(),
+        hasLeader: () => m.consensus.leader() !== 0n,
+        requireLeader: this.requireLeader,
+      });
     grpc.addService(...strictService(etcdserverpb.KVService, guard(kvService(m))));
     grpc.addService(...strictService(etcdserverpb.WatchService, guard(watchService(m))));
     grpc.addService(...strictService(etcdserverpb.LeaseService, guard(leaseService(m))));
-    grpc.addService(...strictService(etcdserverpb.MaintenanceService, guard(maintenanceService(m))));
-    grpc.addService(...strictService(etcdserverpb.ClusterService, guard(clusterService(m))));
+    // Root-only calls outside the log (maintenance, member changes): services/auth_gate.ts.
+    grpc.addService(...strictService(etcdserverpb.MaintenanceService, guard(rootOnly(maintenanceService(m), m))));
+    grpc.addService(...strictService(etcdserverpb.ClusterService, guard(rootOnly(clusterService(m), m))));
+    grpc.addService(...strictService(etcdserverpb.AuthService, guard(authService(m))));
     // v3lock and v3election: etcd's concurrency recipes run here, over the KV paths above.
     grpc.addService(...strictService(v3lockpb.LockService, guard(lockService(m))));
     grpc.addService(...strictService(v3electionpb.ElectionService, guard(electionService(m))));

@@ -10,6 +10,7 @@ import { Membership } from '../cluster/membership.js';
 import { RpcError } from '../errors.js';
 import { Lessor } from '../lease/lessor.js';
 import { AlarmStore } from './alarms.js';
+import { AuthStore } from '../auth/store.js';
 import { applyGroup } from './apply_group.js';
 import { Applier, type ApplyResult } from './applier.js';
 
@@ -39,6 +40,7 @@ async function open() {
     lessor,
     alarms,
     membership,
+    auth: new AuthStore(),
     header: (revision) => ({ clusterId: 1n, memberId: 2n, revision, raftTerm: 3n }),
   });
   let index = 0n;

@@ -18,6 +18,9 @@ import { RpcError } from '../errors.js';
 import type { Lessor } from '../lease/lessor.js';
 import type { AlarmStore } from './alarms.js';
 import type { Membership } from '../cluster/membership.js';
+import { applyAuthEntry, checkEntry } from '../auth/apply.js';
+import type { AuthStore } from '../auth/store.js';
+import type { SimpleTokens } from '../auth/tokens.js';
 
 export type Response =
   | etcdserverpb.PutResponse
@@ -27,7 +30,8 @@ export type Response =
   | etcdserverpb.LeaseGrantResponse
   | etcdserverpb.LeaseRevokeResponse
   | etcdserverpb.LeaseCheckpointResponse
-  | etcdserverpb.AlarmResponse;
+  | etcdserverpb.AlarmResponse
+  | { header: etcdserverpb.ResponseHeader | undefined };
 
 export interface ApplyResult {
   resp?: Response;
@@ -50,6 +54,10 @@ export interface ApplierDeps {
   alarms: AlarmStore;
   /** Cluster membership (clustered members): member attributes are published through the log. */
   membership?: Membership;
+  /** Users, roles, permissions: the auth link of the chain checks every entry against it. */
+  auth: AuthStore;
+  /** Where applied Authenticate entries put their tokens (none: Authenticate fails). */
+  tokens?: SimpleTokens;
   /** Fills a response header (cluster id, member id, raft term) with the given revision. */
   header: (revision: bigint) => etcdserverpb.ResponseHeader;
 }
@@ -89,7 +97,7 @@ export class Applier {
    */
   async apply(req: etcdserverpb.InternalRaftRequest, tx: BatchTx, w: TxnWrite, index?: bigint): Promise<ApplyResult> {
     try {
-      return await this.dispatch(req, tx, w);
+      return await this.dispatch(req, tx, w, index ?? 0n);
     } catch (err) {
       if (!isRequestError(err)) throw new ApplyFault(index, requestKind(req), err);
       // Invariant: a request error leaves the entry's write transaction unchanged.
@@ -102,11 +110,23 @@ export class Applier {
     return this.d.alarms.has(etcdserverpb.AlarmType.NOSPACE) || this.d.alarms.has(etcdserverpb.AlarmType.CORRUPT);
   }
 
-  private async dispatch(req: etcdserverpb.InternalRaftRequest, tx: BatchTx, w: TxnWrite): Promise<ApplyResult> {
-    const { lessor, store } = this.d;
+  private async dispatch(req: etcdserverpb.InternalRaftRequest, tx: BatchTx, w: TxnWrite, index: bigint): Promise<ApplyResult> {
+    const { lessor, store, auth } = this.d;
     if (this.d.alarms.has(etcdserverpb.AlarmType.CORRUPT) && !req.alarm) {
       throw new RpcError('Corrupt');
     }
+    // The auth link (quota is checked before proposing): the requester in the entry's header,
+    // at the auth revision it was resolved at, against the store as of this entry.
+    checkEntry(auth, lessor, req);
+    const authResp = applyAuthEntry(
+      auth,
+      this.d.tokens,
+      req,
+      { put: (b, k, v) => tx.put(b, k, v), del: (b, k) => tx.del(b, k) },
+      index,
+      this.d.header(w.readRev()),
+    );
+    if (authResp) return { resp: authResp };
     if (req.put) {
       if (this.capped()) throw new RpcError('NoSpace');
       const resp = await applyPut(w, req.put, lessor);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Lessor } from '../lease/lessor.js';
 import { AlarmStore } from './alarms.js';
+import { AuthStore } from '../auth/store.js';
 import { applyGroup, type GroupEntry } from './apply_group.js';
 import { ApplyFault, Applier } from './applier.js';
 import { RpcError } from '../errors.js';
@@ -29,7 +30,13 @@ async function open() {
   lessor.restore(lease);
   const store = await KVStore.open(backend, { leases: lessor });
   const alarms = new AlarmStore();
-  const applier = new Applier({ store, lessor, alarms, header: (revision) => ({ clusterId: 1n, memberId: 1n, revision, raftTerm: 1n }) });
+  const applier = new Applier({
+    store,
+    lessor,
+    alarms,
+    auth: new AuthStore(),
+    header: (revision) => ({ clusterId: 1n, memberId: 1n, revision, raftTerm: 1n }),
+  });
   const apply = (entries: GroupEntry[]) => applyGroup({ backend, store, applier, sync: false }, entries);
   const failures: unknown[] = [];
   /** As the member applies: published before the batch lands, a late failure reported. */

@@ -8,6 +8,7 @@ import { Lessor, minLeaseTTL } from '../lease/lessor.js';
 import type { Clock } from '../world/clock.js';
 import type { MemberDisk } from '../world/disk.js';
 import { AlarmStore } from './alarms.js';
+import { AuthStore } from '../auth/store.js';
 
 export interface StateParts {
   backend: Backend;
@@ -16,6 +17,7 @@ export interface StateParts {
   lessor: Lessor;
   alarms: AlarmStore;
   membership: Membership;
+  auth: AuthStore;
 }
 
 /** The member's clock as mvcc's (Backend, KVStore). */
@@ -47,6 +49,7 @@ export async function openState(disk: MemberDisk, config: ServerConfig, clock: C
     alarms.restore(await collect(backend.entries('alarm'), 0));
     const membership = new Membership();
     membership.restore(await collect(backend.entries('members'), 1), await collect(backend.entries('membersRemoved'), 0));
+    const auth = await AuthStore.open(backend);
     const store = await KVStore.open(backend, {
       leases: lessor,
       clock: mvccClock(clock),
@@ -56,7 +59,7 @@ export async function openState(disk: MemberDisk, config: ServerConfig, clock: C
       scheduler: watchScheduler(clock),
       onError: (err) => logger.error({ err }, 'watch catch-up failed'),
     });
-    return { backend, store, watchable, lessor, alarms, membership };
+    return { backend, store, watchable, lessor, alarms, membership, auth };
   } catch (err) {
     await backend.close().catch(() => undefined);
     throw err;

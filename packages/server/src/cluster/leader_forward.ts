@@ -12,6 +12,13 @@ import type { Clock } from '../world/clock.js';
  */
 export const ForwardedRenewKey = 'kv-forwarded-renew';
 
+/** The caller's auth token as metadata: the leader checks the same user (tokens are known to every member). */
+function withToken(token: string | undefined): Metadata {
+  const md = new Metadata();
+  if (token !== undefined) md.set('token', token);
+  return md;
+}
+
 export class LeaderForwarder {
   private readonly clients = new Map<string, etcdserverpb.LeaseClient>();
   private readonly clusterClients = new Map<string, etcdserverpb.ClusterClient>();
@@ -42,10 +49,15 @@ export class LeaderForwarder {
   }
 
   /** MemberPromote is decided by the leader, which alone knows how far the learner got. */
-  promote(leaderUrls: string[], req: etcdserverpb.MemberPromoteRequest, timeoutMs: number): Promise<etcdserverpb.MemberPromoteResponse> {
+  promote(
+    leaderUrls: string[],
+    req: etcdserverpb.MemberPromoteRequest,
+    timeoutMs: number,
+    token?: string,
+  ): Promise<etcdserverpb.MemberPromoteResponse> {
     if (leaderUrls.length === 0) return Promise.reject(new RpcError('NoLeader'));
     return new Promise((resolve, reject) => {
-      this.clusterClient(leaderUrls[0]).memberPromote(req, new Metadata(), { deadline: this.clock.wallNow() + timeoutMs }, (err, r) =>
+      this.clusterClient(leaderUrls[0]).memberPromote(req, withToken(token), { deadline: this.clock.wallNow() + timeoutMs }, (err, r) =>
         err ? reject(err) : resolve(r),
       );
     });
@@ -75,10 +87,11 @@ export class LeaderForwarder {
     leaderUrls: string[],
     req: etcdserverpb.LeaseTimeToLiveRequest,
     timeoutMs: number,
+    token?: string,
   ): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
     if (leaderUrls.length === 0) return Promise.reject(new RpcError('NoLeader'));
     return new Promise((resolve, reject) => {
-      this.client(leaderUrls[0]).leaseTimeToLive(req, new Metadata(), { deadline: this.clock.wallNow() + timeoutMs }, (err, r) =>
+      this.client(leaderUrls[0]).leaseTimeToLive(req, withToken(token), { deadline: this.clock.wallNow() + timeoutMs }, (err, r) =>
         err ? reject(err) : resolve(r),
       );
     });

@@ -40,6 +40,7 @@ function machineOver(s: StateParts): StateMachine {
     lessor: s.lessor,
     alarms: s.alarms,
     membership: s.membership,
+    auth: s.auth,
     header: (revision) => ({ clusterId: 1n, memberId: 1n, revision, raftTerm: 0n }),
   });
   return {

@@ -169,10 +169,11 @@ export class LeaseExpiry {
   }
 
   /** Time-to-live, answered by the primary lessor. */
-  async timeToLive(req: etcdserverpb.LeaseTimeToLiveRequest): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
+  /** `token`: the caller's auth token, forwarded with the request to the leader. */
+  async timeToLive(req: etcdserverpb.LeaseTimeToLiveRequest, token?: string): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
     await this.o.consensus.waitLeader();
     if (!this.o.consensus.isLeader()) {
-      const r = await this.o.network.leaseTimeToLive(this.leaderOrFail(), req, forwardTimeoutMs);
+      const r = await this.o.network.leaseTimeToLive(this.leaderOrFail(), req, forwardTimeoutMs, token);
       return { ...r, header: this.o.header() };
     }
     await this.o.consensus.readBarrier();

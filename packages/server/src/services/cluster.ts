@@ -6,6 +6,7 @@ import { checkReconfig, type ReconfigChange } from '../cluster/reconfig_check.js
 import { parseUrl } from '../config.js';
 import { RpcError } from '../errors.js';
 import { computeMemberId } from '../ids.js';
+import { tokenOf } from '../auth/tokens.js';
 import type { Member } from '../member.js';
 import { unary } from './unary.js';
 
@@ -63,10 +64,15 @@ async function change(m: Member, cc: Omit<raftpb.ConfChange, 'id'>): Promise<voi
  * MemberPromote, decided by the leader, which alone knows how far the learner got: a follower
  * forwards it there (the member's peer network), the leader checks and proposes it.
  */
-export async function promoteMember(m: Member, req: etcdserverpb.MemberPromoteRequest): Promise<etcdserverpb.MemberPromoteResponse> {
+export async function promoteMember(
+  m: Member,
+  req: etcdserverpb.MemberPromoteRequest,
+  token?: string,
+): Promise<etcdserverpb.MemberPromoteResponse> {
   await m.consensus.waitLeader();
   if (!m.consensus.isLeader()) {
-    const r = await m.forwardPromote(req);
+    // The caller's token goes along: the leader's root-only gate checks the same user.
+    const r = await m.forwardPromote(req, token);
     return { ...r, header: m.header(m.store.currentRev()) };
   }
   const cur = m.members().find((x) => x.id === req.ID);
@@ -139,6 +145,6 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
       });
       return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
     }),
-    memberPromote: unary((req: etcdserverpb.MemberPromoteRequest) => promoteMember(m, req)),
+    memberPromote: unary((req: etcdserverpb.MemberPromoteRequest, call) => promoteMember(m, req, tokenOf(call.metadata))),
   };
 }

@@ -4,7 +4,7 @@
 // Leader reads the current one and Observe streams the current leader and every later change.
 import { etcdserverpb, mvccpb, v3electionpb } from '@kv/api';
 import type { WatchResponse } from '@kv/mvcc';
-import type { ServerWritableStream } from '@grpc/grpc-js';
+import type { Metadata, ServerWritableStream } from '@grpc/grpc-js';
 import { toServiceError } from '../errors.js';
 import type { Member } from '../member.js';
 import { endStream } from './require_leader.js';
@@ -236,14 +236,28 @@ function streamSender(stream: ObserveStream, signal: AbortSignal) {
   };
 }
 
-export function electionService(m: Member, hooks: ElectionServiceHooks = {}, kv: RecipeKv = memberKv(m)): v3electionpb.ElectionServer {
+/** `kvFor` gives the recipes' KV acting as the call's user (its metadata's token). */
+export function electionService(
+  m: Member,
+  hooks: ElectionServiceHooks = {},
+  kvFor: (metadata: Metadata) => RecipeKv = (md) => memberKv(m, md),
+): v3electionpb.ElectionServer {
   return {
-    campaign: recipeUnary((req: v3electionpb.CampaignRequest, signal) => campaign(kv, req, signal)),
-    proclaim: recipeUnary(async (req: v3electionpb.ProclaimRequest) => ({ header: await proclaim(kv, req.leader, req.value) })),
-    resign: recipeUnary(async (req: v3electionpb.ResignRequest) => ({ header: await resign(kv, req.leader) })),
-    leader: recipeUnary((req: v3electionpb.LeaderRequest) => currentLeader(kv, req.name)),
+    campaign: recipeUnary((req: v3electionpb.CampaignRequest, signal, md) => campaign(kvFor(md), req, signal)),
+    proclaim: recipeUnary(async (req: v3electionpb.ProclaimRequest, _s, md) => ({
+      header: await proclaim(kvFor(md), req.leader, req.value),
+    })),
+    resign: recipeUnary(async (req: v3electionpb.ResignRequest, _s, md) => ({ header: await resign(kvFor(md), req.leader) })),
+    leader: recipeUnary((req: v3electionpb.LeaderRequest, _s, md) => currentLeader(kvFor(md), req.name)),
     observe(stream: ObserveStream) {
       const signal = callSignal(stream, hooks.observeAbort?.(stream));
+      let kv: RecipeKv;
+      try {
+        kv = kvFor(stream.metadata);
+      } catch (err) {
+        endStream(stream, toServiceError(err)); // an invalid token: refused with its status
+        return;
+      }
       observe(kv, stream.request.name, signal, streamSender(stream, signal)).then(
         () => {
           if (!stream.writableEnded) stream.end();

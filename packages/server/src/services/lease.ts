@@ -4,22 +4,31 @@ import { etcdserverpb } from '@kv/api';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { RpcError, toServiceError } from '../errors.js';
 import { ForwardedRenewKey } from '../cluster/leader_forward.js';
+import { tokenOf } from '../auth/tokens.js';
 import type { Member } from '../member.js';
 import { endStream } from './require_leader.js';
 import { unary } from './unary.js';
 
 export function leaseService(m: Member): etcdserverpb.LeaseServer {
   return {
-    leaseGrant: unary(async (req: etcdserverpb.LeaseGrantRequest) => {
+    leaseGrant: unary(async (req: etcdserverpb.LeaseGrantRequest, call) => {
       const r = { ...req };
       // No id given: choose one, positive (as etcd does).
       while (r.ID === 0n) r.ID = m.ids.next() & 0x7fff_ffff_ffff_ffffn;
-      return (await m.propose({ leaseGrant: r })) as etcdserverpb.LeaseGrantResponse;
+      // Not permission-checked (etcd), but a bad token fails it.
+      return (await m.proposeFull({ leaseGrant: r }, () => m.identity.authInfo(call.metadata))).resp as etcdserverpb.LeaseGrantResponse;
     }),
-    leaseRevoke: unary(async (req: etcdserverpb.LeaseRevokeRequest) => {
-      return (await m.propose({ leaseRevoke: req })) as etcdserverpb.LeaseRevokeResponse;
+    leaseRevoke: unary(async (req: etcdserverpb.LeaseRevokeRequest, call) => {
+      // Applied with write permission checked on every attached key (auth/apply.ts).
+      return (await m.proposeFull({ leaseRevoke: req }, () => m.identity.authInfo(call.metadata))).resp as etcdserverpb.LeaseRevokeResponse;
     }),
-    leaseTimeToLive: unary((req: etcdserverpb.LeaseTimeToLiveRequest) => m.leaseTimeToLive(req)),
+    leaseTimeToLive: unary(async (req: etcdserverpb.LeaseTimeToLiveRequest, call) => {
+      const ai = m.auth.enabled ? (m.identity.authInfo(call.metadata) ?? { username: '', revision: 0n }) : undefined;
+      const resp = await m.leaseTimeToLive(req, tokenOf(call.metadata));
+      // keys=true lists the attached keys: each one needs read permission (etcd 3.4 checks none).
+      if (ai && req.keys) for (const k of resp.keys) m.auth.checkRead(ai, k);
+      return resp;
+    }),
     leaseLeases: unary(async () => {
       const resp: etcdserverpb.LeaseLeasesResponse = {
         header: m.header(m.store.currentRev()),

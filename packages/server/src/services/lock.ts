@@ -2,6 +2,7 @@
 // waiter whose key has the lowest create revision under `name/` owns the lock. Lock returns once
 // every key created before the caller's is deleted; Unlock deletes the ownership key.
 import { etcdserverpb, v3lockpb } from '@kv/api';
+import type { Metadata } from '@grpc/grpc-js';
 import type { Member } from '../member.js';
 import { byCreate, createdAt, defaultSessionTtl, leaseHex, memberKv, recipeUnary, waitDeletes, type RecipeKv } from './recipe_kv.js';
 
@@ -39,9 +40,10 @@ export async function acquireLock(kv: RecipeKv, name: Buffer, lease: bigint, sig
   }
 }
 
-export function lockService(m: Member, kv: RecipeKv = memberKv(m)): v3lockpb.LockServer {
+/** `kvFor` gives the recipes' KV acting as the call's user (its metadata's token). */
+export function lockService(m: Member, kvFor: (metadata: Metadata) => RecipeKv = (md) => memberKv(m, md)): v3lockpb.LockServer {
   return {
-    lock: recipeUnary((req: v3lockpb.LockRequest, signal) => acquireLock(kv, req.name, req.lease, signal)),
-    unlock: recipeUnary(async (req: v3lockpb.UnlockRequest) => ({ header: (await kv.deleteRange(req.key)).header })),
+    lock: recipeUnary((req: v3lockpb.LockRequest, signal, md) => acquireLock(kvFor(md), req.name, req.lease, signal)),
+    unlock: recipeUnary(async (req: v3lockpb.UnlockRequest, _signal, md) => ({ header: (await kvFor(md).deleteRange(req.key)).header })),
   };
 }

@@ -4,7 +4,15 @@
 // watchable store from a revision already read — so nothing here sees uncommitted state.
 import { etcdserverpb } from '@kv/api';
 import { applyRange, applyTxn, checkRangeRequest, checkTxnRequest, isTxnReadonly, type WatchResponse } from '@kv/mvcc';
-import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from '@grpc/grpc-js';
+import {
+  status,
+  type Metadata,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import { checkRange, checkTxn } from '../auth/apply.js';
 import { toServiceError } from '../errors.js';
 import type { Member } from '../member.js';
 
@@ -52,11 +60,22 @@ export interface RecipeKv {
   watcherCount(): number;
 }
 
-export function memberKv(m: Member): RecipeKv {
+/**
+ * The recipes' KV on member `m`, acting as the caller whose call metadata is `metadata`: its token
+ * names the user every read is checked for and every write is proposed as (etcd's v3lock and
+ * v3election servers run the recipes through a client that carries the caller's context, so the
+ * same auth checks apply as to the KV calls themselves). Without metadata: as the member itself
+ * (tests).
+ */
+export function memberKv(m: Member, metadata?: Metadata): RecipeKv {
+  const anonymous = { username: '', revision: 0n };
+  const who = metadata === undefined ? m.identity.asMember : () => m.identity.authInfo(metadata);
+  const reader = () => who() ?? anonymous;
   return {
     async range(partial) {
       const req = etcdserverpb.RangeRequest.fromPartial(partial);
       checkRangeRequest(req);
+      if (m.auth.enabled) checkRange(m.auth, reader(), req);
       if (!req.serializable) await m.consensus.readBarrier();
       const resp = await applyRange(m.store, req);
       resp.header = m.header(resp.header?.revision ?? m.store.currentRev());
@@ -66,23 +85,27 @@ export function memberKv(m: Member): RecipeKv {
       const req = etcdserverpb.TxnRequest.fromPartial(partial);
       checkTxnRequest(req, m.config.maxTxnOps);
       if (isTxnReadonly(req)) {
+        if (m.auth.enabled) checkTxn(m.auth, reader(), m.lessor, req);
         await m.consensus.readBarrier();
         const resp = await applyTxn(m.store.readView(), req);
         resp.header = m.header(resp.header?.revision ?? m.store.currentRev());
         return resp;
       }
-      return (await m.propose({ txn: req })) as etcdserverpb.TxnResponse;
+      return (await m.proposeFull({ txn: req }, who)).resp as etcdserverpb.TxnResponse;
     },
     async deleteRange(key) {
-      return (await m.propose({ deleteRange: etcdserverpb.DeleteRangeRequest.fromPartial({ key }) })) as etcdserverpb.DeleteRangeResponse;
+      const req = { deleteRange: etcdserverpb.DeleteRangeRequest.fromPartial({ key }) };
+      return (await m.proposeFull(req, who)).resp as etcdserverpb.DeleteRangeResponse;
     },
     async grant(ttl) {
       let id = 0n;
       while (id === 0n) id = m.ids.next() & 0x7fff_ffff_ffff_ffffn;
-      const resp = (await m.propose({ leaseGrant: { ID: id, TTL: ttl } })) as etcdserverpb.LeaseGrantResponse;
+      const resp = (await m.proposeFull({ leaseGrant: { ID: id, TTL: ttl } }, who)).resp as etcdserverpb.LeaseGrantResponse;
       return resp.ID;
     },
     watch(specs, onResponse) {
+      // Observe's and the waits' watches read the election/lock prefix: the caller must be allowed to.
+      if (m.auth.enabled) for (const sp of specs) m.auth.checkRead(reader(), sp.key, sp.end);
       let closed = false;
       // Watch ids are the store's; responses are passed on with the spec's index as watchId.
       const index = new Map<bigint, number>();
@@ -257,9 +280,9 @@ export function recipeServiceError(err: unknown): ServiceError {
 }
 
 /** A unary handler of a recipe: gets the call's cancellation signal, fails as recipeServiceError. */
-export function recipeUnary<Req, Res>(fn: (req: Req, signal: AbortSignal) => Promise<Res>) {
+export function recipeUnary<Req, Res>(fn: (req: Req, signal: AbortSignal, metadata: Metadata) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
-    fn(call.request, callSignal(call as ServerUnaryCall<unknown, unknown>)).then(
+    fn(call.request, callSignal(call as ServerUnaryCall<unknown, unknown>), call.metadata).then(
       (res) => callback(null, res),
       (err) => callback(recipeServiceError(err)),
     );

@@ -45,10 +45,61 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
       );
       stream.on('drain', () => ws.resume());
 
+      // Open watchers and the user each was created for: re-checked whenever the auth store
+      // changes, so a watcher whose user lost read permission is canceled (etcd 3.4 keeps it).
+      const watched = new Map<bigint, { user: string; key: Buffer; rangeEnd: Buffer }>();
+      const recheck = () => {
+        for (const [id, w] of watched) {
+          try {
+            m.auth.checkRead({ username: w.user, revision: m.auth.revision }, w.key, w.rangeEnd);
+          } catch (err) {
+            watched.delete(id);
+            if (ws.cancel(id)) {
+              send(
+                etcdserverpb.WatchResponse.fromPartial({
+                  header: m.header(m.store.currentRev()),
+                  watchId: id,
+                  canceled: true,
+                  cancelReason: (err as Error).message,
+                }),
+              );
+            }
+          }
+        }
+      };
+      const unsubscribe = m.identity.onChange(recheck);
+
       stream.on('data', (req: etcdserverpb.WatchRequest) => {
         if (req.createRequest) {
           const c = req.createRequest;
           const wsrev = m.store.currentRev();
+          // etcd's isWatchPermitted: read permission on the watched range, at creation.
+          let user = '';
+          if (m.auth.enabled) {
+            try {
+              const ai = m.identity.authInfo(stream.metadata) ?? { username: '', revision: 0n };
+              m.auth.checkRead(ai, c.key, c.rangeEnd);
+              user = ai.username;
+            } catch (err) {
+              send(
+                etcdserverpb.WatchResponse.fromPartial({
+                  header: m.header(wsrev),
+                  watchId: -1n,
+                  created: true,
+                  canceled: true,
+                  cancelReason: (err as Error).message,
+                }),
+              );
+              return;
+            }
+          } else {
+            // Remembered for a later AuthEnable: a watcher without a user is canceled then.
+            try {
+              user = m.identity.authInfo(stream.metadata)?.username ?? '';
+            } catch {
+              user = '';
+            }
+          }
           const filters = new Set(c.filters);
           let id: bigint;
           let error: string | undefined;
@@ -68,6 +119,7 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
             id = -1n;
             error = (err as Error).message;
           }
+          if (error === undefined) watched.set(id, { user, key: c.key, rangeEnd: c.rangeEnd });
           send(
             etcdserverpb.WatchResponse.fromPartial({
               header: m.header(wsrev),
@@ -79,6 +131,7 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
           );
         } else if (req.cancelRequest) {
           const id = req.cancelRequest.watchId;
+          watched.delete(id);
           if (ws.cancel(id)) {
             send(etcdserverpb.WatchResponse.fromPartial({ header: m.header(m.store.currentRev()), watchId: id, canceled: true }));
           }
@@ -89,6 +142,7 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
       const finish = () => {
         if (closed) return;
         closed = true;
+        unsubscribe();
         ws.close();
         m.untrackWatchStream(ws);
       };

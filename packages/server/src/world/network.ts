@@ -43,10 +43,12 @@ export interface PeerNetwork {
   setPeers(peers: readonly PeerAddress[]): void;
   /** Forwards a keep-alive to the leader; resolves with the lease's TTL (seconds). */
   renewLease(leader: PeerAddress, id: bigint, timeoutMs: number): Promise<bigint>;
+  /** `token`: the caller's auth token, sent along so the leader checks the same user. */
   leaseTimeToLive(
     leader: PeerAddress,
     req: etcdserverpb.LeaseTimeToLiveRequest,
     timeoutMs: number,
+    token?: string,
   ): Promise<etcdserverpb.LeaseTimeToLiveResponse>;
   /**
    * Forwards MemberPromote to the leader. Optional: a network without it answers a follower's
@@ -56,6 +58,7 @@ export interface PeerNetwork {
     leader: PeerAddress,
     req: etcdserverpb.MemberPromoteRequest,
     timeoutMs: number,
+    token?: string,
   ): Promise<etcdserverpb.MemberPromoteResponse>;
   /**
    * Since when (the member's clock, `Clock.now`) this member has been connected to peer `id`

@@ -134,16 +134,18 @@ class TcpPeerNetwork implements PeerNetwork {
     leader: PeerAddress,
     req: etcdserverpb.LeaseTimeToLiveRequest,
     timeoutMs: number,
+    token?: string,
   ): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
-    return this.forwarder.timeToLive(leader.clientUrls, req, timeoutMs);
+    return this.forwarder.timeToLive(leader.clientUrls, req, timeoutMs, token);
   }
 
   promoteMember(
     leader: PeerAddress,
     req: etcdserverpb.MemberPromoteRequest,
     timeoutMs: number,
+    token?: string,
   ): Promise<etcdserverpb.MemberPromoteResponse> {
-    return this.forwarder.promote(leader.clientUrls, req, timeoutMs);
+    return this.forwarder.promote(leader.clientUrls, req, timeoutMs, token);
   }
 
   async stop(): Promise<void> {

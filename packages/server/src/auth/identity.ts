@@ -1,0 +1,79 @@
+// Who a call is (etcd's AuthInfoFromCtx) and the member's view of auth changes: the member holds
+// one Identities for its life, across the auth stores that snapshot installs replace.
+import type { Logger } from 'pino';
+import { RpcError } from '../errors.js';
+import { RootUser, type AuthInfo, type AuthStore } from './store.js';
+import { type SimpleTokens, tokenOf } from './tokens.js';
+
+type MetadataLike = { get(key: string): unknown[] } | undefined;
+
+export interface IdentitiesOptions {
+  tokens: SimpleTokens;
+  /** The member's current auth store (replaced with the rest of the state). */
+  auth: () => AuthStore;
+  /** The member's applied index. */
+  appliedIndex: () => bigint;
+  logger: Logger;
+}
+
+export class Identities {
+  private readonly listeners = new Set<() => void>();
+
+  constructor(private readonly o: IdentitiesOptions) {}
+
+  /**
+   * The requester of a call: the user of the simple token in metadata `token` (or
+   * `authorization`), at the current auth revision; undefined without one. An unknown or
+   * expired token is refused with InvalidAuthToken (also with auth disabled, as etcd).
+   */
+  authInfo(metadata: MetadataLike): AuthInfo | undefined {
+    const t = tokenOf(metadata);
+    if (t === undefined) return undefined;
+    const user = this.o.tokens.user(t);
+    if (user === undefined) throw new RpcError('InvalidAuthToken');
+    return { username: user, revision: this.o.auth().revision };
+  }
+
+  /** Whether the call's simple token names a log index this member has not applied yet. */
+  tokenAhead(metadata: MetadataLike): boolean {
+    const t = tokenOf(metadata);
+    if (t === undefined || this.o.tokens.user(t) !== undefined) return false;
+    const m = /\.(\d{1,20})$/.exec(t);
+    return m !== null && BigInt(m[1]) > this.o.appliedIndex();
+  }
+
+  /**
+   * The identity of the member's own proposals (lease expiry, auto-compaction): root, as etcd's
+   * authStore.WithRoot. Invariant: while auth is enabled the root user exists and holds the root
+   * role (the store refuses to delete either), so these are never refused. Client requests never
+   * get it: their identity comes from their token.
+   */
+  readonly asMember = (): AuthInfo => ({ username: RootUser, revision: this.o.auth().revision });
+
+  /** Calls `fn` after every change of the auth store (users, roles, permissions, enabled); returns the unsubscribe. */
+  onChange(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * Takes a (new) auth store: at start and after a snapshot install, which may have removed
+   * users or turned auth off (their tokens go; AuthDisable and user changes applied from the log
+   * end tokens in auth/apply.ts), and subscribes to its changes.
+   */
+  attach(store: AuthStore): void {
+    if (!store.enabled) this.o.tokens.clear();
+    else this.o.tokens.retain((user) => store.getUser(user) !== undefined);
+    store.events = { enabled: () => this.notify(), changed: () => this.notify() };
+  }
+
+  private notify(): void {
+    for (const fn of this.listeners) {
+      try {
+        fn();
+      } catch (err) {
+        this.o.logger.error({ err }, 'auth change listener failed');
+      }
+    }
+  }
+}
