@@ -7,6 +7,7 @@
 //
 // A client starts on one member and moves to the next on errors that say "this member cannot
 // serve you" (down, no leader, timeout, stopped), as etcd's Go client does with all endpoints.
+import { Metadata } from '@grpc/grpc-js';
 import type { etcdserverpb } from '@kv/api';
 import { EventEmitter } from 'node:events';
 import type { SimRng } from './rng.js';
@@ -61,6 +62,8 @@ export function shouldFailover(e: CallError): boolean {
 
 /** The sides of a fake gRPC duplex stream: the service's (`server`) and the client's. */
 export class SimDuplex<Req, Res> extends EventEmitter {
+  /** The call's metadata, as the service reads it (token, hasleader): none, as the sim's clients send none. */
+  readonly metadata = new Metadata();
   writableEnded = false;
   destroyed = false;
   /** Client side: responses written by the service. */
@@ -106,7 +109,7 @@ export class SimDuplex<Req, Res> extends EventEmitter {
   }
 }
 
-type UnaryHandler<Req, Res> = (call: { request: Req }, cb: (err: unknown, res?: Res) => void) => void;
+type UnaryHandler<Req, Res> = (call: { request: Req; metadata: Metadata }, cb: (err: unknown, res?: Res) => void) => void;
 
 export interface ConnOptions {
   /** Client ↔ member one-way delay, uniform in [min, max] ms. */
@@ -177,7 +180,7 @@ export class ClientConn {
       this.sched.at(this.delay(), `request ${target.name}`, () => {
         inc.clock.post(`serve ${target.name}`, () => {
           const handler = pick(inc.services) as UnaryHandler<Req, Res>;
-          handler({ request: req }, (err, res) => {
+          handler({ request: req, metadata: new Metadata() }, (err, res) => {
             this.sched.at(this.delay(), `response ${target.name}`, () =>
               finish(() => (err ? reject(asCallError(err)) : resolve(res as Res))),
             );
