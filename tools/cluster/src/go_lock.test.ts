@@ -93,8 +93,19 @@ for (const server of ['etcd', 'kvd'] as const) {
         ctls.push(c);
         return c;
       };
+      // Settled first: one leader that every member agrees on, and a write through all of them.
+      const settle = cluster.members.map((m) => new Client({ endpoints: [m.endpoint], requestTimeoutMs: 10_000 }));
+      clients.push(...settle);
+      await agreedLeader(settle, 60_000);
+      for (const c of settle) await until('a write through each member', () => c.put('go-lock-settle', 'x').catch(() => undefined), 60_000);
       probe = await Rlprobe.startWith(bin, ['--endpoints', endpoints.join(','), '--ttl', String(TTL)]);
-      const locked = await probe.request('lock go-lock', (e) => e.ev === 'locked', 60_000);
+      // A cluster just started on a loaded machine may still time a first proposal out (etcd's
+      // `request timed out`, which etcd's Go client does not retry for a txn): asked again, bounded.
+      // The failover below is what this test is about.
+      let locked = await probe.request('lock go-lock', (e) => e.ev === 'locked', 60_000);
+      for (let i = 0; i < 3 && locked.err === 'etcdserver: request timed out'; i++) {
+        locked = await probe.request('lock go-lock', (e) => e.ev === 'locked', 60_000);
+      }
       expect(locked.err ?? '').toBe('');
       const goKey = locked.key!;
 
