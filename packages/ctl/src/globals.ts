@@ -255,20 +255,11 @@ export class Ctx {
       if (g.explicit.has(f) && g[f] === '') throw new CtlExit(ExitCode.BadArgs, `empty string is passed to --${f} option`);
     }
     // --keepalive-time/--keepalive-timeout are parsed (keepaliveTimeNs/keepaliveTimeoutNs) but not
-    // passed on: @kv/client has no keep-alive option yet.
+    // passed on yet (@kv/client's keepaliveTimeMs/keepaliveTimeoutMs would take them).
     const opts: ClientOptions = { endpoints, dialTimeoutMs: nsToMs(g.dialTimeoutNs) };
     const wantsTls = g.cert !== '' || g.key !== '' || g.cacert !== '' || !g.insecureTransport;
     if (wantsTls || endpoints.some((e) => e.startsWith('https://'))) {
-      const read = (p: string) => {
-        try {
-          return readFileSync(p);
-        } catch (e) {
-          throw new CtlExit(
-            ExitCode.BadArgs,
-            `open ${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
-          );
-        }
-      };
+      const read = readTlsFile;
       opts.tls = {
         ...(g.cacert ? { ca: read(g.cacert) } : {}),
         ...(g.cert ? { cert: read(g.cert) } : {}),
@@ -301,5 +292,17 @@ export class Ctx {
   close(): void {
     for (const c of this.clients) c.close();
     this.clients = [];
+  }
+}
+
+/** Reads a --cacert/--cert/--key file; a missing one is etcdctl's `open <path>: ...` bad-args exit. */
+export function readTlsFile(p: string): Buffer {
+  try {
+    return readFileSync(p);
+  } catch (e) {
+    throw new CtlExit(
+      ExitCode.BadArgs,
+      `open ${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
+    );
   }
 }

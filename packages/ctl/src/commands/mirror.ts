@@ -4,10 +4,9 @@
 // Never ends by itself: it stops on an error (a compacted watch included).
 import { Client, CompactedError, Op, prefixEnd, type ClientOptions } from '@kv/client';
 import { mvccpb, type etcdserverpb } from '@kv/api';
-import { readFileSync } from 'node:fs';
 import { CtlExit, ExitCode } from '../exit.js';
 import { errText } from '../errtext.js';
-import type { Ctx } from '../globals.js';
+import { readTlsFile, type Ctx } from '../globals.js';
 import { startProgress } from '../progress.js';
 
 export interface MirrorFlags {
@@ -34,16 +33,7 @@ export function replacePrefixOnce(key: Buffer, from: Buffer, to: Buffer): Buffer
 
 function destOptions(ctx: Ctx, endpoint: string, f: MirrorFlags): ClientOptions {
   const opts: ClientOptions = { endpoints: [endpoint], dialTimeoutMs: Number(ctx.globals.dialTimeoutNs / 1_000_000n) };
-  const read = (p: string) => {
-    try {
-      return readFileSync(p);
-    } catch (e) {
-      throw new CtlExit(
-        ExitCode.BadArgs,
-        `open ${p}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (e as Error).message}`,
-      );
-    }
-  };
+  const read = readTlsFile;
   if (f.destCert || f.destKey || f.destCacert || !f.destInsecureTransport || endpoint.startsWith('https://')) {
     opts.tls = {
       ...(f.destCacert ? { ca: read(f.destCacert) } : {}),
