@@ -36,6 +36,8 @@ export interface BenchOptions {
   requestTimeoutMs: number;
   /** Seed of the key choice, so two runs issue the same key sequence. */
   seed: number;
+  /** Authenticate as this user (the server has auth enabled); undefined = no auth. */
+  auth?: { username: string; password: string };
 }
 
 export const DEFAULTS: Omit<BenchOptions, 'workload' | 'endpoints'> = {

@@ -49,7 +49,7 @@ const now = () => process.hrtime.bigint();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** One Client per connection, each starting on a different endpoint. */
-export function openConnections(o: Pick<BenchOptions, 'endpoints' | 'conns' | 'requestTimeoutMs'>): Client[] {
+export function openConnections(o: Pick<BenchOptions, 'endpoints' | 'conns' | 'requestTimeoutMs' | 'auth'>): Client[] {
   return Array.from({ length: o.conns }, (_, i) => {
     const endpoints = [...o.endpoints.slice(i % o.endpoints.length), ...o.endpoints.slice(0, i % o.endpoints.length)];
     // grpc-js shares one TCP connection among channels with equal settings (its global subchannel
@@ -60,6 +60,7 @@ export function openConnections(o: Pick<BenchOptions, 'endpoints' | 'conns' | 'r
       dialTimeoutMs: 5000,
       requestTimeoutMs: o.requestTimeoutMs,
       channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
+      ...(o.auth ? { auth: o.auth } : {}),
     };
     return new Client(opts);
   });

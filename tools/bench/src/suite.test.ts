@@ -10,7 +10,14 @@ describe('parseSuiteArgs', () => {
   it('defaults: both servers, sizes 1 and 3, the Go driver, the issue rows, check perf s and m', () => {
     const c = parseSuiteArgs([]);
     if (c.kind !== 'run') throw new Error('expected run');
-    expect(c.options).toMatchObject({ servers: ['kvd', 'etcd'], sizes: [1, 3], drivers: ['go'], checkPerf: ['s', 'm'], quick: false });
+    expect(c.options).toMatchObject({
+      servers: ['kvd', 'etcd'],
+      sizes: [1, 3],
+      drivers: ['go'],
+      checkPerf: ['s', 'm'],
+      quick: false,
+      auth: false,
+    });
     expect(c.options.rows.map((r) => r.id)).toEqual(['put-1', 'put-100', 'put-1000', 'get-l', 'get-s', 'txn-cas', 'watch']);
   });
   it('--quick checks perf s only; --driver both; --check-perf none; member flags after --', () => {
@@ -25,6 +32,8 @@ describe('parseSuiteArgs', () => {
     });
     const q = parseSuiteArgs(['--quick']);
     expect(q.kind === 'run' && q.options.checkPerf).toEqual(['s']);
+    const a = parseSuiteArgs(['--auth', '--workloads', 'put-1']);
+    expect(a.kind === 'run' && a.options.auth).toBe(true);
   });
   it('refuses bad input and --unsafe-no-fsync', () => {
     expect(() => parseSuiteArgs(['--driver', 'python'])).toThrow(UsageError);

@@ -30,6 +30,8 @@ export interface SuiteOptions {
   readyTimeoutMs: number;
   /** Flags given to every member of both servers (after `--`); never --unsafe-no-fsync. */
   serverArgs: string[];
+  /** Auth enabled on every cluster and the drivers authenticate as a non-root user (BENCH_USER). */
+  auth: boolean;
 }
 
 export const SUITE_USAGE = `usage: pnpm bench [options] [-- flags for every member of both servers]
@@ -45,6 +47,8 @@ export const SUITE_USAGE = `usage: pnpm bench [options] [-- flags for every memb
   --quick             short runs (a smoke of every row) and check perf s only unless --check-perf
   --out DIR           where table.txt and results.json go (default tools/bench/out/<timestamp>)
   --ready-timeout MS  longest wait for a cluster to be healthy (default 60000)
+  --auth              enable auth on every cluster (root, and a user whose role may read and
+                      write the benchmark's key prefixes); the drivers run as that user
 `;
 
 export type SuiteCommand = { kind: 'help' } | { kind: 'run'; options: SuiteOptions };
@@ -73,6 +77,7 @@ export function parseSuiteArgs(argv: string[]): SuiteCommand {
         quick: { type: 'boolean' },
         out: { type: 'string' },
         'ready-timeout': { type: 'string' },
+        auth: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -115,6 +120,7 @@ export function parseSuiteArgs(argv: string[]): SuiteCommand {
       outDir: values.out,
       readyTimeoutMs: Number(ready),
       serverArgs,
+      auth: values.auth ?? false,
     },
   };
 }
@@ -306,12 +312,42 @@ function etcdctlBinary(): string {
   return process.env.ETCDCTL_BIN ?? '/usr/bin/etcdctl';
 }
 
-function runCheckPerf(endpoints: readonly string[], load: CheckPerfLoad): Promise<Omit<CheckPerfRecord, 'size' | 'server' | 'load'>> {
+/**
+ * With --auth, the user the drivers and check perf run as: not root (root skips the permission
+ * check in both servers), but a user whose one role may read and write the prefixes the workloads
+ * use — kvbench's "k" and "w", @kv/client's driver's the same, check perf's /etcdctl-check-perf/.
+ */
+export const BENCH_USER = { username: 'bench', password: 'bench-pw' } as const;
+const BENCH_PREFIXES = ['k', 'w', '/etcdctl-check-perf/'];
+
+/** Turns auth on in a fresh cluster: root, BENCH_USER with its role, then auth enable (etcdctl). */
+function enableAuth(endpoints: readonly string[]): void {
+  const ctl = (...args: string[]) =>
+    execFileSync(etcdctlBinary(), [`--endpoints=${endpoints.join(',')}`, ...args], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 30_000,
+    });
+  ctl('user', 'add', 'root:bench-root-pw');
+  ctl('user', 'add', `${BENCH_USER.username}:${BENCH_USER.password}`);
+  ctl('role', 'add', 'bench');
+  for (const p of BENCH_PREFIXES) ctl('role', 'grant-permission', '--prefix', 'bench', 'readwrite', p);
+  ctl('user', 'grant-role', BENCH_USER.username, 'bench');
+  ctl('auth', 'enable');
+}
+
+const userFlag = (o: Pick<SuiteOptions, 'auth'>): string[] => (o.auth ? [`--user=${BENCH_USER.username}:${BENCH_USER.password}`] : []);
+
+function runCheckPerf(
+  endpoints: readonly string[],
+  load: CheckPerfLoad,
+  extra: readonly string[],
+): Promise<Omit<CheckPerfRecord, 'size' | 'server' | 'load'>> {
   // Each load runs 60 s, then deletes what it wrote; generous bound, then SIGKILL by PID.
   const timeoutMs = 600_000;
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(etcdctlBinary(), [`--endpoints=${endpoints.join(',')}`, 'check', 'perf', `--load=${load}`], {
+    const child = spawn(etcdctlBinary(), [`--endpoints=${endpoints.join(',')}`, ...extra, 'check', 'perf', `--load=${load}`], {
       env: { ...process.env, ETCDCTL_API: '3' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -344,6 +380,7 @@ async function withCluster<T>(server: ServerKind, size: number, o: SuiteOptions,
   const cluster = await startCluster({ server, size, extraArgs: o.serverArgs, readyTimeoutMs: o.readyTimeoutMs });
   currentCluster = cluster;
   try {
+    if (o.auth) enableAuth(cluster.endpoints);
     return await body(cluster);
   } finally {
     currentCluster = undefined;
@@ -374,6 +411,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
     notes.push(s);
     log(`NOTE: ${s}`);
   };
+  if (o.auth && !existsSync(etcdctlBinary())) throw new UsageError(`--auth needs etcdctl (${etcdctlBinary()}) to set auth up`);
   let drivers = o.drivers;
   let goBin: string | undefined;
   if (drivers.includes('go')) {
@@ -408,12 +446,15 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
                 driver === 'go'
                   ? fromGo(
                       base,
-                      await runGoDriver(goBin!, goArgs(row, c.endpoints, total), 900_000, (ch) => {
+                      await runGoDriver(goBin!, [...goArgs(row, c.endpoints, total), ...userFlag(o)], 900_000, (ch) => {
                         children.add(ch);
                         ch.on('close', () => children.delete(ch));
                       }),
                     )
-                  : fromNode(base, await runBenchmark(nodeOptions(row, c.endpoints, total)));
+                  : fromNode(
+                      base,
+                      await runBenchmark({ ...nodeOptions(row, c.endpoints, total), ...(o.auth ? { auth: { ...BENCH_USER } } : {}) }),
+                    );
               records.push(rec);
               log(
                 `   ${driver}: ${f1(rec.throughput)} ${rec.unit}, p50 ${f2(rec.p50Ms)} ms, p99 ${f2(rec.p99Ms)} ms, ${rec.ops} ok, ${rec.errors} errors` +
@@ -430,7 +471,7 @@ export async function runSuite(o: SuiteOptions): Promise<SuiteResult> {
       for (const server of servers) {
         log(`== size ${size}, ${server}: etcdctl check perf --load=${load}`);
         try {
-          const r = await withCluster(server, size, o, (c) => runCheckPerf(c.endpoints, load));
+          const r = await withCluster(server, size, o, (c) => runCheckPerf(c.endpoints, load, userFlag(o)));
           checks.push({ size, server, load, ...r });
           log(`   ${r.lines.join(' | ')}`);
         } catch (e) {
@@ -460,6 +501,7 @@ export function formatSuite(r: SuiteResult): string {
     `pnpm bench ${r.startedAt}: kvd vs ${r.machine.etcd} on ${r.machine.cpus} CPU(s) (${r.machine.model}), node ${r.machine.node}, ` +
     `load average at the end ${r.machine.loadavg.map((l) => l.toFixed(1)).join(' ')}\n` +
     `drivers: ${r.options.drivers.join(', ')}${r.options.quick ? ' (--quick: short runs, figures are a smoke only)' : ''}; fsync on` +
+    `${r.options.auth ? `; auth on (driver user "${BENCH_USER.username}", one role with readwrite on its key prefixes)` : ''}` +
     `${r.options.serverArgs.length ? `; member flags: ${r.options.serverArgs.join(' ')}` : ''}\n`;
   const tables = r.options.sizes.map((s) => formatSuiteTable(s, r.records, r.checks));
   const notes = r.notes.length ? `\nnotes:\n${r.notes.map((n) => `  ${n}`).join('\n')}\n` : '';

@@ -58,6 +58,8 @@ type config struct {
 	requestTimeout time.Duration
 	dialTimeout    time.Duration
 	seed           int64
+	user           string
+	password       string
 }
 
 // result is the JSON printed on stdout. Latency (the embedded summary) is per request; for
@@ -144,11 +146,19 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.requestTimeout, "request-timeout", 30*time.Second, "deadline of each request")
 	fs.DurationVar(&c.dialTimeout, "dial-timeout", 5*time.Second, "deadline of connecting")
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the random key choice")
+	user := fs.String("user", "", "name:password to authenticate as (auth enabled on the server)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if *user != "" {
+		i := strings.IndexByte(*user, ':')
+		if i < 0 {
+			return nil, fmt.Errorf("--user must be name:password, got %q", *user)
+		}
+		c.user, c.password = (*user)[:i], (*user)[i+1:]
 	}
 	for _, e := range strings.Split(*endpoints, ",") {
 		if e = strings.TrimSpace(e); e != "" {
@@ -304,7 +314,7 @@ func runLoop(c *config, n int, dur time.Duration, limiter *rate.Limiter, f op, r
 func connect(c *config) ([]*clientv3.Client, error) {
 	conns := make([]*clientv3.Client, 0, c.conns)
 	for i := 0; i < c.conns; i++ {
-		cl, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints, DialTimeout: c.dialTimeout})
+		cl, err := clientv3.New(clientv3.Config{Endpoints: c.endpoints, DialTimeout: c.dialTimeout, Username: c.user, Password: c.password})
 		if err != nil {
 			for _, o := range conns {
 				o.Close()
