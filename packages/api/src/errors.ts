@@ -152,3 +152,37 @@ const byText: ReadonlyMap<string, EtcdErrorName> = new Map(
 export function etcdErrorName(message: string): EtcdErrorName | undefined {
   return byText.get(message);
 }
+
+/** gRPC status codes (numbering fixed by the gRPC spec) as Go's codes.Code.String() names them. */
+const goCodeNames = [
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
+] as const;
+
+/** Go's name of a gRPC status code (`Code(n)` for one outside the spec, as Go prints it). */
+export function goCodeName(code: number): string {
+  return goCodeNames[code] ?? `Code(${code})`;
+}
+
+/**
+ * How a Go gRPC status error prints (status.Error(...).Error()): etcd puts this text where it
+ * stores an error as a string, e.g. a watch's cancel_reason (`rpctypes.ErrGRPCPermissionDenied.Error()`).
+ */
+export function goStatusText(code: number, message: string): string {
+  return `rpc error: code = ${goCodeName(code)} desc = ${message}`;
+}

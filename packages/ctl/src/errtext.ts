@@ -1,28 +1,9 @@
 // How etcdctl words a failed call: etcd's own error texts as they are, gRPC failures the way
 // Go's grpc status errors print, deadlines as Go's context error.
+import { goStatusText } from '@kv/api';
 import { EtcdError } from '@kv/client';
 import { CtlExit, ExitCode } from './exit.js';
 
-/** gRPC status codes (numbering fixed by the gRPC spec) as Go's codes.Code.String() names them. */
-const goCodeNames = [
-  'OK',
-  'Canceled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-  'DataLoss',
-  'Unauthenticated',
-];
 const DEADLINE_EXCEEDED = 4;
 const CANCELLED = 1;
 
@@ -31,7 +12,7 @@ export function errText(e: unknown): string {
     if (e.etcdName !== undefined) return e.details;
     if (e.code === DEADLINE_EXCEEDED) return 'context deadline exceeded';
     if (e.code === CANCELLED) return 'context canceled';
-    return `rpc error: code = ${goCodeNames[e.code] ?? `Code(${e.code})`} desc = ${e.details}`;
+    return goStatusText(e.code, e.details);
   }
   if (e instanceof Error) return e.message;
   return String(e);

@@ -183,7 +183,12 @@ describe('auth over gRPC', () => {
     };
     stream.write(etcdserverpb.WatchRequest.fromPartial({ createRequest: { key: b('priv'), rangeEnd: b('') } }));
     const denied = await wait(1);
-    expect([denied?.created, denied?.canceled, denied?.cancelReason]).toEqual([true, true, 'etcdserver: permission denied']);
+    // etcd's cancel_reason is the Go text of the status error (rpctypes.ErrGRPCPermissionDenied.Error()).
+    expect([denied?.created, denied?.canceled, denied?.cancelReason]).toEqual([
+      true,
+      true,
+      'rpc error: code = PermissionDenied desc = etcdserver: permission denied',
+    ]);
     stream.write(etcdserverpb.WatchRequest.fromPartial({ createRequest: { key: b('pub/'), rangeEnd: b('pub0') } }));
     const created = await wait(2);
     expect([created?.created, created?.canceled]).toEqual([true, false]);
@@ -192,7 +197,7 @@ describe('auth over gRPC', () => {
     expect([canceled?.watchId, canceled?.canceled, canceled?.cancelReason]).toEqual([
       created?.watchId,
       true,
-      'etcdserver: permission denied',
+      'rpc error: code = PermissionDenied desc = etcdserver: permission denied',
     ]);
     stream.end();
     await rpc(auth, 'roleGrantPermission', grantPerm('reader', authpb.Permission_Type.READWRITE, 'pub/', 'pub0'), rootToken);
@@ -285,6 +290,17 @@ describe('watches opened before AuthEnable', () => {
         while (got.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         return got[n - 1];
       };
+      // With auth off an unknown token is still refused, as etcd's isWatchPermitted.
+      const bogus = h2.watch.watch(withToken('nosuchtoken.7'));
+      const refused = new Promise<etcdserverpb.WatchResponse>((r) => bogus.once('data', r));
+      bogus.on('error', () => undefined);
+      bogus.write(etcdserverpb.WatchRequest.fromPartial({ createRequest: { key: b('k') } }));
+      expect(await refused).toMatchObject({
+        created: true,
+        canceled: true,
+        cancelReason: 'rpc error: code = Unauthenticated desc = etcdserver: invalid auth token',
+      });
+      bogus.end();
       stream.write(etcdserverpb.WatchRequest.fromPartial({ createRequest: { key: b('k') } }));
       const created = await wait(1);
       expect([created?.created, created?.canceled]).toEqual([true, false]);
@@ -295,7 +311,7 @@ describe('watches opened before AuthEnable', () => {
       expect([canceled?.watchId, canceled?.canceled, canceled?.cancelReason]).toEqual([
         created?.watchId,
         true,
-        'etcdserver: permission denied',
+        'rpc error: code = PermissionDenied desc = etcdserver: permission denied',
       ]);
       stream.end();
     } finally {

@@ -1,7 +1,7 @@
 // Watch service: one mvcc WatchStream per gRPC stream (etcd's v3rpc/watch.go). Create, cancel and
 // progress requests come in; created/canceled responses, events, progress and compaction
 // notices go out, in order, with fragmenting for watchers that asked for it.
-import { etcdserverpb } from '@kv/api';
+import { ErrorCode, ErrorText, etcdserverpb, goStatusText, type EtcdErrorName } from '@kv/api';
 import { fragmentResponse, type WatchResponse } from '@kv/mvcc';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
 import { toServiceError } from '../errors.js';
@@ -9,6 +9,19 @@ import type { Member } from '../member.js';
 import { endStream } from './require_leader.js';
 
 type Stream = ServerDuplexStream<etcdserverpb.WatchRequest, etcdserverpb.WatchResponse>;
+
+/**
+ * The cancel_reason of a watch refused (or, kvd only, canceled) for auth: as etcd 3.4's recvLoop,
+ * the Go text of the gRPC status error (`rpc error: code = PermissionDenied desc = etcdserver:
+ * permission denied`); an invalid token, an old auth revision and an empty user keep their own
+ * error, anything else is permission denied.
+ */
+export function watchDeniedReason(err: unknown): string {
+  const named = (err as { etcdName?: string }).etcdName;
+  const name: EtcdErrorName =
+    named === 'InvalidAuthToken' || named === 'AuthOldRevision' || named === 'UserEmpty' ? named : 'PermissionDenied';
+  return goStatusText(ErrorCode[name], ErrorText[name]);
+}
 
 /** etcd allows this much over --max-request-bytes for gRPC framing. */
 const grpcOverheadBytes = 512 * 1024;
@@ -60,7 +73,7 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
                   header: m.header(m.store.currentRev()),
                   watchId: id,
                   canceled: true,
-                  cancelReason: (err as Error).message,
+                  cancelReason: watchDeniedReason(err),
                 }),
               );
             }
@@ -73,32 +86,25 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
         if (req.createRequest) {
           const c = req.createRequest;
           const wsrev = m.store.currentRev();
-          // etcd's isWatchPermitted: read permission on the watched range, at creation.
+          // etcd's isWatchPermitted: read permission on the watched range, at creation. The
+          // token is checked even with auth off (an unknown token is refused, as etcd); the user
+          // is remembered for a later AuthEnable, which cancels a watcher without a user.
           let user = '';
-          if (m.auth.enabled) {
-            try {
-              const ai = m.identity.authInfo(stream.metadata) ?? { username: '', revision: 0n };
-              m.auth.checkRead(ai, c.key, c.rangeEnd);
-              user = ai.username;
-            } catch (err) {
-              send(
-                etcdserverpb.WatchResponse.fromPartial({
-                  header: m.header(wsrev),
-                  watchId: -1n,
-                  created: true,
-                  canceled: true,
-                  cancelReason: (err as Error).message,
-                }),
-              );
-              return;
-            }
-          } else {
-            // Remembered for a later AuthEnable: a watcher without a user is canceled then.
-            try {
-              user = m.identity.authInfo(stream.metadata)?.username ?? '';
-            } catch {
-              user = '';
-            }
+          try {
+            const ai = m.identity.authInfo(stream.metadata);
+            m.auth.checkRead(ai, c.key, c.rangeEnd); // no-op with auth off
+            user = ai?.username ?? '';
+          } catch (err) {
+            send(
+              etcdserverpb.WatchResponse.fromPartial({
+                header: m.header(wsrev),
+                watchId: -1n,
+                created: true,
+                canceled: true,
+                cancelReason: watchDeniedReason(err),
+              }),
+            );
+            return;
           }
           const filters = new Set(c.filters);
           let id: bigint;
