@@ -439,7 +439,9 @@ const security: FlagDef[] = [
     kind: 'uniqueStrings',
     def: '*',
     help: 'Acceptable hostnames from HTTP client requests, if server is not secure (empty or * means allow all).',
-    use: { noEffect: "kvd's client port serves only gRPC, /health and /version and does not check the Host header (as etcd's '*')" },
+    use: {
+      noEffect: "kvd's client port serves only gRPC, the health endpoints and /version and does not check the Host header (as etcd's '*')",
+    },
   },
 ];
 

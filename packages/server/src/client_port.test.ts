@@ -171,7 +171,7 @@ describe('client port over h2c', () => {
     try {
       const health = await request(s, { ':path': '/health' });
       expect(health.headers?.[':status']).toBe(200);
-      expect(JSON.parse(health.body)).toEqual({ health: 'true' });
+      expect(JSON.parse(health.body)).toEqual({ health: 'true', reason: '' });
       const version = await request(s, { ':path': '/version' });
       expect(JSON.parse(version.body).etcdcluster).toBe('3.4.0');
       const missing = await request(s, { ':path': '/nope' });
@@ -232,7 +232,7 @@ describe.skipIf(opensslUnavailable() !== undefined)('client port over TLS with -
       expect(s.alpnProtocol).toBe('h2');
       const health = await request(s, { ':path': '/health' });
       expect(health.headers?.[':status']).toBe(200);
-      expect(JSON.parse(health.body)).toEqual({ health: 'true' });
+      expect(JSON.parse(health.body)).toEqual({ health: 'true', reason: '' });
     } finally {
       s.destroy();
     }

@@ -84,9 +84,19 @@ describe('kv member', () => {
   it('serves /health and /version over HTTP on the client port', async () => {
     const health = await fetch(`http://${h.endpoint}/health`);
     expect(health.status).toBe(200);
-    expect(await health.json()).toEqual({ health: 'true' });
+    expect(await health.json()).toEqual({ health: 'true', reason: '' });
     const version = (await (await fetch(`http://${h.endpoint}/version`)).json()) as Record<string, string>;
     expect(version.etcdserver).toMatch(/^3\.4\./);
+    // etcd 3.5's probes: /livez (local read) and /readyz (no CORRUPT, local and quorum reads).
+    const readyz = await fetch(`http://${h.endpoint}/readyz?verbose`);
+    expect([readyz.status, await readyz.text()]).toEqual([
+      200,
+      '[+]data_corruption ok\n[+]serializable_read ok\n[+]linearizable_read ok\nok\n',
+    ]);
+    const livez = await fetch(`http://${h.endpoint}/livez`);
+    expect([livez.status, await livez.text()]).toEqual([200, 'ok\n']);
+    const post = await fetch(`http://${h.endpoint}/health`, { method: 'POST' });
+    expect([post.status, post.headers.get('allow')]).toEqual([405, 'GET']);
     expect(version.etcdcluster).toBe('3.4.0');
   });
 

@@ -1,6 +1,7 @@
 // KvServer: a Member behind its client listeners (gRPC + HTTP on each --listen-client-urls) and
 // its peer listener (--listen-peer-urls).
 import { etcdserverpb, v3electionpb, v3lockpb } from '@kv/api';
+import { applyRange } from '@kv/mvcc';
 import { Server as GrpcServer, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { layout, restrictModes } from './data_dir.js';
 import { membersResponse, peerClusterFetcher } from './cluster/join.js';
 import { hashKvResponse, initialCorruptCheck, parseHashKvRequest } from './cluster/corrupt_check.js';
 import { clientPortInjector } from './grpc_http2.js';
+import { answerHealth, type HealthProbe, type HttpAnswer } from './health.js';
 import { enforceKeepalivePolicy } from './keepalive_policy.js';
 import { certHosts, selfCert } from './transport/self_cert.js';
 import { ClientListener } from './listener.js';
@@ -31,6 +33,9 @@ import { strictService } from './services/strict.js';
 import { watchService } from './services/watch.js';
 import { createPeerListener, loadPeerTls } from './transport/index.js';
 import { dataDirDisk, realClock, realRandom, TcpNetwork, type MemberWorld } from './world/index.js';
+
+/** The key the health probes read (etcdctl endpoint health reads the same one); absent is fine. */
+const HealthProbeKey = Buffer.from('health');
 
 /** etcd lets gRPC messages exceed --max-request-bytes by this much (framing, headers). */
 const grpcOverheadBytes = 512 * 1024;
@@ -255,22 +260,51 @@ export class KvServer {
     await this.member.start();
   }
 
-  /** Client-port HTTP (HTTP/1.x, and HTTP/2 requests that are not gRPC): /health and /version (etcd 3.4's shapes). */
+  /**
+   * Client-port HTTP (HTTP/1.x, and HTTP/2 requests that are not gRPC): /version (etcd 3.4's
+   * shape) and the health endpoints (health.ts).
+   */
   private serveHttp(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
-    const path = (req.url ?? '/').split('?')[0];
-    const json = (code: number, body: unknown) => {
-      res.writeHead(code, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify(body));
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const reply = (a: HttpAnswer) => {
+      if (res.headersSent) return;
+      res.writeHead(a.status, a.headers);
+      res.end(a.body);
     };
     if (path === '/version') {
-      json(200, { etcdserver: this.member.version.server, etcdcluster: this.member.version.cluster, kv: this.member.version.kv });
-    } else if (path === '/health') {
-      const healthy = this.member.consensus.leader() !== 0n && this.member.alarms.get(etcdserverpb.AlarmType.NONE).length === 0;
-      json(healthy ? 200 : 503, { health: healthy ? 'true' : 'false' });
-    } else {
-      res.writeHead(404, { 'Content-Type': 'text/plain' });
-      res.end('404 page not found\n');
+      reply({
+        status: 200,
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          etcdserver: this.member.version.server,
+          etcdcluster: this.member.version.cluster,
+          kv: this.member.version.kv,
+        }),
+      });
+      return;
     }
+    answerHealth(req.method ?? 'GET', path, q < 0 ? '' : url.slice(q + 1), this.healthProbe())
+      .then((a) => reply(a ?? { status: 404, headers: { 'Content-Type': 'text/plain' }, body: '404 page not found\n' }))
+      .catch((err: unknown) => {
+        this.o.logger.error({ err, path }, 'health endpoint failed');
+        reply({ status: 500, headers: { 'Content-Type': 'text/plain' }, body: 'internal error\n' });
+      });
+  }
+
+  /** What /health, /livez and /readyz look at (reads as the member itself, so auth does not stop them). */
+  private healthProbe(): HealthProbe {
+    return {
+      alarms: () => this.member.alarms.get(etcdserverpb.AlarmType.NONE).map((a) => a.alarm),
+      hasLeader: () => this.member.consensus.leader() !== 0n,
+      read: async (serializable) => {
+        if (!serializable) await this.member.consensus.readBarrier();
+        await applyRange(this.member.store, etcdserverpb.RangeRequest.fromPartial({ key: HealthProbeKey, limit: 1n, keysOnly: true }));
+      },
+      // etcd's ReqTimeout: 5 s plus two election timeouts.
+      timeoutMs: 5000 + 2 * this.o.config.electionTimeoutMs,
+    };
   }
 
   /** Peer-port HTTP: /version for now; raft transport arrives with the replicated cluster. */
