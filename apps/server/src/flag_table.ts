@@ -575,7 +575,7 @@ const experimental: FlagDef[] = [
     kind: 'duration',
     def: '0s',
     help: 'Duration of time between cluster corruption check passes.',
-    use: { noEffect: 'kvd has only the initial corruption check (--experimental-initial-corrupt-check), no periodic one' },
+    use: { apply: (c, v) => (c.corruptCheckTimeMs = num(v)) },
   },
   {
     name: 'experimental-enable-v2v3',

@@ -52,6 +52,8 @@ export interface ServerConfig {
   unsafeNoFsync: boolean;
   /** Before serving clients, compare this member's HashKV with its peers' (etcd's experimental flag, off). */
   experimentalInitialCorruptCheck: boolean;
+  /** --experimental-corrupt-check-time (ms): the leader's periodic HashKV comparison; 0 = off. */
+  corruptCheckTimeMs: number;
   /** Refuse member add/remove/promote that would cost the cluster its quorum (etcd's --strict-reconfig-check, on). */
   strictReconfigCheck: boolean;
   // --- WAL placement, file retention, forced restart (etcd's --wal-dir, --max-snapshots,
@@ -126,6 +128,7 @@ export function defaultConfig(): ServerConfig {
     watchProgressNotifyIntervalMs: 10 * 60 * 1000,
     unsafeNoFsync: false,
     experimentalInitialCorruptCheck: false,
+    corruptCheckTimeMs: 0,
     strictReconfigCheck: true,
     walDir: '',
     maxSnapshots: 5,

@@ -12,7 +12,8 @@ import type { Logger } from 'pino';
 import type { ServerConfig, TlsFiles } from './config.js';
 import { layout, restrictModes } from './data_dir.js';
 import { membersResponse, peerClusterFetcher } from './cluster/join.js';
-import { hashKvResponse, initialCorruptCheck, parseHashKvRequest } from './cluster/corrupt_check.js';
+import { hashKvResponse, initialCorruptCheck, parseHashKvRequest, peerHash } from './cluster/corrupt_check.js';
+import { CorruptMonitor, type CorruptCheckDeps } from './cluster/corrupt_monitor.js';
 import { clientPortInjector } from './grpc_http2.js';
 import { answerHealth, type HealthProbe, type HttpAnswer } from './health.js';
 import { enforceKeepalivePolicy } from './keepalive_policy.js';
@@ -130,6 +131,38 @@ export class KvServer {
       intervalMs: o.config.electionTimeoutMs,
       logger: o.logger,
     });
+    this.corruptMonitor = new CorruptMonitor(this.corruptCheckDeps(), member.clock, o.config.corruptCheckTimeMs);
+  }
+
+  /** etcd's --experimental-corrupt-check-time: the leader's periodic HashKV comparison (0 = off). */
+  private readonly corruptMonitor: CorruptMonitor;
+
+  private corruptCheckDeps(): CorruptCheckDeps {
+    const m = this.member;
+    const logger = this.o.logger;
+    return {
+      memberId: m.memberId,
+      isLeader: () => m.consensus.isLeader(),
+      localHash: async () => {
+        const h = await m.store.hashByRev(0n);
+        return { hash: h.hash, compactRevision: h.compactRev, revision: h.currentRev };
+      },
+      peerHashes: (revision) => {
+        const tls = loadPeerTls(this.o.config.peerTls);
+        const peers = m.members().filter((x) => x.id !== m.memberId && !x.isLearner);
+        return Promise.all(
+          peers.map((p) => peerHash(p.id, p.peerUrls, revision, { tls, timeoutMs: 5000, logger, what: 'corruption check' })),
+        );
+      },
+      readBarrier: () => m.consensus.readBarrier(),
+      raiseCorrupt: async () => {
+        // memberID 0: the check cannot tell which member's data is wrong (as etcd 3.4).
+        await m.propose({
+          alarm: { action: etcdserverpb.AlarmRequest_AlarmAction.ACTIVATE, memberID: 0n, alarm: etcdserverpb.AlarmType.CORRUPT },
+        });
+      },
+      logger,
+    };
   }
 
   static async start(options: KvServerOptions): Promise<KvServer> {
@@ -205,6 +238,7 @@ export class KvServer {
     if (config.experimentalInitialCorruptCheck) await this.checkWithPeers();
     this.requireLeader.start();
     await this.listenClients(injector);
+    this.corruptMonitor.start();
   }
 
   private async listenClients(injector: ConnectionInjector): Promise<void> {
@@ -366,6 +400,7 @@ export class KvServer {
   /** Graceful stop: no new connections, in-flight requests finish, state is persisted. */
   async stop(): Promise<void> {
     this.requireLeader.stop();
+    this.corruptMonitor.stop();
     for (const l of this.listeners) await l.close();
     this.injector?.drain(1000);
     // The member persists lease checkpoints and stops consensus (a leader hands leadership over

@@ -22,6 +22,8 @@ export interface PeerHash {
   memberId: bigint;
   hash: number;
   compactRevision: bigint;
+  /** The peer's current revision when it answered (the response header's). */
+  revision: bigint;
 }
 
 /** The peer-port answer to POST /members/hashkv {"revision":"N"}. */
@@ -66,23 +68,26 @@ function post(url: URL, body: string, tls: PeerTls | undefined, timeoutMs: numbe
   });
 }
 
-/** One peer's HashKV at `revision`, from any of its peer URLs; undefined (and a warning) if none answers. */
-async function peerHash(
+/**
+ * One peer's HashKV at `revision`, from any of its peer URLs; undefined (and a warning) if none
+ * answers — also when the peer cannot hash at that revision (behind it, or compacted past it).
+ */
+export async function peerHash(
   id: bigint,
   urls: string[],
   revision: bigint,
-  o: { tls?: PeerTls; timeoutMs: number; logger: Logger },
+  o: { tls?: PeerTls; timeoutMs: number; logger: Logger; what?: string },
 ): Promise<PeerHash | undefined> {
   for (const u of urls) {
     try {
       const r = await post(new URL('/members/hashkv', u), JSON.stringify({ revision: revision.toString() }), o.tls, o.timeoutMs);
       if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${r.text.slice(0, 200)}`);
-      const j = JSON.parse(r.text) as { hash: number; compact_revision: string };
-      return { memberId: id, hash: j.hash >>> 0, compactRevision: BigInt(j.compact_revision) };
+      const j = JSON.parse(r.text) as { header?: { revision?: string }; hash: number; compact_revision: string };
+      return { memberId: id, hash: j.hash >>> 0, compactRevision: BigInt(j.compact_revision), revision: BigInt(j.header?.revision ?? '0') };
     } catch (err) {
       o.logger.warn(
         { peer: id.toString(16), url: u, err: (err as Error).message },
-        'initial corruption check: cannot get the hash of a peer',
+        `${o.what ?? 'initial corruption check'}: cannot get the hash of a peer`,
       );
     }
   }
