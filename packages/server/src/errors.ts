@@ -12,6 +12,36 @@ export class RpcError extends Error {
   }
 }
 
+/** gRPC status codes (numbered by the gRPC spec) as Go's codes.Code.String() names them. */
+const GO_CODE_NAMES = [
+  'OK',
+  'Canceled',
+  'Unknown',
+  'InvalidArgument',
+  'DeadlineExceeded',
+  'NotFound',
+  'AlreadyExists',
+  'PermissionDenied',
+  'ResourceExhausted',
+  'FailedPrecondition',
+  'Aborted',
+  'OutOfRange',
+  'Unimplemented',
+  'Internal',
+  'Unavailable',
+  'DataLoss',
+  'Unauthenticated',
+];
+
+/**
+ * An error as Go prints a gRPC status error: `rpc error: code = PermissionDenied desc =
+ * etcdserver: permission denied`. etcd's watch cancel reasons are this text (`ErrGRPC*.Error()`).
+ */
+export function goStatusText(err: unknown): string {
+  const se = toServiceError(err);
+  return `rpc error: code = ${GO_CODE_NAMES[se.code] ?? `Code(${se.code})`} desc = ${se.details}`;
+}
+
 /** Anything thrown by a handler → a ServiceError. Unknown errors become UNKNOWN with their text. */
 export function toServiceError(err: unknown): ServiceError {
   const e = err as { etcdName?: string; name?: string; code?: unknown; message?: string; details?: unknown };

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from '../testutil/harness.js';
 
 const b = (s: string) => Buffer.from(s);
+/** A watch's cancel reason when its user may not read the range: etcd's words, as Go prints a gRPC status. */
+const DENIED_REASON = 'rpc error: code = PermissionDenied desc = etcdserver: permission denied';
 let h: Harness;
 let auth: etcdserverpb.AuthClient;
 
@@ -183,7 +185,8 @@ describe('auth over gRPC', () => {
     };
     stream.write(etcdserverpb.WatchRequest.fromPartial({ createRequest: { key: b('priv'), rangeEnd: b('') } }));
     const denied = await wait(1);
-    expect([denied?.created, denied?.canceled, denied?.cancelReason]).toEqual([true, true, 'etcdserver: permission denied']);
+    // etcd's text: Go's status error (rpctypes.ErrGRPCPermissionDenied.Error()).
+    expect([denied?.created, denied?.canceled, denied?.cancelReason]).toEqual([true, true, DENIED_REASON]);
     stream.write(etcdserverpb.WatchRequest.fromPartial({ createRequest: { key: b('pub/'), rangeEnd: b('pub0') } }));
     const created = await wait(2);
     expect([created?.created, created?.canceled]).toEqual([true, false]);
@@ -192,7 +195,7 @@ describe('auth over gRPC', () => {
     expect([canceled?.watchId, canceled?.canceled, canceled?.cancelReason]).toEqual([
       created?.watchId,
       true,
-      'etcdserver: permission denied',
+      DENIED_REASON,
     ]);
     stream.end();
     await rpc(auth, 'roleGrantPermission', grantPerm('reader', authpb.Permission_Type.READWRITE, 'pub/', 'pub0'), rootToken);
@@ -295,7 +298,7 @@ describe('watches opened before AuthEnable', () => {
       expect([canceled?.watchId, canceled?.canceled, canceled?.cancelReason]).toEqual([
         created?.watchId,
         true,
-        'etcdserver: permission denied',
+        DENIED_REASON,
       ]);
       stream.end();
     } finally {

@@ -4,7 +4,7 @@
 import { etcdserverpb } from '@kv/api';
 import { fragmentResponse, type WatchResponse } from '@kv/mvcc';
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { toServiceError } from '../errors.js';
+import { goStatusText, toServiceError } from '../errors.js';
 import type { Member } from '../member.js';
 import { endStream } from './require_leader.js';
 
@@ -60,7 +60,7 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
                   header: m.header(m.store.currentRev()),
                   watchId: id,
                   canceled: true,
-                  cancelReason: (err as Error).message,
+                  cancelReason: goStatusText(err),
                 }),
               );
             }
@@ -87,7 +87,7 @@ export function watchService(m: Member): etcdserverpb.WatchServer {
                   watchId: -1n,
                   created: true,
                   canceled: true,
-                  cancelReason: (err as Error).message,
+                  cancelReason: goStatusText(err),
                 }),
               );
               return;
