@@ -192,11 +192,7 @@ describe('auth over gRPC', () => {
     expect([created?.created, created?.canceled]).toEqual([true, false]);
     await rpc(auth, 'roleRevokePermission', { role: 'reader', key: b('pub/'), rangeEnd: b('pub0') }, rootToken);
     const canceled = await wait(3);
-    expect([canceled?.watchId, canceled?.canceled, canceled?.cancelReason]).toEqual([
-      created?.watchId,
-      true,
-      DENIED_REASON,
-    ]);
+    expect([canceled?.watchId, canceled?.canceled, canceled?.cancelReason]).toEqual([created?.watchId, true, DENIED_REASON]);
     stream.end();
     await rpc(auth, 'roleGrantPermission', grantPerm('reader', authpb.Permission_Type.READWRITE, 'pub/', 'pub0'), rootToken);
   });
@@ -295,11 +291,7 @@ describe('watches opened before AuthEnable', () => {
       await rpc(a2, 'userGrantRole', { user: 'root', role: 'root' });
       await rpc(a2, 'authEnable', {});
       const canceled = await wait(2);
-      expect([canceled?.watchId, canceled?.canceled, canceled?.cancelReason]).toEqual([
-        created?.watchId,
-        true,
-        DENIED_REASON,
-      ]);
+      expect([canceled?.watchId, canceled?.canceled, canceled?.cancelReason]).toEqual([created?.watchId, true, DENIED_REASON]);
       stream.end();
     } finally {
       a2.close();
