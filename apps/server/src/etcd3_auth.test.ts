@@ -119,9 +119,9 @@ for (const { kind, skip } of serverKinds()) {
       expect(note('alice getAll /pub/', JSON.stringify(await alice.getAll().prefix('/pub/').strings()))).toBe('{"/pub/x":"public"}');
       expect(note('alice get /secret', await outcome(alice.get('/secret').string()))).toBe(DENIED);
       expect(note('alice getAll everything', await outcome(alice.getAll().strings()))).toBe(DENIED);
-      expect(note('alice put /alice', await outcome(alice.put('/alice').value('mine')))).toBe('ok');
-      expect(note('alice put /pub/y', await outcome(alice.put('/pub/y').value('no')))).toBe(DENIED);
-      expect(note('alice delete /secret', await outcome(alice.delete().key('/secret')))).toBe(DENIED);
+      expect(note('alice put /alice', await outcome(alice.put('/alice').value('mine').exec()))).toBe('ok');
+      expect(note('alice put /pub/y', await outcome(alice.put('/pub/y').value('no').exec()))).toBe(DENIED);
+      expect(note('alice delete /secret', await outcome(alice.delete().key('/secret').exec()))).toBe(DENIED);
       expect(note('alice user list', await outcome(alice.getUsers()))).toBe(DENIED);
       // A txn whose compare reads a key alice may not read.
       expect(
