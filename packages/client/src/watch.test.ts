@@ -1,6 +1,7 @@
 // Watcher bookkeeping that needs no server: fragment reassembly and resume revisions.
 import { describe, expect, it } from 'vitest';
 import { etcdserverpb, mvccpb } from '@kv/api';
+import { PermissionDeniedError, WatchCanceledError } from './errors.js';
 import { Watcher, type WatchHub } from './watch.js';
 
 const fakeHub = { cancel: () => undefined } as unknown as WatchHub;
@@ -37,6 +38,26 @@ describe('Watcher', () => {
     expect(w.createRequest().createRequest!.startRevision).toBe(42n);
     w.onResponse(resp([], false, 50n)); // progress notification
     expect(w.createRequest().createRequest!.startRevision).toBe(51n);
+  });
+
+  it("types a server's cancel reason: etcd's Go status text and the bare etcd text alike", async () => {
+    const reasons: [string, new (...a: never[]) => Error][] = [
+      // etcd 3.4 refusing a watch the user may not read (rpctypes.ErrGRPCPermissionDenied.Error()).
+      ['rpc error: code = PermissionDenied desc = etcdserver: permission denied', PermissionDeniedError],
+      ['etcdserver: permission denied', PermissionDeniedError],
+      ['rpc error: code = Unknown desc = something else', WatchCanceledError],
+    ];
+    for (const [reason, type] of reasons) {
+      const w = new Watcher(fakeHub, 'k', {});
+      w.onServerCancel(etcdserverpb.WatchResponse.fromPartial({ watchId: -1n, created: true, canceled: true, cancelReason: reason }));
+      const err = await w[Symbol.asyncIterator]()
+        .next()
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(err, reason).toBeInstanceOf(type);
+    }
   });
 
   it('builds filters and ranges into the create request', () => {

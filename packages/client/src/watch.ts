@@ -158,7 +158,10 @@ export class Watcher implements AsyncIterable<etcdserverpb.WatchResponse> {
     if (r.compactRevision !== 0n) {
       err = new CompactedError(status.OUT_OF_RANGE, ErrorText.Compacted, r.compactRevision);
     } else if (r.cancelReason !== '') {
-      const typed = makeError(status.FAILED_PRECONDITION, r.cancelReason);
+      // etcd words an auth refusal as Go prints a status error (`rpc error: code = PermissionDenied
+      // desc = etcdserver: permission denied`): the etcd text inside is what names the error.
+      const text = /^rpc error: code = \w+ desc = (.*)$/s.exec(r.cancelReason)?.[1] ?? r.cancelReason;
+      const typed = makeError(status.FAILED_PRECONDITION, text);
       err = typed.etcdName !== undefined ? typed : new WatchCanceledError(status.FAILED_PRECONDITION, r.cancelReason);
     } else {
       err = new FutureRevisionError(status.OUT_OF_RANGE, ErrorText.FutureRev);

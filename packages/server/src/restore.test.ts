@@ -4,7 +4,9 @@
 // "bin\x00\x01\xff"; put z-last end). The restored data dir is opened as kvd opens it (a restart:
 // the WAL exists) by a Member on a manual clock, which must serve every key, revision and lease of
 // the snapshot; hostile files are refused with a clear error and leave nothing on disk.
-import { etcdserverpb } from '@kv/api';
+import { authpb, etcdserverpb } from '@kv/api';
+import { openBolt, writeBoltFile } from '@kv/mvcc';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -203,6 +205,48 @@ describe('restoreSnapshot', () => {
       await writeFile(f, Buffer.from(rnd.bytes(777)));
       expect((await attempt(f)).message).toBe('snapshot missing hash but --skip-hash-check=false');
       expect((await attempt(f, true)).message).toMatch(/is not a bbolt database/);
+    });
+
+    it('auth records that are not what etcd writes (a member would not start on them)', async () => {
+      // The fixture's buckets with one bad record in an auth bucket, and a good sha256 trailer.
+      const fixture = await readFile(FIXTURE);
+      const src = openBolt(fixture.subarray(0, fixture.length - 32));
+      const withRecord = async (bucket: string, k: string, v: Buffer) => {
+        const f = join(dir, `bad-${bucket}.db`);
+        const buckets = src.buckets().map((name) => ({
+          name,
+          entries: () => {
+            // The record replaces one of the same key (etcd's file has authRevision already).
+            const es = [...src.entries(name)].filter(([key]) => !(name === bucket && key.toString() === k));
+            if (name === bucket) es.push([Buffer.from(k), v]);
+            return es.sort((a, b) => Buffer.compare(a[0], b[0]));
+          },
+        }));
+        await writeBoltFile(f, buckets);
+        const db = await readFile(f);
+        await writeFile(f, Buffer.concat([db, createHash('sha256').update(db).digest()]));
+        return f;
+      };
+      const user = (name: string) =>
+        Buffer.from(
+          authpb.User.encode({ name: Buffer.from(name), password: Buffer.alloc(0), roles: [], options: { noPassword: true } }).finish(),
+        );
+      const cases: [string, string, Buffer, RegExp][] = [
+        ['authUsers', 'alice', Buffer.from([0xff, 0xff, 0xff]), /authUsers bucket holds a bad record \(key 616c696365\)/],
+        ['authUsers', 'alice', user('bob'), /authUsers bucket holds a bad record .*named "bob"/],
+        ['authRoles', 'r', Buffer.from([0x0a, 0x09]), /authRoles bucket holds a bad record/],
+        ['auth', 'authRevision', Buffer.from([1, 2, 3]), /auth bucket holds a bad record .*authRevision of 3 bytes/],
+        ['auth', 'authEnabled', Buffer.from([7]), /auth bucket holds a bad record .*authEnabled/],
+      ];
+      for (const [bucket, k, v, words] of cases) {
+        const e = await attempt(await withRecord(bucket, k, v));
+        expect(e, `${bucket}/${k}`).toBeInstanceOf(SnapshotFileError);
+        expect(e.message, `${bucket}/${k}`).toMatch(words);
+      }
+      // A good record of each kind goes through (and the fixture has none).
+      const good = await withRecord('authUsers', 'alice', user('alice'));
+      const r = await restoreSnapshot({ snapshotPath: good, dataDir: join(dir, 'good.etcd') });
+      expect(r.records.authUsers).toBe(1);
     });
   });
 });

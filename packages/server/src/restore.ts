@@ -9,7 +9,9 @@
 // 3. Copy the buckets key, lease, meta, auth, authUsers, authRoles, alarm, cluster into a fresh kv
 //    backend — NOT members/members_removed: the new cluster's members come from --initial-cluster.
 //    Each record is checked on the way (a key-bucket record must be a revision and a KeyValue, a
-//    lease record a Lease) and the key index is rebuilt once at the end, as kvd will at start.
+//    lease record a Lease, an auth user or role record a User or Role under its own name, the
+//    auth bucket's authEnabled/authRevision of their sizes) and the key index is rebuilt once at
+//    the end, as kvd will at start.
 // 4. Write the new members into the members bucket and the consistent index = number of members
 //    (etcd's `commit := len(s.cl.Members())`), so raft does not apply anything again.
 // 5. A WAL with etcd's metadata (this member's id, the cluster's id), one ConfChangeAddNode entry
@@ -20,7 +22,7 @@
 //
 // Everything is built in a temporary directory beside the target and renamed into place only when
 // whole and synced: a damaged file, a bad flag or a crash leaves no data dir behind.
-import { etcdserverpb, mvccpb, raftpb } from '@kv/api';
+import { authpb, etcdserverpb, mvccpb, raftpb } from '@kv/api';
 import { Backend, ETCD_BUCKET_NAME, KVStore, META_CONSISTENT_INDEX, META_DIGEST, type BatchTx, type Bucket } from '@kv/mvcc';
 import { SnapshotFiles, Wal } from '@kv/wal';
 import { randomBytes } from 'node:crypto';
@@ -112,6 +114,16 @@ function checkRecord(bucket: Bucket, k: Buffer, v: Buffer): void {
       decodeLeaseRecord(v);
     } else if (bucket === 'alarm') {
       etcdserverpb.AlarmMember.decode(k);
+    } else if (bucket === 'authUsers' || bucket === 'authRoles') {
+      // What AuthStore.open reads at start: a record that does not decode would stop the member
+      // there; one filed under another name than its own would make the store disagree with
+      // itself (looked up by one name, listed and checked by the other).
+      const name = Buffer.from(bucket === 'authUsers' ? authpb.User.decode(v).name : authpb.Role.decode(v).name);
+      if (!name.equals(k)) throw new Error(`the record is named ${JSON.stringify(name.toString())}`);
+    } else if (bucket === 'auth') {
+      const key = k.toString('latin1');
+      if (key === 'authRevision' && v.length !== 8) throw new Error(`authRevision of ${v.length} bytes, want 8`);
+      if (key === 'authEnabled' && !(v.length === 1 && (v[0] === 0 || v[0] === 1))) throw new Error('authEnabled is neither [0] nor [1]');
     }
   } catch (err) {
     throw new SnapshotFileError(
