@@ -123,7 +123,9 @@ export class ClientListener {
         policy.refresh();
         if (policy.generation === applied) return;
         applied = policy.generation;
-        server.setSecureContext(policy.serverOptions());
+        // Only the context: client certificates stay requested, and checked in onTls, as at start.
+        const { requestCert: _r, rejectUnauthorized: _u, ...context } = policy.serverOptions();
+        server.setSecureContext(context);
       });
     }
     server.on('connection', (s: Socket) => {
