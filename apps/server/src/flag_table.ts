@@ -616,7 +616,7 @@ const experimental: FlagDef[] = [
     yaml: null,
     use: {
       noEffect:
-        "kvd's peer port never checks the SANs of a peer's client certificate (only its chain): it behaves as if this were true (issue 12)",
+        "kvd's peer port never checks the SANs of a peer's client certificate against its address (only its chain, CRL and --peer-cert-allowed-cn/-hostname): it behaves as if this were true",
     },
   },
   {
