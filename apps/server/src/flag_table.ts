@@ -330,7 +330,7 @@ const security: FlagDef[] = [
     def: '',
     help: 'Path to the client certificate revocation list file.',
     yaml: null,
-    use: { notYet: 12 },
+    use: { apply: (c, v) => (tls(c, 'clientTls').crlFile = str(v)) },
   },
   {
     name: 'client-cert-allowed-hostname',
@@ -338,7 +338,7 @@ const security: FlagDef[] = [
     def: '',
     help: 'Allowed TLS hostname for client cert authentication.',
     yaml: null,
-    use: { notYet: 12 },
+    use: { apply: (c, v) => (tls(c, 'clientTls').allowedHostname = str(v)) },
   },
   {
     name: 'trusted-ca-file',
@@ -394,7 +394,7 @@ const security: FlagDef[] = [
     def: '',
     help: 'Required CN for client certs connecting to the peer endpoint.',
     yaml: null,
-    use: { notYet: 12 },
+    use: { apply: (c, v) => (tls(c, 'peerTls').allowedCn = str(v)) },
   },
   {
     name: 'peer-cert-allowed-hostname',
@@ -402,7 +402,7 @@ const security: FlagDef[] = [
     def: '',
     help: 'Allowed TLS hostname for inter peer authentication.',
     yaml: null,
-    use: { notYet: 12 },
+    use: { apply: (c, v) => (tls(c, 'peerTls').allowedHostname = str(v)) },
   },
   {
     name: 'peer-auto-tls',
@@ -418,14 +418,15 @@ const security: FlagDef[] = [
     def: '',
     help: 'Path to the peer certificate revocation list file.',
     yaml: null,
-    use: { notYet: 12 },
+    use: { apply: (c, v) => (tls(c, 'peerTls').crlFile = str(v)) },
   },
   {
     name: 'cipher-suites',
     kind: 'strings',
     def: '',
     help: 'Comma-separated list of supported TLS cipher suites between client/server and peers (empty will be auto-populated by Go).',
-    use: { notYet: 12 },
+    // Go's names; checked (etcd's "unexpected TLS cipher suite") when the configuration is resolved.
+    use: { apply: (c, v) => (tls(c, 'clientTls').cipherSuites = tls(c, 'peerTls').cipherSuites = list(v)) },
   },
   {
     name: 'cors',
@@ -617,7 +618,7 @@ const experimental: FlagDef[] = [
     yaml: null,
     use: {
       noEffect:
-        "kvd's peer port never checks the SANs of a peer's client certificate (only its chain): it behaves as if this were true (issue 12)",
+        "kvd's peer port never checks the SANs of a peer's client certificate against its address (only its chain, CRL and --peer-cert-allowed-cn/-hostname): it behaves as if this were true",
     },
   },
   {
@@ -728,6 +729,21 @@ export const ignoredLegacy = [
 
 /** kv's own flags, not in etcd 3.4. */
 const kvExtensions: FlagDef[] = [
+  {
+    name: 'tls-min-version',
+    kind: 'string',
+    def: 'TLS1.2',
+    help: 'Minimum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3 (etcd 3.5).',
+    // Both ports, both directions; checked with --tls-max-version and --cipher-suites (etcd 3.5's rules).
+    use: { apply: (c, v) => (tls(c, 'clientTls').minVersion = tls(c, 'peerTls').minVersion = str(v)) },
+  },
+  {
+    name: 'tls-max-version',
+    kind: 'string',
+    def: '',
+    help: 'Maximum TLS version supported by etcd. Possible values: TLS1.2, TLS1.3 (empty defers to the TLS library) (etcd 3.5).',
+    use: { apply: (c, v) => (tls(c, 'clientTls').maxVersion = tls(c, 'peerTls').maxVersion = str(v)) },
+  },
   {
     name: 'experimental-snapshot-catchup-entries',
     kind: 'uint64',

@@ -191,9 +191,29 @@ describe('kvd flags', () => {
     );
     expect(run(['--bcrypt-cost', '12']).bcryptCost).toBe(12); // implemented with the auth store
     expect(run(['--auth-token-ttl', '60']).authTokenTtlMs).toBe(60_000);
-    expect(() => run(['--cipher-suites', 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256'])).toThrow(/issue 12/);
-    expect(() => run(['--peer-cert-allowed-cn', 'etcd'])).toThrow(/issue 12/);
-    expect(() => run(['--client-crl-file', '/x.crl'])).toThrow(/issue 12/);
+    // TLS hardening (tls_names.ts, tls_policy.ts), with etcd's messages.
+    const c = run(['--cipher-suites', 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305']);
+    expect(c.clientTls.cipherSuites).toEqual(['TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256', 'TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305']);
+    expect(c.peerTls.cipherSuites).toEqual(c.clientTls.cipherSuites);
+    expect(() => run(['--cipher-suites', 'TLS_RSA_WITH_AES_128_GCM_SHA256,FOO'])).toThrow('unexpected TLS cipher suite "FOO"');
+    expect(() => run(['--cipher-suites', 'TLS_RSA_WITH_RC4_128_SHA'])).toThrow(/not available in kvd/);
+    expect(run(['--peer-cert-allowed-cn', 'etcd']).peerTls.allowedCn).toBe('etcd');
+    expect(() => run(['--peer-cert-allowed-cn', 'etcd', '--peer-cert-allowed-hostname', 'h'])).toThrow(
+      'AllowedCN and AllowedHostname are mutually exclusive (cn="etcd", hostname="h")',
+    );
+    expect(run(['--client-cert-allowed-hostname', 'app.example']).clientTls.allowedHostname).toBe('app.example');
+    expect(run(['--client-crl-file', '/x.crl']).clientTls.crlFile).toBe('/x.crl');
+    expect(run(['--peer-crl-file', '/p.crl']).peerTls.crlFile).toBe('/p.crl');
+    // etcd 3.5's version flags, kvd-only here.
+    expect(run([]).clientTls.minVersion ?? 'TLS1.2').toBe('TLS1.2');
+    expect(run(['--tls-min-version', 'TLS1.3']).peerTls.minVersion).toBe('TLS1.3');
+    expect(() => run(['--tls-min-version', 'TLS1.1'])).toThrow('unexpected TLS version "TLS1.1" (must be one of: TLS1.2, TLS1.3)');
+    expect(() => run(['--tls-min-version', 'TLS1.3', '--tls-max-version', 'TLS1.2'])).toThrow(
+      'min version (TLS1.3) is greater than max version (TLS1.2)',
+    );
+    expect(() => run(['--tls-min-version', 'TLS1.3', '--cipher-suites', 'TLS_RSA_WITH_AES_128_GCM_SHA256'])).toThrow(
+      'cipher suites cannot be configured when only TLS1.3 is enabled',
+    );
     expect(() => run(['--listen-metrics-urls', 'http://127.0.0.1:2381'])).toThrow(
       /--listen-metrics-urls=http:\/\/127.0.0.1:2381 is not yet supported \(issue 13\)/,
     );

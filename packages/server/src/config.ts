@@ -2,6 +2,7 @@
 // apps/server turns flags and ETCD_* environment variables into a ServerConfig; tests build one
 // directly with `resolveConfig({...})`.
 import { join as joinPath, resolve as resolvePath, sep } from 'node:path';
+import { tlsCombinationProblem } from './tls_names.js';
 
 /** One member of `--initial-cluster`: `name=peerURL` (a name may appear several times). */
 export interface InitialMember {
@@ -19,6 +20,18 @@ export interface TlsFiles {
    * side's certificate is not verified, as etcd's ClientConfig sets InsecureSkipVerify for it.
    */
   selfSigned?: boolean;
+  /** --client-crl-file / --peer-crl-file: connections presenting a certificate whose serial it lists are refused. */
+  crlFile?: string;
+  /** --peer-cert-allowed-cn: the common name a peer's certificate must have (exclusive with allowedHostname). */
+  allowedCn?: string;
+  /** --client-cert-allowed-hostname / --peer-cert-allowed-hostname: a name the certificate's SANs must match. */
+  allowedHostname?: string;
+  /** --cipher-suites (Go's names, checked by tls_policy.ts); empty: the TLS library's defaults. */
+  cipherSuites?: string[];
+  /** --tls-min-version (etcd 3.5): 'TLS1.2' (the default) or 'TLS1.3'. */
+  minVersion?: string;
+  /** --tls-max-version (etcd 3.5): '' (the highest the TLS library has), 'TLS1.2' or 'TLS1.3'. */
+  maxVersion?: string;
 }
 
 export interface ServerConfig {
@@ -234,6 +247,8 @@ export function resolveConfig(partial: Partial<ServerConfig>): ServerConfig {
   if (c.maxTxnOps <= 0) throw new ConfigError('--max-txn-ops must be > 0');
   if (c.quotaBackendBytes < 0) throw new ConfigError('--quota-backend-bytes must not be negative');
   checkFileRetention(c);
+  checkTlsFiles(c.clientTls);
+  checkTlsFiles(c.peerTls);
   if (!c.initialCluster.some((m) => m.name === c.name)) {
     throw new ConfigError(`couldn't find local name "${c.name}" in the initial cluster configuration`);
   }
@@ -245,6 +260,12 @@ export function resolveConfig(partial: Partial<ServerConfig>): ServerConfig {
     );
   }
   return c;
+}
+
+/** --cipher-suites, --tls-min/max-version, allowed CN/hostname of one side: etcd's checks and messages (tls_names.ts). */
+function checkTlsFiles(t: TlsFiles): void {
+  const problem = tlsCombinationProblem(t);
+  if (problem !== undefined) throw new ConfigError(problem);
 }
 
 /** --wal-dir, --max-snapshots, --max-wals: what etcd's uint flags and its data dir allow. */

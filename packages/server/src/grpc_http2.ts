@@ -17,6 +17,9 @@
 // 2. Non-gRPC requests. grpc-js answers 415 to any HTTP/2 request whose content-type is not
 //    application/grpc; etcd serves those from its HTTP mux (/health, /version, the gateway), over
 //    h2c and over TLS (ALPN h2) alike. Such streams go to the HTTP handler instead.
+// 3. Client certificates. gRPC streams get the connection's verified client certificate CN as a
+//    header no client can set (auth/cert_identity.ts), since grpc-js's getAuthContext sees only
+//    a TLSSocket and kvd may hand it a wrapper.
 import {
   Http2ServerRequest,
   Http2ServerResponse,
@@ -26,6 +29,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { ConnectionInjector, Server as GrpcServer, ServerCredentials } from '@grpc/grpc-js';
+import { stampCertName } from './auth/cert_identity.js';
 
 /** SETTINGS_MAX_HEADER_LIST_SIZE of the client port (grpc-go's default is 16 MiB; see above). */
 export const maxHeaderListBytes = 64 * 1024;
@@ -67,6 +71,8 @@ export function clientPortInjector(
   h2.removeAllListeners('stream');
   h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
     if (isGrpcContentType(headers['content-type'])) {
+      // The verified client certificate's CN, for --client-cert-auth identities (auth/cert_identity.ts).
+      stampCertName(headers as Record<string, unknown>, stream.session?.socket);
       for (const f of grpcHandlers) f.call(h2, stream, headers, flags, rawHeaders);
       return;
     }

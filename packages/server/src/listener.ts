@@ -12,6 +12,8 @@ import type { Logger } from 'pino';
 import { getPackedSettings } from 'node:http2';
 import { gateHttp2 } from './authority.js';
 import { maxHeaderListBytes } from './grpc_http2.js';
+import { markClientCert } from './auth/cert_identity.js';
+import { commonName, type TlsPolicy } from './tls_policy.js';
 
 /** What grpc-js's HTTP/2 server sends as its SETTINGS (see grpc_http2.ts); the gate sends it first. */
 const h2Settings = getPackedSettings({ maxHeaderListSize: maxHeaderListBytes });
@@ -37,6 +39,12 @@ export interface ClientListenerOptions {
   host: string;
   port: number;
   tls?: TlsOptions;
+  /**
+   * TLS from files that may change on disk (tls_policy.ts): its options replace `tls`, are
+   * re-read before each handshake when a file changed, and its CRL and allowed CN/hostname
+   * checks run after the handshake.
+   */
+  tlsPolicy?: TlsPolicy;
   /** Hands an HTTP/2 connection to grpc-js. */
   grpc: (conn: Duplex) => void;
   http: (req: IncomingMessage, res: ServerResponse) => void;
@@ -90,6 +98,7 @@ export class ClientListener {
   private server?: NetServer;
   private readonly sockets = new Set<Socket>();
   private readonly httpServer;
+  private tls?: TlsOptions;
 
   constructor(private readonly o: ClientListenerOptions) {
     this.httpServer = createHttpServer(o.http);
@@ -100,11 +109,25 @@ export class ClientListener {
     // With client certificate authentication, OpenSSL is told to accept any certificate and the
     // check happens in onTls, before a byte reaches gRPC or HTTP: Node would otherwise drop a
     // connection with a bad certificate without telling anyone, and the rejection must be logged.
-    const tls = this.o.tls;
+    const policy = this.o.tlsPolicy;
+    const tls = policy ? policy.serverOptions() : this.o.tls;
+    this.tls = tls;
     const server = tls
       ? createTlsServer({ ...tls, rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'] }, (s) => this.onTls(s))
       : createNetServer((s) => this.onPlain(s));
     this.server = server;
+    if (policy && 'setSecureContext' in server) {
+      // Before Node's own 'connection' listener makes the TLSSocket: new files for this handshake.
+      let applied = policy.generation;
+      server.prependListener('connection', () => {
+        policy.refresh();
+        if (policy.generation === applied) return;
+        applied = policy.generation;
+        // Only the context: client certificates stay requested, and checked in onTls, as at start.
+        const { requestCert: _r, rejectUnauthorized: _u, ...context } = policy.serverOptions();
+        server.setSecureContext(context);
+      });
+    }
     server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
@@ -117,7 +140,7 @@ export class ClientListener {
       });
     });
     server.on('error', (err) => this.o.logger.error({ err }, 'client listener error'));
-    if (this.o.tls) server.on('tlsClientError', (err: Error, s: TLSSocket) => this.onTlsRejected(err, s));
+    if (tls) server.on('tlsClientError', (err: Error, s: TLSSocket) => this.onTlsRejected(err, s));
     return (server.address() as { port: number }).port;
   }
 
@@ -148,7 +171,7 @@ export class ClientListener {
     s.on('error', () => s.destroy());
     // Invariant: with --client-cert-auth (requestCert + rejectUnauthorized) only a connection
     // whose certificate chains to the trusted CA gets past this point.
-    if (this.o.tls?.requestCert && this.o.tls.rejectUnauthorized && !s.authorized) {
+    if (this.tls?.requestCert && this.tls.rejectUnauthorized && !s.authorized) {
       const cert = s.getPeerCertificate();
       const reason =
         !cert || Object.keys(cert).length === 0
@@ -158,7 +181,20 @@ export class ClientListener {
       s.destroy();
       return;
     }
-    if (s.alpnProtocol === 'h2') gateHttp2(s, { initial: Buffer.alloc(0), settings: h2Settings, handOff: (c) => this.o.grpc(c) });
+    // --client-crl-file/--peer-crl-file and the allowed CN/hostname, after the handshake as etcd.
+    const refused = this.o.tlsPolicy?.rejectSocket(s);
+    if (refused !== undefined) {
+      this.logRejected(s, refused);
+      s.destroy();
+      return;
+    }
+    // Invariant: only a certificate verified against the trusted CA names the connection's user.
+    const cn = this.tls?.requestCert && s.authorized ? commonName(s.getPeerCertificate()) : undefined;
+    const handOff = (c: Duplex) => {
+      if (cn !== undefined) markClientCert(c, cn); // the socket, or authority.ts's wrapper of it
+      this.o.grpc(c);
+    };
+    if (s.alpnProtocol === 'h2') gateHttp2(s, { initial: Buffer.alloc(0), settings: h2Settings, handOff });
     else this.httpServer.emit('connection', s);
   }
 

@@ -3,11 +3,9 @@
 import { etcdserverpb, v3electionpb, v3lockpb } from '@kv/api';
 import { applyRange } from '@kv/mvcc';
 import { Server as GrpcServer, ServerCredentials, type ConnectionInjector } from '@grpc/grpc-js';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { TlsOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ServerConfig, TlsFiles } from './config.js';
 import { layout, restrictModes } from './data_dir.js';
@@ -19,6 +17,7 @@ import { answerHealth, type HealthProbe, type HttpAnswer } from './health.js';
 import { enforceKeepalivePolicy } from './keepalive_policy.js';
 import { certHosts, selfCert } from './transport/self_cert.js';
 import { ClientListener } from './listener.js';
+import { TlsPolicy } from './tls_policy.js';
 import { Member } from './member.js';
 import { authService } from './services/auth.js';
 import { rootOnly, tokenCatchUp } from './services/auth_gate.js';
@@ -48,15 +47,10 @@ export interface KvServerOptions {
   onFatal?: (err: unknown) => void;
 }
 
-function tlsOptions(files: TlsFiles): TlsOptions | undefined {
+/** The client port's TLS (tls_policy.ts: files re-read when changed, CRL, allowed hostname); undefined without a pair. */
+function clientTlsPolicy(files: TlsFiles, logger: Logger): TlsPolicy | undefined {
   if (!files.certFile || !files.keyFile) return undefined;
-  return {
-    cert: readFileSync(files.certFile),
-    key: readFileSync(files.keyFile),
-    ca: files.trustedCaFile ? readFileSync(files.trustedCaFile) : undefined,
-    requestCert: files.clientCertAuth,
-    rejectUnauthorized: files.clientCertAuth,
-  };
+  return new TlsPolicy(files, { side: 'client', logger });
 }
 
 /** grpc-go's server keepalive defaults, which apply when etcd passes no ServerParameters (a 0 flag). */
@@ -169,7 +163,7 @@ export class KvServer {
     // --auto-tls/--peer-auto-tls: certificates made (or reused) in the data dir before anything listens.
     const o = { ...options, config: await withAutoTls(options.config, options.logger) };
     // kvd's world: the process's clocks and randomness, the data dir, the TCP/TLS peer network.
-    const peerTls = loadPeerTls(o.config.peerTls);
+    const peerTls = loadPeerTls(o.config.peerTls, o.logger);
     const network = new TcpNetwork({
       logger: o.logger,
       tls: peerTls,
@@ -243,7 +237,7 @@ export class KvServer {
 
   private async listenClients(injector: ConnectionInjector): Promise<void> {
     const { config, logger } = this.o;
-    const clientTls = tlsOptions(config.clientTls);
+    const clientTls = clientTlsPolicy(config.clientTls, logger);
     for (const raw of config.listenClientUrls) {
       const u = new URL(raw);
       if (u.protocol === 'https:' && !clientTls)
@@ -251,7 +245,7 @@ export class KvServer {
       const l = new ClientListener({
         host: u.hostname.replace(/^\[|\]$/g, ''),
         port: Number(u.port || 2379),
-        tls: u.protocol === 'https:' ? clientTls : undefined,
+        tlsPolicy: u.protocol === 'https:' ? clientTls : undefined,
         grpc: (conn) => injector.injectConnection(conn),
         http: (req, res) => this.serveHttp(req, res),
         logger,
@@ -283,7 +277,7 @@ export class KvServer {
   /** The peer port: raft messages and snapshots between members, /members, /version over HTTP/1. */
   private async listenPeers(): Promise<void> {
     const { config, logger } = this.o;
-    const peerTls = loadPeerTls(config.peerTls);
+    const peerTls = loadPeerTls(config.peerTls, logger);
     const transport = this.network.transport;
     for (const raw of config.listenPeerUrls) {
       const l = createPeerListener({ url: raw, transport, http: (req, res) => this.servePeerHttp(req, res), tls: peerTls, logger });

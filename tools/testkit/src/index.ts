@@ -18,5 +18,5 @@ export { startServer } from './server.js';
 export type { RunningServer, StartOptions } from './server.js';
 export { fillUp, mountSmallFs } from './small_fs.js';
 export type { SmallFs } from './small_fs.js';
-export { makeTestCerts, opensslUnavailable } from './tls.js';
-export type { TestCert, TestCerts, TestCertsOptions } from './tls.js';
+export { makeTestCerts, makeTestCrl, opensslUnavailable } from './tls.js';
+export type { TestCert, TestCerts, TestCertsOptions, TestLeaf } from './tls.js';

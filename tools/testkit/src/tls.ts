@@ -19,7 +19,18 @@ export interface TestCertsOptions {
   /** Certificate authorities to make (default ["ca"]). */
   cas?: readonly string[];
   /** Leaf certificates to make, each signed by `ca` (default: the first CA); default member and client. */
-  certs?: readonly { name: string; ca?: string }[];
+  certs?: readonly TestLeaf[];
+}
+
+/** A leaf certificate to make. */
+export interface TestLeaf {
+  name: string;
+  /** The CA that signs it (default: the first CA). */
+  ca?: string;
+  /** Its subject (default `/CN=<name>`; e.g. `/O=kv` for a certificate without a common name). */
+  subject?: string;
+  /** Its subjectAltName (default `IP:127.0.0.1,DNS:localhost`). */
+  san?: string;
 }
 
 /** A certificate on disk and in memory: `<dir>/<name>.crt`, `<dir>/<name>.key`, and its CA's `<ca>.crt`. */
@@ -80,8 +91,8 @@ export function makeTestCerts(dir: string, opts: TestCertsOptions = {}): TestCer
     const ca = leaf.ca ?? cas[0]!;
     if (!cas.includes(ca)) throw new Error(`makeTestCerts: ${leaf.name} names an unknown CA ${ca}`);
     const { name } = leaf;
-    openssl(['req', ...ecKey, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', `/CN=${name}`]);
-    writeFileSync(p(`${name}.ext`), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n');
+    openssl(['req', ...ecKey, '-keyout', p(`${name}.key`), '-out', p(`${name}.csr`), '-subj', leaf.subject ?? `/CN=${name}`]);
+    writeFileSync(p(`${name}.ext`), `subjectAltName=${leaf.san ?? 'IP:127.0.0.1,DNS:localhost'}\nextendedKeyUsage=serverAuth,clientAuth\n`);
     openssl([
       'x509',
       '-req',
@@ -109,4 +120,26 @@ export function makeTestCerts(dir: string, opts: TestCertsOptions = {}): TestCer
       return c;
     },
   };
+}
+
+/**
+ * A certificate revocation list of `ca` (a CA of `certs`) revoking the leaves `revoked` (possibly
+ * none), made by `openssl ca -revoke`/`-gencrl` with a database in `certs.dir`; returns the CRL's
+ * PEM path `<dir>/<file>`.
+ */
+export function makeTestCrl(certs: TestCerts, ca: string, revoked: readonly string[], file = `${ca}.crl`): string {
+  const p = (s: string) => join(certs.dir, s);
+  const db = p(`${file}.index.txt`);
+  writeFileSync(db, '');
+  writeFileSync(p(`${file}.crlnumber`), '01\n');
+  writeFileSync(
+    p(`${file}.cnf`),
+    `[ ca ]\ndefault_ca = d\n[ d ]\ndatabase = ${db}\ncrlnumber = ${p(`${file}.crlnumber`)}\ndefault_md = sha256\ndefault_crl_days = 1\n`,
+  );
+  const c = certs.get(ca);
+  for (const name of revoked) {
+    openssl(['ca', '-config', p(`${file}.cnf`), '-revoke', certs.get(name).certFile, '-keyfile', p(`${ca}.key`), '-cert', c.certFile]);
+  }
+  openssl(['ca', '-config', p(`${file}.cnf`), '-gencrl', '-keyfile', p(`${ca}.key`), '-cert', c.certFile, '-out', p(file)]);
+  return p(file);
 }

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { RpcError } from '../errors.js';
 import { RootUser, type AuthInfo, type AuthStore } from './store.js';
 import { type SimpleTokens, tokenOf } from './tokens.js';
+import { certNameOf } from './cert_identity.js';
 
 type MetadataLike = { get(key: string): unknown[] } | undefined;
 
@@ -25,13 +26,26 @@ export class Identities {
    * The requester of a call: the user of the simple token in metadata `token` (or
    * `authorization`), at the current auth revision; undefined without one. An unknown or
    * expired token is refused with InvalidAuthToken (also with auth disabled, as etcd).
+   * Without a token, with --client-cert-auth: the common name of the call's verified client
+   * certificate (cert_identity.ts), as etcd's AuthInfoFromCtx — a token, even a bad one, wins.
    */
   authInfo(metadata: MetadataLike): AuthInfo | undefined {
     const t = tokenOf(metadata);
-    if (t === undefined) return undefined;
+    if (t === undefined) return this.certAuthInfo(metadata);
     const user = this.o.tokens.user(t);
     if (user === undefined) throw new RpcError('InvalidAuthToken');
     return { username: user, revision: this.o.auth().revision };
+  }
+
+  /** etcd's AuthInfoFromTLS: a CN ('' included) is the user; a gRPC gateway's call is nobody. */
+  private certAuthInfo(metadata: MetadataLike): AuthInfo | undefined {
+    const c = certNameOf(metadata);
+    if (c === undefined) return undefined;
+    if ('gateway' in c) {
+      this.o.logger.warn({ 'common-name': c.gateway }, 'ignoring common name in gRPC-gateway proxy request');
+      return undefined;
+    }
+    return { username: c.name, revision: this.o.auth().revision };
   }
 
   /** Whether the call's simple token names a log index this member has not applied yet. */

@@ -25,7 +25,8 @@ export function createPeerListener(o: PeerListenerOptions): ClientListener {
   return new ClientListener({
     host: u.hostname.replace(/^\[|\]$/g, ''),
     port: Number(u.port || 2380),
-    tls: u.protocol === 'https:' && o.tls ? peerServerTlsOptions(o.tls) : undefined,
+    tls: u.protocol === 'https:' && o.tls && !o.tls.policy ? peerServerTlsOptions(o.tls) : undefined,
+    tlsPolicy: u.protocol === 'https:' ? o.tls?.policy : undefined,
     grpc: (conn) => o.transport.handleConnection(conn),
     http: (req, res) => {
       if (!o.transport.handleHttp1(req, res)) o.http(req, res);
