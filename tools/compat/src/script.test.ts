@@ -122,9 +122,14 @@ describe('golden scripts', () => {
 
 describe('% keys', () => {
   it('asks for a key dir that <KEYS> in server args names; refused after the first step', () => {
-    const s = parseScript('k.txt', '% keys\n% server-arg --auth-token=jwt,priv-key=<KEYS>/rsa.key,sign-method=RS256\n\n$ etcdctl get a\n----\n\n');
+    const s = parseScript(
+      'k.txt',
+      '% keys\n% server-arg --auth-token=jwt,priv-key=<KEYS>/rsa.key,sign-method=RS256\n\n$ etcdctl get a\n----\n\n',
+    );
     expect(s.options).toEqual({ keys: true, serverArgs: ['--auth-token=jwt,priv-key=<KEYS>/rsa.key,sign-method=RS256'] });
-    expect(serializeScript(s, [''])).toBe('% keys\n% server-arg --auth-token=jwt,priv-key=<KEYS>/rsa.key,sign-method=RS256\n\n$ etcdctl get a\n----\n');
+    expect(serializeScript(s, [''])).toBe(
+      '% keys\n% server-arg --auth-token=jwt,priv-key=<KEYS>/rsa.key,sign-method=RS256\n\n$ etcdctl get a\n----\n',
+    );
     expect(() => parseScript('k.txt', '$ etcdctl get a\n----\n\n% keys\n')).toThrow(/file options/);
   });
 

@@ -1,7 +1,7 @@
 // The JWT provider: every sign-method family signs tokens that it (and a verify-only member with
 // the public key) accepts, with etcd's claims; expiry follows the injected clock; a tampered,
 // foreign-key, other-method or claim-less token is refused.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { generateKeyPairSync, type KeyPairKeyObjectResult, randomBytes } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../testutil/manual_clock.js';
@@ -9,14 +9,13 @@ import { JwtTokens, VerifyOnlyError } from './jwt.js';
 import type { JwtSignMethod, JwtTokenConfig } from './token_options.js';
 
 type Pair = { privateKey: Buffer; publicKey: Buffer };
-const pem = (k: { privateKey: string; publicKey: string }): Pair => ({
-  privateKey: Buffer.from(k.privateKey),
-  publicKey: Buffer.from(k.publicKey),
+const pem = (k: KeyPairKeyObjectResult): Pair => ({
+  privateKey: Buffer.from(k.privateKey.export({ type: 'pkcs8', format: 'pem' })),
+  publicKey: Buffer.from(k.publicKey.export({ type: 'spki', format: 'pem' })),
 });
-const enc = { publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } } as const;
-const rsa = pem(generateKeyPairSync('rsa', { modulusLength: 2048, ...enc }));
-const otherRsa = pem(generateKeyPairSync('rsa', { modulusLength: 2048, ...enc }));
-const ec = (namedCurve: string) => pem(generateKeyPairSync('ec', { namedCurve, ...enc }));
+const rsa = pem(generateKeyPairSync('rsa', { modulusLength: 2048 }));
+const otherRsa = pem(generateKeyPairSync('rsa', { modulusLength: 2048 }));
+const ec = (namedCurve: string) => pem(generateKeyPairSync('ec', { namedCurve }));
 const keysFor: Record<string, Pair> = {
   RS: rsa,
   PS: rsa,
@@ -42,7 +41,20 @@ async function resolve(p: JwtTokens, token: string) {
 }
 
 describe('JwtTokens', () => {
-  const methods: JwtSignMethod[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'HS256', 'HS384', 'HS512'];
+  const methods: JwtSignMethod[] = [
+    'RS256',
+    'RS384',
+    'RS512',
+    'PS256',
+    'PS384',
+    'PS512',
+    'ES256',
+    'ES384',
+    'ES512',
+    'HS256',
+    'HS384',
+    'HS512',
+  ];
   it.each(methods)('%s: signs etcd claims {exp, revision, username} and verifies them', async (method) => {
     const clock = new ManualClock();
     const p = new JwtTokens(config(method, keysOf(method)), clock);
@@ -56,16 +68,19 @@ describe('JwtTokens', () => {
     expect(await resolve(p, token)).toEqual({ username: 'alice', revision: 7n });
   });
 
-  it.each(['RS256', 'PS512', 'ES256', 'ES512'] as JwtSignMethod[])('%s: a member with only the public key verifies and cannot sign', async (method) => {
-    const clock = new ManualClock();
-    const signer = new JwtTokens(config(method, keysOf(method)), clock);
-    const verifier = new JwtTokens(config(method, { publicKey: keysOf(method).publicKey }), clock);
-    expect(verifier.verifyOnly).toBe(true);
-    const token = await signer.issue({ username: 'bob', revision: 3n });
-    expect(await resolve(verifier, token)).toEqual({ username: 'bob', revision: 3n });
-    await expect(verifier.issue({ username: 'bob', revision: 3n })).rejects.toBeInstanceOf(VerifyOnlyError);
-    await expect(verifier.issue({ username: 'bob', revision: 3n })).rejects.toThrow('auth: token signing attempted with verify-only key');
-  });
+  it.each(['RS256', 'PS512', 'ES256', 'ES512'] as JwtSignMethod[])(
+    '%s: a member with only the public key verifies and cannot sign',
+    async (method) => {
+      const clock = new ManualClock();
+      const signer = new JwtTokens(config(method, keysOf(method)), clock);
+      const verifier = new JwtTokens(config(method, { publicKey: keysOf(method).publicKey }), clock);
+      expect(verifier.verifyOnly).toBe(true);
+      const token = await signer.issue({ username: 'bob', revision: 3n });
+      expect(await resolve(verifier, token)).toEqual({ username: 'bob', revision: 3n });
+      await expect(verifier.issue({ username: 'bob', revision: 3n })).rejects.toBeInstanceOf(VerifyOnlyError);
+      await expect(verifier.issue({ username: 'bob', revision: 3n })).rejects.toThrow('auth: token signing attempted with verify-only key');
+    },
+  );
 
   it('a token lives until its exp by the injected clock, also once verified and cached', async () => {
     const clock = new ManualClock();
@@ -105,7 +120,8 @@ describe('JwtTokens', () => {
     for (const junk of ['', 'a.b.c', 'not a token', 'prefixprefixpref.12']) expect(await resolve(p, junk)).toBeUndefined();
     // Well signed, but without exp (etcd would take it forever), or with claims of the wrong type.
     const hs = new JwtTokens(config('HS256', { privateKey: secret }), clock);
-    const signed = (claims: Record<string, unknown>) => new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new Uint8Array(secret));
+    const signed = (claims: Record<string, unknown>) =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new Uint8Array(secret));
     const exp = Math.floor(clock.wallNow() / 1000) + 60;
     expect(await resolve(hs, await signed({ exp, revision: 1, username: 'u' }))).toEqual({ username: 'u', revision: 1n });
     expect(await resolve(hs, await signed({ revision: 1, username: 'u' }))).toBeUndefined();

@@ -59,7 +59,8 @@ function checkKind(k: KeyObject, method: JwtSignMethod, which: string): void {
 export function jwtKeys(c: JwtTokenConfig): JwtKeys {
   if (keyKind(c.signMethod) === 'hmac') {
     // etcd: the shared secret is the priv-key file's bytes, as they are; pub-key is not used.
-    if (!c.privateKey || c.privateKey.length === 0) throw new Error('auth: missing key data: HMAC methods need priv-key (the shared secret)');
+    if (!c.privateKey || c.privateKey.length === 0)
+      throw new Error('auth: missing key data: HMAC methods need priv-key (the shared secret)');
     const secret = new Uint8Array(c.privateKey);
     return { sign: secret, verify: secret };
   }
@@ -184,4 +185,3 @@ export class JwtTokens implements TokenProvider {
     return { username, revision: BigInt(revision), expiresAt: exp * 1000 };
   }
 }
-

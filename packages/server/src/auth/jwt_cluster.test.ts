@@ -5,7 +5,7 @@
 // etcd's `revision of auth store is old` (checked against etcd 3.4: same code and text).
 import { authpb, etcdserverpb } from '@kv/api';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, type KeyPairKeyObjectResult } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,9 +19,12 @@ import { ManualClock } from '../testutil/manual_clock.js';
 import type { JwtTokenConfig } from './token_options.js';
 
 const b = (s: string) => Buffer.from(s);
-const enc = { publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } } as const;
-const pair = generateKeyPairSync('ec', { namedCurve: 'prime256v1', ...enc });
-const foreign = generateKeyPairSync('ec', { namedCurve: 'prime256v1', ...enc });
+const pem = (k: KeyPairKeyObjectResult) => ({
+  privateKey: k.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+  publicKey: k.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+});
+const pair = pem(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }));
+const foreign = pem(generateKeyPairSync('ec', { namedCurve: 'prime256v1' }));
 const jwt = (keys: { privateKey?: string; publicKey?: string }): JwtTokenConfig => ({
   type: 'jwt',
   signMethod: 'ES256',
@@ -37,13 +40,18 @@ describe('JWT tokens on a three-member cluster', () => {
   const clients: { close(): void }[] = [];
   const endpoint = (i: number) => `127.0.0.1:${servers[i]!.clientPorts[0]}`;
   const unary = <Res>(make: 'auth' | 'kv', i: number, method: string, req: unknown, token?: string): Promise<Res> => {
-    const c = make === 'auth' ? new etcdserverpb.AuthClient(endpoint(i), credentials.createInsecure()) : new etcdserverpb.KVClient(endpoint(i), credentials.createInsecure());
+    const c =
+      make === 'auth'
+        ? new etcdserverpb.AuthClient(endpoint(i), credentials.createInsecure())
+        : new etcdserverpb.KVClient(endpoint(i), credentials.createInsecure());
     clients.push(c);
     const md = new Metadata();
     if (token) md.set('token', token);
     return new Promise((resolve, reject) =>
-      (c as unknown as Record<string, (r: unknown, m: Metadata, cb: (e: ServiceError | null, r: Res) => void) => void>)[method](req, md, (e, r) =>
-        e ? reject(e) : resolve(r),
+      (c as unknown as Record<string, (r: unknown, m: Metadata, cb: (e: ServiceError | null, r: Res) => void) => void>)[method](
+        req,
+        md,
+        (e, r) => (e ? reject(e) : resolve(r)),
       ),
     );
   };
@@ -57,9 +65,11 @@ describe('JWT tokens on a three-member cluster', () => {
   };
   const R = etcdserverpb;
   const login = async (i: number, name: string, password: string) =>
-    (await unary<etcdserverpb.AuthenticateResponse>('auth', i, 'authenticate', R.AuthenticateRequest.fromPartial({ name, password }))).token;
+    (await unary<etcdserverpb.AuthenticateResponse>('auth', i, 'authenticate', R.AuthenticateRequest.fromPartial({ name, password })))
+      .token;
   const get = (i: number, key: string, token?: string) => unary('kv', i, 'range', R.RangeRequest.fromPartial({ key: b(key) }), token);
-  const put = (i: number, key: string, token?: string) => unary('kv', i, 'put', R.PutRequest.fromPartial({ key: b(key), value: b('v') }), token);
+  const put = (i: number, key: string, token?: string) =>
+    unary('kv', i, 'put', R.PutRequest.fromPartial({ key: b(key), value: b('v') }), token);
 
   beforeAll(async () => {
     servers.push(
@@ -86,7 +96,10 @@ describe('JWT tokens on a three-member cluster', () => {
       'auth',
       0,
       'roleGrantPermission',
-      R.AuthRoleGrantPermissionRequest.fromPartial({ name: 'pub', perm: { permType: authpb.Permission_Type.READWRITE, key: b('pub/'), rangeEnd: b('pub0') } }),
+      R.AuthRoleGrantPermissionRequest.fromPartial({
+        name: 'pub',
+        perm: { permType: authpb.Permission_Type.READWRITE, key: b('pub/'), rangeEnd: b('pub0') },
+      }),
     );
     for (const u of ['alice', 'bob']) {
       await unary('auth', 0, 'userAdd', R.AuthUserAddRequest.fromPartial({ name: u, password: `${u}pw` }));
@@ -127,8 +140,12 @@ describe('JWT tokens on a three-member cluster', () => {
     }
   });
 
-  it('@kv/client authenticates again when its JWT got old (an auth change since), as etcd\'s client', async () => {
-    const c = new Client({ endpoints: [endpoint(0), endpoint(1)], auth: { username: 'alice', password: 'alicepw' }, requestTimeoutMs: 20_000 });
+  it("@kv/client authenticates again when its JWT got old (an auth change since), as etcd's client", async () => {
+    const c = new Client({
+      endpoints: [endpoint(0), endpoint(1)],
+      auth: { username: 'alice', password: 'alicepw' },
+      requestTimeoutMs: 20_000,
+    });
     try {
       await c.put('pub/c', '1');
       const root = await login(0, 'root', 'rootpw');

@@ -49,7 +49,12 @@ export interface Comparer {
  * comparison still runs (against the decoy) and the answer is no: a failed Authenticate costs
  * what a successful one does.
  */
-export async function comparePassword(password: string, hash: Buffer | undefined, cost: number, hasher: Comparer = bcrypt): Promise<boolean> {
+export async function comparePassword(
+  password: string,
+  hash: Buffer | undefined,
+  cost: number,
+  hasher: Comparer = bcrypt,
+): Promise<boolean> {
   const usable = hash !== undefined && hash.length > 0 && Buffer.byteLength(password) <= MaxPasswordBytes;
   if (!usable) {
     await hasher.compare(password.slice(0, MaxPasswordBytes), decoyHash(cost));

@@ -20,7 +20,8 @@ export class TokenBucket {
     readonly capacity: number,
     readonly perSecond: number,
   ) {
-    if (!(capacity >= 1) || !(perSecond > 0)) throw new Error(`token bucket needs capacity >= 1 and a positive rate (got ${capacity}, ${perSecond})`);
+    if (!(capacity >= 1) || !(perSecond > 0))
+      throw new Error(`token bucket needs capacity >= 1 and a positive rate (got ${capacity}, ${perSecond})`);
     this.tokens = capacity;
     this.at = clock.now();
   }

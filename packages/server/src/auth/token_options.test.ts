@@ -21,9 +21,9 @@ const files: Record<string, Buffer> = {
   'ec.pub': Buffer.from(ec.publicKey.export({ type: 'spki', format: 'pem' })),
   'ec384.key': Buffer.from(ec384.privateKey.export({ type: 'pkcs8', format: 'pem' })),
   'small.key': Buffer.from(small.privateKey.export({ type: 'pkcs8', format: 'pem' })),
-  'secret': Buffer.from('a shared secret\n'),
-  'empty': Buffer.alloc(0),
-  'junk': Buffer.from('not a key'),
+  secret: Buffer.from('a shared secret\n'),
+  empty: Buffer.alloc(0),
+  junk: Buffer.from('not a key'),
 };
 const readFile = (p: string): Buffer => {
   const b = files[p];
@@ -34,7 +34,13 @@ const load = (s: string) => loadAuthTokenConfig(s, readFile);
 
 describe('decomposeTokenOptions', () => {
   it('splits the type and name=value options at , and = (etcd decomposeOpts)', () => {
-    expect(decomposeTokenOptions('jwt,a=1,b=')).toEqual({ type: 'jwt', options: new Map([['a', '1'], ['b', '']]) });
+    expect(decomposeTokenOptions('jwt,a=1,b=')).toEqual({
+      type: 'jwt',
+      options: new Map([
+        ['a', '1'],
+        ['b', ''],
+      ]),
+    });
     expect(decomposeTokenOptions('simple')).toEqual({ type: 'simple', options: new Map() });
     expect(() => decomposeTokenOptions('jwt,priv-key')).toThrow(/option "priv-key" is not name=value/);
     expect(() => decomposeTokenOptions('jwt,a=b=c')).toThrow(/option "a=b=c" is not name=value/);
@@ -77,7 +83,11 @@ describe('loadAuthTokenConfig', () => {
   });
 
   it('jwt: RSA and EC keys in the formats openssl writes; only pub-key = verify-only', () => {
-    for (const s of ['jwt,priv-key=rsa.key,sign-method=RS256', 'jwt,priv-key=rsa1.key,pub-key=rsa1.pub,sign-method=PS384', 'jwt,pub-key=rsa.pub,sign-method=RS512']) {
+    for (const s of [
+      'jwt,priv-key=rsa.key,sign-method=RS256',
+      'jwt,priv-key=rsa1.key,pub-key=rsa1.pub,sign-method=PS384',
+      'jwt,pub-key=rsa.pub,sign-method=RS512',
+    ]) {
       expect(() => load(s)).not.toThrow();
     }
     expect(load('jwt,priv-key=ec.key,pub-key=ec.pub,sign-method=ES256')).toMatchObject({ signMethod: 'ES256' });

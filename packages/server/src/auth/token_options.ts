@@ -12,10 +12,18 @@ import { jwtKeys } from './jwt.js';
 
 /** etcd 3.4's sign methods (golang-jwt v3 registers EdDSA and none too, but etcd's Key() refuses them). */
 export const JwtSignMethods = [
-  'RS256', 'RS384', 'RS512',
-  'PS256', 'PS384', 'PS512',
-  'ES256', 'ES384', 'ES512',
-  'HS256', 'HS384', 'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'HS256',
+  'HS384',
+  'HS512',
 ] as const;
 export type JwtSignMethod = (typeof JwtSignMethods)[number];
 
@@ -87,7 +95,9 @@ export function loadAuthTokenConfig(option: string, readFile: (path: string) => 
   const privateKey = read('priv-key');
   const method = options.get('sign-method') ?? '';
   if (method === 'EdDSA' || method === 'none') {
-    throw new ConfigError(`--auth-token=${option}: unsupported signing method ${method} (etcd 3.4 signs with ${JwtSignMethods.join(', ')})`);
+    throw new ConfigError(
+      `--auth-token=${option}: unsupported signing method ${method} (etcd 3.4 signs with ${JwtSignMethods.join(', ')})`,
+    );
   }
   if (!(JwtSignMethods as readonly string[]).includes(method)) {
     throw invalid(

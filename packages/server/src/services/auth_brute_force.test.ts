@@ -28,7 +28,10 @@ function rpc<Res>(method: string, req: unknown, token?: string): Promise<Res> {
 
 async function login(name: string, password: string): Promise<string> {
   try {
-    const r = await rpc<etcdserverpb.AuthenticateResponse>('authenticate', etcdserverpb.AuthenticateRequest.fromPartial({ name, password }));
+    const r = await rpc<etcdserverpb.AuthenticateResponse>(
+      'authenticate',
+      etcdserverpb.AuthenticateRequest.fromPartial({ name, password }),
+    );
     return r.token === '' ? 'no token' : 'ok';
   } catch (err) {
     return `${(err as ServiceError).code} ${(err as ServiceError).details}`;
@@ -90,7 +93,11 @@ describe('Authenticate against brute force', () => {
       compare.mockRestore();
     }
     // A refill of one token takes 1/perSecond seconds; then the right password works again.
-    await until('refilled', async () => ((await login('root', 'rootpw')) === 'ok' ? true : undefined), 20_000 + 2000 / AuthenticatePerSecond);
+    await until(
+      'refilled',
+      async () => ((await login('root', 'rootpw')) === 'ok' ? true : undefined),
+      20_000 + 2000 / AuthenticatePerSecond,
+    );
     // And successes never use the bucket up: they give their token back.
     for (let i = 0; i < 5; i++) expect(await login('root', 'rootpw')).toBe('ok');
   });
