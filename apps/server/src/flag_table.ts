@@ -2,7 +2,7 @@
 // its Go type, etcd's default, its --config-file key (embed.Config's json tags) and what kvd does
 // with it. Adding a flag is one row in its group's table; flags.ts does the rest (parsing, ETCD_*
 // variables, the config file, --help, docs/flags.md's check).
-import { ConfigError, parseInitialCluster, type ServerConfig } from '@kv/server';
+import { ConfigError, loadAuthTokenConfig, parseInitialCluster, type ServerConfig } from '@kv/server';
 import type { Kind, Value } from './goflag.js';
 
 /** What kvd does with a flag. */
@@ -452,7 +452,8 @@ const auth: FlagDef[] = [
     kind: 'string',
     def: 'simple',
     help: "Specify a v3 authentication token type and its options ('simple' or 'jwt').",
-    use: { refuse: 'only simple tokens are served so far; jwt comes with the rest of issue 12' },
+    // Parsed as etcd parses it; jwt key files are read and checked here, so bad ones stop kvd at start.
+    use: { apply: (c, v) => (c.authToken = loadAuthTokenConfig(str(v))) },
   },
   {
     name: 'bcrypt-cost',

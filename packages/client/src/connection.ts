@@ -462,7 +462,9 @@ export class Connections {
         return res;
       } catch (e) {
         const err = toEtcdError(e);
-        if (err instanceof InvalidAuthTokenError && this.authOpts && !authRetried) {
+        // As etcd's client (shouldRefreshToken): an unknown token, or a JWT older than the auth
+        // store (any user/role change since it was issued), gets a fresh token, once.
+        if ((err instanceof InvalidAuthTokenError || err.etcdName === 'AuthOldRevision') && this.authOpts && !authRetried) {
           authRetried = true;
           this.dropToken();
           continue;

@@ -2,6 +2,7 @@
 // apps/server turns flags and ETCD_* environment variables into a ServerConfig; tests build one
 // directly with `resolveConfig({...})`.
 import { join as joinPath, resolve as resolvePath, sep } from 'node:path';
+import type { AuthTokenConfig } from './auth/token_options.js';
 import { tlsCombinationProblem } from './tls_names.js';
 
 /** One member of `--initial-cluster`: `name=peerURL` (a name may appear several times). */
@@ -81,6 +82,8 @@ export interface ServerConfig {
   forceNewCluster: boolean;
   /** Raft pre-vote (etcd's --pre-vote; off in etcd 3.4). */
   preVote: boolean;
+  /** --auth-token: simple (default), jwt with its keys read and checked (auth/token_options.ts), or none. */
+  authToken: AuthTokenConfig;
   /** --auth-token-ttl in ms (simple tokens live this long after their last use). */
   authTokenTtlMs: number;
   /** --bcrypt-cost (4..31; out of range: etcd's default 10, with a warning). */
@@ -148,6 +151,7 @@ export function defaultConfig(): ServerConfig {
     maxWals: 5,
     forceNewCluster: false,
     preVote: false,
+    authToken: { type: 'simple' },
     authTokenTtlMs: 300_000,
     bcryptCost: 10,
     initialElectionTickAdvance: true,

@@ -21,6 +21,9 @@ export {
   resolveConfig,
 } from './config.js';
 export type { InitialMember, ServerConfig, TlsFiles } from './config.js';
+// --auth-token (simple | jwt,... | ''): parsed and its key files checked as kvd starts.
+export { DefaultJwtTtlMs, JwtSignMethods, loadAuthTokenConfig } from './auth/token_options.js';
+export type { AuthTokenConfig, JwtSignMethod, JwtTokenConfig } from './auth/token_options.js';
 export { DataDirError } from './data_dir.js';
 export { createLogger, silentLogger } from './logger.js';
 export type { Logger } from './logger.js';

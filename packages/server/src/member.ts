@@ -22,7 +22,7 @@ import { SpaceGuard } from './apply/space.js';
 import { mvccClock, openState, type StateParts } from './apply/state.js';
 import { Identities } from './auth/identity.js';
 import type { AuthInfo, AuthStore } from './auth/store.js';
-import { SimpleTokens } from './auth/tokens.js';
+import { createTokenProvider, type TokenProvider } from './auth/token_provider.js';
 import { bootstrap, type Bootstrapped } from './cluster/bootstrap.js';
 import type { Membership, MemberRecord } from './cluster/membership.js';
 import { Compactor } from './compactor.js';
@@ -92,8 +92,8 @@ export class Member implements StateMachine {
   membership!: Membership;
   /** Users, roles, permissions (replicated; replaced with the rest of the state). */
   auth!: AuthStore;
-  /** Simple tokens (this member's memory; assigned on every member as Authenticate applies). */
-  readonly tokens: SimpleTokens;
+  /** The --auth-token provider: simple tokens (this member's memory, assigned as Authenticate applies) or JWTs. */
+  readonly tokens: TokenProvider;
   /** Who a call is (its token's user), the member's own identity, auth change listeners. */
   readonly identity: Identities;
   applier!: Applier;
@@ -129,7 +129,10 @@ export class Member implements StateMachine {
     this.memberId = b.memberId;
     this.clusterId = b.clusterId;
     this.joinedFrom = b.joinedFrom;
-    this.tokens = new SimpleTokens(this.clock, this.random, config.authTokenTtlMs);
+    this.tokens = createTokenProvider(config.authToken, this.clock, this.random, config.authTokenTtlMs);
+    if (config.authToken.type === 'jwt' && config.authToken.unknownOptions.length > 0) {
+      logger.warn({ keys: config.authToken.unknownOptions }, 'unknown JWT options');
+    }
     this.identity = new Identities({ tokens: this.tokens, auth: () => this.auth, appliedIndex: () => this.appliedIndex(), logger });
     this.setState(b.state);
     this.ids = new IdGenerator(this.memberId, this.clock.wallNow());
@@ -475,19 +478,27 @@ export class Member implements StateMachine {
    * Proposes `req` on behalf of the requester `who` resolves (a call's token, Identities): the
    * entry's header carries its name and the auth revision it was resolved at. An entry refused
    * with AuthOldRevision (the auth store moved on between resolve and apply) is proposed again
-   * with a fresh resolution, as etcd's raftRequest does; bounded.
+   * with a fresh resolution, as etcd's raftRequest does, if that names a newer revision; bounded.
    */
   async proposeFull(req: Partial<etcdserverpb.InternalRaftRequest>, who?: () => AuthInfo | undefined): Promise<ApplyResult> {
+    let ai = who?.();
     for (let attempt = 0; ; attempt++) {
       if (this.stopped) throw new RpcError('Stopped');
       this.checkQuota(req);
-      const ai = who?.();
       const full = etcdserverpb.InternalRaftRequest.fromPartial({
         header: { ID: this.ids.next(), username: ai?.username ?? '', authRevision: ai?.revision ?? 0n },
       });
       Object.assign(full, req);
       const r = await this.consensus.propose(full);
-      if (r.err instanceof RpcError && r.err.etcdName === 'AuthOldRevision' && who && attempt < 10) continue;
+      if (r.err instanceof RpcError && r.err.etcdName === 'AuthOldRevision' && who && attempt < 10) {
+        // A JWT names the revision it was issued at: resolving it again changes nothing (its
+        // client must authenticate again), so the entry is not proposed again in vain.
+        const again = who();
+        if (again?.revision !== ai?.revision) {
+          ai = again;
+          continue;
+        }
+      }
       if (r.err !== undefined) throw r.err;
       return r;
     }

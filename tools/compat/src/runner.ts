@@ -5,6 +5,7 @@ import { basename, join } from 'node:path';
 import { Member, type MemberOptions } from './cluster.js';
 import { outDir, scriptsDir, type ServerSpec } from './config.js';
 import { runEtcdctl, startEtcdctl } from './etcdctl.js';
+import { expandKeys, makeKeys } from './keys.js';
 import { Normalizer } from './normalize.js';
 import { sleep, type BackgroundProcess } from './proc.js';
 import { parseScript, serializeScript, type Script, type Step } from './script.js';
@@ -30,10 +31,17 @@ export class StepError extends Error {
 }
 
 export async function runScript(script: Script, spec: ServerSpec, memberOptions: MemberOptions = {}): Promise<RunOutcome> {
-  const member = await Member.start(spec, {
-    ...memberOptions,
-    extraArgs: [...(memberOptions.extraArgs ?? []), ...script.options.serverArgs],
-  });
+  const keys = script.options.keys ? makeKeys() : undefined;
+  let member: Member;
+  try {
+    member = await Member.start(spec, {
+      ...memberOptions,
+      extraArgs: [...(memberOptions.extraArgs ?? []), ...script.options.serverArgs.map((a) => expandKeys(a, keys))],
+    });
+  } catch (err) {
+    keys?.remove();
+    throw err;
+  }
   const norm = new Normalizer(member.endpoint);
   const background = new Map<string, BackgroundProcess>();
   const outputs: (string | null)[] = script.steps.map(() => null);
@@ -47,7 +55,11 @@ export async function runScript(script: Script, spec: ServerSpec, memberOptions:
     }
   } finally {
     for (const p of background.values()) await p.stop(2000).catch(() => undefined);
-    await member.destroy();
+    try {
+      await member.destroy();
+    } finally {
+      keys?.remove();
+    }
   }
   return { script, outputs, rendered: serializeScript(script, outputs) };
 }

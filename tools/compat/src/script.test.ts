@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { listScripts } from './runner.js';
+import { expandKeys, makeKeys } from './keys.js';
 import { parseDuration, parseScript, serializeScript, splitWords } from './script.js';
 
 describe('splitWords', () => {
@@ -69,6 +70,7 @@ describe('parseScript', () => {
   it('parses every kind of step', () => {
     const s = parseScript('sample.txt', sample);
     expect(s.options.serverArgs).toEqual(['--max-request-bytes=1024']);
+    expect(s.options.keys).toBe(false);
     expect(s.steps.map((x) => x.command.kind)).toEqual(['etcdctl', 'etcdctl', 'etcdctl', 'sleep', 'stop', 'restart', 'etcdctl']);
     const [put, txn, watch, sleep, stop, , get] = s.steps;
     expect(put!.command).toEqual({ kind: 'etcdctl', args: ['put', 'a', '1'], background: null });
@@ -115,5 +117,33 @@ describe('golden scripts', () => {
   it.each(listScripts().map((f) => [basename(f), f]))('%s is canonical', (name, file) => {
     const text = readFileSync(file, 'utf8');
     expect(serializeScript(parseScript(name, text))).toBe(text);
+  });
+});
+
+describe('% keys', () => {
+  it('asks for a key dir that <KEYS> in server args names; refused after the first step', () => {
+    const s = parseScript(
+      'k.txt',
+      '% keys\n% server-arg --auth-token=jwt,priv-key=<KEYS>/rsa.key,sign-method=RS256\n\n$ etcdctl get a\n----\n\n',
+    );
+    expect(s.options).toEqual({ keys: true, serverArgs: ['--auth-token=jwt,priv-key=<KEYS>/rsa.key,sign-method=RS256'] });
+    expect(serializeScript(s, [''])).toBe(
+      '% keys\n% server-arg --auth-token=jwt,priv-key=<KEYS>/rsa.key,sign-method=RS256\n\n$ etcdctl get a\n----\n',
+    );
+    expect(() => parseScript('k.txt', '$ etcdctl get a\n----\n\n% keys\n')).toThrow(/file options/);
+  });
+
+  it('makes the RSA, EC and HMAC key files with openssl, expands <KEYS>, removes the dir', () => {
+    const keys = makeKeys();
+    try {
+      for (const f of ['rsa.key', 'rsa.pub', 'ec.key', 'ec.pub']) expect(readFileSync(join(keys.dir, f), 'utf8')).toMatch(/^-----BEGIN /);
+      expect(readFileSync(join(keys.dir, 'hs.key'))).toHaveLength(32);
+      expect(expandKeys('pub-key=<KEYS>/rsa.pub', keys)).toBe(`pub-key=${keys.dir}/rsa.pub`);
+      expect(expandKeys('--x=1', undefined)).toBe('--x=1');
+      expect(() => expandKeys('<KEYS>/a', undefined)).toThrow(/no '% keys' line/);
+    } finally {
+      keys.remove();
+    }
+    expect(existsSync(keys.dir)).toBe(false);
   });
 });

@@ -48,6 +48,8 @@ export interface Step {
 export interface FileOptions {
   /** `% server-arg <flag>` lines before the first step: extra flags for the server. */
   serverArgs: string[];
+  /** `% keys`: make JWT key files (openssl, keys.ts) for this run; `<KEYS>` in server args is their dir. */
+  keys: boolean;
 }
 
 export interface Script {
@@ -191,7 +193,7 @@ export function parseScript(name: string, text: string): Script {
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   const steps: Step[] = [];
-  const options: FileOptions = { serverArgs: [] };
+  const options: FileOptions = { serverArgs: [], keys: false };
   let preamble: string[] = [];
   let i = 0;
   const fail = (line: number, msg: string): never => {
@@ -204,8 +206,9 @@ export function parseScript(name: string, text: string): Script {
       if (l.startsWith('%')) {
         if (steps.length > 0) fail(i + 1, "file options ('%' lines) must come before the first step");
         const m = /^%\s*server-arg\s+(\S.*)$/.exec(l);
-        if (!m) fail(i + 1, `unknown file option '${l}' (want '% server-arg <flag>')`);
-        options.serverArgs.push(m![1]!.trim());
+        if (/^%\s*keys\s*$/.test(l)) options.keys = true;
+        else if (!m) fail(i + 1, `unknown file option '${l}' (want '% server-arg <flag>' or '% keys')`);
+        else options.serverArgs.push(m[1]!.trim());
       } else if (l.trim() !== '' && !l.startsWith('#')) {
         fail(i + 1, `expected a '$ ' step, a '#' comment or a blank line, got: ${l}`);
       }

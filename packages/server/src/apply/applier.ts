@@ -20,7 +20,7 @@ import type { AlarmStore } from './alarms.js';
 import type { Membership } from '../cluster/membership.js';
 import { applyAuthEntry, checkEntry } from '../auth/apply.js';
 import type { AuthStore } from '../auth/store.js';
-import type { SimpleTokens } from '../auth/tokens.js';
+import type { TokenProvider } from '../auth/token_provider.js';
 
 export type Response =
   | etcdserverpb.PutResponse
@@ -57,7 +57,7 @@ export interface ApplierDeps {
   /** Users, roles, permissions: the auth link of the chain checks every entry against it. */
   auth: AuthStore;
   /** Where applied Authenticate entries put their tokens (none: Authenticate fails). */
-  tokens?: SimpleTokens;
+  tokens?: TokenProvider;
   /** Fills a response header (cluster id, member id, raft term) with the given revision. */
   header: (revision: bigint) => etcdserverpb.ResponseHeader;
 }

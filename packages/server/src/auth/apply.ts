@@ -10,7 +10,7 @@
 import type { etcdserverpb } from '@kv/api';
 import { RpcError } from '../errors.js';
 import type { AuthInfo, AuthStore, AuthWriter } from './store.js';
-import type { SimpleTokens } from './tokens.js';
+import type { TokenProvider } from './token_provider.js';
 
 /** What the checks need of the lessor: the keys attached to a lease. */
 export interface LeaseKeys {
@@ -100,10 +100,12 @@ type AuthResponse = { header: etcdserverpb.ResponseHeader | undefined } & Record
 /**
  * Applies an Auth RPC entry; `header` is the response header. Returns undefined if the entry is
  * not one. `index` is the entry's raft index (the suffix of a simple token).
+ * An applied Authenticate answers `{ header, token, grant }`: `token` is '' when the provider
+ * issues it after the apply (jwt), from `grant`.
  */
 export function applyAuthEntry(
   store: AuthStore,
-  tokens: SimpleTokens | undefined,
+  tokens: TokenProvider | undefined,
   req: etcdserverpb.InternalRaftRequest,
   w: AuthWriter,
   index: bigint,
@@ -124,8 +126,11 @@ export function applyAuthEntry(
     if (!store.enabled) throw new RpcError('AuthNotEnabled');
     const u = store.getUser(a.name);
     if (!u || u.options?.noPassword) throw new RpcError('AuthFailed');
-    if (!tokens || a.simpleToken === '') throw new RpcError('AuthFailed');
-    return { header, token: tokens.assign(a.simpleToken, index, a.name) };
+    if (!tokens) throw new RpcError('AuthFailed');
+    // The user at the auth revision of this apply (a JWT carries it; etcd's assign(..., as.Revision())).
+    // `grant` is not part of the wire response: the proposer signs a JWT for it (services/auth.ts).
+    const grant = { username: a.name, revision: store.revision };
+    return { header, token: tokens.assign(a.simpleToken, index, grant), grant };
   }
   if (req.authUserAdd) {
     store.userAdd(req.authUserAdd, w);

@@ -3,13 +3,15 @@
 import type { Logger } from 'pino';
 import { RpcError } from '../errors.js';
 import { RootUser, type AuthInfo, type AuthStore } from './store.js';
-import { type SimpleTokens, tokenOf } from './tokens.js';
 import { certNameOf } from './cert_identity.js';
+import { tokenOf } from './tokens.js';
+import type { TokenProvider } from './token_provider.js';
 
 type MetadataLike = { get(key: string): unknown[] } | undefined;
 
 export interface IdentitiesOptions {
-  tokens: SimpleTokens;
+  /** The --auth-token provider (simple, jwt or none). */
+  tokens: TokenProvider;
   /** The member's current auth store (replaced with the rest of the state). */
   auth: () => AuthStore;
   /** The member's applied index. */
@@ -23,18 +25,21 @@ export class Identities {
   constructor(private readonly o: IdentitiesOptions) {}
 
   /**
-   * The requester of a call: the user of the simple token in metadata `token` (or
-   * `authorization`), at the current auth revision; undefined without one. An unknown or
-   * expired token is refused with InvalidAuthToken (also with auth disabled, as etcd).
-   * Without a token, with --client-cert-auth: the common name of the call's verified client
-   * certificate (cert_identity.ts), as etcd's AuthInfoFromCtx — a token, even a bad one, wins.
+   * The requester of a call: the user the token in metadata `token` (or `authorization`)
+   * names. A simple token resolves at the current auth revision, a JWT at the revision it was
+   * issued at (so it stops at the next auth change: AuthOldRevision). An unknown, forged or
+   * expired token is refused with InvalidAuthToken (also with auth disabled, as etcd). A JWT
+   * must have been through `prepare` (the call gate) first. Without a token, with
+   * --client-cert-auth: the common name of the call's verified client certificate
+   * (cert_identity.ts), as etcd's AuthInfoFromCtx — a token, even a bad one, wins. Undefined
+   * without either.
    */
   authInfo(metadata: MetadataLike): AuthInfo | undefined {
     const t = tokenOf(metadata);
     if (t === undefined) return this.certAuthInfo(metadata);
-    const user = this.o.tokens.user(t);
-    if (user === undefined) throw new RpcError('InvalidAuthToken');
-    return { username: user, revision: this.o.auth().revision };
+    const ai = this.o.tokens.info(t, this.o.auth().revision);
+    if (ai === undefined) throw new RpcError('InvalidAuthToken');
+    return ai;
   }
 
   /** etcd's AuthInfoFromTLS: a CN ('' included) is the user; a gRPC gateway's call is nobody. */
@@ -51,9 +56,13 @@ export class Identities {
   /** Whether the call's simple token names a log index this member has not applied yet. */
   tokenAhead(metadata: MetadataLike): boolean {
     const t = tokenOf(metadata);
-    if (t === undefined || this.o.tokens.user(t) !== undefined) return false;
-    const m = /\.(\d{1,20})$/.exec(t);
-    return m !== null && BigInt(m[1]) > this.o.appliedIndex();
+    return t !== undefined && this.o.tokens.ahead(t, this.o.appliedIndex());
+  }
+
+  /** The slow part of resolving the call's token (a JWT's signature), or undefined if none. Never rejects. */
+  prepare(metadata: MetadataLike): Promise<void> | undefined {
+    const t = tokenOf(metadata);
+    return t === undefined ? undefined : this.o.tokens.prepare(t);
   }
 
   /**

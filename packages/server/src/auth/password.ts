@@ -28,16 +28,37 @@ export async function hashPassword(password: string, cost: number): Promise<stri
   return bcrypt.hash(password, cost);
 }
 
-/** A hash of nothing anyone knows, compared against when there is no user: constant cost. */
-let decoy: Promise<string> | undefined;
+/**
+ * The hash compared against when there is no usable one (unknown user, no-password user): a
+ * fixed bcrypt hash whose cost field is set to the configured cost, so the comparison runs the
+ * full key schedule at that cost, exactly as a real user's would, and matches nothing (its
+ * digest was made up, not computed from any password). Fixed: no first-call hashing that would make
+ * the first failure slower than the others.
+ */
+export function decoyHash(cost: number): string {
+  return `$2b$${String(cost).padStart(2, '0')}$Jm0t2oVpWqk0RkqCwD1yVuQ5n9VbC0e6yQ7rXhL3t8oZf4cY2mB1u`;
+}
 
-/** Whether `password` matches `hash`; with no hash, compares against a decoy and says no. */
-export async function comparePassword(password: string, hash: Buffer | undefined, cost: number): Promise<boolean> {
-  if (Buffer.byteLength(password) > MaxPasswordBytes) return false;
-  if (!hash || hash.length === 0) {
-    decoy ??= bcrypt.hash(`decoy-${Math.random()}`, cost);
-    await bcrypt.compare(password, await decoy);
+/** What comparePassword runs (bcrypt; a test may watch it). */
+export interface Comparer {
+  compare(password: string, hash: string): Promise<boolean>;
+}
+
+/**
+ * Whether `password` matches `hash`. With no hash, or a password bcrypt cannot take, one
+ * comparison still runs (against the decoy) and the answer is no: a failed Authenticate costs
+ * what a successful one does.
+ */
+export async function comparePassword(
+  password: string,
+  hash: Buffer | undefined,
+  cost: number,
+  hasher: Comparer = bcrypt,
+): Promise<boolean> {
+  const usable = hash !== undefined && hash.length > 0 && Buffer.byteLength(password) <= MaxPasswordBytes;
+  if (!usable) {
+    await hasher.compare(password.slice(0, MaxPasswordBytes), decoyHash(cost));
     return false;
   }
-  return bcrypt.compare(password, hash.toString());
+  return hasher.compare(password, hash.toString());
 }

@@ -6,6 +6,9 @@
 // Invariants: tokens live in memory only (not replicated state: a restarted member forgets them,
 // as etcd's do); a deleted user's tokens and every token after AuthDisable are gone at once.
 import type { Clock, Random } from '../world/clock.js';
+import { RpcError } from '../errors.js';
+import type { AuthInfo } from './store.js';
+import type { TokenGrant, TokenProvider } from './token_provider.js';
 
 const Letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ';
 export const SimpleTokenPrefixLength = 16;
@@ -16,7 +19,9 @@ interface Entry {
   expiresAt: number;
 }
 
-export class SimpleTokens {
+export class SimpleTokens implements TokenProvider {
+  readonly type = 'simple';
+  readonly verifyOnly = false;
   private readonly tokens = new Map<string, Entry>();
   private nextSweep = 0;
 
@@ -34,13 +39,37 @@ export class SimpleTokens {
     return s;
   }
 
-  /** Applied Authenticate: `<prefix>.<index>` now names `user`. */
-  assign(prefix: string, index: bigint, user: string): string {
+  /** Applied Authenticate: `<prefix>.<index>` now names the grant's user. */
+  assign(prefix: string, index: bigint, grant: TokenGrant): string {
+    // An entry proposed without a prefix (by a member with another provider) names no token.
+    if (prefix === '') throw new RpcError('AuthFailed');
     const token = `${prefix}.${index}`;
     const now = this.clock.now();
     this.sweep(now);
-    this.tokens.set(token, { user, expiresAt: now + this.ttlMs });
+    this.tokens.set(token, { user: grant.username, expiresAt: now + this.ttlMs });
     return token;
+  }
+
+  /** Never needed: assign made the token. */
+  async issue(): Promise<string> {
+    throw new RpcError('AuthFailed');
+  }
+
+  prepare(): undefined {
+    return undefined;
+  }
+
+  /** The user of a live token, at the store's current auth revision (renewing it). */
+  info(token: string, revision: bigint): AuthInfo | undefined {
+    const user = this.user(token);
+    return user === undefined ? undefined : { username: user, revision };
+  }
+
+  /** A token of an Authenticate this member has not applied yet (etcd's isValidSimpleToken waits for it). */
+  ahead(token: string, applied: bigint): boolean {
+    if (this.user(token) !== undefined) return false;
+    const m = /\.(\d{1,20})$/.exec(token);
+    return m !== null && BigInt(m[1]) > applied;
   }
 
   /** The user a live token names (renewing it), or undefined. */
@@ -79,6 +108,33 @@ export class SimpleTokens {
     this.nextSweep = now + 1000;
     for (const [t, e] of this.tokens) if (now >= e.expiresAt) this.tokens.delete(t);
   }
+}
+
+/** `--auth-token=` (empty): etcd's nop provider. No token names anyone; an applied Authenticate fails. */
+export class NoTokens implements TokenProvider {
+  readonly type = 'none';
+  readonly verifyOnly = false;
+  genPrefix(): string {
+    return '';
+  }
+  assign(): string {
+    throw new RpcError('AuthFailed');
+  }
+  async issue(): Promise<string> {
+    throw new RpcError('AuthFailed');
+  }
+  prepare(): undefined {
+    return undefined;
+  }
+  info(): undefined {
+    return undefined;
+  }
+  ahead(): boolean {
+    return false;
+  }
+  invalidateUser(): void {}
+  retain(): void {}
+  clear(): void {}
 }
 
 /** The token of a call: metadata `token`, or `authorization` (etcd's gRPC gateway name). */

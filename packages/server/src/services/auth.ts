@@ -3,9 +3,17 @@
 // (linearizable). Passwords are hashed here, before proposing, and compared here, outside the
 // raft loop (bcrypt on libuv's thread pool): the log, the backend and the logs only ever see
 // hashes.
+//
+// Brute force: a failed Authenticate costs one bcrypt comparison at the configured cost whether
+// the user exists or not (auth/password.ts), and failures are rate limited per member (a token
+// bucket: auth/rate_limit.ts); beyond it the call is refused with `etcdserver: too many
+// requests` (RESOURCE_EXHAUSTED) before any hashing — etcd 3.4 has no such limit.
 import { etcdserverpb } from '@kv/api';
 import type { ServerUnaryCall } from '@grpc/grpc-js';
 import { comparePassword, hashPassword } from '../auth/password.js';
+import { AuthenticateBurst, AuthenticatePerSecond, TokenBucket } from '../auth/rate_limit.js';
+import type { TokenGrant } from '../auth/token_provider.js';
+import { VerifyOnlyError } from '../auth/jwt.js';
 import { checkName, checkPermission } from '../auth/validate.js';
 import { RpcError } from '../errors.js';
 import type { Member } from '../member.js';
@@ -21,6 +29,7 @@ export function effectiveBcryptCost(cost: number): number {
 export function authService(m: Member): etcdserverpb.AuthServer {
   const cost = effectiveBcryptCost(m.config.bcryptCost);
   if (cost !== m.config.bcryptCost) m.logger.warn({ given: m.config.bcryptCost, used: cost }, 'invalid --bcrypt-cost; using the default');
+  const limiter = new TokenBucket(m.clock, AuthenticateBurst, AuthenticatePerSecond);
   const who = (call: Call) => () => m.identity.authInfo(call.metadata);
   const propose = async <T>(call: Call, req: Partial<etcdserverpb.InternalRaftRequest>): Promise<T> =>
     (await m.proposeFull(req, who(call))).resp as T;
@@ -36,6 +45,12 @@ export function authService(m: Member): etcdserverpb.AuthServer {
         if (!m.auth.enabled) throw new RpcError('AuthNotEnabled');
         const checkedAt = m.auth.revision;
         const user = m.auth.getUser(req.name);
+        // Taken before the comparison, given back on success: only failures count, and a burst
+        // of concurrent guesses cannot all start before the first fails.
+        if (!limiter.take()) {
+          m.logger.warn({ user: req.name }, 'too many failed authentications; refusing');
+          throw new RpcError('TooManyRequests');
+        }
         // Unknown users and no-password users cost one comparison too (against a decoy).
         const usable = user !== undefined && !user.options?.noPassword;
         const ok = await comparePassword(req.password, usable ? user.password : undefined, cost);
@@ -43,14 +58,20 @@ export function authService(m: Member): etcdserverpb.AuthServer {
           m.logger.warn({ user: req.name }, 'invalid authentication was requested');
           throw new RpcError('AuthFailed');
         }
-        // The token prefix is drawn here; the applied entry names the user on every member.
+        limiter.refund();
+        // etcd applies the entry and fails there (ErrVerifyOnly); nothing would differ but the log entry.
+        if (m.tokens.verifyOnly) throw new VerifyOnlyError();
+        // The token prefix (simple) is drawn here; the applied entry names the user on every member.
         const resp = (
           await m.proposeFull({
             authenticate: { name: req.name, password: '', simpleToken: m.tokens.genPrefix() },
           })
-        ).resp as etcdserverpb.AuthenticateResponse;
+        ).resp as etcdserverpb.AuthenticateResponse & { grant?: TokenGrant };
         // The password may have changed between the check and the apply: check again (etcd).
-        if (m.auth.revision === checkedAt || attempt >= 3) return resp;
+        if (m.auth.revision !== checkedAt && attempt < 3) continue;
+        // A JWT is signed here, for the user at the auth revision of the apply.
+        const token = resp.token !== '' ? resp.token : await m.tokens.issue(resp.grant!);
+        return { header: resp.header, token };
       }
     }),
     userAdd: unary(async (req: etcdserverpb.AuthUserAddRequest, call) => {

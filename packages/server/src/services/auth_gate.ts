@@ -48,11 +48,13 @@ export function rootOnly<T extends object>(impl: T, m: Member): T {
 }
 
 /**
- * A simple token is `<prefix>.<index>`: assigned when the Authenticate entry at `index` applies,
- * on every member. A client that authenticated through one member and calls another may get
- * there first; like etcd (isValidSimpleToken waits for the index), the call then waits for this
- * member to catch up (a read barrier) before its token is looked up. Any other token is looked
- * up at once.
+ * Resolving a call's token may have to wait, before the handler asks who the call is:
+ * - A simple token is `<prefix>.<index>`: assigned when the Authenticate entry at `index`
+ *   applies, on every member. A client that authenticated through one member and calls another
+ *   may get there first; like etcd (isValidSimpleToken waits for the index), the call then waits
+ *   for this member to catch up (a read barrier) before its token is looked up.
+ * - A JWT's signature is checked asynchronously (jose) and remembered (auth/jwt.ts).
+ * Any other call goes straight on.
  */
 export function tokenCatchUp<T extends object>(impl: T, m: Member): T {
   const out: Record<string, unknown> = { ...(impl as Record<string, unknown>) };
@@ -60,8 +62,9 @@ export function tokenCatchUp<T extends object>(impl: T, m: Member): T {
     if (typeof handler !== 'function') continue;
     const h = handler as (...a: unknown[]) => unknown;
     out[name] = (call: AnyCall, callback?: (e: unknown) => void) => {
-      if (!m.identity.tokenAhead(call.metadata)) return h.call(impl, call, callback);
-      m.consensus.readBarrier().then(
+      const wait = m.identity.tokenAhead(call.metadata) ? m.consensus.readBarrier() : m.identity.prepare(call.metadata);
+      if (!wait) return h.call(impl, call, callback);
+      wait.then(
         () => h.call(impl, call, callback),
         (err: unknown) => (callback ? callback(toServiceError(err)) : endStream(call, toServiceError(err))),
       );
