@@ -180,7 +180,7 @@ describe('kvd flags', () => {
     ]);
   });
 
-  it('refuses what it cannot do: discovery, proxy mode, and auth/TLS/metrics until their issues', () => {
+  it('refuses what it cannot do: discovery, proxy mode, and auth/TLS until their issues', () => {
     expect(() => run(['--discovery', 'https://discovery.example/abc'])).toThrow(
       /--discovery=.* is not supported: kvd cannot bootstrap through a discovery service/,
     );
@@ -194,10 +194,11 @@ describe('kvd flags', () => {
     expect(() => run(['--cipher-suites', 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256'])).toThrow(/issue 12/);
     expect(() => run(['--peer-cert-allowed-cn', 'etcd'])).toThrow(/issue 12/);
     expect(() => run(['--client-crl-file', '/x.crl'])).toThrow(/issue 12/);
-    expect(() => run(['--listen-metrics-urls', 'http://127.0.0.1:2381'])).toThrow(
-      /--listen-metrics-urls=http:\/\/127.0.0.1:2381 is not yet supported \(issue 13\)/,
-    );
-    expect(() => run(['--metrics', 'extensive'])).toThrow(/issue 13/);
+    // implemented with the metrics (issue 13)
+    expect(run(['--listen-metrics-urls', 'http://127.0.0.1:2381']).listenMetricsUrls).toEqual(['http://127.0.0.1:2381']);
+    expect(run(['--metrics', 'extensive']).metrics).toBe('extensive');
+    expect(() => run(['--metrics', 'verbose'])).toThrow(/invalid value "verbose" for --metrics: valid values are "basic", "extensive"/);
+    expect(() => run(['--listen-metrics-urls', 'unix://x:1'])).toThrow(/--listen-metrics-urls unix:\/\/x:1: the scheme must be http or https/);
     // Their defaults are fine.
     expect(() =>
       run(['--auth-token', 'simple', '--bcrypt-cost', '10', '--metrics', 'basic', '--proxy', 'off', '--discovery=']),
