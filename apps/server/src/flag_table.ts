@@ -440,7 +440,8 @@ const security: FlagDef[] = [
     def: '*',
     help: 'Acceptable hostnames from HTTP client requests, if server is not secure (empty or * means allow all).',
     use: {
-      noEffect: "kvd's client port serves only gRPC, the health endpoints, /metrics and /version and does not check the Host header (as etcd's '*')",
+      noEffect:
+        "kvd's client port serves only gRPC, the health endpoints, /metrics and /version and does not check the Host header (as etcd's '*')",
     },
   },
 ];

@@ -198,7 +198,9 @@ describe('kvd flags', () => {
     expect(run(['--listen-metrics-urls', 'http://127.0.0.1:2381']).listenMetricsUrls).toEqual(['http://127.0.0.1:2381']);
     expect(run(['--metrics', 'extensive']).metrics).toBe('extensive');
     expect(() => run(['--metrics', 'verbose'])).toThrow(/invalid value "verbose" for --metrics: valid values are "basic", "extensive"/);
-    expect(() => run(['--listen-metrics-urls', 'unix://x:1'])).toThrow(/--listen-metrics-urls unix:\/\/x:1: the scheme must be http or https/);
+    expect(() => run(['--listen-metrics-urls', 'unix://x:1'])).toThrow(
+      /--listen-metrics-urls unix:\/\/x:1: the scheme must be http or https/,
+    );
     // Their defaults are fine.
     expect(() =>
       run(['--auth-token', 'simple', '--bcrypt-cost', '10', '--metrics', 'basic', '--proxy', 'off', '--discovery=']),

@@ -12,7 +12,6 @@ import type { GrpcMetrics } from './grpc_metrics.js';
 import type { Recorders } from './recorders.js';
 import type { PeerTraffic } from '../transport/types.js';
 
-
 /** What the collectors read, the member behind the least they need. */
 export interface MetricsSource {
   memberId: bigint;
@@ -104,11 +103,8 @@ export class MemberMetrics {
     gauge('etcd_server_proposals_pending', 'The current number of pending proposals to commit.', () => src.pendingProposals());
     counter('etcd_server_proposals_failed_total', 'The total number of failed proposals seen.', () => src.raft().proposalsFailed);
     gauge('etcd_server_quota_backend_bytes', 'Current backend storage quota size in bytes.', () => src.quotaBytes());
-    info(
-      'etcd_server_id',
-      "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.",
-      'server_id',
-      () => src.memberId.toString(16),
+    info('etcd_server_id', "Server or member ID in hexadecimal format. 1 for 'server_id' label with current ID.", 'server_id', () =>
+      src.memberId.toString(16),
     );
     info(
       'etcd_server_version',
@@ -141,9 +137,13 @@ export class MemberMetrics {
     const dbHelp = 'Total size of the underlying database physically allocated in bytes.';
     gauge('etcd_mvcc_db_total_size_in_bytes', dbHelp, () => src.dbSize());
     gauge('etcd_debugging_mvcc_db_total_size_in_bytes', dbHelp, () => src.dbSize());
-    gaugeAsync('etcd_mvcc_db_total_size_in_use_in_bytes', 'Total size of the underlying database logically in use in bytes.', async function () {
-      this.set(await src.dbSizeInUse());
-    });
+    gaugeAsync(
+      'etcd_mvcc_db_total_size_in_use_in_bytes',
+      'Total size of the underlying database logically in use in bytes.',
+      async function () {
+        this.set(await src.dbSizeInUse());
+      },
+    );
 
     // wal/metrics.go (a gauge in etcd 3.4)
     gauge('etcd_disk_wal_write_bytes_total', 'Total number of bytes written in WAL.', () => src.walWriteBytes());

@@ -92,7 +92,13 @@ export class GrpcMetrics {
     const c = this.counters;
     for (const [name, m] of Object.entries(def)) {
       const [, service = '', method = ''] = m.path.split('/');
-      const type: GrpcType = m.requestStream ? (m.responseStream ? 'bidi_stream' : 'client_stream') : m.responseStream ? 'server_stream' : 'unary';
+      const type: GrpcType = m.requestStream
+        ? m.responseStream
+          ? 'bidi_stream'
+          : 'client_stream'
+        : m.responseStream
+          ? 'server_stream'
+          : 'unary';
       const labels = { grpc_type: type, grpc_service: service, grpc_method: method };
       const st: MethodStats = {
         labels,

@@ -138,7 +138,9 @@ describe('GET /metrics on one member (--metrics extensive, --listen-metrics-urls
     expect(value(s, 'etcd_server_is_leader')).toBe(1);
     // Every method is listed from the start, at 0, with every code (go-grpc-prometheus pre-registers them).
     expect(value(s, 'grpc_server_handled_total', { ...putOk, grpc_code: 'Unavailable' })).toBe(0);
-    expect(value(s, 'grpc_server_started_total', { grpc_type: 'bidi_stream', grpc_service: 'etcdserverpb.Watch', grpc_method: 'Watch' })).toBe(0);
+    expect(
+      value(s, 'grpc_server_started_total', { grpc_type: 'bidi_stream', grpc_service: 'etcdserverpb.Watch', grpc_method: 'Watch' }),
+    ).toBe(0);
   });
 
   it('counts a put: mvcc puts, the gRPC method by code, messages, client bytes, the handling histogram, keys', async () => {
@@ -146,9 +148,12 @@ describe('GET /metrics on one member (--metrics extensive, --listen-metrics-urls
     const before = await scrape(port);
     await call(h.kv, 'put', etcdserverpb.PutRequest.fromPartial({ key: Buffer.from('m/a'), value: Buffer.from('1') }));
     await call(h.kv, 'range', etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from('m/a') }));
-    await expect(call(h.kv, 'range', etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from('') }))).rejects.toThrow(/key is not provided/);
+    await expect(call(h.kv, 'range', etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from('') }))).rejects.toThrow(
+      /key is not provided/,
+    );
     const after = await scrape(port);
-    const delta = (name: string, labels: Record<string, string> = {}) => (value(after, name, labels) ?? NaN) - (value(before, name, labels) ?? 0);
+    const delta = (name: string, labels: Record<string, string> = {}) =>
+      (value(after, name, labels) ?? NaN) - (value(before, name, labels) ?? 0);
     expect(delta('etcd_mvcc_put_total')).toBe(1);
     expect(delta('etcd_debugging_mvcc_put_total')).toBe(1);
     expect(delta('etcd_mvcc_range_total')).toBe(1);
@@ -156,7 +161,9 @@ describe('GET /metrics on one member (--metrics extensive, --listen-metrics-urls
     expect(delta('grpc_server_started_total', { grpc_type: 'unary', grpc_service: 'etcdserverpb.KV', grpc_method: 'Put' })).toBe(1);
     expect(delta('grpc_server_msg_sent_total', { grpc_type: 'unary', grpc_service: 'etcdserverpb.KV', grpc_method: 'Put' })).toBe(1);
     expect(delta('grpc_server_handled_total', { ...putOk, grpc_method: 'Range', grpc_code: 'InvalidArgument' })).toBe(1);
-    expect(delta('grpc_server_handling_seconds_count', { grpc_type: 'unary', grpc_service: 'etcdserverpb.KV', grpc_method: 'Put' })).toBe(1);
+    expect(delta('grpc_server_handling_seconds_count', { grpc_type: 'unary', grpc_service: 'etcdserverpb.KV', grpc_method: 'Put' })).toBe(
+      1,
+    );
     expect(delta('etcd_network_client_grpc_received_bytes_total')).toBeGreaterThan(0);
     expect(delta('etcd_network_client_grpc_sent_bytes_total')).toBeGreaterThan(0);
     expect(delta('etcd_server_proposals_applied_total')).toBeGreaterThanOrEqual(1);
@@ -178,7 +185,9 @@ describe('GET /metrics on one member (--metrics extensive, --listen-metrics-urls
       return (value(x, 'etcd_debugging_mvcc_watcher_total') ?? 0) >= 1 ? x : undefined;
     });
     expect(value(s, 'etcd_debugging_mvcc_watch_stream_total')).toBeGreaterThanOrEqual(1);
-    expect(value(s, 'grpc_server_msg_received_total', { grpc_type: 'bidi_stream', grpc_service: 'etcdserverpb.Watch', grpc_method: 'Watch' })).toBe(1);
+    expect(
+      value(s, 'grpc_server_msg_received_total', { grpc_type: 'bidi_stream', grpc_service: 'etcdserverpb.Watch', grpc_method: 'Watch' }),
+    ).toBe(1);
     stream.cancel();
   });
 
@@ -235,7 +244,9 @@ describe('a 3-member cluster', () => {
 
   it('the leader reports is_leader 1, the others 0, all has_leader 1; peer bytes grow', async () => {
     await until('a leader known everywhere', async () =>
-      servers.every((s) => s.member.consensus.leader() !== 0n && s.member.consensus.leader() === servers[0]!.member.consensus.leader()) ? true : undefined,
+      servers.every((s) => s.member.consensus.leader() !== 0n && s.member.consensus.leader() === servers[0]!.member.consensus.leader())
+        ? true
+        : undefined,
     );
     const leaderId = servers[0]!.member.consensus.leader();
     const scrapes = await Promise.all(servers.map((s) => scrape(s.clientPorts[0]!)));
