@@ -42,6 +42,19 @@ export interface MetricsSource {
 
 export type MetricsLevel = 'basic' | 'extensive';
 
+let processMetrics: Registry | undefined;
+/**
+ * prom-client's process_* and nodejs_* collectors, once per process: they watch the event loop
+ * and GC for good, so several members in one process (tests, embedding) share one set.
+ */
+function processRegistry(): Registry {
+  if (!processMetrics) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}
+
 type Collect<T> = (this: T) => void | Promise<void>;
 
 export class MemberMetrics {
@@ -166,11 +179,11 @@ export class MemberMetrics {
 
     for (const m of recorders.all()) r.registerMetric(m);
     grpc.register(r);
-    collectDefaultMetrics({ register: r });
   }
 
-  /** The exposition text and its content type. */
+  /** The exposition text (the member's metrics, then the process's) and its content type. */
   async scrape(): Promise<{ contentType: string; body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const [member, proc] = await Promise.all([this.registry.metrics(), processRegistry().metrics()]);
+    return { contentType: this.registry.contentType, body: `${member}\n${proc}` };
   }
 }
