@@ -441,7 +441,8 @@ const security: FlagDef[] = [
     def: '*',
     help: 'Acceptable hostnames from HTTP client requests, if server is not secure (empty or * means allow all).',
     use: {
-      noEffect: "kvd's client port serves only gRPC, the health endpoints and /version and does not check the Host header (as etcd's '*')",
+      noEffect:
+        "kvd's client port serves only gRPC, the health endpoints, /metrics and /version and does not check the Host header (as etcd's '*')",
     },
   },
 ];
@@ -484,14 +485,14 @@ const monitoring: FlagDef[] = [
     kind: 'string',
     def: 'basic',
     help: "Set level of detail for exported metrics, specify 'extensive' to include histogram metrics.",
-    use: { notYet: 13 },
+    use: { apply: (c, v) => (c.metrics = str(v) as 'basic' | 'extensive') },
   },
   {
     name: 'listen-metrics-urls',
     kind: { urls: {} },
     def: '',
     help: 'List of URLs to listen on for the metrics and health endpoints.',
-    use: { notYet: 13 },
+    use: { apply: (c, v) => (c.listenMetricsUrls = list(v)) },
   },
 ];
 

@@ -180,7 +180,7 @@ describe('kvd flags', () => {
     ]);
   });
 
-  it('refuses what it cannot do: discovery, proxy mode, and auth/TLS/metrics until their issues', () => {
+  it('refuses what it cannot do: discovery, proxy mode, and auth/TLS until their issues', () => {
     expect(() => run(['--discovery', 'https://discovery.example/abc'])).toThrow(
       /--discovery=.* is not supported: kvd cannot bootstrap through a discovery service/,
     );
@@ -217,10 +217,13 @@ describe('kvd flags', () => {
     expect(() => run(['--tls-min-version', 'TLS1.3', '--cipher-suites', 'TLS_RSA_WITH_AES_128_GCM_SHA256'])).toThrow(
       'cipher suites cannot be configured when only TLS1.3 is enabled',
     );
-    expect(() => run(['--listen-metrics-urls', 'http://127.0.0.1:2381'])).toThrow(
-      /--listen-metrics-urls=http:\/\/127.0.0.1:2381 is not yet supported \(issue 13\)/,
+    // implemented with the metrics (issue 13)
+    expect(run(['--listen-metrics-urls', 'http://127.0.0.1:2381']).listenMetricsUrls).toEqual(['http://127.0.0.1:2381']);
+    expect(run(['--metrics', 'extensive']).metrics).toBe('extensive');
+    expect(() => run(['--metrics', 'verbose'])).toThrow(/invalid value "verbose" for --metrics: valid values are "basic", "extensive"/);
+    expect(() => run(['--listen-metrics-urls', 'unix://x:1'])).toThrow(
+      /--listen-metrics-urls unix:\/\/x:1: the scheme must be http or https/,
     );
-    expect(() => run(['--metrics', 'extensive'])).toThrow(/issue 13/);
     // Their defaults are fine.
     expect(() =>
       run(['--auth-token', 'simple', '--bcrypt-cost', '10', '--metrics', 'basic', '--proxy', 'off', '--discovery=']),

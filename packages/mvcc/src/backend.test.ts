@@ -84,6 +84,24 @@ describe('Backend', () => {
     expect(await all(be.entries('key', { gte: b('c'), lt: b('a') }))).toEqual([]);
   });
 
+  it('reports each batch written to its commit observer, in seconds; an empty batch writes nothing', async () => {
+    const be = await fresh();
+    const seen: number[] = [];
+    be.observeCommits((s) => seen.push(s));
+    const tx = be.newBatch();
+    tx.put('key', b('a'), b('1'));
+    await be.commit(tx, { sync: true });
+    await be.commit(be.newBatch(), { sync: false });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toBeGreaterThanOrEqual(0);
+    expect(seen[0]).toBeLessThan(60); // seconds, not milliseconds
+    be.observeCommits(undefined);
+    const t2 = be.newBatch();
+    t2.put('key', b('b'), b('2'));
+    await be.commit(t2, { sync: false });
+    expect(seen).toHaveLength(1);
+  });
+
   it('commits batches atomically, in call order; deletes apply', async () => {
     const be = await fresh();
     const t1 = be.newBatch();

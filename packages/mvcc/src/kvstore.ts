@@ -258,6 +258,11 @@ export class KVStore implements ReadView {
   // ---- read side -----------------------------------------------------------
 
   /** Newest published revision (1 on an empty store, like etcd). */
+  /** Keys in the in-memory index (a deleted key counts until compaction drops it): etcd_debugging_mvcc_keys_total. */
+  keyCount(): number {
+    return this.index.size;
+  }
+
   currentRev(): bigint {
     return this.pubRev;
   }

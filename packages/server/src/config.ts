@@ -104,6 +104,10 @@ export interface ServerConfig {
   peerAutoTls: boolean;
   /** Key entries deleted per compaction batch (etcd's --experimental-compaction-batch-limit, 1000). */
   compactionBatchLimit: number;
+  /** --metrics: 'extensive' adds the grpc_server_handling_seconds histograms. */
+  metrics: 'basic' | 'extensive';
+  /** --listen-metrics-urls: extra plain HTTP(S) listeners for /metrics and the health endpoints. */
+  listenMetricsUrls: string[];
 }
 
 export const DefaultQuotaBytes = 2 * 1024 * 1024 * 1024;
@@ -162,6 +166,8 @@ export function defaultConfig(): ServerConfig {
     clientAutoTls: false,
     peerAutoTls: false,
     compactionBatchLimit: 1000,
+    metrics: 'basic',
+    listenMetricsUrls: [],
   };
 }
 
@@ -228,6 +234,7 @@ export function resolveConfig(partial: Partial<ServerConfig>): ServerConfig {
     ['--advertise-client-urls', c.advertiseClientUrls],
     ['--listen-peer-urls', c.listenPeerUrls],
     ['--initial-advertise-peer-urls', c.initialAdvertisePeerUrls],
+    ['--listen-metrics-urls', c.listenMetricsUrls],
   ] as const) {
     for (const u of urls) parseUrl(u, flag);
   }
@@ -247,6 +254,13 @@ export function resolveConfig(partial: Partial<ServerConfig>): ServerConfig {
     throw new ConfigError(`unknown auto-compaction-mode ${JSON.stringify(c.autoCompactionMode)}`);
   }
   parseRetention(c.autoCompactionMode, c.autoCompactionRetention);
+  if (c.metrics !== 'basic' && c.metrics !== 'extensive') {
+    // etcd takes any other value silently as basic; kvd says so instead of guessing.
+    throw new ConfigError(`invalid value "${String(c.metrics)}" for --metrics: valid values are "basic", "extensive"`);
+  }
+  for (const u of c.listenMetricsUrls) {
+    if (!/^https?:$/.test(new URL(u).protocol)) throw new ConfigError(`--listen-metrics-urls ${u}: the scheme must be http or https`);
+  }
   if (c.maxRequestBytes <= 0) throw new ConfigError('--max-request-bytes must be > 0');
   if (c.maxTxnOps <= 0) throw new ConfigError('--max-txn-ops must be > 0');
   if (c.quotaBackendBytes < 0) throw new ConfigError('--quota-backend-bytes must not be negative');

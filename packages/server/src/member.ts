@@ -15,6 +15,7 @@
 import { etcdserverpb, raftpb } from '@kv/api';
 import type { Backend, KVStore, WatchableStore, WatchStream } from '@kv/mvcc';
 import type { Logger } from 'pino';
+import type { WalStats } from '@kv/wal';
 import { AlarmStore } from './apply/alarms.js';
 import { Applier, type ApplyResult, type Response } from './apply/applier.js';
 import { applyGroup, type GroupEntry } from './apply/apply_group.js';
@@ -35,6 +36,8 @@ import { RpcError } from './errors.js';
 import { computeMemberId } from './ids.js';
 import { IdGenerator } from './idgen.js';
 import { LeaseExpiry } from './lease/expiry.js';
+import { MemberCounters } from './metrics/counters.js';
+import { Recorders } from './metrics/recorders.js';
 import type { Lessor } from './lease/lessor.js';
 import { promoteMember } from './services/cluster.js';
 import type { Clock, Random, Timer } from './world/clock.js';
@@ -64,6 +67,8 @@ export interface MemberOptions {
   kvVersion?: string;
   /** Test hook: where consensus takes its ReadIndex contexts from (default ReadContexts). */
   readContexts?: (memberId: bigint) => ReadContextSource;
+  /** The disk and peer histograms (default: the member's own; kvd shares them with its network). */
+  recorders?: Recorders;
 }
 
 export class Member implements StateMachine {
@@ -79,6 +84,12 @@ export class Member implements StateMachine {
   private readonly lock: DiskLock;
   private readonly onFatal: (err: unknown) => void;
   private readonly watchStreams = new Set<WatchStream>();
+  /** Metric counters bumped on the hot path, read at scrape time (metrics/). Outlive state swaps. */
+  readonly counters = new MemberCounters();
+  /** Histograms of WAL fsyncs, backend commits and snapshots, peer round trips (metrics/). */
+  readonly recorders: Recorders;
+  /** The WAL's counters (records, bytes, syncs). */
+  readonly walStats: () => WalStats;
   private readonly timers: Timer[] = [];
   /** The peers the network was last given (syncPeers): the other members. */
   private peerIds: bigint[] = [];
@@ -133,6 +144,9 @@ export class Member implements StateMachine {
     if (config.authToken.type === 'jwt' && config.authToken.unknownOptions.length > 0) {
       logger.warn({ keys: config.authToken.unknownOptions }, 'unknown JWT options');
     }
+    this.recorders = o.recorders ?? new Recorders();
+    b.wal.observeFsync(this.recorders.observeWalFsync);
+    this.walStats = () => b.wal.stats();
     this.identity = new Identities({ tokens: this.tokens, auth: () => this.auth, appliedIndex: () => this.appliedIndex(), logger });
     this.setState(b.state);
     this.ids = new IdGenerator(this.memberId, this.clock.wallNow());
@@ -203,6 +217,7 @@ export class Member implements StateMachine {
   }
 
   private setState(p: StateParts): void {
+    p.backend.observeCommits(this.recorders.observeBackendCommit);
     this.backend = p.backend;
     this.store = p.store;
     this.watchable = p.watchable;
@@ -219,6 +234,7 @@ export class Member implements StateMachine {
       tokens: this.tokens,
       membership: p.membership,
       header: (rev) => this.header(rev),
+      metrics: { counters: this.counters, now: () => this.clock.now() },
     });
   }
 
@@ -587,6 +603,11 @@ export class Member implements StateMachine {
   /** Time-to-live, answered by the primary lessor; `token` (the caller's) goes along when forwarded. */
   leaseTimeToLive(req: etcdserverpb.LeaseTimeToLiveRequest, token?: string): Promise<etcdserverpb.LeaseTimeToLiveResponse> {
     return this.leases.timeToLive(req, token);
+  }
+
+  /** Watch streams open on this member (etcd_debugging_mvcc_watch_stream_total). */
+  get watchStreamCount(): number {
+    return this.watchStreams.size;
   }
 
   trackWatchStream(ws: WatchStream): void {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Logger } from 'pino';
-import type { ServerConfig, TlsFiles } from './config.js';
+import { effectiveQuota, type ServerConfig, type TlsFiles } from './config.js';
 import { layout, restrictModes } from './data_dir.js';
 import { membersResponse, peerClusterFetcher } from './cluster/join.js';
 import { hashKvResponse, initialCorruptCheck, parseHashKvRequest, peerHash } from './cluster/corrupt_check.js';
@@ -19,6 +19,7 @@ import { certHosts, selfCert } from './transport/self_cert.js';
 import { ClientListener } from './listener.js';
 import { TlsPolicy } from './tls_policy.js';
 import { Member } from './member.js';
+import { answerMetrics, GrpcMetrics, MemberMetrics, MetricsListener, Recorders, type MetricsSource } from './metrics/index.js';
 import { authService } from './services/auth.js';
 import { rootOnly, tokenCatchUp } from './services/auth_gate.js';
 import { guardCalls } from './services/call_guard.js';
@@ -102,6 +103,13 @@ export async function withAutoTls(config: ServerConfig, logger: Logger): Promise
 export class KvServer {
   private readonly listeners: ClientListener[] = [];
   private readonly peerListeners: ClientListener[] = [];
+  private readonly metricsListeners: MetricsListener[] = [];
+  /** gRPC counters of every served method (registered with `metrics`). */
+  private readonly grpcMetrics: GrpcMetrics;
+  /** The member's Prometheus registry: GET /metrics on the client and --listen-metrics-urls ports. */
+  readonly metrics: MemberMetrics;
+  /** Actual --listen-metrics-urls ports, in flag order. */
+  readonly metricsPorts: number[] = [];
   private grpc?: GrpcServer;
   private injector?: ConnectionInjector;
   /**
@@ -126,6 +134,8 @@ export class KvServer {
       logger: o.logger,
     });
     this.corruptMonitor = new CorruptMonitor(this.corruptCheckDeps(), member.clock, o.config.corruptCheckTimeMs);
+    this.grpcMetrics = new GrpcMetrics(o.config.metrics === 'extensive', member.counters);
+    this.metrics = new MemberMetrics(this.metricsSource(), member.recorders, this.grpcMetrics);
   }
 
   /** etcd's --experimental-corrupt-check-time: the leader's periodic HashKV comparison (0 = off). */
@@ -159,12 +169,46 @@ export class KvServer {
     };
   }
 
+  /** What the metrics read at scrape time (nothing here runs per request). */
+  private metricsSource(): MetricsSource {
+    const m = this.member;
+    return {
+      memberId: m.memberId,
+      serverVersion: m.version.server,
+      clusterVersion: () => m.version.cluster,
+      hasLeader: () => m.consensus.leader() !== 0n,
+      isLeader: () => m.consensus.isLeader(),
+      isLearner: () => m.isLearner(),
+      committedIndex: () => m.consensus.commitIndex(),
+      appliedIndex: () => m.consensus.appliedIndex(),
+      pendingProposals: () => m.raft.pendingProposals(),
+      raft: () => m.raft.counters,
+      counters: m.counters,
+      dbSize: () => m.backend.size(),
+      dbSizeInUse: () => m.backend.sizeInUse(),
+      quotaBytes: () => effectiveQuota(this.o.config),
+      keys: () => m.store.keyCount(),
+      currentRevision: () => m.store.currentRev(),
+      compactRevision: () => m.store.compactRev(),
+      watchers: () => ({
+        total: m.watchable.syncedCount() + m.watchable.unsyncedCount(),
+        slow: m.watchable.unsyncedCount(),
+        streams: m.watchStreamCount,
+      }),
+      walWriteBytes: () => m.walStats().bytes,
+      peers: () => this.network.transport.peerTraffic(),
+    };
+  }
+
   static async start(options: KvServerOptions): Promise<KvServer> {
     // --auto-tls/--peer-auto-tls: certificates made (or reused) in the data dir before anything listens.
     const o = { ...options, config: await withAutoTls(options.config, options.logger) };
     // kvd's world: the process's clocks and randomness, the data dir, the TCP/TLS peer network.
     const peerTls = loadPeerTls(o.config.peerTls, o.logger);
+    // The disk and peer histograms: the network reports ping round trips, the member the rest.
+    const recorders = new Recorders();
     const network = new TcpNetwork({
+      onRtt: recorders.observePeerRtt,
       logger: o.logger,
       tls: peerTls,
       maxFrameBytes: Math.max(64 * 1024 * 1024, 4 * (o.config.maxRequestBytes + grpcOverheadBytes)),
@@ -177,7 +221,7 @@ export class KvServer {
       network: network.factory,
       fetchCluster: peerClusterFetcher(peerTls),
     };
-    const member = await Member.open({ config: o.config, logger: o.logger, world, kvVersion: o.kvVersion, onFatal: o.onFatal });
+    const member = await Member.open({ config: o.config, logger: o.logger, world, kvVersion: o.kvVersion, onFatal: o.onFatal, recorders });
     // Files an earlier run (or LevelDB under a loose umask) left readable by others: 0700/0600.
     const dirs = layout(o.config.dataDir, o.config.walDir);
     const tightened = restrictModes(dirs.member) + (dirs.dedicatedWal ? restrictModes(dirs.wal) : 0);
@@ -206,16 +250,18 @@ export class KvServer {
         hasLeader: () => m.consensus.leader() !== 0n,
         requireLeader: this.requireLeader,
       });
-    grpc.addService(...strictService(etcdserverpb.KVService, guard(kvService(m))));
-    grpc.addService(...strictService(etcdserverpb.WatchService, guard(watchService(m))));
-    grpc.addService(...strictService(etcdserverpb.LeaseService, guard(leaseService(m))));
+    // Outermost, go-grpc-prometheus's counters (metrics/grpc_metrics.ts).
+    const add = (served: ReturnType<typeof strictService>) => grpc.addService(...this.grpcMetrics.instrument(served));
+    add(strictService(etcdserverpb.KVService, guard(kvService(m))));
+    add(strictService(etcdserverpb.WatchService, guard(watchService(m))));
+    add(strictService(etcdserverpb.LeaseService, guard(leaseService(m))));
     // Root-only calls outside the log (maintenance, member changes): services/auth_gate.ts.
-    grpc.addService(...strictService(etcdserverpb.MaintenanceService, guard(rootOnly(maintenanceService(m), m))));
-    grpc.addService(...strictService(etcdserverpb.ClusterService, guard(rootOnly(clusterService(m), m))));
-    grpc.addService(...strictService(etcdserverpb.AuthService, guard(authService(m))));
+    add(strictService(etcdserverpb.MaintenanceService, guard(rootOnly(maintenanceService(m), m))));
+    add(strictService(etcdserverpb.ClusterService, guard(rootOnly(clusterService(m), m))));
+    add(strictService(etcdserverpb.AuthService, guard(authService(m))));
     // v3lock and v3election: etcd's concurrency recipes run here, over the KV paths above.
-    grpc.addService(...strictService(v3lockpb.LockService, guard(lockService(m))));
-    grpc.addService(...strictService(v3electionpb.ElectionService, guard(electionService(m))));
+    add(strictService(v3lockpb.LockService, guard(lockService(m))));
+    add(strictService(v3electionpb.ElectionService, guard(electionService(m))));
     this.grpc = grpc;
     // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2; its
     // HTTP/2 requests that are not gRPC come back to serveHttp.
@@ -232,7 +278,26 @@ export class KvServer {
     if (config.experimentalInitialCorruptCheck) await this.checkWithPeers();
     this.requireLeader.start();
     await this.listenClients(injector);
+    await this.listenMetrics();
     this.corruptMonitor.start();
+  }
+
+  /** --listen-metrics-urls: /metrics and the health endpoints on plain HTTP(S) listeners (etcd's serveMetrics). */
+  private async listenMetrics(): Promise<void> {
+    const { config, logger } = this.o;
+    // The client TLS settings as of start (the client port itself re-reads changed files per handshake).
+    const clientTls = clientTlsPolicy(config.clientTls, logger)?.serverOptions();
+    for (const raw of config.listenMetricsUrls) {
+      const l = new MetricsListener({
+        url: raw,
+        tls: new URL(raw).protocol === 'https:' ? clientTls : undefined,
+        handler: (req, res) => this.serveHttp(req, res, { metricsOnly: true }),
+        logger,
+      });
+      this.metricsListeners.push(l);
+      this.metricsPorts.push(await l.listen());
+      logger.info({ address: raw }, 'serving metrics');
+    }
   }
 
   private async listenClients(injector: ConnectionInjector): Promise<void> {
@@ -290,9 +355,14 @@ export class KvServer {
 
   /**
    * Client-port HTTP (HTTP/1.x, and HTTP/2 requests that are not gRPC): /version (etcd 3.4's
-   * shape) and the health endpoints (health.ts).
+   * shape), /metrics (metrics/) and the health endpoints (health.ts). A metrics listener
+   * (`metricsOnly`) serves /metrics and the health endpoints only.
    */
-  private serveHttp(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
+  private serveHttp(
+    req: IncomingMessage | Http2ServerRequest,
+    res: ServerResponse | Http2ServerResponse,
+    opts: { metricsOnly?: boolean } = {},
+  ): void {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -301,7 +371,16 @@ export class KvServer {
       res.writeHead(a.status, a.headers);
       res.end(a.body);
     };
-    if (path === '/version') {
+    if (path === '/metrics') {
+      answerMetrics(req.method ?? 'GET', path, this.metrics)
+        .then((a) => reply(a!))
+        .catch((err: unknown) => {
+          this.o.logger.error({ err, path }, 'metrics endpoint failed');
+          reply({ status: 500, headers: { 'Content-Type': 'text/plain' }, body: 'internal error\n' });
+        });
+      return;
+    }
+    if (path === '/version' && !opts.metricsOnly) {
       reply({
         status: 200,
         headers: { 'Content-Type': 'application/json' },
@@ -395,6 +474,7 @@ export class KvServer {
   async stop(): Promise<void> {
     this.requireLeader.stop();
     this.corruptMonitor.stop();
+    for (const l of this.metricsListeners) await l.close();
     for (const l of this.listeners) await l.close();
     this.injector?.drain(1000);
     // The member persists lease checkpoints and stops consensus (a leader hands leadership over

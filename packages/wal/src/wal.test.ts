@@ -27,6 +27,21 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 }
 
 describe('Wal create/open', () => {
+  it('reports each fdatasync of a batch to its observer, in seconds, and counts the bytes written', async () => {
+    const w = await Wal.create(await walDir(), META);
+    const seen: number[] = [];
+    w.observeFsync((s) => seen.push(s));
+    const bytes0 = w.stats().bytes;
+    await w.save(hs(1n, 1n, 0n), entries(1n, 3n));
+    expect(seen.length).toBe(w.stats().syncs);
+    expect(seen.length).toBeGreaterThanOrEqual(1);
+    expect(seen.every((s) => s >= 0 && s < 60)).toBe(true);
+    expect(w.stats().bytes).toBeGreaterThan(bytes0);
+    await w.save(hs(1n, 1n, 3n), [], { sync: false }); // no fdatasync, nothing observed
+    expect(seen.length).toBe(w.stats().syncs);
+    await w.close();
+  });
+
   it('round-trips metadata, hard state and entries', async () => {
     const dir = await walDir();
     const w = await Wal.create(dir, META);

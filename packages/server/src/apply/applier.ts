@@ -21,6 +21,7 @@ import type { Membership } from '../cluster/membership.js';
 import { applyAuthEntry, checkEntry } from '../auth/apply.js';
 import type { AuthStore } from '../auth/store.js';
 import type { TokenProvider } from '../auth/token_provider.js';
+import { SlowApplyMs, type MemberCounters } from '../metrics/counters.js';
 
 export type Response =
   | etcdserverpb.PutResponse
@@ -60,6 +61,11 @@ export interface ApplierDeps {
   tokens?: TokenProvider;
   /** Fills a response header (cluster id, member id, raft term) with the given revision. */
   header: (revision: bigint) => etcdserverpb.ResponseHeader;
+  /**
+   * The member's metric counters (mvcc operations, slow applies). The clock is read for the
+   * slow-apply count only, never for anything that reaches the state.
+   */
+  metrics?: { counters: MemberCounters; now: () => number };
 }
 
 /** Errors that answer a request (the same on every member); anything else is a fault. */
@@ -96,6 +102,17 @@ export class Applier {
    * throws an ApplyFault (the caller must not commit `tx`).
    */
   async apply(req: etcdserverpb.InternalRaftRequest, tx: BatchTx, w: TxnWrite, index?: bigint): Promise<ApplyResult> {
+    const m = this.d.metrics;
+    if (!m) return this.applyOne(req, tx, w, index);
+    const t0 = m.now();
+    try {
+      return await this.applyOne(req, tx, w, index);
+    } finally {
+      if (m.now() - t0 > SlowApplyMs) m.counters.slowApply++;
+    }
+  }
+
+  private async applyOne(req: etcdserverpb.InternalRaftRequest, tx: BatchTx, w: TxnWrite, index?: bigint): Promise<ApplyResult> {
     try {
       return await this.dispatch(req, tx, w, index ?? 0n);
     } catch (err) {
@@ -130,17 +147,20 @@ export class Applier {
     if (req.put) {
       if (this.capped()) throw new RpcError('NoSpace');
       const resp = await applyPut(w, req.put, lessor);
+      this.d.metrics?.counters.countPut(req.put);
       resp.header = this.d.header(resp.header?.revision ?? w.rev);
       return { resp };
     }
     if (req.deleteRange) {
       const resp = await applyDeleteRange(w, req.deleteRange);
+      if (this.d.metrics) this.d.metrics.counters.deleteRange++;
       resp.header = this.d.header(resp.header?.revision ?? w.readRev());
       return { resp };
     }
     if (req.txn) {
       if (this.capped() && txnPuts(req.txn)) throw new RpcError('NoSpace');
       const resp = await applyTxn(w, req.txn, lessor);
+      this.d.metrics?.counters.countTxn(req.txn, resp);
       resp.header = this.d.header(resp.header?.revision ?? w.readRev());
       return { resp };
     }

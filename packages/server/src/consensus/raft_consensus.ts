@@ -198,6 +198,15 @@ export class RaftConsensus implements Consensus {
   /** Reads whose ReadIndex came back, waiting for apply to reach it. */
   private readApplied: { index: bigint; waiters: { resolve: () => void }[] }[] = [];
   private leaderWaiters: (() => void)[] = [];
+  /**
+   * Plain counters the member's metrics read at scrape time (etcd_server_*): leader changes
+   * seen (a known leader replacing another or none), proposals that failed (dropped or timed
+   * out), and heartbeats the leader sent later than twice the heartbeat interval after the
+   * previous one to the same peer (etcd's TimeoutDetector: a leader stalled by a slow disk).
+   */
+  readonly counters = { leaderChanges: 0, proposalsFailed: 0, heartbeatSendFailures: 0 };
+  /** Last heartbeat sent to each peer (monotonic ms), for heartbeatSendFailures. */
+  private readonly lastHeartbeat = new Map<bigint, number>();
   private readonly sender: MessageSender;
   private readonly clock: Clock;
   /** The WAL is waiting for space for a write (the Ready loop waits in persist). */
@@ -359,6 +368,7 @@ export class RaftConsensus implements Consensus {
     return new Promise<ApplyResult>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.waiters.delete(id);
+        this.counters.proposalsFailed++;
         reject(new RpcError(this.lead === 0n ? 'TimeoutDueToLeaderFail' : 'Timeout'));
       }, this.o.requestTimeoutMs);
       this.waiters.set(id, { resolve, reject, timer, data });
@@ -367,6 +377,7 @@ export class RaftConsensus implements Consensus {
       } catch (err) {
         timer.clear();
         this.waiters.delete(id);
+        this.counters.proposalsFailed++;
         // A dropped proposal never entered the log: a definite failure. With a leader known (raft
         // drops proposals during a leader transfer) etcd answers raft's own error, code Unknown,
         // text 'raft proposal dropped'; without one, 'no leader'.
@@ -530,6 +541,8 @@ export class RaftConsensus implements Consensus {
           { leader: lead.toString(16), term: this.node.basicStatus().hardState.term.toString() },
           lead === 0n ? 'lost leader' : 'leader elected',
         );
+        if (lead !== 0n) this.counters.leaderChanges++;
+        this.lastHeartbeat.clear(); // a new term's heartbeats are not late for an old one's
         this.lead = lead;
         machine.onLeaderChange(lead, rd.softState.raftState === RaftState.Leader);
         if (lead !== 0n) for (const f of this.leaderWaiters.splice(0)) f();
@@ -617,8 +630,21 @@ export class RaftConsensus implements Consensus {
     for (const m of messages) {
       if (m.type === raftpb.MessageType.MsgSnap) this.sendSnapshot(m);
       else plain.push(m);
+      if (m.type === raftpb.MessageType.MsgHeartbeat) this.observeHeartbeat(m.to);
     }
     if (plain.length > 0) this.sender.send(plain);
+  }
+
+  private observeHeartbeat(to: bigint): void {
+    const now = this.clock.now();
+    const last = this.lastHeartbeat.get(to);
+    this.lastHeartbeat.set(to, now);
+    if (last !== undefined && now - last > 2 * this.o.heartbeatMs) this.counters.heartbeatSendFailures++;
+  }
+
+  /** Proposals waiting to be applied here (etcd_server_proposals_pending). */
+  pendingProposals(): number {
+    return this.waiters.size;
   }
 
   private releaseReads(): void {

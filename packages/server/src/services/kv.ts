@@ -28,6 +28,7 @@ export function kvService(m: Member): etcdserverpb.KVServer {
       // Served here, not applied: the auth check is made here, on the state read from.
       checkRange(m.auth, m.identity.authInfo(call.metadata) ?? anonymous, req); // a bad token fails even with auth off, as etcd
       const resp = await applyRange(m.store, req);
+      m.counters.range++;
       resp.header = m.header(resp.header?.revision ?? m.store.currentRev());
       return resp;
     }),
@@ -47,6 +48,7 @@ export function kvService(m: Member): etcdserverpb.KVServer {
         if (!isTxnSerializable(req)) await m.consensus.readBarrier();
         checkTxn(m.auth, m.identity.authInfo(call.metadata) ?? anonymous, m.lessor, req);
         const resp = await applyTxn(m.store.readView(), req);
+        m.counters.countTxn(req, resp);
         resp.header = m.header(resp.header?.revision ?? m.store.currentRev());
         return resp;
       }

@@ -84,9 +84,11 @@ export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
     }),
     snapshot(call: ServerWritableStream<etcdserverpb.SnapshotRequest, etcdserverpb.SnapshotResponse>) {
       const log = m.logger;
+      const t0 = m.clock.now();
       sendSnapshot(m.backend, call, m.header(m.store.currentRev()), log, { clusterVersion: m.version.cluster }).then(
         (r) => {
           const open = m.backend.openSnapshotReaders;
+          if (r.sent) m.recorders.observeBackendSnapshot((m.clock.now() - t0) / 1000);
           if (r.sent) log.info({ 'total-bytes': r.bytes, 'open-snapshot-streams': open }, 'successfully sent database snapshot to client');
           else
             log.info(

@@ -22,7 +22,7 @@ import type { Logger } from 'pino';
 import type { Timers } from './backoff.js';
 import { decodeBatch, FrameDecoder, SnapshotChunk } from './framing.js';
 import { streamWindowBytes } from './session.js';
-import type { TransportHandler } from './types.js';
+import type { PeerTraffic, TransportHandler } from './types.js';
 import { checkPeerMessage, RefusalLog } from './validate.js';
 import { headerClusterId, headerFrom, headerTo, idHex, parseIdHex, RejectText, snapshotPath, streamPath } from './wire.js';
 
@@ -36,6 +36,8 @@ export interface InboundContext {
   idleTimeoutMs: number;
   isKnown(id: bigint): boolean;
   isRemoved(id: bigint): boolean;
+  /** The counters of one peer's traffic (received bytes are counted here). */
+  traffic(id: bigint): PeerTraffic;
 }
 
 /** Connection-level receive window; several streams (messages, a snapshot) share it. */
@@ -197,7 +199,9 @@ export class Inbound {
     const log = this.ctx.logger.child({ 'remote-peer-id': idHex(from) });
     log.debug('accepted message stream from peer');
     const decoder = new FrameDecoder(this.ctx.maxFrameBytes);
+    const traffic = this.ctx.traffic(from);
     stream.on('data', (chunk: Buffer) => {
+      traffic.receivedBytes += chunk.length;
       this.touch(stream);
       let frames: Buffer[];
       try {

@@ -20,7 +20,7 @@ import {
   snapshotEndFrame,
 } from './framing.js';
 import { dial, PingWatch, readBody, writeAll } from './session.js';
-import type { TransportHandler } from './types.js';
+import type { PeerTraffic, TransportHandler } from './types.js';
 import { headerClusterId, headerFrom, headerTo, idHex, RejectText, snapshotPath, streamPath } from './wire.js';
 
 export interface PeerContext {
@@ -37,6 +37,10 @@ export interface PeerContext {
   pingIntervalMs: number;
   /** Monotonic milliseconds (the member's clock), for activeSince. */
   now: () => number;
+  /** The counters of one peer's traffic (the same object for the same id, for good). */
+  traffic: (id: bigint) => PeerTraffic;
+  /** Receives each answered ping's round trip to a peer, in seconds. */
+  onRtt?: (id: bigint, seconds: number) => void;
 }
 
 type State = 'connecting' | 'connected' | 'backoff' | 'stopped';
@@ -58,6 +62,7 @@ export class Peer {
   private state: State = 'backoff';
   private attempt?: Attempt;
   private queue: Uint8Array[] = [];
+  private readonly traffic: PeerTraffic;
   private queuedBytes = 0;
   private flushScheduled = false;
   private draining = false;
@@ -75,6 +80,7 @@ export class Peer {
     private readonly ctx: PeerContext,
     private readonly backoff: Backoff,
   ) {
+    this.traffic = ctx.traffic(id);
     this.urls = urls;
     this.log = ctx.logger.child({ 'remote-peer-id': idHex(id) });
     this.connect();
@@ -199,9 +205,16 @@ export class Peer {
     if (this.lastFailure) this.log.info({ url: this.currentUrl().origin }, 'peer became active');
     else this.log.debug({ url: this.currentUrl().origin }, 'message stream to peer established');
     this.lastFailure = '';
-    a.ping = new PingWatch(a.session, this.ctx.timers, this.ctx.pingIntervalMs, (reason) => {
-      if (this.attempt === a) this.down(reason);
-    });
+    const onRtt = this.ctx.onRtt;
+    a.ping = new PingWatch(
+      a.session,
+      this.ctx.timers,
+      this.ctx.pingIntervalMs,
+      (reason) => {
+        if (this.attempt === a) this.down(reason);
+      },
+      onRtt && ((ms) => onRtt(this.id, ms / 1000)),
+    );
     this.flush();
   }
 
@@ -299,6 +312,7 @@ export class Peer {
     const a = this.attempt;
     if (this.state !== 'connected' || !a || this.draining || this.queue.length === 0) return;
     const batch = encodeFrames(this.queue, this.ctx.maxFrameBytes);
+    this.traffic.sentBytes += batch.length;
     this.queue = [];
     this.queuedBytes = 0;
     if (!a.stream.write(batch)) {

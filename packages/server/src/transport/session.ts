@@ -38,6 +38,8 @@ export class PingWatch {
     private readonly timers: Timers,
     private readonly intervalMs: number,
     private readonly onDead: (reason: string) => void,
+    /** Each answered ping's round trip, in ms (node's own measure). */
+    private readonly onRtt?: (ms: number) => void,
   ) {
     this.schedule();
   }
@@ -56,8 +58,10 @@ export class PingWatch {
     }
     this.outstanding = true;
     try {
-      this.session.ping((err) => {
-        if (!err) this.outstanding = false;
+      this.session.ping((err, ms) => {
+        if (err) return;
+        this.outstanding = false;
+        this.onRtt?.(ms);
       });
     } catch {
       // Session already closing; its close handler reports the failure.

@@ -12,7 +12,7 @@ import { defaultMaxFrameBytes } from './framing.js';
 import { Inbound } from './inbound.js';
 import { Peer, type PeerContext } from './peer.js';
 import { peerClientTlsOptions, type PeerTls } from './tls.js';
-import type { TransportHandler } from './types.js';
+import type { PeerTraffic, TransportHandler } from './types.js';
 import { idHex } from './wire.js';
 
 export interface TransportOptions {
@@ -40,6 +40,8 @@ export interface TransportOptions {
   pingIntervalMs?: number;
   /** Incoming sessions silent this long (no ping, no data) are closed (default 3 × pingIntervalMs). */
   idleTimeoutMs?: number;
+  /** Receives each answered ping's round trip to a peer, in seconds (etcd_network_peer_round_trip_time_seconds). */
+  onRtt?: (peer: bigint, seconds: number) => void;
 }
 
 function parsePeerUrls(id: bigint, urls: string[]): URL[] {
@@ -57,6 +59,13 @@ export class Transport {
   private readonly inbound: Inbound;
   private readonly ctx: PeerContext;
   private stopped = false;
+  /** Per peer id, from the first byte to or from it; kept after the peer is removed (counters never go back). */
+  private readonly traffic = new Map<bigint, PeerTraffic>();
+  private readonly trafficOf = (id: bigint): PeerTraffic => {
+    let t = this.traffic.get(id);
+    if (!t) this.traffic.set(id, (t = { sentBytes: 0, receivedBytes: 0, sentFailures: 0 }));
+    return t;
+  };
 
   constructor(private readonly o: TransportOptions) {
     const timers = o.timers ?? realTimers;
@@ -76,6 +85,8 @@ export class Transport {
       dialTimeoutMs: o.dialTimeoutMs ?? 5_000,
       pingIntervalMs,
       now: o.now ?? (() => performance.now()),
+      traffic: this.trafficOf,
+      onRtt: o.onRtt,
     };
     this.inbound = new Inbound({
       memberId: o.memberId,
@@ -87,6 +98,7 @@ export class Transport {
       idleTimeoutMs: o.idleTimeoutMs ?? 3 * pingIntervalMs,
       isKnown: (id) => this.peers.has(id),
       isRemoved: (id) => this.removed.has(id),
+      traffic: this.trafficOf,
     });
   }
 
@@ -152,6 +164,11 @@ export class Transport {
    * break; undefined while it is down or the peer is unknown (etcd's Transport.ActiveSince, whose
    * zero time is this undefined). Strict reconfiguration checks read it.
    */
+  /** Every peer's traffic counters so far, by member id (the member's metrics read them). */
+  peerTraffic(): ReadonlyMap<bigint, PeerTraffic> {
+    return this.traffic;
+  }
+
   activeSince(id: bigint): number | undefined {
     return this.peers.get(id)?.activeSince;
   }
@@ -183,7 +200,10 @@ export class Transport {
         (dropped ??= new Set()).add(m.to);
         continue;
       }
-      if (!p.enqueue(bytes)) (dropped ??= new Set()).add(m.to);
+      if (!p.enqueue(bytes)) {
+        this.trafficOf(m.to).sentFailures++;
+        (dropped ??= new Set()).add(m.to);
+      }
     }
     if (dropped) for (const id of dropped) this.report(() => this.o.handler.onUnreachable(id));
   }

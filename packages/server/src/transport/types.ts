@@ -21,3 +21,14 @@ export interface TransportHandler {
   /** A peer answered that this member was removed from the cluster (etcd shuts down then). */
   onRemoved?(peerId: bigint): void;
 }
+
+/**
+ * Bytes and failures to and from one peer, counted by the transport with plain increments and
+ * read by the member's metrics at scrape time (etcd_network_peer_*). Never reset.
+ */
+export interface PeerTraffic {
+  sentBytes: number;
+  receivedBytes: number;
+  /** Messages dropped instead of sent (queue full, too large, peer in backoff). */
+  sentFailures: number;
+}

@@ -19,6 +19,8 @@ export interface TcpNetworkOptions {
    * keeps real timers.
    */
   clock: Clock;
+  /** Receives each answered ping's round trip to a peer, in seconds (the member's metrics). */
+  onRtt?: (peer: bigint, seconds: number) => void;
 }
 
 /**
@@ -74,6 +76,7 @@ export class TcpNetwork {
       },
       maxFrameBytes: this.o.maxFrameBytes,
       now: () => this.o.clock.now(),
+      onRtt: this.o.onRtt,
     });
     this.transport_ = transport;
     // While isolated no peer is reachable; once lifted, a stream that outlived the isolation
