@@ -4,7 +4,7 @@
 // keep-alives and the Lock/Election clients made from the Client log in again by themselves.
 // Also the Auth API itself (users, roles, permissions) against real etcd and kvd.
 import { describe, expect, it } from 'vitest';
-import { authpb } from '@kv/api';
+import { authpb, type mvccpb } from '@kv/api';
 import { serverKinds, startServer } from '@kv/testkit';
 import { Client, ElectionClient, LockClient, PermissionDeniedError, strToPermissionType } from './index.js';
 
@@ -69,7 +69,7 @@ for (const { kind, skip } of serverKinds()) {
         // every token the client holds is unknown to the restarted member now
         await c.put('w/c', '2', { timeoutMs: 30_000 });
         const r = await next(events, 30_000);
-        expect(r.value!.events.map((e) => e.kv!.key.toString())).toEqual(['w/c']);
+        expect(r.value!.events.map((e: mvccpb.Event) => e.kv!.key.toString())).toEqual(['w/c']);
         // a watch created after the restart (same stream, new token)
         const w2 = c.watch('w/d');
         await w2.created;
