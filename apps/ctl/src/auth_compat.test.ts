@@ -6,7 +6,7 @@
 // (--user name:pw, --user name --password, --user name with the password prompted), auth disable.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, serverKinds, startServer, type RunningServer, type ServerKind } from '@kv/testkit';
-import { runTool, type Tool } from './run_tool.js';
+import { runTool, type Tool } from './testutil/run_tool.js';
 
 interface Step {
   name: string;

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@kv/client';
 import { freePort, serverKinds, startServer, type RunningServer, type ServerKind } from '@kv/testkit';
-import { runTool, type Tool } from './run_tool.js';
+import { runTool, type Tool } from './testutil/run_tool.js';
 
 /** What is compared for one step. */
 interface Outcome {

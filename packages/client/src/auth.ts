@@ -117,7 +117,12 @@ export class Auth {
     return this.conns.unary((c) => c.auth.roleGrantPermission.bind(c.auth), req, { ...opts, idempotent: false });
   }
 
-  roleRevokePermission(role: string, key: Bytes, rangeEnd: Bytes, opts: CallOpts = {}): Promise<etcdserverpb.AuthRoleRevokePermissionResponse> {
+  roleRevokePermission(
+    role: string,
+    key: Bytes,
+    rangeEnd: Bytes,
+    opts: CallOpts = {},
+  ): Promise<etcdserverpb.AuthRoleRevokePermissionResponse> {
     const req = etcdserverpb.AuthRoleRevokePermissionRequest.fromPartial({ role, key: toBuffer(key), rangeEnd: toBuffer(rangeEnd) });
     return this.conns.unary((c) => c.auth.roleRevokePermission.bind(c.auth), req, { ...opts, idempotent: false });
   }

@@ -225,6 +225,9 @@ function rootOf(cmd: Command): Command {
 
 const nsToMs = (ns: bigint): number => Number(ns / 1_000_000n);
 
+/** grpc-go's smallest client keep-alive time (internal.KeepaliveMinPingTime). */
+const GRPC_GO_MIN_PING_MS = 10_000;
+
 /** What a command works with: settings, printer, client. */
 export class Ctx {
   readonly out: Out;
@@ -261,7 +264,10 @@ export class Ctx {
     const opts: ClientOptions = {
       endpoints,
       dialTimeoutMs: nsToMs(g.dialTimeoutNs),
-      keepaliveTimeMs: nsToMs(g.keepaliveTimeNs),
+      // grpc-go raises a keep-alive time under 10 s to 10 s (internal.KeepaliveMinPingTime), so
+      // etcdctl's default 2s pings every 10 s; grpc-js would ping every 2 s and earn a GOAWAY
+      // (too_many_pings) from etcd's 5 s enforcement on a long watch. Same floor here.
+      keepaliveTimeMs: Math.max(nsToMs(g.keepaliveTimeNs), GRPC_GO_MIN_PING_MS),
       keepaliveTimeoutMs: nsToMs(g.keepaliveTimeoutNs),
     };
     const wantsTls = g.cert !== '' || g.key !== '' || g.cacert !== '' || !g.insecureTransport;

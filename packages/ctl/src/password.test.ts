@@ -37,7 +37,10 @@ describe('password prompt', () => {
     const ok = fakeIO('pw\npw\n');
     expect(await readPasswordInteractive(ok, 'bob')).toBe('pw');
     expect(ok.out()).toBe('Password of bob: \nType password of bob again for confirmation: \n');
-    await expect(readPasswordInteractive(fakeIO('a\nb\n'), 'bob')).rejects.toMatchObject({ code: 128, message: 'given passwords are different' });
+    await expect(readPasswordInteractive(fakeIO('a\nb\n'), 'bob')).rejects.toMatchObject({
+      code: 128,
+      message: 'given passwords are different',
+    });
     await expect(readPasswordInteractive(fakeIO(''), 'bob')).rejects.toMatchObject({ code: 128, message: 'empty password' });
   });
 
@@ -52,7 +55,9 @@ describe('password prompt', () => {
     io.setEcho = () => {
       throw new Error('spawn /bin/stty ENOENT');
     };
-    await expect(askPassword(io, 'Password: ')).rejects.toThrow('failed turning off console echo for password entry:\n\tspawn /bin/stty ENOENT');
+    await expect(askPassword(io, 'Password: ')).rejects.toThrow(
+      'failed turning off console echo for password entry:\n\tspawn /bin/stty ENOENT',
+    );
   });
 });
 
@@ -65,10 +70,10 @@ function ctxFor(args: string[], input = ''): Ctx {
 }
 
 describe('client options from the global flags', () => {
-  it('passes --keepalive-time and --keepalive-timeout to the client (etcdctl defaults 2s and 6s)', () => {
-    expect(ctxFor([]).clientOptions()).toMatchObject({ keepaliveTimeMs: 2000, keepaliveTimeoutMs: 6000 });
-    expect(ctxFor(['--keepalive-time=3s', '--keepalive-timeout', '1m']).clientOptions()).toMatchObject({
-      keepaliveTimeMs: 3000,
+  it('passes --keepalive-time (at least 10 s, as grpc-go raises it) and --keepalive-timeout to the client', () => {
+    expect(ctxFor([]).clientOptions()).toMatchObject({ keepaliveTimeMs: 10_000, keepaliveTimeoutMs: 6000 });
+    expect(ctxFor(['--keepalive-time=30s', '--keepalive-timeout', '1m']).clientOptions()).toMatchObject({
+      keepaliveTimeMs: 30_000,
       keepaliveTimeoutMs: 60_000,
     });
   });

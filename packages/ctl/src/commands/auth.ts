@@ -231,7 +231,10 @@ export function registerAuthCommands(program: Command, act: Act): void {
   );
   act(user.command('delete').description('Deletes a user'), (ctx, args) => userDelete(ctx, args));
   act(
-    user.command('get').description('Gets detailed information of a user').option('--detail', 'Show permissions of roles granted to the user'),
+    user
+      .command('get')
+      .description('Gets detailed information of a user')
+      .option('--detail', 'Show permissions of roles granted to the user'),
     (ctx, args, o) => userGet(ctx, args, Boolean(o.detail)),
   );
   act(user.command('list').description('Lists all users'), (ctx, args) => userList(ctx, args));

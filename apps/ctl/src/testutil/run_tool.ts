@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { ETCDCTL_BIN } from '@kv/testkit';
 
-export const KVCTL_BIN = fileURLToPath(new URL('../bin/kvctl', import.meta.url));
+export const KVCTL_BIN = fileURLToPath(new URL('../../bin/kvctl', import.meta.url));
 
 export type Tool = 'etcdctl' | 'kvctl';
 
@@ -51,4 +51,3 @@ export function runTool(
     if (opts.onStart) opts.onStart().catch(reject);
   });
 }
-
