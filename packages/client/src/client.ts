@@ -12,6 +12,7 @@ import { KvMethods, isReadOnlyTxn, type CompactOptions } from './kv.js';
 import { Lease } from './lease.js';
 import { WatchHub, type WatchOptions, type Watcher } from './watch.js';
 import { Namespace } from './namespace.js';
+import { Auth } from './auth.js';
 
 export interface ClientOptions {
   /** "host:port", "http://host:port", "https://host:port" (TLS) or "unix:path". */
@@ -73,6 +74,7 @@ export class Client extends KvMethods {
   readonly lease: Lease;
   readonly maintenance: Maintenance;
   readonly cluster: Cluster;
+  readonly auth: Auth;
 
   private syncTimer: unknown;
   private readonly autoSyncIntervalMs: number;
@@ -84,6 +86,7 @@ export class Client extends KvMethods {
     this.lease = new Lease(this.conns);
     this.maintenance = new Maintenance(this.conns);
     this.cluster = new Cluster(this.conns);
+    this.auth = new Auth(this.conns);
     this.autoSyncIntervalMs = opts.autoSyncIntervalMs ?? 0;
     if (!(this.autoSyncIntervalMs >= 0)) throw new RangeError(`autoSyncIntervalMs must be >= 0, got ${opts.autoSyncIntervalMs}`);
     if (opts.rejectOldCluster) {

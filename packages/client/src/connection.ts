@@ -23,7 +23,16 @@ import {
 } from '@grpc/grpc-js';
 import { etcdserverpb } from '@kv/api';
 import { parseEndpoint, type Endpoint } from './endpoints.js';
-import { CancelledError, DeadlineExceededError, InvalidAuthTokenError, UnavailableError, toEtcdError, type EtcdError } from './errors.js';
+import {
+  AuthNotEnabledError,
+  CancelledError,
+  DeadlineExceededError,
+  UnavailableError,
+  markLoginError,
+  shouldRefreshToken,
+  toEtcdError,
+  type EtcdError,
+} from './errors.js';
 import { sleep, systemClock, systemRandom, type Clock, type Random } from './clock.js';
 import { backoffMs, isSafeRetry, marksUnhealthy, retryConfig, type RetryConfig, type RetryOptions } from './retry.js';
 
@@ -43,7 +52,11 @@ export interface TlsOptions {
 
 export interface AuthOptions {
   username: string;
-  password: string;
+  /**
+   * The password, or a function that supplies it when the first Authenticate is sent (asked
+   * once; kvctl's password prompt).
+   */
+  password: string | (() => string | Promise<string>);
 }
 
 export interface ConnectionOptions {
@@ -186,6 +199,7 @@ export class Connections {
   private closed = false;
   private token: string | undefined;
   private authInFlight: Promise<string> | undefined;
+  private passwordAsked: Promise<string> | undefined;
   private readonly dialTimeoutMs: number;
   private readonly requestTimeoutMs: number | undefined;
   private readonly unhealthyBackoffMs: number;
@@ -402,7 +416,10 @@ export class Connections {
     const md = new Metadata();
     // The key and value etcd's rpctypes.MetadataRequireLeaderKey / MetadataHasLeader name.
     if (requireLeader) md.set('hasleader', 'true');
-    if (this.authOpts) md.set('token', await this.authToken(conn, deadline));
+    if (this.authOpts) {
+      const t = await this.authToken(conn, deadline);
+      if (t !== '') md.set('token', t);
+    }
     return md;
   }
 
@@ -410,30 +427,74 @@ export class Connections {
     if (this.token !== undefined) return Promise.resolve(this.token);
     if (!this.authInFlight) {
       const a = this.authOpts!;
-      this.authInFlight = callUnary<etcdserverpb.AuthenticateRequest, etcdserverpb.AuthenticateResponse>(
-        conn.auth.authenticate.bind(conn.auth),
-        etcdserverpb.AuthenticateRequest.fromPartial({ name: a.username, password: a.password }),
-        new Metadata(),
-        deadline,
-        undefined,
-      ).then(
-        (res) => {
-          this.token = res.token;
-          this.authInFlight = undefined;
-          return res.token;
-        },
-        (err) => {
-          this.authInFlight = undefined;
-          throw err;
-        },
-      );
+      this.authInFlight = this.password(a)
+        .then((password) =>
+          callUnary<etcdserverpb.AuthenticateRequest, etcdserverpb.AuthenticateResponse>(
+            conn.auth.authenticate.bind(conn.auth),
+            etcdserverpb.AuthenticateRequest.fromPartial({ name: a.username, password }),
+            new Metadata(),
+            deadline,
+            undefined,
+          ),
+        )
+        .then(
+          (res) => {
+            this.token = res.token;
+            this.authInFlight = undefined;
+            return res.token;
+          },
+          (err) => {
+            this.authInFlight = undefined;
+            // Auth is off: calls go without a token, as etcd's Go client does.
+            if (err instanceof AuthNotEnabledError) {
+              this.token = '';
+              return '';
+            }
+            throw markLoginError(err);
+          },
+        );
     }
     return this.authInFlight;
   }
 
-  /** Forget the token (after the server rejected it); the next call authenticates again. */
-  dropToken(): void {
+  /**
+   * Metadata with just the token (none without auth), for stubs outside this pool (the Lock and
+   * Election clients): logs in first on a connected endpoint when no token is held.
+   */
+  async authMetadata(deadline: number): Promise<Metadata> {
+    const md = new Metadata();
+    if (!this.authOpts) return md;
+    let t = this.token;
+    if (t === undefined) t = await this.authToken(await this.connect(deadline, { maxRounds: 1 }), deadline);
+    if (t !== '') md.set('token', t);
+    return md;
+  }
+
+  /** The configured password; a supplier function is asked once and its answer kept. */
+  private password(a: AuthOptions): Promise<string> {
+    if (typeof a.password === 'string') return Promise.resolve(a.password);
+    this.passwordAsked ??= Promise.resolve(a.password());
+    return this.passwordAsked;
+  }
+
+  /** The token calls send now (undefined before the first Authenticate or after a drop). */
+  get currentToken(): string | undefined {
+    return this.token;
+  }
+
+  /**
+   * Forget the token after the server rejected it (`invalid auth token`: expired, or the member
+   * restarted and lost its tokens); the next call authenticates again. With `rejected`, only
+   * that token is forgotten: a newer one another call already fetched is kept.
+   */
+  dropToken(rejected?: string): void {
+    if (rejected !== undefined && rejected !== this.token) return;
     this.token = undefined;
+  }
+
+  /** Whether calls carry a token (auth configured). */
+  get authenticates(): boolean {
+    return this.authOpts !== undefined;
   }
 
   /**
@@ -454,19 +515,19 @@ export class Connections {
         signal: policy.signal,
       });
       attempts++;
+      let sentToken: string | undefined;
       try {
         const md = await this.metadata(conn, deadline, policy.requireLeader);
+        sentToken = this.token;
         conn.sent++;
         const res = await callUnary(pick(conn), req, md, deadline, policy.signal);
         this.markHealthy(conn);
         return res;
       } catch (e) {
         const err = toEtcdError(e);
-        // As etcd's client (shouldRefreshToken): an unknown token, or a JWT older than the auth
-        // store (any user/role change since it was issued), gets a fresh token, once.
-        if ((err instanceof InvalidAuthTokenError || err.etcdName === 'AuthOldRevision') && this.authOpts && !authRetried) {
+        if (shouldRefreshToken(err) && this.authOpts && !authRetried) {
           authRetried = true;
-          this.dropToken();
+          this.dropToken(sentToken);
           continue;
         }
         if (!policy.endpoint && marksUnhealthy(err)) this.markUnhealthy(conn);

@@ -151,3 +151,26 @@ export function neverSent(err: EtcdError): boolean {
 
 /** The etcd text for a lease that does not exist (what keepAliveOnce reports for TTL <= 0). */
 export const leaseNotFoundText: string = ErrorText.LeaseNotFound;
+
+/**
+ * Errors after which etcd's Go client fetches a new token and sends the call (or creates the
+ * watch) again: `invalid auth token` (expired, or lost in a member restart) and `revision of auth
+ * store is old`.
+ */
+export function shouldRefreshToken(err: unknown): boolean {
+  return err instanceof InvalidAuthTokenError || (err instanceof EtcdError && err.etcdName === 'AuthOldRevision');
+}
+
+/** Errors of the Authenticate call a client makes to log in (not of the call that needed it). */
+const loginErrors = new WeakSet<object>();
+
+/** Mark `err` as a failed login (connection.ts). */
+export function markLoginError<T>(err: T): T {
+  if (typeof err === 'object' && err !== null) loginErrors.add(err);
+  return err;
+}
+
+/** Whether `err` is the failure of logging in (wrong password, unreachable member while logging in). */
+export function isLoginError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && loginErrors.has(err);
+}

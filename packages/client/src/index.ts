@@ -2,6 +2,8 @@
 export { Client, Maintenance, Cluster, OLD_CLUSTER_TEXT } from './client.js';
 export type { ClientOptions, EndpointCallOpts } from './client.js';
 export type { CallOpts, TlsOptions, AuthOptions, EndpointStats } from './connection.js';
+export { Auth, PERMISSION_TYPES, strToPermissionType } from './auth.js';
+export type { PermissionType, UserAddOptions } from './auth.js';
 export { Namespace, NamespaceLease, namespace, prefixInterval } from './namespace.js';
 export { stm } from './stm.js';
 export type { STM, StmOptions, Isolation, TxnSender } from './stm.js';
@@ -57,6 +59,8 @@ export {
   CancelledError,
   makeError,
   toEtcdError,
+  shouldRefreshToken,
+  isLoginError,
 } from './errors.js';
 export { Session, DEFAULT_SESSION_TTL } from './concurrency/session.js';
 export type { SessionOptions } from './concurrency/session.js';

@@ -5,7 +5,7 @@ import { ErrorText, etcdserverpb } from '@kv/api';
 import { toBigInt, type Int64 } from './bytes.js';
 import type { CallOpts, Connections } from './connection.js';
 import { sleep } from './clock.js';
-import { CancelledError, InvalidAuthTokenError, LeaseNotFoundError, toEtcdError, type EtcdError } from './errors.js';
+import { CancelledError, LeaseNotFoundError, shouldRefreshToken, toEtcdError, type EtcdError } from './errors.js';
 import { AsyncQueue } from './queue.js';
 
 export interface GrantOptions extends CallOpts {
@@ -173,10 +173,12 @@ export class LeaseKeepAlive implements AsyncIterable<etcdserverpb.LeaseKeepAlive
       }
       let err: EtcdError | undefined;
       let answered = false;
+      let sentToken: string | undefined;
       try {
         const conn = await this.conns.connect(Infinity, { signal: this.stopper.signal });
         // Always `hasleader`, whatever the client's requireLeader: etcd's lessor hard-codes it too.
         const md = await this.conns.metadata(conn, Infinity, true);
+        sentToken = this.conns.currentToken;
         if (this.stopped) break;
         conn.sent++;
         const r = await this.session(conn.lease.leaseKeepAlive(md));
@@ -189,7 +191,7 @@ export class LeaseKeepAlive implements AsyncIterable<etcdserverpb.LeaseKeepAlive
       if (this.stopped) break;
       // Any ending is retried (etcd's recvKeepAliveLoop stops only when its caller cancels); the
       // deadline ends a keep-alive that gets no answers. A rejected token is fetched again.
-      if (err instanceof InvalidAuthTokenError) this.conns.dropToken();
+      if (shouldRefreshToken(err)) this.conns.dropToken(sentToken);
       failures = answered ? 1 : failures + 1;
     }
     this.cleanup();

@@ -24,11 +24,15 @@ import {
   NoLeaderError,
   WatchCanceledError,
   makeError,
+  shouldRefreshToken,
   toEtcdError,
   type EtcdError,
 } from './errors.js';
 import { AsyncQueue } from './queue.js';
 import { isStreamRetryable } from './retry.js';
+
+/** Token refusals of creates in a row before the watcher fails with the server's reason. */
+const MAX_TOKEN_REFUSALS = 3;
 
 export interface WatchOptions extends RangeSpec {
   /** First revision to deliver (0: from the next change). */
@@ -201,6 +205,10 @@ export class WatchHub {
   private readonly active = new Map<bigint, Watcher>();
   private closed = false;
   private failures = 0;
+  /** The token the stream was opened with (auth configured). */
+  private streamToken: string | undefined;
+  /** Creates refused for the token in a row; bounded so a token that never works fails the watch. */
+  private tokenRefusals = 0;
 
   constructor(private readonly conns: Connections) {}
 
@@ -291,6 +299,7 @@ export class WatchHub {
       const conn = await this.conns.connect(Infinity, {});
       const md = await this.conns.metadata(conn, Infinity);
       if (this.closed || this.idle()) return;
+      this.streamToken = this.conns.currentToken;
       const s = conn.watch.watch(md);
       conn.sent++;
       this.stream = s;
@@ -299,8 +308,15 @@ export class WatchHub {
       s.on('error', (e: unknown) => this.onStreamEnd(s, toEtcdError(e)));
       s.on('end', () => this.onStreamEnd(s, undefined));
     } catch (e) {
-      this.failAll(toEtcdError(e));
-      return;
+      const err = toEtcdError(e);
+      // Logging in again after a restart may meet a member that is not ready yet: try again
+      // (with backoff) while the error is one a stream would be retried after.
+      if (!this.closed && !this.conns.isClosed && isStreamRetryable(err) && err.code !== status.CANCELLED) {
+        this.failures++;
+      } else {
+        this.failAll(err);
+        return;
+      }
     } finally {
       this.opening = false;
     }
@@ -313,6 +329,7 @@ export class WatchHub {
       const w = this.creating;
       this.creating = undefined;
       if (w) {
+        if (r.canceled && this.refreshTokenFor(w, r)) return;
         if (r.canceled || r.watchId === INVALID_WATCH_ID) {
           w.onServerCancel(r);
         } else if (w.state === 'finished') {
@@ -320,6 +337,7 @@ export class WatchHub {
           // about to be closed anyway.
           if (!this.idle()) this.stream?.write({ cancelRequest: { watchId: r.watchId } });
         } else {
+          this.tokenRefusals = 0;
           w.onCreated(r);
           this.active.set(r.watchId, w);
         }
@@ -365,6 +383,30 @@ export class WatchHub {
     // Transport failure, a retryable error or the server ended the stream: create every
     // watcher again (on the endpoint the next pick gives).
     this.failures++;
+    this.requeueAll();
+    this.pump();
+  }
+
+  /**
+   * A create refused with `invalid auth token` (the member restarted and lost its tokens, or the
+   * token expired) or `revision of auth store is old`: as etcd's Go client (shouldRetryWatch),
+   * fetch a new token, open a new stream and create every watcher on it again, each from where
+   * it was. False when auth is not configured or the refusals repeat (the watcher then fails).
+   */
+  private refreshTokenFor(w: Watcher, r: etcdserverpb.WatchResponse): boolean {
+    if (!this.conns.authenticates || !shouldRefreshToken(makeError(status.FAILED_PRECONDITION, r.cancelReason))) return false;
+    if (++this.tokenRefusals > MAX_TOKEN_REFUSALS) return false;
+    this.conns.dropToken(this.streamToken);
+    this.creating = w;
+    this.dropStream();
+    this.streamConn = undefined;
+    this.requeueAll();
+    this.pump();
+    return true;
+  }
+
+  /** Put the watcher being created and every active one back at the head of the queue. */
+  private requeueAll(): void {
     const resume: Watcher[] = [];
     if (this.creating) resume.push(this.creating);
     this.creating = undefined;
@@ -375,7 +417,6 @@ export class WatchHub {
       if (w.state !== 'finished') w.state = 'queued';
     }
     this.queue.unshift(...resume.filter((w) => w.state === 'queued'));
-    this.pump();
   }
 
   private failAll(err: EtcdError): void {

@@ -28,7 +28,12 @@ const BOOL_FLAGS = new Set([
   'auto-defrag',
   // snapshot restore
   'skip-hash-check',
+  // user add / user get
+  'no-password',
+  'detail',
 ]);
+/** Boolean flags that default to true: `--flag=false` becomes `--no-flag` (user add/passwd --interactive). */
+const TRUE_BY_DEFAULT = new Set(['insecure-transport', 'insecure-discovery', 'dest-insecure-transport', 'interactive']);
 const TRUE = new Set(['1', 't', 'T', 'true', 'TRUE', 'True']);
 const FALSE = new Set(['0', 'f', 'F', 'false', 'FALSE', 'False']);
 
@@ -55,7 +60,7 @@ export function rewriteBoolFlags(args: string[]): string[] {
       const [, name, v] = m;
       if (TRUE.has(v!)) out.push(`--${name}`);
       else if (FALSE.has(v!)) {
-        if (name === 'insecure-transport' || name === 'insecure-discovery' || name === 'dest-insecure-transport') out.push(`--no-${name}`);
+        if (TRUE_BY_DEFAULT.has(name!)) out.push(`--no-${name}`);
       } else out.push(a); // left for commander to reject
       continue;
     }

@@ -26,6 +26,7 @@ import { printCompletion } from './commands/completion.js';
 import { discoverEndpoints } from './discovery.js';
 import { alarmList, compaction, endpointHashKV, endpointHealth, endpointStatus, memberList, version } from './commands/cluster.js';
 import { addSnapshotCommands } from './commands/snapshot.js';
+import { registerAuthCommands } from './commands/auth.js';
 
 export const PROGRAM = 'kvctl';
 
@@ -72,7 +73,8 @@ function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
     program
       .command('txn')
       .description('Txn processes all the requests in one transaction')
-      .option('-i, --interactive', 'Input transaction in interactive mode'),
+      .option('-i, --interactive', 'Input transaction in interactive mode')
+      .addOption(new Option('--no-interactive').hideHelp()),
     (ctx, args, o) => txnCommand(ctx, args, Boolean(o.interactive)),
   );
   act(
@@ -145,6 +147,7 @@ function buildProgram(io: CtlIO, onCtx: (ctx: Ctx) => void): Command {
   // member add/remove/update/promote, alarm disarm, defrag, move-leader, make-mirror, check, completion
   registerMaintenanceCommands({ program, member, alarm, prog: PROGRAM }, (cmd, body) => act(cmd, body));
   addSnapshotCommands(program, act);
+  registerAuthCommands(program, (cmd, body) => act(cmd, body));
   return program;
 }
 

@@ -1,7 +1,7 @@
 // How etcdctl words a failed call: etcd's own error texts as they are, gRPC failures the way
 // Go's grpc status errors print, deadlines as Go's context error.
 import { goStatusText } from '@kv/api';
-import { EtcdError } from '@kv/client';
+import { EtcdError, isLoginError } from '@kv/client';
 import { CtlExit, ExitCode } from './exit.js';
 
 const DEADLINE_EXCEEDED = 4;
@@ -18,11 +18,21 @@ export function errText(e: unknown): string {
   return String(e);
 }
 
-/** Awaits a call; a failure ends the command as etcdctl does: its error text, exit code 1. */
+/**
+ * Awaits a call; a failure ends the command as etcdctl does: its error text, exit code 1 — or 2
+ * when logging in failed (etcdctl logs in while making its client, and a client it cannot make
+ * is a bad connection).
+ */
 export async function orExit<T>(call: Promise<T>): Promise<T> {
   try {
     return await call;
   } catch (e) {
-    throw new CtlExit(ExitCode.Error, errText(e));
+    throw exitFor(e);
   }
+}
+
+/** The CtlExit orExit ends the command with for a failed call. */
+export function exitFor(e: unknown): CtlExit {
+  if (e instanceof CtlExit) return e;
+  return new CtlExit(isLoginError(e) ? ExitCode.BadConnection : ExitCode.Error, errText(e));
 }

@@ -2,10 +2,11 @@
 // client and a printer.
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { Client, type ClientOptions } from '@kv/client';
+import { Client, type AuthOptions, type ClientOptions } from '@kv/client';
 import { CtlExit, ExitCode, FlagError } from './exit.js';
 import { parseGoDuration } from './gofmt.js';
 import { Out, type CtlIO } from './io.js';
+import { askPassword } from './password.js';
 import { newPrinter, type Printer } from './printers/index.js';
 
 /** Global flag names (long form) and how to read their values. */
@@ -150,7 +151,9 @@ export function resolveGlobals(cmd: Command, io: CtlIO, extraEnv: EnvWhitelist =
     const src = root.getOptionValueSource(key);
     const v = opts[key];
     if (src === 'cli') explicit.add(f.name);
-    values.set(f.name, v === undefined ? f.def : v);
+    // A subcommand's own flag of the same name (user add --no-password) is not this global's value.
+    const own = f.kind === 'string' ? typeof v === 'string' : true;
+    values.set(f.name, v === undefined || !own ? f.def : v);
   }
   const used = new Set<string>();
   const err = new Out(io.stderr);
@@ -222,12 +225,16 @@ function rootOf(cmd: Command): Command {
 
 const nsToMs = (ns: bigint): number => Number(ns / 1_000_000n);
 
+/** grpc-go's smallest client keep-alive time (internal.KeepaliveMinPingTime). */
+const GRPC_GO_MIN_PING_MS = 10_000;
+
 /** What a command works with: settings, printer, client. */
 export class Ctx {
   readonly out: Out;
   readonly err: Out;
   private printerCache: Printer | undefined;
   private clients: Client[] = [];
+  private prompted: Promise<string> | undefined;
 
   constructor(
     readonly io: CtlIO,
@@ -254,9 +261,15 @@ export class Ctx {
     for (const f of ['cert', 'key', 'cacert'] as const) {
       if (g.explicit.has(f) && g[f] === '') throw new CtlExit(ExitCode.BadArgs, `empty string is passed to --${f} option`);
     }
-    // --keepalive-time/--keepalive-timeout are parsed (keepaliveTimeNs/keepaliveTimeoutNs) but not
-    // passed on yet (@kv/client's keepaliveTimeMs/keepaliveTimeoutMs would take them).
-    const opts: ClientOptions = { endpoints, dialTimeoutMs: nsToMs(g.dialTimeoutNs) };
+    const opts: ClientOptions = {
+      endpoints,
+      dialTimeoutMs: nsToMs(g.dialTimeoutNs),
+      // grpc-go raises a keep-alive time under 10 s to 10 s (internal.KeepaliveMinPingTime), so
+      // etcdctl's default 2s pings every 10 s; grpc-js would ping every 2 s and earn a GOAWAY
+      // (too_many_pings) from etcd's 5 s enforcement on a long watch. Same floor here.
+      keepaliveTimeMs: Math.max(nsToMs(g.keepaliveTimeNs), GRPC_GO_MIN_PING_MS),
+      keepaliveTimeoutMs: nsToMs(g.keepaliveTimeoutNs),
+    };
     const wantsTls = g.cert !== '' || g.key !== '' || g.cacert !== '' || !g.insecureTransport;
     if (wantsTls || endpoints.some((e) => e.startsWith('https://'))) {
       const read = readTlsFile;
@@ -267,18 +280,26 @@ export class Ctx {
         insecureSkipVerify: g.insecureSkipVerify,
       };
     }
-    if (g.user !== '') {
-      let username = g.user;
-      let password = g.password;
-      if (password === '') {
-        const i = g.user.indexOf(':');
-        if (i < 0) throw new CtlExit(ExitCode.Error, 'password prompt is not supported; give --user name:password or --password');
-        username = g.user.slice(0, i);
-        password = g.user.slice(i + 1);
-      }
-      opts.auth = { username, password };
-    }
+    if (g.user !== '') opts.auth = this.authOptions();
     return opts;
+  }
+
+  /**
+   * etcdctl's authCfgFromCmd: `--user name:password`, or `--user name --password pw`, or
+   * `--user name` alone and the password asked on the terminal ("Password: ") when the client
+   * first logs in (once per kvctl run, however many clients a command makes).
+   */
+  private authOptions(): AuthOptions {
+    const g = this.globals;
+    if (g.password !== '') return { username: g.user, password: g.password };
+    const i = g.user.indexOf(':');
+    if (i >= 0) return { username: g.user.slice(0, i), password: g.user.slice(i + 1) };
+    this.prompted ??= askPassword(this.io, 'Password: ').catch((e: unknown) => {
+      throw new CtlExit(ExitCode.Error, (e as Error).message);
+    });
+    const asked = this.prompted;
+    asked.catch(() => undefined); // reported by the call that logs in
+    return { username: g.user, password: () => asked };
   }
 
   /** A client for the configured endpoints; also settles the printer (as etcdctl does). */

@@ -12,6 +12,12 @@ export interface CtlIO {
   env: Record<string, string | undefined>;
   /** Raw process arguments after the program name (watch looks for "--" in them). */
   argv: string[];
+  /**
+   * Turn the terminal's echo off/on for a password prompt (the binary runs `/bin/stty [-]echo`
+   * on its own stdio, as etcdctl does); absent in tests, where nothing is toggled. Throws when
+   * stty cannot be run.
+   */
+  setEcho?: (on: boolean) => void;
 }
 
 /** Writes text lines the way Go's fmt.Println does. */

@@ -5,9 +5,9 @@ import { v3electionpb, v3lockpb } from '@kv/api';
 import { credentials, Metadata, type ChannelCredentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { toBigInt, toBuffer, type Bytes, type Int64 } from '../bytes.js';
 import { Client } from '../client.js';
-import type { TlsOptions } from '../connection.js';
+import type { Connections, TlsOptions } from '../connection.js';
 import { parseEndpoint } from '../endpoints.js';
-import { toEtcdError } from '../errors.js';
+import { shouldRefreshToken, toEtcdError } from '../errors.js';
 
 export interface ServiceClientOptions {
   endpoints: string[];
@@ -38,6 +38,8 @@ class Stubs<T extends { close(): void }> {
   constructor(
     ctor: Ctor<T>,
     private readonly o: ServiceClientOptions,
+    /** The Client's pool when made from one: its auth token goes with every call. */
+    private readonly conns?: Connections,
   ) {
     if (o.endpoints.length === 0) throw new Error('no endpoints');
     this.stubs = o.endpoints.map((raw) => {
@@ -58,13 +60,17 @@ class Stubs<T extends { close(): void }> {
     const timeout = opts.timeoutMs ?? this.o.requestTimeoutMs;
     const deadline = timeout === undefined ? undefined : Date.now() + timeout;
     let lastErr: unknown;
+    let authRetried = false;
     for (let tried = 0; tried < this.stubs.length; tried++) {
       const stub = this.stubs[this.current]!;
+      let sentToken: string | undefined;
       try {
+        const md = this.conns ? await this.conns.authMetadata(deadline ?? Infinity) : new Metadata();
+        sentToken = this.conns?.currentToken;
         return await new Promise<Res>((resolve, reject) => {
           if (opts.signal?.aborted)
             return reject(toEtcdError(Object.assign(new Error('operation was canceled'), { code: 1, details: 'operation was canceled' })));
-          const c = invoke(stub, new Metadata(), deadline === undefined ? {} : { deadline }, (err, res) => {
+          const c = invoke(stub, md, deadline === undefined ? {} : { deadline }, (err, res) => {
             opts.signal?.removeEventListener('abort', onAbort);
             if (err) reject(toEtcdError(err));
             else resolve(res);
@@ -74,12 +80,28 @@ class Stubs<T extends { close(): void }> {
         });
       } catch (err) {
         lastErr = err;
+        // A token the member no longer knows (restart, expiry): log in again and send once more,
+        // as etcd's Go client does for every call.
+        if (this.conns?.authenticates && shouldRefreshToken(err) && !authRetried) {
+          authRetried = true;
+          this.conns.dropToken(sentToken);
+          tried--;
+          continue;
+        }
         const e = err as { code?: number; etcdName?: string };
         if (e.code !== 14 || e.etcdName !== undefined) throw err;
         this.current = (this.current + 1) % this.stubs.length;
       }
     }
     throw lastErr;
+  }
+
+  /** Metadata for a stream opened now: the token held, if any (streams cannot wait for a login). */
+  streamMetadata(): Metadata {
+    const md = new Metadata();
+    const t = this.conns?.currentToken;
+    if (t !== undefined) md.set('token', t);
+    return md;
   }
 
   active(): T {
@@ -89,6 +111,10 @@ class Stubs<T extends { close(): void }> {
   close(): void {
     for (const s of this.stubs) s.close();
   }
+}
+
+function connsOf(source: Client | ServiceClientOptions): Connections | undefined {
+  return source instanceof Client ? source.connections : undefined;
 }
 
 function optionsOf(source: Client | ServiceClientOptions): ServiceClientOptions {
@@ -101,7 +127,7 @@ export class LockClient {
 
   /** From a Client (its endpoints, plaintext unless https://) or explicit options. */
   constructor(source: Client | ServiceClientOptions) {
-    this.stubs = new Stubs(v3lockpb.LockClient, optionsOf(source));
+    this.stubs = new Stubs(v3lockpb.LockClient, optionsOf(source), connsOf(source));
   }
 
   /** Waits until `name` is locked for `lease` (0: the server grants a 60 s lease it does not keep alive). */
@@ -126,7 +152,7 @@ export class ElectionClient {
   private readonly stubs: Stubs<v3electionpb.ElectionClient>;
 
   constructor(source: Client | ServiceClientOptions) {
-    this.stubs = new Stubs(v3electionpb.ElectionClient, optionsOf(source));
+    this.stubs = new Stubs(v3electionpb.ElectionClient, optionsOf(source), connsOf(source));
   }
 
   /** Waits until elected; the LeaderKey is what proclaim and resign take. */
@@ -150,9 +176,12 @@ export class ElectionClient {
     return this.stubs.call<v3electionpb.LeaderResponse>((s, md, o, cb) => s.leader(req, md, o, cb), opts);
   }
 
-  /** The Observe stream of the current endpoint: iterate it; `cancel()` on the stream ends it. */
+  /**
+   * The Observe stream of the current endpoint: iterate it; `cancel()` on the stream ends it.
+   * With auth, it carries the token the Client holds (make one call first to log in).
+   */
   observe(name: Bytes): ClientReadableStream<v3electionpb.LeaderResponse> {
-    return this.stubs.active().observe({ name: toBuffer(name) });
+    return this.stubs.active().observe({ name: toBuffer(name) }, this.stubs.streamMetadata());
   }
 
   close(): void {

@@ -1,7 +1,7 @@
 // -w json: what Go's encoding/json makes of the response structs etcdctl prints (gogoproto
 // messages with `json:"name,omitempty"` tags in field order; clientv3's lease and watch
 // wrappers with their own field names). Integers are written exactly (64-bit), bytes as base64.
-import type { etcdserverpb, mvccpb } from '@kv/api';
+import type { authpb, etcdserverpb, mvccpb } from '@kv/api';
 import { goJsonString } from '../gofmt.js';
 import { UnsupportedPrinter, type EpHashKV, type EpHealth, type EpStatus, type PrinterContext } from './printer.js';
 
@@ -201,6 +201,86 @@ export class JsonPrinter extends UnsupportedPrinter {
 
   override leases(r: etcdserverpb.LeaseLeasesResponse): void {
     this.line(obj([...headerFields(r.header), ['leases', `[${r.leases.map((l) => obj([['id', String(l.ID)]])).join(',')}]`]]));
+  }
+
+  // ---- auth: the gogoproto response structs (enums as numbers, omitted when 0) ----
+
+  private headerOnly(r: { header?: etcdserverpb.ResponseHeader | undefined }): void {
+    this.line(obj([['header', header(r.header)]]));
+  }
+  override authStatus(r: etcdserverpb.AuthStatusResponse): void {
+    this.line(
+      obj([
+        ['header', header(r.header)],
+        ['enabled', bool(r.enabled)],
+        ['authRevision', num(r.authRevision)],
+      ]),
+    );
+  }
+  override roleAdd(_role: string, r: etcdserverpb.AuthRoleAddResponse): void {
+    this.headerOnly(r);
+  }
+  override roleGet(_role: string, r: etcdserverpb.AuthRoleGetResponse): void {
+    const perm = (p: authpb.Permission) =>
+      obj([
+        ['permType', num(p.permType)],
+        ['key', bytes(p.key)],
+        ['range_end', bytes(p.rangeEnd)],
+      ]);
+    this.line(
+      obj([
+        ['header', header(r.header)],
+        ['perm', arr(r.perm, perm)],
+      ]),
+    );
+  }
+  override roleDelete(_role: string, r: etcdserverpb.AuthRoleDeleteResponse): void {
+    this.headerOnly(r);
+  }
+  override roleList(r: etcdserverpb.AuthRoleListResponse): void {
+    this.line(
+      obj([
+        ['header', header(r.header)],
+        ['roles', arr(r.roles, (x) => goJsonString(x))],
+      ]),
+    );
+  }
+  override roleGrantPermission(_role: string, r: etcdserverpb.AuthRoleGrantPermissionResponse): void {
+    this.headerOnly(r);
+  }
+  override roleRevokePermission(_role: string, _key: Buffer, _end: Buffer, r: etcdserverpb.AuthRoleRevokePermissionResponse): void {
+    this.headerOnly(r);
+  }
+  override userAdd(_user: string, r: etcdserverpb.AuthUserAddResponse): void {
+    this.headerOnly(r);
+  }
+  override userGet(_user: string, r: etcdserverpb.AuthUserGetResponse): void {
+    this.line(
+      obj([
+        ['header', header(r.header)],
+        ['roles', arr(r.roles, (x) => goJsonString(x))],
+      ]),
+    );
+  }
+  override userList(r: etcdserverpb.AuthUserListResponse): void {
+    this.line(
+      obj([
+        ['header', header(r.header)],
+        ['users', arr(r.users, (x) => goJsonString(x))],
+      ]),
+    );
+  }
+  override userChangePassword(r: etcdserverpb.AuthUserChangePasswordResponse): void {
+    this.headerOnly(r);
+  }
+  override userGrantRole(_user: string, _role: string, r: etcdserverpb.AuthUserGrantRoleResponse): void {
+    this.headerOnly(r);
+  }
+  override userRevokeRole(_user: string, _role: string, r: etcdserverpb.AuthUserRevokeRoleResponse): void {
+    this.headerOnly(r);
+  }
+  override userDelete(_user: string, r: etcdserverpb.AuthUserDeleteResponse): void {
+    this.headerOnly(r);
   }
 
   override memberList(r: etcdserverpb.MemberListResponse): void {

@@ -44,6 +44,23 @@ export interface Printer {
   endpointStatus(list: EpStatus[]): void;
   endpointHashKV(list: EpHashKV[]): void;
   alarm(r: etcdserverpb.AlarmResponse): void;
+
+  // auth (etcdctl's printer: role and user commands; auth enable/disable print their own line)
+  authStatus(r: etcdserverpb.AuthStatusResponse): void;
+  roleAdd(role: string, r: etcdserverpb.AuthRoleAddResponse): void;
+  roleGet(role: string, r: etcdserverpb.AuthRoleGetResponse): void;
+  roleDelete(role: string, r: etcdserverpb.AuthRoleDeleteResponse): void;
+  roleList(r: etcdserverpb.AuthRoleListResponse): void;
+  roleGrantPermission(role: string, r: etcdserverpb.AuthRoleGrantPermissionResponse): void;
+  /** `key` as given on the command line; `end` the range end sent ("" for one key, "\0" open ended). */
+  roleRevokePermission(role: string, key: Buffer, end: Buffer, r: etcdserverpb.AuthRoleRevokePermissionResponse): void;
+  userAdd(user: string, r: etcdserverpb.AuthUserAddResponse): void;
+  userGet(user: string, r: etcdserverpb.AuthUserGetResponse): void;
+  userList(r: etcdserverpb.AuthUserListResponse): void;
+  userChangePassword(r: etcdserverpb.AuthUserChangePasswordResponse): void;
+  userGrantRole(user: string, role: string, r: etcdserverpb.AuthUserGrantRoleResponse): void;
+  userRevokeRole(user: string, role: string, r: etcdserverpb.AuthUserRevokeRoleResponse): void;
+  userDelete(user: string, r: etcdserverpb.AuthUserDeleteResponse): void;
 }
 
 export interface PrinterContext {
@@ -118,6 +135,48 @@ export class UnsupportedPrinter implements Printer {
     this.unsupported();
   }
   alarm(_r: etcdserverpb.AlarmResponse): void {
+    this.unsupported();
+  }
+  authStatus(_r: etcdserverpb.AuthStatusResponse): void {
+    this.unsupported();
+  }
+  roleAdd(_role: string, _r: etcdserverpb.AuthRoleAddResponse): void {
+    this.unsupported();
+  }
+  roleGet(_role: string, _r: etcdserverpb.AuthRoleGetResponse): void {
+    this.unsupported();
+  }
+  roleDelete(_role: string, _r: etcdserverpb.AuthRoleDeleteResponse): void {
+    this.unsupported();
+  }
+  roleList(_r: etcdserverpb.AuthRoleListResponse): void {
+    this.unsupported();
+  }
+  roleGrantPermission(_role: string, _r: etcdserverpb.AuthRoleGrantPermissionResponse): void {
+    this.unsupported();
+  }
+  roleRevokePermission(_role: string, _key: Buffer, _end: Buffer, _r: etcdserverpb.AuthRoleRevokePermissionResponse): void {
+    this.unsupported();
+  }
+  userAdd(_user: string, _r: etcdserverpb.AuthUserAddResponse): void {
+    this.unsupported();
+  }
+  userGet(_user: string, _r: etcdserverpb.AuthUserGetResponse): void {
+    this.unsupported();
+  }
+  userList(_r: etcdserverpb.AuthUserListResponse): void {
+    this.unsupported();
+  }
+  userChangePassword(_r: etcdserverpb.AuthUserChangePasswordResponse): void {
+    this.unsupported();
+  }
+  userGrantRole(_user: string, _role: string, _r: etcdserverpb.AuthUserGrantRoleResponse): void {
+    this.unsupported();
+  }
+  userRevokeRole(_user: string, _role: string, _r: etcdserverpb.AuthUserRevokeRoleResponse): void {
+    this.unsupported();
+  }
+  userDelete(_user: string, _r: etcdserverpb.AuthUserDeleteResponse): void {
     this.unsupported();
   }
 }

@@ -65,6 +65,48 @@ export class ProtobufPrinter extends UnsupportedPrinter {
   override revoke(_id: bigint, r: etcdserverpb.LeaseRevokeResponse): void {
     throw new CtlExit(ExitCode.BadFeature, `marshal unsupported for type clientv3.LeaseRevokeResponse ({${compactHeader(r.header)}})`);
   }
+  override authStatus(r: etcdserverpb.AuthStatusResponse): void {
+    this.bytes(etcdserverpb.AuthStatusResponse.encode(r).finish());
+  }
+  override roleAdd(_role: string, r: etcdserverpb.AuthRoleAddResponse): void {
+    this.bytes(etcdserverpb.AuthRoleAddResponse.encode(r).finish());
+  }
+  override roleGet(_role: string, r: etcdserverpb.AuthRoleGetResponse): void {
+    this.bytes(etcdserverpb.AuthRoleGetResponse.encode(r).finish());
+  }
+  override roleDelete(_role: string, r: etcdserverpb.AuthRoleDeleteResponse): void {
+    this.bytes(etcdserverpb.AuthRoleDeleteResponse.encode(r).finish());
+  }
+  override roleList(r: etcdserverpb.AuthRoleListResponse): void {
+    this.bytes(etcdserverpb.AuthRoleListResponse.encode(r).finish());
+  }
+  override roleGrantPermission(_role: string, r: etcdserverpb.AuthRoleGrantPermissionResponse): void {
+    this.bytes(etcdserverpb.AuthRoleGrantPermissionResponse.encode(r).finish());
+  }
+  override roleRevokePermission(_role: string, _key: Buffer, _end: Buffer, r: etcdserverpb.AuthRoleRevokePermissionResponse): void {
+    this.bytes(etcdserverpb.AuthRoleRevokePermissionResponse.encode(r).finish());
+  }
+  override userAdd(_user: string, r: etcdserverpb.AuthUserAddResponse): void {
+    this.bytes(etcdserverpb.AuthUserAddResponse.encode(r).finish());
+  }
+  override userGet(_user: string, r: etcdserverpb.AuthUserGetResponse): void {
+    this.bytes(etcdserverpb.AuthUserGetResponse.encode(r).finish());
+  }
+  override userList(r: etcdserverpb.AuthUserListResponse): void {
+    this.bytes(etcdserverpb.AuthUserListResponse.encode(r).finish());
+  }
+  override userChangePassword(r: etcdserverpb.AuthUserChangePasswordResponse): void {
+    this.bytes(etcdserverpb.AuthUserChangePasswordResponse.encode(r).finish());
+  }
+  override userGrantRole(_user: string, _role: string, r: etcdserverpb.AuthUserGrantRoleResponse): void {
+    this.bytes(etcdserverpb.AuthUserGrantRoleResponse.encode(r).finish());
+  }
+  override userRevokeRole(_user: string, _role: string, r: etcdserverpb.AuthUserRevokeRoleResponse): void {
+    this.bytes(etcdserverpb.AuthUserRevokeRoleResponse.encode(r).finish());
+  }
+  override userDelete(_user: string, r: etcdserverpb.AuthUserDeleteResponse): void {
+    this.bytes(etcdserverpb.AuthUserDeleteResponse.encode(r).finish());
+  }
   override memberList(r: etcdserverpb.MemberListResponse): void {
     this.bytes(etcdserverpb.MemberListResponse.encode(r).finish());
   }

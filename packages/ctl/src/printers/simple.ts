@@ -1,5 +1,6 @@
 // -w simple (the default): etcdctl's printer_simple.go.
-import { etcdserverpb, mvccpb } from '@kv/api';
+import { authpb, etcdserverpb, mvccpb } from '@kv/api';
+import { prefixEnd } from '@kv/client';
 import { goHex } from '../gofmt.js';
 import {
   endpointHashKVRows,
@@ -164,8 +165,96 @@ export class SimplePrinter implements Printer {
       this.ctx.out.println(s);
     }
   }
+
+  // ---- auth ----
+
+  /** etcdctl 3.5's `auth status` lines. */
+  authStatus(r: etcdserverpb.AuthStatusResponse): void {
+    this.ctx.out.println('Authentication Status:', r.enabled);
+    this.ctx.out.println('AuthRevision:', r.authRevision);
+  }
+
+  roleAdd(role: string): void {
+    this.ctx.out.println(`Role ${role} created`);
+  }
+
+  roleGet(role: string, r: etcdserverpb.AuthRoleGetResponse): void {
+    const out = this.ctx.out;
+    out.println(`Role ${role}`);
+    const section = (title: string, types: authpb.Permission_Type[]) => {
+      out.println(title);
+      for (const p of r.perm) if (types.includes(p.permType)) out.print(permLine(p));
+    };
+    section('KV Read:', [authpb.Permission_Type.READ, authpb.Permission_Type.READWRITE]);
+    section('KV Write:', [authpb.Permission_Type.WRITE, authpb.Permission_Type.READWRITE]);
+  }
+
+  roleList(r: etcdserverpb.AuthRoleListResponse): void {
+    for (const role of r.roles) this.ctx.out.println(role);
+  }
+
+  roleDelete(role: string): void {
+    this.ctx.out.println(`Role ${role} deleted`);
+  }
+
+  roleGrantPermission(role: string): void {
+    this.ctx.out.println(`Role ${role} updated`);
+  }
+
+  roleRevokePermission(role: string, key: Buffer, end: Buffer): void {
+    const b = (s: string) => Buffer.from(s, 'utf8');
+    let line: Buffer;
+    if (end.length === 0) line = Buffer.concat([b('Permission of key '), key, b(` is revoked from role ${role}\n`)]);
+    else if (!isOpenEnd(end)) line = Buffer.concat([b('Permission of range ['), key, b(', '), end, b(`) is revoked from role ${role}\n`)]);
+    else line = Buffer.concat([b('Permission of range ['), key, b(`, <open ended> is revoked from role ${role}\n`)]);
+    this.ctx.out.print(line);
+  }
+
+  userAdd(user: string): void {
+    this.ctx.out.println(`User ${user} created`);
+  }
+
+  userGet(user: string, r: etcdserverpb.AuthUserGetResponse): void {
+    this.ctx.out.println(`User: ${user}`);
+    this.ctx.out.println('Roles:' + r.roles.map((x) => ` ${x}`).join(''));
+  }
+
+  userList(r: etcdserverpb.AuthUserListResponse): void {
+    for (const u of r.users) this.ctx.out.println(u);
+  }
+
+  userChangePassword(): void {
+    this.ctx.out.println('Password updated');
+  }
+
+  userGrantRole(user: string, role: string): void {
+    this.ctx.out.println(`Role ${role} is granted to user ${user}`);
+  }
+
+  userRevokeRole(user: string, role: string): void {
+    this.ctx.out.println(`Role ${role} is revoked from user ${user}`);
+  }
+
+  userDelete(user: string): void {
+    this.ctx.out.println(`User ${user} deleted`);
+  }
 }
 
 function goStructOp(op: etcdserverpb.ResponseOp): string {
   return op.responseTxn ? '{Response:0xc000000000}' : '{Response:<nil>}';
+}
+
+const isOpenEnd = (end: Uint8Array): boolean => end.length === 1 && end[0] === 0;
+
+/**
+ * One permission under "KV Read:"/"KV Write:" (etcdctl's printRange): a key alone, `[key, end)`,
+ * `[key, <open ended>` for "\0", and ` (prefix key)` when the end is the key's prefix end.
+ */
+export function permLine(p: authpb.Permission): Buffer {
+  const b = (s: string) => Buffer.from(s, 'utf8');
+  if (p.rangeEnd.length === 0) return Buffer.concat([b('\t'), p.key, b('\n')]);
+  const parts = isOpenEnd(p.rangeEnd) ? [b('\t['), p.key, b(', <open ended>')] : [b('\t['), p.key, b(', '), p.rangeEnd, b(')')];
+  if (prefixEnd(p.key).equals(p.rangeEnd)) parts.push(b(' (prefix '), p.key, b(')'));
+  parts.push(b('\n'));
+  return Buffer.concat(parts);
 }
