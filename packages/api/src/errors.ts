@@ -154,7 +154,7 @@ export function etcdErrorName(message: string): EtcdErrorName | undefined {
 }
 
 /** gRPC status codes (numbering fixed by the gRPC spec) as Go's codes.Code.String() names them. */
-const goCodeNames = [
+export const GoCodeNames = [
   'OK',
   'Canceled',
   'Unknown',
@@ -176,7 +176,7 @@ const goCodeNames = [
 
 /** Go's name of a gRPC status code (`Code(n)` for one outside the spec, as Go prints it). */
 export function goCodeName(code: number): string {
-  return goCodeNames[code] ?? `Code(${code})`;
+  return GoCodeNames[code] ?? `Code(${code})`;
 }
 
 /**

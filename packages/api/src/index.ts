@@ -12,7 +12,7 @@ export * as v3lockpb from './gen/v3lockpb/v3lock.js';
 export * as v3electionpb from './gen/v3electionpb/v3election.js';
 export * as raftpb from './gen/raftpb/raft.js';
 
-export { ErrorText, ErrorCode, etcdErrorName, goCodeName, goStatusText } from './errors.js';
+export { ErrorText, ErrorCode, etcdErrorName, GoCodeNames, goCodeName, goStatusText } from './errors.js';
 export { checkWire, descriptors, goFieldName, maxDepth, maxNestedTxns, requestTypeOf, responseTypeOf, WireError } from './strict.js';
 export type { EtcdErrorName } from './errors.js';
 export { decodeKeyValueMeta, decodeKeyValueView } from './kv_meta.js';

@@ -8,30 +8,13 @@
 // plain increments on it (no label lookup, no allocation), and the collectors turn the numbers
 // into series at scrape time. Only the extensive histogram observes per call (through a child
 // cached per method), as in etcd where extensive is documented as the costlier level.
+import { GoCodeNames } from '@kv/api';
 import { status, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { MemberCounters } from './counters.js';
 
 /** grpc-go's codes.Code.String(), by code number (what go-grpc-prometheus puts in grpc_code). */
-export const GrpcCodeNames = [
-  'OK',
-  'Canceled',
-  'Unknown',
-  'InvalidArgument',
-  'DeadlineExceeded',
-  'NotFound',
-  'AlreadyExists',
-  'PermissionDenied',
-  'ResourceExhausted',
-  'FailedPrecondition',
-  'Aborted',
-  'OutOfRange',
-  'Unimplemented',
-  'Internal',
-  'Unavailable',
-  'DataLoss',
-  'Unauthenticated',
-] as const;
+export const GrpcCodeNames = GoCodeNames;
 
 type GrpcType = 'unary' | 'client_stream' | 'server_stream' | 'bidi_stream';
 

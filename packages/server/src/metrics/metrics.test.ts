@@ -151,7 +151,12 @@ describe('GET /metrics on one member (--metrics extensive, --listen-metrics-urls
     await expect(call(h.kv, 'range', etcdserverpb.RangeRequest.fromPartial({ key: Buffer.from('') }))).rejects.toThrow(
       /key is not provided/,
     );
-    const after = await scrape(port);
+    // The backend commits its batch after the apply, on its own schedule: wait for that commit.
+    const moved = (x: Awaited<ReturnType<typeof scrape>>, name: string) => (value(x, name) ?? 0) - (value(before, name) ?? 0);
+    const after = await until('the backend commit is counted', async () => {
+      const x = await scrape(port);
+      return moved(x, 'etcd_disk_backend_commit_duration_seconds_count') >= 1 ? x : undefined;
+    });
     const delta = (name: string, labels: Record<string, string> = {}) =>
       (value(after, name, labels) ?? NaN) - (value(before, name, labels) ?? 0);
     expect(delta('etcd_mvcc_put_total')).toBe(1);
