@@ -126,6 +126,22 @@ describe.skipIf(!ready)('TLS on the client and peer ports', () => {
     expect(leaders.size).toBe(1);
   }, 30_000);
 
+  it('forwards keep-alives and time-to-live from followers to the leader over https with the client certificate', () => {
+    // A follower answers these from the leader's lessor: it dials the leader's https client URL
+    // with its own client TLS (--trusted-ca-file, --cert-file/--key-file), which
+    // --client-cert-auth requires.
+    const id = /lease ([0-9a-f]+) granted/.exec(ctl(['lease', 'grant', '60']))?.[1];
+    expect(id).toBeDefined();
+    for (const e of endpoints) {
+      const once = execFileSync('etcdctl', ['--endpoints', e, ...ctlTls(true), 'lease', 'keep-alive', '--once', id!], {
+        env: ctlEnv,
+      }).toString();
+      expect(once).toMatch(new RegExp(`lease ${id} keepalived with TTL\\(\\d+\\)`));
+      const ttl = execFileSync('etcdctl', ['--endpoints', e, ...ctlTls(true), 'lease', 'timetolive', id!], { env: ctlEnv }).toString();
+      expect(ttl).toMatch(new RegExp(`lease ${id} granted with TTL\\(60s\\), remaining\\(\\d+s\\)`));
+    }
+  }, 60_000);
+
   it('refuses a client without a certificate', () => {
     expect(() => ctl(['get', 'secure'], false)).toThrow();
   }, 30_000);

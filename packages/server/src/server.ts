@@ -207,8 +207,11 @@ export class KvServer {
     const peerTls = loadPeerTls(o.config.peerTls, o.logger);
     // The disk and peer histograms: the network reports ping round trips, the member the rest.
     const recorders = new Recorders();
+    // A follower's forwards to the leader's https client URL go with this member's client TLS.
+    const forwardPolicy = clientTlsPolicy(o.config.clientTls, o.logger);
     const network = new TcpNetwork({
       onRtt: recorders.observePeerRtt,
+      forwardTls: () => (forwardPolicy ? { ca: forwardPolicy.ca, cert: forwardPolicy.cert, key: forwardPolicy.key } : undefined),
       logger: o.logger,
       tls: peerTls,
       maxFrameBytes: Math.max(64 * 1024 * 1024, 4 * (o.config.maxRequestBytes + grpcOverheadBytes)),

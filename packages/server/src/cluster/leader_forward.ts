@@ -1,6 +1,11 @@
 // Lease requests that only the leader (the primary lessor) can answer — keep-alive and
-// time-to-live — forwarded from a follower to the leader's client URL over gRPC, as etcd forwards
-// them over its peer port.
+// time-to-live — and MemberPromote, forwarded from a follower to the leader's client URL over gRPC
+// (etcd forwards them over its peer port). Over https the follower dials with its own client-port
+// TLS: the CA of --trusted-ca-file and --cert-file/--key-file as its client certificate, so the
+// leader accepts it under --client-cert-auth (as etcd's own gateway, that certificate must be
+// valid for client auth too). The caller's token goes along; without one (a certificate-named
+// caller) the leader sees the member's certificate, and the follower checks the caller's
+// permissions on the answer itself (services/lease.ts), so a forward is never looser.
 import { etcdserverpb } from '@kv/api';
 import { credentials, Metadata } from '@grpc/grpc-js';
 import { RpcError } from '../errors.js';
@@ -19,21 +24,36 @@ function withToken(token: string | undefined): Metadata {
   return md;
 }
 
+/** The member's client-port TLS material for dialing the leader's https client URL. */
+export interface ForwardTls {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
 export class LeaderForwarder {
   private readonly clients = new Map<string, etcdserverpb.LeaseClient>();
   private readonly clusterClients = new Map<string, etcdserverpb.ClusterClient>();
 
-  /** `clock` sets the calls' deadlines (gRPC deadlines are wall-clock times). */
-  constructor(private readonly clock: Clock) {}
+  /**
+   * `clock` sets the calls' deadlines (gRPC deadlines are wall-clock times); `tls` gives the
+   * client-port TLS material (read when a channel to a leader is made; none: the system's CAs).
+   */
+  constructor(
+    private readonly clock: Clock,
+    private readonly tls: () => ForwardTls | undefined = () => undefined,
+  ) {}
 
-  private static creds(url: string) {
-    return new URL(url).protocol === 'https:' ? credentials.createSsl() : credentials.createInsecure();
+  private creds(url: string) {
+    if (new URL(url).protocol !== 'https:') return credentials.createInsecure();
+    const t = this.tls();
+    return credentials.createSsl(t?.ca ?? null, t?.key && t.cert ? t.key : null, t?.key && t.cert ? t.cert : null);
   }
 
   private client(url: string): etcdserverpb.LeaseClient {
     let c = this.clients.get(url);
     if (!c) {
-      c = new etcdserverpb.LeaseClient(new URL(url).host, LeaderForwarder.creds(url));
+      c = new etcdserverpb.LeaseClient(new URL(url).host, this.creds(url));
       this.clients.set(url, c);
     }
     return c;
@@ -42,7 +62,7 @@ export class LeaderForwarder {
   private clusterClient(url: string): etcdserverpb.ClusterClient {
     let c = this.clusterClients.get(url);
     if (!c) {
-      c = new etcdserverpb.ClusterClient(new URL(url).host, LeaderForwarder.creds(url));
+      c = new etcdserverpb.ClusterClient(new URL(url).host, this.creds(url));
       this.clusterClients.set(url, c);
     }
     return c;

@@ -3,7 +3,7 @@
 // requests only the leader answers. It also carries kvd's peer-isolation test hook.
 import type { etcdserverpb } from '@kv/api';
 import type { Logger } from 'pino';
-import { LeaderForwarder } from '../cluster/leader_forward.js';
+import { type ForwardTls, LeaderForwarder } from '../cluster/leader_forward.js';
 import { Transport, type PeerTls } from '../transport/index.js';
 import type { Clock } from './clock.js';
 import type { NetworkFactory, PeerAddress, PeerHandler, PeerNetwork } from './network.js';
@@ -21,6 +21,8 @@ export interface TcpNetworkOptions {
   clock: Clock;
   /** Receives each answered ping's round trip to a peer, in seconds (the member's metrics). */
   onRtt?: (peer: bigint, seconds: number) => void;
+  /** Client-port TLS for requests forwarded to the leader's https client URL (leader_forward.ts). */
+  forwardTls?: () => ForwardTls | undefined;
 }
 
 /**
@@ -86,7 +88,7 @@ export class TcpNetwork {
       const t = transport.activeSince(id);
       return t === undefined ? undefined : Math.max(t, this.restoredAt);
     };
-    return new TcpPeerNetwork(transport, handler, new LeaderForwarder(this.o.clock), () => this.isolated_, activeSince);
+    return new TcpPeerNetwork(transport, handler, new LeaderForwarder(this.o.clock, this.o.forwardTls), () => this.isolated_, activeSince);
   };
 }
 
