@@ -162,10 +162,7 @@ export class Watcher implements AsyncIterable<etcdserverpb.WatchResponse> {
     if (r.compactRevision !== 0n) {
       err = new CompactedError(status.OUT_OF_RANGE, ErrorText.Compacted, r.compactRevision);
     } else if (r.cancelReason !== '') {
-      // etcd words an auth refusal as Go prints a status error (`rpc error: code = PermissionDenied
-      // desc = etcdserver: permission denied`): the etcd text inside is what names the error.
-      const text = /^rpc error: code = \w+ desc = (.*)$/s.exec(r.cancelReason)?.[1] ?? r.cancelReason;
-      const typed = makeError(status.FAILED_PRECONDITION, text);
+      const typed = cancelReasonError(r.cancelReason);
       err = typed.etcdName !== undefined ? typed : new WatchCanceledError(status.FAILED_PRECONDITION, r.cancelReason);
     } else {
       err = new FutureRevisionError(status.OUT_OF_RANGE, ErrorText.FutureRev);
@@ -192,6 +189,16 @@ export class Watcher implements AsyncIterable<etcdserverpb.WatchResponse> {
   resetFragments(): void {
     this.fragments = [];
   }
+}
+
+/**
+ * The error a watch's cancel reason names. etcd words an auth refusal as Go prints a status error
+ * (`rpc error: code = PermissionDenied desc = etcdserver: permission denied`, or `Unauthenticated
+ * ... invalid auth token`): the etcd text inside is what names the error.
+ */
+function cancelReasonError(reason: string): EtcdError {
+  const text = /^rpc error: code = \w+ desc = (.*)$/s.exec(reason)?.[1] ?? reason;
+  return makeError(status.FAILED_PRECONDITION, text);
 }
 
 /** The single watch stream of a client and the watchers on it. */
@@ -394,7 +401,7 @@ export class WatchHub {
    * it was. False when auth is not configured or the refusals repeat (the watcher then fails).
    */
   private refreshTokenFor(w: Watcher, r: etcdserverpb.WatchResponse): boolean {
-    if (!this.conns.authenticates || !shouldRefreshToken(makeError(status.FAILED_PRECONDITION, r.cancelReason))) return false;
+    if (!this.conns.authenticates || !shouldRefreshToken(cancelReasonError(r.cancelReason))) return false;
     if (++this.tokenRefusals > MAX_TOKEN_REFUSALS) return false;
     this.conns.dropToken(this.streamToken);
     this.creating = w;
