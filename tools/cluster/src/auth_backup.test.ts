@@ -10,15 +10,16 @@
 //     the same way, AuthStatus gives etcd's auth revision, and kvd's own snapshot has etcd's
 //     auth buckets byte for byte.
 // Either way the restored server takes a further auth change at the next auth revision.
-import { ETCDCTL_BIN, freePorts, memberArgs, runProcess } from '@kv/testkit';
+import { ETCDCTL_BIN, runProcess } from '@kv/testkit';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serverBinary, type ServerKind, unavailableReason } from './binaries.js';
-import { MemberProcess } from './member.js';
+import { type ServerKind, unavailableReason } from './binaries.js';
+import type { MemberProcess } from './member.js';
+import { type OneMember, oneMemberLayout, restoreFlags, startOneMember } from './testdata/one_member.js';
 import {
   authBucketsOf,
   authView,
@@ -54,59 +55,8 @@ afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-/** One member of a one-member cluster on fresh loopback ports. */
-interface Layout {
-  name: string;
-  client: string;
-  peer: string;
-  token: string;
-}
-
-async function layout(name: string, token: string): Promise<Layout> {
-  const [c, p] = await freePorts(2);
-  return { name, token, client: `127.0.0.1:${c}`, peer: `http://127.0.0.1:${p}` };
-}
-
-const restoreFlags = (l: Layout, dir: string) => [
-  `--name=${l.name}`,
-  `--data-dir=${dir}`,
-  `--initial-cluster=${l.name}=${l.peer}`,
-  `--initial-cluster-token=${l.token}`,
-  `--initial-advertise-peer-urls=${l.peer}`,
-];
-
-async function start(kind: ServerKind, l: Layout, dir: string): Promise<MemberProcess> {
-  const m = new MemberProcess({
-    name: l.name,
-    clientPort: Number(l.client.split(':')[1]),
-    peerPort: Number(new URL(l.peer).port),
-    dataDir: dir,
-    logFile: `${dir}.log`,
-    bin: serverBinary(kind),
-    stopTimeoutMs: 10_000,
-    readyTimeoutMs: 60_000,
-    args: [
-      ...memberArgs({
-        name: l.name,
-        dataDir: dir,
-        clientUrl: `http://${l.client}`,
-        peerUrl: l.peer,
-        initialCluster: `${l.name}=${l.peer}`,
-        initialClusterState: 'new',
-        token: l.token,
-      }),
-      '--bcrypt-cost=4',
-    ],
-  });
-  running.push(m);
-  m.start();
-  try {
-    await m.waitHealthy(60_000);
-  } catch (e) {
-    throw new Error(`${kind} did not become healthy: ${(e as Error).message}\n${m.logTail(20)}`);
-  }
-  return m;
-}
+const start = (kind: ServerKind, l: OneMember, dir: string) => startOneMember(kind, l, dir, running, ['--bcrypt-cost=4']);
+const layout = oneMemberLayout;
 
 async function stop(m: MemberProcess): Promise<void> {
   await m.stop();
@@ -114,7 +64,7 @@ async function stop(m: MemberProcess): Promise<void> {
   running.splice(running.indexOf(m), 1);
 }
 
-async function restore(tool: 'etcdctl' | 'kvctl', file: string, l: Layout, dir: string): Promise<void> {
+async function restore(tool: 'etcdctl' | 'kvctl', file: string, l: OneMember, dir: string): Promise<void> {
   const bin = tool === 'kvctl' ? KVCTL_BIN : ETCDCTL_BIN;
   const r = await runProcess(bin, ['snapshot', 'restore', file, ...restoreFlags(l, dir)], {
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ETCDCTL_API: '3' },
@@ -141,7 +91,7 @@ async function source(kind: ServerKind, tag: string): Promise<{ view: string; fi
 }
 
 /** The restored server, checked: the same view, enforcement, auth buckets; one more change. */
-async function checkRestored(kind: ServerKind, l: Layout, from: { view: string; file: string }, tag: string): Promise<void> {
+async function checkRestored(kind: ServerKind, l: OneMember, from: { view: string; file: string }, tag: string): Promise<void> {
   const ep = [l.client];
   expect(await authView(ep)).toBe(from.view);
   expect(await enforce(ep, before(kind))).toEqual(expected(before(kind)));

@@ -15,15 +15,16 @@
 //     error, kvctl leaves no data dir; with --skip-hash-check a cut file is still refused.
 import { Client, Op } from '@kv/client';
 import { openBolt } from '@kv/mvcc';
-import { ETCDCTL_BIN, freePorts, memberArgs, runProcess, type RunResult } from '@kv/testkit';
+import { ETCDCTL_BIN, runProcess, type RunResult } from '@kv/testkit';
 import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serverBinary, unavailableReason, type ServerKind } from './binaries.js';
-import { MemberProcess } from './member.js';
+import { unavailableReason, type ServerKind } from './binaries.js';
+import type { MemberProcess } from './member.js';
+import { type OneMember, oneMemberLayout, restoreFlags, startOneMember } from './testdata/one_member.js';
 
 const KVCTL_BIN = fileURLToPath(new URL('../../../apps/ctl/bin/kvctl', import.meta.url));
 const skip =
@@ -58,56 +59,8 @@ afterAll(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-/** One member of `kind` on fresh ports, on `dir` (restored, or empty for a new cluster). */
-interface One {
-  name: string;
-  client: string;
-  peer: string;
-  token: string;
-}
-
-async function layout(name: string, token: string): Promise<One> {
-  const [c, p] = await freePorts(2);
-  return { name, token, client: `127.0.0.1:${c}`, peer: `http://127.0.0.1:${p}` };
-}
-
-const restoreFlags = (l: One, dir: string) => [
-  `--name=${l.name}`,
-  `--data-dir=${dir}`,
-  `--initial-cluster=${l.name}=${l.peer}`,
-  `--initial-cluster-token=${l.token}`,
-  `--initial-advertise-peer-urls=${l.peer}`,
-];
-
-async function start(kind: ServerKind, l: One, dir: string): Promise<MemberProcess> {
-  const m = new MemberProcess({
-    name: l.name,
-    clientPort: Number(l.client.split(':')[1]),
-    peerPort: Number(new URL(l.peer).port),
-    dataDir: dir,
-    logFile: `${dir}.log`,
-    bin: serverBinary(kind),
-    stopTimeoutMs: 10_000,
-    readyTimeoutMs: 60_000,
-    args: memberArgs({
-      name: l.name,
-      dataDir: dir,
-      clientUrl: `http://${l.client}`,
-      peerUrl: l.peer,
-      initialCluster: `${l.name}=${l.peer}`,
-      initialClusterState: 'new',
-      token: l.token,
-    }),
-  });
-  running.push(m);
-  m.start();
-  try {
-    await m.waitHealthy(60_000);
-  } catch (e) {
-    throw new Error(`${kind} did not become healthy: ${(e as Error).message}\n${m.logTail(20)}`);
-  }
-  return m;
-}
+const start = (kind: ServerKind, l: OneMember, dir: string) => startOneMember(kind, l, dir, running);
+const layout = oneMemberLayout;
 
 async function stop(m: MemberProcess): Promise<void> {
   await m.stop();
