@@ -144,6 +144,8 @@ export class KvServer {
   private corruptCheckDeps(): CorruptCheckDeps {
     const m = this.member;
     const logger = this.o.logger;
+    // One peer TLS for every pass (it re-reads its files itself when they change).
+    const tls = loadPeerTls(this.o.config.peerTls, logger);
     return {
       memberId: m.memberId,
       isLeader: () => m.consensus.isLeader(),
@@ -152,7 +154,6 @@ export class KvServer {
         return { hash: h.hash, compactRevision: h.compactRev, revision: h.currentRev };
       },
       peerHashes: (revision) => {
-        const tls = loadPeerTls(this.o.config.peerTls);
         const peers = m.members().filter((x) => x.id !== m.memberId && !x.isLearner);
         return Promise.all(
           peers.map((p) => peerHash(p.id, p.peerUrls, revision, { tls, timeoutMs: 5000, logger, what: 'corruption check' })),
