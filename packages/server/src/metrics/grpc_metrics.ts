@@ -91,6 +91,9 @@ export class GrpcMetrics {
         handled: GrpcCodeNames.map(() => 0),
         timer: this.handling?.labels(labels),
       };
+      // As go-grpc-prometheus' preRegisterMethod: every method's histogram is listed at 0 from
+      // the start, so etcd's dashboards and alert rules find the series before the first call.
+      this.handling?.zero(labels);
       this.methods.push(st);
       const ser = m.responseSerialize;
       const deser = m.requestDeserialize;

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveConfig } from '../config.js';
 import type { KvServer } from '../server.js';
 import { call, startHarness, startTestServers, until, type Harness } from '../testutil/harness.js';
+import { parseScrape, value, type Scrape } from '../testutil/prom_scrape.js';
 import { MemberCounters } from './counters.js';
 
 /**
@@ -73,44 +74,11 @@ const etcd34Types: [string, string][] = [
   ['process_virtual_memory_bytes', 'gauge'],
 ];
 
-interface Scrape {
-  types: Map<string, string>;
-  /** `name{labels}` exactly as exposed (prom-client's label order) → value. */
-  samples: Map<string, number>;
-  text: string;
-}
-
-function parse(text: string): Scrape {
-  const types = new Map<string, string>();
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const t = /^# TYPE (\S+) (\S+)$/.exec(line);
-    if (t) types.set(t[1]!, t[2]!);
-    else if (line !== '' && !line.startsWith('#')) {
-      const i = line.lastIndexOf(' ');
-      samples.set(line.slice(0, i), Number(line.slice(i + 1)));
-    }
-  }
-  return { types, samples, text };
-}
-
 async function scrape(port: number, path = '/metrics'): Promise<Scrape> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`);
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
-  return parse(await res.text());
-}
-
-/** A sample's value; the labels of `name{a="x",b="y"}` are matched in any order. */
-function value(s: Scrape, name: string, labels: Record<string, string> = {}): number | undefined {
-  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
-  for (const [key, v] of s.samples) {
-    const m = /^([^{]+)(?:\{(.*)\})?$/.exec(key);
-    if (!m || m[1] !== name) continue;
-    const have = m[2] ? m[2].split(',') : [];
-    if (have.length === want.length && want.every((w) => have.includes(w))) return v;
-  }
-  return undefined;
+  return parseScrape(await res.text());
 }
 
 const putOk = { grpc_type: 'unary', grpc_service: 'etcdserverpb.KV', grpc_method: 'Put', grpc_code: 'OK' };
