@@ -272,7 +272,7 @@ export class KvServer {
       lock: guard(lockService(m)),
       election: guard(electionService(m)),
     };
-    this.gatewayImpls = g;
+    if (config.enableGrpcGateway) this.gatewayImpls = g;
     add(strictService(etcdserverpb.KVService, g.kv as etcdserverpb.KVServer));
     add(strictService(etcdserverpb.WatchService, g.watch as etcdserverpb.WatchServer));
     add(strictService(etcdserverpb.LeaseService, g.lease as etcdserverpb.LeaseServer));
