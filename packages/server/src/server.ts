@@ -13,7 +13,7 @@ import { membersResponse, peerClusterFetcher } from './cluster/join.js';
 import { hashKvResponse, initialCorruptCheck, parseHashKvRequest, peerHash } from './cluster/corrupt_check.js';
 import { CorruptMonitor, type CorruptCheckDeps } from './cluster/corrupt_monitor.js';
 import { clientPortInjector } from './grpc_http2.js';
-import { answerGateway, isGatewayPath, readBody, type GatewayImpls } from './gateway/index.js';
+import { answerGateway, isGatewayPath, readBody, type GatewayImpls, type GatewayRequest } from './gateway/index.js';
 import { answerHealth, type HealthProbe, type HttpAnswer } from './health.js';
 import { enforceKeepalivePolicy } from './keepalive_policy.js';
 import { certHosts, selfCert } from './transport/self_cert.js';
@@ -400,8 +400,24 @@ export class KvServer {
       return;
     }
     if (isGatewayPath(path) && !opts.metricsOnly && this.gatewayImpls) {
-      answerGateway({ method: req.method ?? 'GET', path, headers: req.headers, body: () => readBody(req), onClose: (f) => res.on('close', f) }, this.gatewayImpls)
-        .then(reply)
+      const sink = {
+        writeHead: (s: number, h: Record<string, string>) => res.writeHead(s, h),
+        write: (c: string) => {
+          if (!res.writableEnded && !res.destroyed) (res as { write(c: string): boolean }).write(c);
+        },
+        end: () => res.end(),
+      };
+      const g = {
+        method: req.method ?? 'GET',
+        path,
+        headers: req.headers,
+        body: () => readBody(req),
+        bodyStream: req,
+        sink,
+        onClose: (f: () => void) => res.on('close', f),
+      };
+      answerGateway(g as GatewayRequest, this.gatewayImpls)
+        .then((a) => a && reply(a))
         .catch((err: unknown) => this.o.logger.error({ err, path }, 'JSON gateway failed'));
       return;
     }

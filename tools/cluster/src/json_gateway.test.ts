@@ -19,16 +19,31 @@ interface Answer {
 }
 
 /** One POST (or other method) with curl; the status line is appended by -w. */
-async function curl(base: string, path: string, body: string | undefined, opts: { method?: string; token?: string } = {}): Promise<Answer> {
-  const args = ['-s', '-m', '20', '-X', opts.method ?? 'POST', '-w', '\n%{http_code}', `${base}${path}`];
+async function curl(
+  base: string,
+  path: string,
+  body: string | undefined,
+  opts: { method?: string; token?: string; seconds?: number } = {},
+): Promise<Answer> {
+  const args = ['-s', '-N', '-m', String(opts.seconds ?? 20), '-X', opts.method ?? 'POST', '-w', '\n%{http_code}', `${base}${path}`];
   if (body !== undefined) args.push('-d', body);
   if (opts.token) args.push('-H', `Authorization: ${opts.token}`);
-  const { stdout } = await run('curl', args, { timeout: 30_000 });
+  // A stream ends when -m's time is up (curl exits 28): its output so far is the answer.
+  const { stdout } = await run('curl', args, { timeout: 30_000 }).catch((err: { code?: number; stdout?: string }) => {
+    if (err.code === 28 && typeof err.stdout === 'string') return { stdout: err.stdout };
+    throw err;
+  });
   const nl = stdout.lastIndexOf('\n');
   const text = stdout.slice(0, nl);
   let parsed: unknown = text;
   try {
-    parsed = JSON.parse(text);
+    parsed =
+      opts.seconds === undefined
+        ? JSON.parse(text)
+        : text
+            .split('\n')
+            .filter((l) => l !== '')
+            .map((l) => JSON.parse(l));
   } catch {
     // plain text answers (404, 405) stay text
   }
@@ -37,9 +52,24 @@ async function curl(base: string, path: string, body: string | undefined, opts: 
 
 // Values that differ between any two clusters, replaced by their key's name.
 const volatile = new Set([
-  'cluster_id', 'member_id', 'raft_term', 'ID', 'leader', 'dbSize', 'dbSizeInUse', 'raftIndex',
-  'raftAppliedIndex', 'raftTerm', 'version', 'token', 'hash', 'peerURLs', 'clientURLs', 'name',
-  'memberID', 'TTL',
+  'cluster_id',
+  'member_id',
+  'raft_term',
+  'ID',
+  'leader',
+  'dbSize',
+  'dbSizeInUse',
+  'raftIndex',
+  'raftAppliedIndex',
+  'raftTerm',
+  'version',
+  'token',
+  'hash',
+  'peerURLs',
+  'clientURLs',
+  'name',
+  'memberID',
+  'TTL',
 ]);
 function normalise(v: unknown, key = ''): unknown {
   if (volatile.has(key)) return `<${key}>`;
@@ -51,7 +81,7 @@ function normalise(v: unknown, key = ''): unknown {
 /** The script: each step's answer, normalised; the token from authenticate is used after it. */
 async function script(base: string): Promise<Record<string, Answer>> {
   const out: Record<string, Answer> = {};
-  const step = async (name: string, path: string, body?: string, opts?: { method?: string; token?: string }) => {
+  const step = async (name: string, path: string, body?: string, opts?: { method?: string; token?: string; seconds?: number }) => {
     const a = await curl(base, path, body, opts);
     out[name] = { status: a.status, body: normalise(a.body) };
     return a;
@@ -60,11 +90,15 @@ async function script(base: string): Promise<Record<string, Answer>> {
   await step('put2', '/v3/kv/put', JSON.stringify({ key: b64('foo'), value: b64('baz'), prev_kv: true }));
   await step('range', '/v3/kv/range', JSON.stringify({ key: b64('foo') }));
   await step('range-beta', '/v3beta/kv/range', JSON.stringify({ key: b64('f'), range_end: b64('g'), keysOnly: true }));
-  await step('txn', '/v3/kv/txn', JSON.stringify({
-    compare: [{ key: b64('foo'), result: 'EQUAL', target: 'VALUE', value: b64('baz') }],
-    success: [{ request_put: { key: b64('t'), value: b64('1') } }, { request_range: { key: b64('foo') } }],
-    failure: [{ request_delete_range: { key: b64('foo') } }],
-  }));
+  await step(
+    'txn',
+    '/v3/kv/txn',
+    JSON.stringify({
+      compare: [{ key: b64('foo'), result: 'EQUAL', target: 'VALUE', value: b64('baz') }],
+      success: [{ request_put: { key: b64('t'), value: b64('1') } }, { request_range: { key: b64('foo') } }],
+      failure: [{ request_delete_range: { key: b64('foo') } }],
+    }),
+  );
   await step('compaction', '/v3/kv/compaction', JSON.stringify({ revision: '3' }));
   await step('compacted', '/v3/kv/range', JSON.stringify({ key: b64('foo'), revision: '2' }));
   await step('future', '/v3/kv/range', JSON.stringify({ key: b64('foo'), revision: '100' }));
@@ -75,6 +109,9 @@ async function script(base: string): Promise<Record<string, Answer>> {
   await step('lease-ttl', '/v3/lease/timetolive', JSON.stringify({ ID: '4242', keys: true }));
   await step('lease-ttl-kv', '/v3/kv/lease/timetolive', JSON.stringify({ ID: '4242' }));
   await step('leases', '/v3/lease/leases', '{}');
+  // Streams, bounded by curl's -m: the history of foo from revision 3 (no waiting on a put), one keep-alive.
+  await step('watch', '/v3/watch', JSON.stringify({ create_request: { key: b64('foo'), start_revision: '3' } }), { seconds: 3 });
+  await step('keepalive', '/v3/lease/keepalive', JSON.stringify({ ID: '4242' }), { seconds: 3 });
   await step('lease-revoke', '/v3/lease/revoke', JSON.stringify({ ID: '4242' }));
   await step('lease-revoke-again', '/v3/lease/revoke', JSON.stringify({ ID: '4242' }));
   await step('member-list', '/v3/cluster/member/list', '{}');
@@ -91,7 +128,9 @@ async function script(base: string): Promise<Record<string, Answer>> {
   await step('auth-enable', '/v3/auth/enable', '{}');
   await step('no-token', '/v3/kv/put', JSON.stringify({ key: b64('a'), value: b64('b') }));
   await step('bad-password', '/v3/auth/authenticate', JSON.stringify({ name: 'root', password: 'nope' }));
-  const root = (await step('auth-root', '/v3/auth/authenticate', JSON.stringify({ name: 'root', password: 'rootpw' }))).body as { token: string };
+  const root = (await step('auth-root', '/v3/auth/authenticate', JSON.stringify({ name: 'root', password: 'rootpw' }))).body as {
+    token: string;
+  };
   await step('root-put', '/v3/kv/put', JSON.stringify({ key: b64('a'), value: b64('b') }), { token: root.token });
   const u = (await step('auth-u', '/v3/auth/authenticate', JSON.stringify({ name: 'u', password: 'upw' }))).body as { token: string };
   await step('denied-put', '/v3/kv/put', JSON.stringify({ key: b64('a'), value: b64('c') }), { token: u.token });
@@ -111,14 +150,15 @@ describe.skipIf(skip !== undefined)('JSON gateway: the same curl script on kvd a
     for (const c of clusters) await c.stop();
   });
 
-  it('answers every step with etcd\'s status and body', async () => {
+  it("answers every step with etcd's status and body", async () => {
     const [kvd, etcd] = [await script(clusters[0]!.members[0]!.clientUrl), await script(clusters[1]!.members[0]!.clientUrl)];
     // The JSON parser's wording differs from Go's encoding/json: compare status and code only.
     for (const a of [kvd, etcd]) a['bad-json'] = { status: a['bad-json']!.status, body: (a['bad-json']!.body as { code: number }).code };
     // kvd's Cluster service (gRPC too, not the gateway) puts the revision in MemberList's header; etcd 3.4 leaves it out.
     for (const a of [kvd, etcd]) delete (a['member-list']!.body as { header: { revision?: string } }).header.revision;
     // kvd's Status (gRPC too) leaves dbSizeInUse out when its backend reports none in use.
-    for (const step of ['status', 'denied-status']) for (const a of [kvd, etcd]) delete (a[step]!.body as { dbSizeInUse?: string }).dbSizeInUse;
+    for (const step of ['status', 'denied-status'])
+      for (const a of [kvd, etcd]) delete (a[step]!.body as { dbSizeInUse?: string }).dbSizeInUse;
     // etcd 3.4's Alarm GET answers no header; kvd's (gRPC too) has one.
     for (const a of [kvd, etcd]) delete (a['alarm']!.body as { header?: unknown }).header;
     expect(kvd).toEqual(etcd);

@@ -4,6 +4,7 @@ import { httpStatusOf } from './errors.js';
 import { requestBytes, responseJson } from './json.js';
 import { isGatewayPath, routeOf } from './routes.js';
 import { answerGateway } from './index.js';
+import { JsonObjectSplitter } from './streams.js';
 
 describe('gateway routes', () => {
   it('maps etcd 3.4 paths, /v3beta/ read as /v3/', () => {
@@ -59,15 +60,36 @@ describe('answerGateway', () => {
     },
   } as never;
   const ask = (method: string, path: string, body: string) =>
-    answerGateway({ method, path, headers: {}, body: async () => body, onClose: () => {} }, impls);
+    answerGateway(
+      {
+        method,
+        path,
+        headers: {},
+        body: async () => body,
+        bodyStream: (async function* () {})(),
+        sink: { writeHead() {}, write() {}, end() {} },
+        onClose: () => {},
+      },
+      impls,
+    );
   it('calls the implementation and answers its response or its error as etcd', async () => {
     expect(await ask('POST', '/v3/kv/put', '{"key":"Zm9v"}')).toMatchObject({ status: 200, body: '{"header":{"revision":"9"}}' });
     expect(await ask('POST', '/v3/kv/put', '{}')).toMatchObject({
       status: 400,
       body: '{"error":"etcdserver: key is not provided","message":"etcdserver: key is not provided","code":3}',
     });
-    expect((await ask('POST', '/v3/kv/put', '{"key":')).status).toBe(400);
-    expect((await ask('GET', '/v3/kv/put', '')).status).toBe(405);
+    expect((await ask('POST', '/v3/kv/put', '{"key":'))!.status).toBe(400);
+    expect((await ask('GET', '/v3/kv/put', ''))!.status).toBe(405);
     expect(await ask('POST', '/v3/kv/nope', '{}')).toMatchObject({ status: 404, body: 'Not Found\n' });
+  });
+});
+
+describe('stream body splitter', () => {
+  it('cuts concatenated JSON objects however the chunks fall, strings with braces included', () => {
+    const sp = new JsonObjectSplitter();
+    expect(sp.push('{"a":"}{"}\n{"b"')).toEqual(['{"a":"}{"}']);
+    expect(sp.push(':[1,{"c":2}]}  {')).toEqual(['{"b":[1,{"c":2}]}']);
+    expect(sp.rest()).toBe('{');
+    expect(new JsonObjectSplitter().push(' x{}')).toEqual(['x{}']);
   });
 });

@@ -4,10 +4,12 @@
 import type { HttpAnswer } from '../health.js';
 import { methodNotAllowed, notFound, errorAnswer } from './errors.js';
 import { routeOf } from './routes.js';
-import { answerUnary, type GatewayImpls } from './unary.js';
+import { serveStream, type StreamSink } from './streams.js';
+import { answerUnary, metadataOf, type GatewayImpls } from './unary.js';
 
 export { isGatewayPath, routeOf } from './routes.js';
 export type { GatewayImpls } from './unary.js';
+export type { StreamSink } from './streams.js';
 
 export interface GatewayRequest {
   method: string;
@@ -17,14 +19,24 @@ export interface GatewayRequest {
   body: () => Promise<string>;
   /** Registers a listener for the client going away. */
   onClose: (f: () => void) => void;
+  /** The body's chunks as they arrive (streaming routes read it this way, not whole). */
+  bodyStream: AsyncIterable<unknown>;
+  /** Where a streaming route writes its answer as it goes. */
+  sink: StreamSink;
 }
 
-/** Answers one gateway request (a path for which isGatewayPath holds). Never throws. */
-export async function answerGateway(req: GatewayRequest, impls: GatewayImpls): Promise<HttpAnswer> {
+/**
+ * Answers one gateway request (a path for which isGatewayPath holds). Never throws. A streaming
+ * route writes to `req.sink` itself and resolves undefined.
+ */
+export async function answerGateway(req: GatewayRequest, impls: GatewayImpls): Promise<HttpAnswer | undefined> {
   const route = routeOf(req.path);
   if (!route) return notFound;
   if (req.method !== 'POST') return methodNotAllowed;
-  if (route.stream) return errorAnswer(12, 'streaming methods are not served by the JSON gateway');
+  if (route.stream) {
+    serveStream(route, { metadata: metadataOf(req.headers), body: req.bodyStream, onClose: req.onClose }, req.sink, impls);
+    return undefined;
+  }
   let body: string;
   try {
     body = await req.body();
