@@ -433,7 +433,7 @@ const security: FlagDef[] = [
     kind: { urls: { except: '*' } },
     def: '*',
     help: 'Comma-separated whitelist of origins for CORS, or cross-origin resource sharing, (empty or * means allow all).',
-    use: { noEffect: 'kvd has no browser-facing HTTP API (no v2 API, no gRPC gateway): nothing sends CORS headers' },
+    use: { noEffect: 'kvd sends no CORS headers (etcd writes them on its HTTP answers, the JSON gateway among them)' },
   },
   {
     name: 'host-whitelist',
@@ -666,7 +666,7 @@ const unlisted: FlagDef[] = [
     kind: 'bool',
     def: 'true',
     help: 'Enable GRPC gateway.',
-    use: { noEffect: 'kvd has no gRPC JSON gateway (it is always off)' },
+    use: { apply: (c, v) => (c.enableGrpcGateway = v as boolean) },
   },
   {
     name: 'experimental-enable-lease-checkpoint-persist',

@@ -82,6 +82,8 @@ export interface ServerConfig {
   forceNewCluster: boolean;
   /** Raft pre-vote (etcd's --pre-vote; off in etcd 3.4). */
   preVote: boolean;
+  /** --enable-grpc-gateway: the JSON gateway (gateway/) on the client port (on in etcd 3.4). */
+  enableGrpcGateway: boolean;
   /** --auth-token: simple (default), jwt with its keys read and checked (auth/token_options.ts), or none. */
   authToken: AuthTokenConfig;
   /** --auth-token-ttl in ms (simple tokens live this long after their last use). */
@@ -155,6 +157,7 @@ export function defaultConfig(): ServerConfig {
     maxWals: 5,
     forceNewCluster: false,
     preVote: false,
+    enableGrpcGateway: true,
     authToken: { type: 'simple' },
     authTokenTtlMs: 300_000,
     bcryptCost: 10,

@@ -13,6 +13,7 @@ import { membersResponse, peerClusterFetcher } from './cluster/join.js';
 import { hashKvResponse, initialCorruptCheck, parseHashKvRequest, peerHash } from './cluster/corrupt_check.js';
 import { CorruptMonitor, type CorruptCheckDeps } from './cluster/corrupt_monitor.js';
 import { clientPortInjector } from './grpc_http2.js';
+import { answerGateway, isGatewayPath, readBody, type GatewayImpls, type GatewayRequest } from './gateway/index.js';
 import { answerHealth, type HealthProbe, type HttpAnswer } from './health.js';
 import { enforceKeepalivePolicy } from './keepalive_policy.js';
 import { certHosts, selfCert } from './transport/self_cert.js';
@@ -111,6 +112,8 @@ export class KvServer {
   /** Actual --listen-metrics-urls ports, in flag order. */
   readonly metricsPorts: number[] = [];
   private grpc?: GrpcServer;
+  /** The guarded service implementations the JSON gateway (gateway/) calls; set with the gRPC server. */
+  private gatewayImpls?: GatewayImpls;
   private injector?: ConnectionInjector;
   /**
    * Streams opened with metadata `hasleader: true` (Watch, LeaseKeepAlive, any server stream):
@@ -256,16 +259,28 @@ export class KvServer {
       });
     // Outermost, go-grpc-prometheus's counters (metrics/grpc_metrics.ts).
     const add = (served: ReturnType<typeof strictService>) => grpc.addService(...this.grpcMetrics.instrument(served));
-    add(strictService(etcdserverpb.KVService, guard(kvService(m))));
-    add(strictService(etcdserverpb.WatchService, guard(watchService(m))));
-    add(strictService(etcdserverpb.LeaseService, guard(leaseService(m))));
-    // Root-only calls outside the log (maintenance, member changes): services/auth_gate.ts.
-    add(strictService(etcdserverpb.MaintenanceService, guard(rootOnly(maintenanceService(m), m))));
-    add(strictService(etcdserverpb.ClusterService, guard(rootOnly(clusterService(m), m))));
-    add(strictService(etcdserverpb.AuthService, guard(authService(m))));
-    // v3lock and v3election: etcd's concurrency recipes run here, over the KV paths above.
-    add(strictService(v3lockpb.LockService, guard(lockService(m))));
-    add(strictService(v3electionpb.ElectionService, guard(electionService(m))));
+    // The JSON gateway (gateway/) calls these same guarded implementations.
+    const g: GatewayImpls = {
+      kv: guard(kvService(m)),
+      watch: guard(watchService(m)),
+      lease: guard(leaseService(m)),
+      // Root-only calls outside the log (maintenance, member changes): services/auth_gate.ts.
+      maintenance: guard(rootOnly(maintenanceService(m), m)),
+      cluster: guard(rootOnly(clusterService(m), m)),
+      auth: guard(authService(m)),
+      // v3lock and v3election: etcd's concurrency recipes run here, over the KV paths above.
+      lock: guard(lockService(m)),
+      election: guard(electionService(m)),
+    };
+    if (config.enableGrpcGateway) this.gatewayImpls = g;
+    add(strictService(etcdserverpb.KVService, g.kv as etcdserverpb.KVServer));
+    add(strictService(etcdserverpb.WatchService, g.watch as etcdserverpb.WatchServer));
+    add(strictService(etcdserverpb.LeaseService, g.lease as etcdserverpb.LeaseServer));
+    add(strictService(etcdserverpb.MaintenanceService, g.maintenance as etcdserverpb.MaintenanceServer));
+    add(strictService(etcdserverpb.ClusterService, g.cluster as etcdserverpb.ClusterServer));
+    add(strictService(etcdserverpb.AuthService, g.auth as etcdserverpb.AuthServer));
+    add(strictService(v3lockpb.LockService, g.lock as v3lockpb.LockServer));
+    add(strictService(v3electionpb.ElectionService, g.election as v3electionpb.ElectionServer));
     this.grpc = grpc;
     // TLS, when configured, is terminated by our listener, so grpc-js sees plain HTTP/2; its
     // HTTP/2 requests that are not gRPC come back to serveHttp.
@@ -382,6 +397,28 @@ export class KvServer {
           this.o.logger.error({ err, path }, 'metrics endpoint failed');
           reply({ status: 500, headers: { 'Content-Type': 'text/plain' }, body: 'internal error\n' });
         });
+      return;
+    }
+    if (isGatewayPath(path) && !opts.metricsOnly && this.gatewayImpls) {
+      const sink = {
+        writeHead: (s: number, h: Record<string, string>) => res.writeHead(s, h),
+        write: (c: string) => {
+          if (!res.writableEnded && !res.destroyed) (res as { write(c: string): boolean }).write(c);
+        },
+        end: () => res.end(),
+      };
+      const g = {
+        method: req.method ?? 'GET',
+        path,
+        headers: req.headers,
+        body: () => readBody(req),
+        bodyStream: req,
+        sink,
+        onClose: (f: () => void) => res.on('close', f),
+      };
+      answerGateway(g as GatewayRequest, this.gatewayImpls)
+        .then((a) => a && reply(a))
+        .catch((err: unknown) => this.o.logger.error({ err, path }, 'JSON gateway failed'));
       return;
     }
     if (path === '/version' && !opts.metricsOnly) {
