@@ -188,7 +188,7 @@ export class Applier {
       return { resp: { header: this.d.header(w.readRev()) } };
     }
     if (req.alarm) {
-      return { resp: this.applyAlarm(req.alarm, tx, w.readRev()) };
+      return { resp: this.applyAlarm(req.alarm, tx) };
     }
     if (req.v2) {
       this.applyAttributes(req.v2, tx);
@@ -216,8 +216,9 @@ export class Applier {
     });
   }
 
-  private applyAlarm(ar: etcdserverpb.AlarmRequest, tx: BatchTx, rev: bigint): etcdserverpb.AlarmResponse {
-    const resp: etcdserverpb.AlarmResponse = { header: this.d.header(rev), alarms: [] };
+  private applyAlarm(ar: etcdserverpb.AlarmRequest, tx: BatchTx): etcdserverpb.AlarmResponse {
+    // etcd 3.4's applier answers alarms without a header, and nothing fills one in later.
+    const resp: etcdserverpb.AlarmResponse = { header: undefined, alarms: [] };
     const bucket = bucketOf(tx, 'alarm');
     switch (ar.action) {
       case etcdserverpb.AlarmRequest_AlarmAction.GET:

@@ -10,6 +10,11 @@ import { tokenOf } from '../auth/tokens.js';
 import type { Member } from '../member.js';
 import { unary } from './unary.js';
 
+/** etcd 3.4's ClusterServer.header(): cluster, member and term, no revision (membership is not in the MVCC store). */
+function clusterHeader(m: Member): etcdserverpb.ResponseHeader {
+  return { ...m.header(0n), revision: 0n };
+}
+
 function wireMembers(m: Member): etcdserverpb.Member[] {
   return m
     .members()
@@ -73,7 +78,7 @@ export async function promoteMember(
   if (!m.consensus.isLeader()) {
     // The caller's token goes along: the leader's root-only gate checks the same user.
     const r = await m.forwardPromote(req, token);
-    return { ...r, header: m.header(m.store.currentRev()) };
+    return { ...r, header: clusterHeader(m) };
   }
   const cur = m.members().find((x) => x.id === req.ID);
   if (!cur) throw new RpcError('MemberNotFound');
@@ -85,14 +90,14 @@ export async function promoteMember(
     nodeId: req.ID,
     context: encodeMember({ id: req.ID, name: cur.name, peerURLs: cur.peerUrls, clientURLs: cur.clientUrls, isLearner: false }),
   });
-  return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
+  return { header: clusterHeader(m), members: wireMembers(m) };
 }
 
 export function clusterService(m: Member): etcdserverpb.ClusterServer {
   return {
     memberList: unary(async (req: etcdserverpb.MemberListRequest) => {
       if (req.linearizable) await m.consensus.readBarrier();
-      return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
+      return { header: clusterHeader(m), members: wireMembers(m) };
     }),
     memberAdd: unary(async (req: etcdserverpb.MemberAddRequest) => {
       checkUrls(req.peerURLs);
@@ -108,7 +113,7 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
         context: encodeMember({ id, name: '', peerURLs: req.peerURLs, clientURLs: [], isLearner: req.isLearner }),
       });
       return {
-        header: m.header(m.store.currentRev()),
+        header: clusterHeader(m),
         member: { ID: id, name: '', peerURLs: req.peerURLs, clientURLs: [], isLearner: req.isLearner },
         members: wireMembers(m),
       };
@@ -117,7 +122,7 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
       mayReconfigure(m, { kind: 'remove', id: req.ID });
       if (!m.members().some((x) => x.id === req.ID)) throw new RpcError('MemberNotFound');
       await change(m, { type: raftpb.ConfChangeType.ConfChangeRemoveNode, nodeId: req.ID, context: Buffer.alloc(0) });
-      return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
+      return { header: clusterHeader(m), members: wireMembers(m) };
     }),
     memberUpdate: unary(async (req: etcdserverpb.MemberUpdateRequest) => {
       // etcd answers an unknown member first. It takes any URLs for a known one; kv refuses
@@ -143,7 +148,7 @@ export function clusterService(m: Member): etcdserverpb.ClusterServer {
           isLearner: cur.isLearner ?? false,
         }),
       });
-      return { header: m.header(m.store.currentRev()), members: wireMembers(m) };
+      return { header: clusterHeader(m), members: wireMembers(m) };
     }),
     memberPromote: unary((req: etcdserverpb.MemberPromoteRequest, call) => promoteMember(m, req, tokenOf(call.metadata))),
   };

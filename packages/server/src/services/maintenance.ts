@@ -24,7 +24,7 @@ export function maintenanceService(m: Member): etcdserverpb.MaintenanceServer {
     alarm: unary(async (req: etcdserverpb.AlarmRequest, call) => {
       // While the WAL waits for space nothing goes through the log: answer a list from here.
       if (req.action === etcdserverpb.AlarmRequest_AlarmAction.GET && m.space.walWaiting) {
-        return { header: m.header(m.store.currentRev()), alarms: withLocalNoSpace(m, m.alarms.get(req.alarm), req.alarm) };
+        return { header: undefined, alarms: withLocalNoSpace(m, m.alarms.get(req.alarm), req.alarm) };
       }
       // Open to every user, as etcd 3.4; a bad token fails it.
       return (await m.proposeFull({ alarm: req }, () => m.identity.authInfo(call.metadata))).resp as etcdserverpb.AlarmResponse;
