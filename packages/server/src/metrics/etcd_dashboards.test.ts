@@ -10,9 +10,8 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { resolveConfig } from '../config.js';
 import type { KvServer } from '../server.js';
-import { call, startTestServers, until } from '../testutil/harness.js';
+import { call, loopbackMemberConfig, startTestServers, until } from '../testutil/harness.js';
 import { sampleLabels, scrape, sumOf, type Scrape } from '../testutil/prom_scrape.js';
 
 const opGuide = '/usr/share/doc/etcd-server/op-guide';
@@ -94,17 +93,7 @@ describe.skipIf(missing !== undefined)("etcd 3.4's dashboard and alert rules on 
     servers = await startTestServers(['d1', 'd2', 'd3'], (name, _i, u) => {
       const dataDir = mkdtempSync(join(tmpdir(), `kv-dash-${name}-`));
       dirs.push(dataDir);
-      return resolveConfig({
-        name,
-        dataDir,
-        listenClientUrls: [u.clientUrl],
-        advertiseClientUrls: [u.clientUrl],
-        listenPeerUrls: [u.peerUrl],
-        initialAdvertisePeerUrls: [u.peerUrl],
-        initialCluster: u.initialCluster,
-        metrics: 'extensive',
-        unsafeNoFsync: true,
-      });
+      return loopbackMemberConfig(name, dataDir, u, { metrics: 'extensive' });
     });
     await until('a leader known everywhere', async () =>
       servers.every((s) => s.member.consensus.leader() !== 0n && s.member.consensus.leader() === servers[0]!.member.consensus.leader())

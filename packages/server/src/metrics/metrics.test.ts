@@ -7,9 +7,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveConfig } from '../config.js';
 import type { KvServer } from '../server.js';
-import { call, startHarness, startTestServers, until, type Harness } from '../testutil/harness.js';
+import { call, loopbackMemberConfig, startHarness, startTestServers, until, type Harness } from '../testutil/harness.js';
 import { parseScrape, value, type Scrape } from '../testutil/prom_scrape.js';
 import { MemberCounters } from './counters.js';
 
@@ -198,16 +197,7 @@ describe('a 3-member cluster', () => {
     servers = await startTestServers(['m1', 'm2', 'm3'], (name, _i, u) => {
       const dataDir = mkdtempSync(join(tmpdir(), `kv-metrics-${name}-`));
       dirs.push(dataDir);
-      return resolveConfig({
-        name,
-        dataDir,
-        listenClientUrls: [u.clientUrl],
-        advertiseClientUrls: [u.clientUrl],
-        listenPeerUrls: [u.peerUrl],
-        initialAdvertisePeerUrls: [u.peerUrl],
-        initialCluster: u.initialCluster,
-        unsafeNoFsync: true,
-      });
+      return loopbackMemberConfig(name, dataDir, u);
     });
   });
   afterAll(async () => {

@@ -84,6 +84,26 @@ export interface LocalMemberUrls {
   initialCluster: { name: string; peerUrls: string[] }[];
 }
 
+/** A local cluster member's config: its URLs from `urls`, no fsync (tests), then `over`. */
+export function loopbackMemberConfig(
+  name: string,
+  dataDir: string,
+  urls: LocalMemberUrls,
+  over: Partial<Parameters<typeof resolveConfig>[0]> = {},
+): ServerConfig {
+  return resolveConfig({
+    name,
+    dataDir,
+    listenClientUrls: [urls.clientUrl],
+    advertiseClientUrls: [urls.clientUrl],
+    listenPeerUrls: [urls.peerUrl],
+    initialAdvertisePeerUrls: [urls.peerUrl],
+    initialCluster: urls.initialCluster,
+    unsafeNoFsync: true,
+    ...over,
+  });
+}
+
 /**
  * Starts one KvServer per name in this process, bootstrapped together, on loopback ports held
  * until right before the servers bind them; a start that lost a port (EADDRINUSE) stops what it
