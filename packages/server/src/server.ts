@@ -402,10 +402,9 @@ export class KvServer {
     if (isGatewayPath(path) && !opts.metricsOnly && this.gatewayImpls) {
       const sink = {
         writeHead: (s: number, h: Record<string, string>) => res.writeHead(s, h),
-        write: (c: string) => {
-          if (!res.writableEnded && !res.destroyed) (res as { write(c: string): boolean }).write(c);
-        },
+        write: (c: string) => (res.writableEnded || res.destroyed ? true : (res as { write(c: string): boolean }).write(c)),
         end: () => res.end(),
+        onDrain: (f: () => void) => res.on('drain', f),
       };
       const g = {
         method: req.method ?? 'GET',

@@ -4,7 +4,8 @@ import { httpStatusOf } from './errors.js';
 import { requestBytes, responseJson } from './json.js';
 import { isGatewayPath, routeOf } from './routes.js';
 import { answerGateway } from './index.js';
-import { JsonObjectSplitter } from './streams.js';
+import { Metadata } from '@grpc/grpc-js';
+import { JsonObjectSplitter, serveStream } from './streams.js';
 
 describe('gateway routes', () => {
   it('maps etcd 3.4 paths, /v3beta/ read as /v3/', () => {
@@ -67,7 +68,7 @@ describe('answerGateway', () => {
         headers: {},
         body: async () => body,
         bodyStream: (async function* () {})(),
-        sink: { writeHead() {}, write() {}, end() {} },
+        sink: { writeHead() {}, write: () => true, end() {}, onDrain() {} },
         onClose: () => {},
       },
       impls,
@@ -91,5 +92,36 @@ describe('stream body splitter', () => {
     expect(sp.push(':[1,{"c":2}]}  {')).toEqual(['{"b":[1,{"c":2}]}']);
     expect(sp.rest()).toBe('{');
     expect(new JsonObjectSplitter().push(' x{}')).toEqual(['x{}']);
+  });
+});
+
+describe('stream backpressure', () => {
+  it("a full response buffer makes the call's write() false, and its drain is passed on", async () => {
+    const lines: string[] = [];
+    let drain: (() => void) | undefined;
+    let full = true;
+    const sink = {
+      writeHead() {},
+      write: (c: string) => (lines.push(c), !full),
+      end() {},
+      onDrain: (f: () => void) => {
+        drain = f;
+      },
+    };
+    const seen: string[] = [];
+    const impls = {
+      watch: {
+        watch(call: { write(m: unknown): boolean; on(e: string, f: () => void): void }) {
+          seen.push(`write ${call.write(etcdserverpb.WatchResponse.fromPartial({ watchId: 1n }))}`);
+          call.on('drain', () => seen.push(`drain, write ${call.write(etcdserverpb.WatchResponse.fromPartial({ watchId: 2n }))}`));
+        },
+      },
+    } as never;
+    serveStream(routeOf('/v3/watch')!, { metadata: new Metadata(), body: (async function* () {})(), onClose: () => {} }, sink, impls);
+    expect(seen).toEqual(['write false']);
+    full = false;
+    drain!();
+    expect(seen).toEqual(['write false', 'drain, write true']);
+    expect(lines).toEqual(['{"result":{"watch_id":"1"}}\n', '{"result":{"watch_id":"2"}}\n']);
   });
 });

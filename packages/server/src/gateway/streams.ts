@@ -13,8 +13,11 @@ import type { GatewayImpls } from './unary.js';
 /** Where a stream's answer goes: the HTTP response, written as it comes. */
 export interface StreamSink {
   writeHead(status: number, headers: Record<string, string>): void;
-  write(chunk: string): void;
+  /** False when the response's buffer is full: the producer waits for `onDrain` (HTTP backpressure). */
+  write(chunk: string): boolean;
   end(): void;
+  /** Calls `f` each time a full buffer has been written out. */
+  onDrain(f: () => void): void;
 }
 
 interface MethodDef {
@@ -83,11 +86,13 @@ class GatewayStream extends EventEmitter {
   ) {
     super();
     this.on('error', (err: unknown) => this.fail(err));
+    // As a grpc-js stream: write() says false when the client is not reading, 'drain' says when
+    // to go on, so a stalled curl makes the watch a slow watcher instead of filling memory.
+    sink.onDrain(() => this.emit('drain'));
   }
   write(msg: unknown): boolean {
     if (this.writableEnded || this.destroyed) return false;
-    this.sink.write(`{"result":${responseJson(this.def.path, this.def.responseSerialize(msg))}}\n`);
-    return true;
+    return this.sink.write(`{"result":${responseJson(this.def.path, this.def.responseSerialize(msg))}}\n`);
   }
   end(): void {
     if (this.writableEnded) return;
