@@ -639,11 +639,13 @@ export class Member implements StateMachine {
       const compactor = new Compactor({
         mode: this.config.autoCompactionMode,
         retention,
+        now: this.clock.now(),
         rev: () => this.store.currentRev(),
         compactRev: () => this.store.compactRev(),
         compact: async (revision) => {
           await this.proposeFull({ compaction: { revision, physical: false } }, this.identity.asMember);
         },
+        active: () => this.raft.isLeader(),
         logger: this.logger,
       });
       this.every(compactor.intervalMs, () => compactor.tick(this.clock.now()));
