@@ -5,27 +5,11 @@
 // followers). The sampling and retention rules themselves are table-tested on a manual clock in
 // packages/server/src/compactor.test.ts.
 import { Client } from '@kv/client';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster, unavailableReason } from './index.js';
 import { agreedLeader } from './leader.js';
+import { etcdctl } from './testdata/auth_kit.js';
 import { until } from './until.js';
-
-const run = promisify(execFile);
-
-/** etcdctl through one endpoint: stdout, or the error text it printed. */
-async function etcdctl(endpoint: string, args: string[]): Promise<string> {
-  try {
-    const { stdout } = await run('etcdctl', ['--endpoints', endpoint, '--command-timeout', '10s', ...args], {
-      timeout: 30_000,
-      env: { ...process.env, ETCDCTL_API: '3' },
-    });
-    return stdout;
-  } catch (err) {
-    return String((err as { stderr?: string }).stderr ?? err);
-  }
-}
 
 // kvd logs "starting auto compaction"; etcd 3.4 "Starting auto-compaction at revision" (capnslog)
 // or "starting auto periodic compaction" (zap).
@@ -61,11 +45,13 @@ for (const server of ['kvd', 'etcd'] as const) {
         await until(
           `${m.endpoint} compacted past revision ${older}`,
           async () =>
-            /required revision has been compacted/.test(await etcdctl(m.endpoint, ['get', 'ac/k', `--rev=${older}`])) ? true : undefined,
+            /required revision has been compacted/.test(await etcdctl([m.endpoint], undefined, ['get', 'ac/k', `--rev=${older}`]))
+              ? true
+              : undefined,
           60_000,
           500,
         );
-        expect(await etcdctl(m.endpoint, ['get', 'ac/k', '--print-value-only'])).toBe('v4\n');
+        expect(await etcdctl([m.endpoint], undefined, ['get', 'ac/k', '--print-value-only'])).toBe('v4');
       }
       const { index } = await agreedLeader(clients);
       const logs = cluster.members.map((m) => m.logTail(5000));

@@ -6,47 +6,22 @@
 // and the backend is smaller on disk. The refusal texts and exit codes are compared between kvd
 // and etcd; sizes and the number of members that raised the alarm are not (they differ by design).
 import { Client } from '@kv/client';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster, unavailableReason } from './index.js';
+import { etcdctl } from './testdata/auth_kit.js';
 import { until } from './until.js';
 
-const run = promisify(execFile);
 const quota = 8 * 1024 * 1024;
 const noSpace = 'etcdserver: mvcc: database space exceeded';
 
-interface Answer {
-  code: number;
-  out: string;
-  err: string;
-}
-
-async function etcdctl(endpoints: string, args: string[]): Promise<Answer> {
-  try {
-    const { stdout, stderr } = await run('etcdctl', ['--endpoints', endpoints, '--command-timeout', '20s', ...args], {
-      timeout: 60_000,
-      env: { ...process.env, ETCDCTL_API: '3' },
-    });
-    return { code: 0, out: stdout, err: stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof x.code === 'number' ? x.code : -1, out: x.stdout ?? '', err: x.stderr ?? String(e) };
-  }
-}
-
-/** The error line etcdctl printed (its retry warnings, JSON log lines, dropped). */
-function errorLine(a: Answer): string {
-  return a.err
-    .split('\n')
-    .filter((l) => l.startsWith('Error:'))
-    .join('\n');
-}
+/** etcdctl through `endpoints` (auth_kit's: stdout trimmed, or its `Error:` lines; transient errors asked again). */
+const ctl = (endpoints: string, args: string[]) => etcdctl(endpoints.split(','), undefined, args);
+const failed = (a: string) => a.startsWith('Error:') || a.startsWith('exit ');
 
 async function dbSizes(endpoints: readonly string[]): Promise<number[]> {
-  const a = await etcdctl(endpoints.join(','), ['endpoint', 'status', '-w', 'json']);
-  expect(a.code, a.err).toBe(0);
-  return (JSON.parse(a.out) as { Status: { dbSize: number } }[]).map((s) => s.Status.dbSize);
+  const a = await ctl(endpoints.join(','), ['endpoint', 'status', '-w', 'json']);
+  expect(failed(a), a).toBe(false);
+  return (JSON.parse(a) as { Status: { dbSize: number } }[]).map((s) => s.Status.dbSize);
 }
 
 const transcripts: Record<string, Record<string, string>> = {};
@@ -57,8 +32,8 @@ for (const server of ['kvd', 'etcd'] as const) {
     let cluster: Cluster;
     const t: Record<string, string> = {};
     transcripts[server] = t;
-    const note = (step: string, a: Answer) => {
-      t[step] = `${a.code} ${errorLine(a)}`;
+    const note = (step: string, a: string) => {
+      t[step] = failed(a) ? a : 'ok';
     };
 
     beforeAll(async () => {
@@ -96,23 +71,23 @@ for (const server of ['kvd', 'etcd'] as const) {
       expect(refused).toContain(noSpace);
       for (const [i, ep] of cluster.endpoints.entries()) {
         const alarms = await until(`${ep} lists NOSPACE`, async () => {
-          const a = await etcdctl(ep, ['alarm', 'list']);
-          return a.code === 0 && /alarm:NOSPACE/.test(a.out) ? a.out : undefined;
+          const a = await ctl(ep, ['alarm', 'list']);
+          return /alarm:NOSPACE/.test(a) ? a : undefined;
         });
         for (const line of alarms.trim().split('\n')) expect(JSON.stringify(line)).toMatch(/^"memberID:\d+ alarm:NOSPACE *"$/);
-        const put = await etcdctl(ep, ['put', 'x', 'y']);
-        expect(errorLine(put)).toContain(noSpace);
+        const put = await ctl(ep, ['put', 'x', 'y']);
+        expect(put).toContain(noSpace);
         note(`put via ${i}`, put);
-        const grant = await etcdctl(ep, ['lease', 'grant', '30']);
-        expect(errorLine(grant)).toContain(noSpace);
+        const grant = await ctl(ep, ['lease', 'grant', '30']);
+        expect(grant).toContain(noSpace);
         note(`lease grant via ${i}`, grant);
-        const get = await etcdctl(ep, ['get', 'q/0', '--print-value-only']);
-        expect(get.code, get.err).toBe(0);
-        expect(get.out.length).toBe(64 * 1024 + 1);
+        const get = await ctl(ep, ['get', 'q/0', '--print-value-only']);
+        expect(failed(get), get).toBe(false);
+        expect(get.length).toBe(64 * 1024);
         note(`get via ${i}`, get);
       }
-      const del = await etcdctl(cluster.endpoints[1]!, ['del', 'q/1']);
-      expect(del.out).toBe('1\n');
+      const del = await ctl(cluster.endpoints[1]!, ['del', 'q/1']);
+      expect(del).toBe('1');
       note('delete', del);
       // A restarted member still lists the alarm (it is in the replicated state) and refuses.
       const m = cluster.members[2]!;
@@ -120,27 +95,27 @@ for (const server of ['kvd', 'etcd'] as const) {
       const after = await until(
         'the restarted member lists NOSPACE',
         async () => {
-          const a = await etcdctl(m.endpoint, ['alarm', 'list']);
-          return a.code === 0 && /alarm:NOSPACE/.test(a.out) ? a : undefined;
+          const a = await ctl(m.endpoint, ['alarm', 'list']);
+          return /alarm:NOSPACE/.test(a) ? a : undefined;
         },
         60_000,
       );
-      expect(after.out).toMatch(/alarm:NOSPACE/);
-      const put = await etcdctl(m.endpoint, ['put', 'x', 'y']);
-      expect(errorLine(put)).toContain(noSpace);
+      expect(after).toMatch(/alarm:NOSPACE/);
+      const put = await ctl(m.endpoint, ['put', 'x', 'y']);
+      expect(put).toContain(noSpace);
       note('put after restart', put);
     }, 300_000);
 
     it('del --prefix, compact --physical, defrag --cluster, alarm disarm: every member takes puts again, the backend is smaller', async () => {
       const all = cluster.endpoints.join(',');
       const before = await dbSizes(cluster.endpoints);
-      note('del prefix', await etcdctl(all, ['del', 'q/', '--prefix']));
-      const st = JSON.parse((await etcdctl(cluster.endpoints[0]!, ['get', 'x', '-w', 'json'])).out) as { header: { revision: number } };
-      const compact = await etcdctl(all, ['compact', String(st.header.revision), '--physical']);
-      expect(compact.code, compact.err).toBe(0);
+      note('del prefix', await ctl(all, ['del', 'q/', '--prefix']));
+      const st = JSON.parse(await ctl(cluster.endpoints[0]!, ['get', 'x', '-w', 'json'])) as { header: { revision: number } };
+      const compact = await ctl(all, ['compact', String(st.header.revision), '--physical']);
+      expect(failed(compact), compact).toBe(false);
       note('compact', compact);
-      const defrag = await etcdctl(all, ['defrag', '--cluster']);
-      expect(defrag.code, defrag.err).toBe(0);
+      const defrag = await ctl(all, ['defrag', '--cluster']);
+      expect(failed(defrag), defrag).toBe(false);
       note('defrag', defrag);
       // A member's LevelDB may still be finishing the compaction defrag started: sizes asked again, bounded.
       const sizes = await until(
@@ -153,18 +128,17 @@ for (const server of ['kvd', 'etcd'] as const) {
         500,
       ).catch(() => dbSizes(cluster.endpoints));
       for (const [i, s] of sizes.entries()) expect(s, `member ${i}: ${before[i]} → ${s}`).toBeLessThan(before[i]!);
-      const disarm = await etcdctl(all, ['alarm', 'disarm']);
-      expect(disarm.code, disarm.err).toBe(0);
+      const disarm = await ctl(all, ['alarm', 'disarm']);
+      expect(failed(disarm), disarm).toBe(false);
       note('disarm', disarm);
       for (const [i, ep] of cluster.endpoints.entries()) {
         const put = await until(`${ep} takes a put`, async () => {
-          const a = await etcdctl(ep, ['put', `after/${i}`, 'ok']);
-          return a.code === 0 ? a : undefined;
+          const a = await ctl(ep, ['put', `after/${i}`, 'ok']);
+          return failed(a) ? undefined : a;
         });
-        expect(put.out).toBe('OK\n');
+        expect(put).toBe('OK');
         note(`put after disarm via ${i}`, put);
-        const left = await etcdctl(ep, ['alarm', 'list']);
-        expect(left.out, `alarms after the disarm via ${i}: ${left.err}`).toBe('');
+        expect(await ctl(ep, ['alarm', 'list']), `alarms after the disarm via ${i}`).toBe('');
       }
     }, 300_000);
   });
