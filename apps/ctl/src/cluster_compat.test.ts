@@ -450,6 +450,8 @@ const perfLineShapes: [RegExp, string][] = [
 function perfShapes(stdout: string): string[] {
   return (
     stdout
+      // etcdctl's progress bar may end without a newline, so the next line is glued to it.
+      .replace(/(Compacting|Compacted|Defragmenting|Defragmented) (with|")/g, '\n$1 $2')
       .split('\n')
       // etcdctl draws its pb progress bar into stdout with carriage returns; kvctl uses stderr.
       .map((l) => l.slice(l.lastIndexOf('\r') + 1))

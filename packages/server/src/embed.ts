@@ -73,9 +73,7 @@ function readyOf(server: KvServer, stopped: () => boolean): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const check = () => {
       if (stopped()) return reject(new Error(`member ${m.config.name} stopped before it was ready`));
-      const self = m.membership.get(m.memberId);
-      const published = self !== undefined && self.name === m.config.name;
-      if (m.consensus.leader() !== 0n && published) return resolve();
+      if (m.consensus.leader() !== 0n && m.hasPublished()) return resolve();
       // Polled on the member's own clock (the real one here): nothing to subscribe to.
       m.clock.setTimeout(check, 20);
     };

@@ -5,7 +5,9 @@ import { answerHealth, type HealthProbe } from './health.js';
 
 const { NOSPACE, CORRUPT } = etcdserverpb.AlarmType;
 
-function probe(o: { alarms?: etcdserverpb.AlarmType[]; leader?: boolean; local?: string; quorum?: string | 'hang' } = {}): HealthProbe & {
+function probe(
+  o: { alarms?: etcdserverpb.AlarmType[]; leader?: boolean; published?: boolean; local?: string; quorum?: string | 'hang' } = {},
+): HealthProbe & {
   reads: boolean[];
 } {
   const reads: boolean[] = [];
@@ -13,6 +15,7 @@ function probe(o: { alarms?: etcdserverpb.AlarmType[]; leader?: boolean; local?:
     reads,
     alarms: () => o.alarms ?? [],
     hasLeader: () => o.leader ?? true,
+    published: () => o.published ?? true,
     read: async (serializable) => {
       reads.push(serializable);
       const fail = serializable ? o.local : o.quorum;
@@ -42,6 +45,9 @@ describe('/health', () => {
     expect(await body(probe({ alarms: [NOSPACE] }))).toEqual({ health: 'false', reason: 'ALARM NOSPACE' });
     expect(await body(probe({ alarms: [CORRUPT] }))).toEqual({ health: 'false', reason: 'ALARM CORRUPT' });
     expect(await body(probe({ leader: false }))).toEqual({ health: 'false', reason: 'RAFT NO LEADER' });
+    // kvd's own: etcd answers nothing before its member has published its name and client URLs.
+    expect(await body(probe({ published: false }))).toEqual({ health: 'false', reason: 'NOT PUBLISHED' });
+    expect(await body(probe({ published: false }), 'serializable=true')).toEqual({ health: 'false', reason: 'NOT PUBLISHED' });
     expect(await body(probe({ quorum: 'etcdserver: request timed out' }))).toEqual({
       health: 'false',
       reason: 'RANGE ERROR:etcdserver: request timed out',

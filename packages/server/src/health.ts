@@ -4,7 +4,9 @@
 //   GET /health   {"health":"true|false","reason":"..."}: false when an alarm is active (unless
 //                 `?exclude=NOSPACE`), when there is no leader (unless `?serializable=true`), or
 //                 when a read (linearizable; serializable with `?serializable=true`) fails or
-//                 outlasts the request timeout. 503 when false. (3.4 sends only "health".)
+//                 outlasts the request timeout; and (kvd's own reason) "NOT PUBLISHED" until the
+//                 member's name and client URLs are applied — etcd serves nothing on its client
+//                 port before that. 503 when false. (3.4 sends only "health".)
 //   GET /livez    text: the member can serve a local read (check serializable_read).
 //   GET /readyz   text: no CORRUPT alarm (data_corruption), a local read (serializable_read) and a
 //                 read through consensus (linearizable_read) work.
@@ -21,6 +23,8 @@ export interface HealthProbe {
   /** The active alarms' types. */
   alarms(): etcdserverpb.AlarmType[];
   hasLeader(): boolean;
+  /** The member's name and client URLs have been applied through the log (etcd's ReadyNotify). */
+  published(): boolean;
   /** A keys-only read of one key: local (serializable) or confirmed through consensus. Throws on failure. */
   read(serializable: boolean): Promise<void>;
   /** The longest a read may take before the probe counts it failed (etcd's request timeout). */
@@ -94,6 +98,9 @@ async function health(p: HealthProbe, q: URLSearchParams): Promise<HttpAnswer> {
           : 'ALARM UNKNOWN';
     }
     if (!serializable && !p.hasLeader()) return 'RAFT NO LEADER';
+    // etcd answers nothing on its client port before this; kvd serves, so it says why it is not
+    // healthy yet (a member list read now would show it without client URLs).
+    if (!p.published()) return 'NOT PUBLISHED';
     try {
       await timedRead(p, serializable);
     } catch (err) {

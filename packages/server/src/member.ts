@@ -452,12 +452,20 @@ export class Member implements StateMachine {
 
   private published = false;
 
+  /**
+   * This member's name and client URLs are in its own applied member list — etcd's ReadyNotify
+   * (etcd serves nothing on the client port before it; kvd's health says so instead).
+   */
+  hasPublished(): boolean {
+    const self = this.membership.get(this.memberId);
+    return self !== undefined && self.name === this.config.name && self.clientURLs.join(',') === this.config.advertiseClientUrls.join(',');
+  }
+
   /** Publishes this member's name and client URLs through the log (etcd's attribute update). */
   private async publishAttributes(): Promise<void> {
     this.published = true;
     const val = JSON.stringify({ name: this.config.name, clientURLs: this.config.advertiseClientUrls });
-    const current = this.membership.get(this.memberId);
-    if (current && current.name === this.config.name && current.clientURLs.join(',') === this.config.advertiseClientUrls.join(',')) return;
+    if (this.hasPublished()) return;
     try {
       await this.proposeFull({
         v2: etcdserverpb.Request.fromPartial({ Method: 'PUT', Path: `/0/members/${this.memberId.toString(16)}/attributes`, Val: val }),

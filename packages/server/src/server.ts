@@ -445,6 +445,7 @@ export class KvServer {
     return {
       alarms: () => this.member.alarms.get(etcdserverpb.AlarmType.NONE).map((a) => a.alarm),
       hasLeader: () => this.member.consensus.leader() !== 0n,
+      published: () => this.member.hasPublished(),
       read: async (serializable) => {
         if (!serializable) await this.member.consensus.readBarrier();
         await applyRange(this.member.store, etcdserverpb.RangeRequest.fromPartial({ key: HealthProbeKey, limit: 1n, keysOnly: true }));

@@ -140,6 +140,9 @@ for (const { kind, skip } of serverKinds()) {
       await e2.proclaim('b1');
       await e1.resign();
       await c2.p;
+      // Observe fetches the new leader after the old key's delete; a proclaim before that fetch
+      // would be seen instead of 'b1' (etcd's Observe too), so let it see 'b1' first.
+      await until(() => seen.length === 3, { what: "the new leader's first value observed" });
       await e2.proclaim('b2');
       await until(() => seen.length === 4, { what: 'four observed values' });
       expect(seen).toEqual(['a1', 'a2', 'b1', 'b2']);
