@@ -211,11 +211,17 @@ export class KvServer {
     const peerTls = loadPeerTls(o.config.peerTls, o.logger);
     // The disk and peer histograms: the network reports ping round trips, the member the rest.
     const recorders = new Recorders();
-    // A follower's forwards to the leader's https client URL go with this member's client TLS.
+    // A follower's forwards to the leader's https client URL go with this member's client TLS,
+    // trusting the peer CA as well: etcd forwards over the peer port, so a cluster whose client
+    // port has no --trusted-ca-file (clients need no certificate) still renews through followers.
     const forwardPolicy = clientTlsPolicy(o.config.clientTls, o.logger);
+    const forwardCa = (): Buffer | undefined => {
+      const cas = [forwardPolicy?.ca, peerTls?.ca].filter((c): c is Buffer => c !== undefined);
+      return cas.length === 0 ? undefined : Buffer.concat(cas.flatMap((c) => [c, Buffer.from('\n')]));
+    };
     const network = new TcpNetwork({
       onRtt: recorders.observePeerRtt,
-      forwardTls: () => (forwardPolicy ? { ca: forwardPolicy.ca, cert: forwardPolicy.cert, key: forwardPolicy.key } : undefined),
+      forwardTls: () => (forwardPolicy || peerTls ? { ca: forwardCa(), cert: forwardPolicy?.cert, key: forwardPolicy?.key } : undefined),
       logger: o.logger,
       tls: peerTls,
       maxFrameBytes: Math.max(64 * 1024 * 1024, 4 * (o.config.maxRequestBytes + grpcOverheadBytes)),

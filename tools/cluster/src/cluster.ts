@@ -1,7 +1,7 @@
 // startCluster: N members of kvd or etcd on 127.0.0.1, bootstrapped together with etcd's static
 // clustering flags, healthy (every member answers GET /health) before the promise resolves.
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { serverBinary, unavailableReason, type ServerKind } from './binaries.js';
@@ -31,6 +31,12 @@ export interface ClusterOptions {
   namePrefix?: string;
   /** Binary to run instead of the default for `server` ($KVD_BIN / $ETCD_BIN also override). */
   bin?: string;
+  /**
+   * https client and peer URLs: every member serves both with `certFile`/`keyFile` (its SAN must
+   * name 127.0.0.1); peers present it to each other and trust `caFile`; clients need no
+   * certificate (they check the members' against `caFile`).
+   */
+  tls?: { certFile: string; keyFile: string; caFile: string };
   /** Called once every member process has been spawned, before waiting for health. */
   onLaunch?: (members: readonly Member[]) => void;
 }
@@ -40,7 +46,7 @@ export interface Cluster {
   readonly members: readonly Member[];
   /** "127.0.0.1:PORT" of each member, in member order. */
   readonly endpoints: readonly string[];
-  /** "http://127.0.0.1:PORT" of each member. */
+  /** "http://127.0.0.1:PORT" (https with the `tls` option) of each member. */
   readonly clientUrls: readonly string[];
   readonly baseDir: string;
   /** Resolves when every member answers /health (fails early when one has exited). */
@@ -110,10 +116,20 @@ async function startOnce(plan: StartPlan, ports: readonly number[], release: () 
     }
   }
 
-  const peer = (i: number) => `http://127.0.0.1:${ports[2 * i + 1]}`;
+  const tls = opts.tls;
+  const scheme = tls ? 'https' : 'http';
+  const tlsArgs = tls
+    ? [
+        // No --trusted-ca-file for clients: etcd 3.4 then asks every client for a certificate.
+        ...['--cert-file', tls.certFile, '--key-file', tls.keyFile],
+        ...['--peer-cert-file', tls.certFile, '--peer-key-file', tls.keyFile, '--peer-trusted-ca-file', tls.caFile],
+      ]
+    : [];
+  const ca = tls ? await readFile(tls.caFile) : undefined;
+  const peer = (i: number) => `${scheme}://127.0.0.1:${ports[2 * i + 1]}`;
   const initialCluster = names.map((n, i) => `${n}=${peer(i)}`).join(',');
   const members = names.map((name, i) => {
-    const clientUrl = `http://127.0.0.1:${ports[2 * i]}`;
+    const clientUrl = `${scheme}://127.0.0.1:${ports[2 * i]}`;
     const dataDir = join(baseDir, name);
     return new MemberProcess({
       name,
@@ -124,8 +140,10 @@ async function startOnce(plan: StartPlan, ports: readonly number[], release: () 
       bin,
       stopTimeoutMs,
       readyTimeoutMs,
+      ca,
       args: [
         ...memberArgs({ name, dataDir, clientUrl, peerUrl: peer(i), initialCluster, initialClusterState: 'new', token }),
+        ...tlsArgs,
         ...(opts.extraArgs ?? []),
       ],
     });

@@ -5,8 +5,14 @@
 // leases (grant, timetolive, leases, revoke), member list, status, alarm list, auth (user and
 // role add, enable, authenticate, a call with and without the token, a denied call), bad JSON
 // (status and code only: the parser's wording differs), /v3beta/, an unknown path and a GET.
+// Then a second script over https on three members of each: writes through followers, reads and
+// streams at every member, a token got at one member used at another.
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { makeTestCerts, opensslUnavailable, type TestCerts } from '@kv/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster, unavailableReason } from './index.js';
 
@@ -23,9 +29,10 @@ async function curl(
   base: string,
   path: string,
   body: string | undefined,
-  opts: { method?: string; token?: string; seconds?: number } = {},
+  opts: { method?: string; token?: string; seconds?: number; cacert?: string } = {},
 ): Promise<Answer> {
   const args = ['-s', '-N', '-m', String(opts.seconds ?? 20), '-X', opts.method ?? 'POST', '-w', '\n%{http_code}', `${base}${path}`];
+  if (opts.cacert) args.push('--cacert', opts.cacert);
   if (body !== undefined) args.push('-d', body);
   if (opts.token) args.push('-H', `Authorization: ${opts.token}`);
   // A stream ends when -m's time is up (curl exits 28): its output so far is the answer.
@@ -161,3 +168,92 @@ describe.skipIf(skip !== undefined)('JSON gateway: the same curl script on kvd a
     expect(Object.keys(kvd)).toEqual(Object.keys(etcd));
   }, 120_000);
 });
+
+/**
+ * Three members over https: each step goes to a chosen member (writes through followers, reads,
+ * streams and a token from one member used at another), curl checking the members' certificate
+ * against the test CA.
+ */
+async function clusterScript(bases: readonly string[], cacert: string): Promise<{ steps: Record<string, Answer>; leaders: unknown[] }> {
+  const steps: Record<string, Answer> = {};
+  const at = async (i: number, name: string, path: string, body?: string, opts: { token?: string; seconds?: number } = {}) => {
+    const a = await curl(bases[i]!, path, body, { ...opts, cacert });
+    steps[name] = { status: a.status, body: normalise(a.body) };
+    return a;
+  };
+  const leaders: unknown[] = [];
+  for (const i of [0, 1, 2]) {
+    await at(i, `member-list-${i}`, '/v3/cluster/member/list', '{}');
+    leaders.push(((await at(i, `status-${i}`, '/v3/maintenance/status', '{}')).body as { leader?: string }).leader);
+  }
+  await at(1, 'put-m2', '/v3/kv/put', JSON.stringify({ key: b64('k'), value: b64('v1') }));
+  await at(2, 'put-m3', '/v3/kv/put', JSON.stringify({ key: b64('k'), value: b64('v2'), prev_kv: true }));
+  for (const i of [0, 1, 2]) await at(i, `range-${i}`, '/v3/kv/range', JSON.stringify({ key: b64('k') }));
+  await at(0, 'serializable', '/v3/kv/range', JSON.stringify({ key: b64('k'), serializable: true, keys_only: true }));
+  await at(
+    2,
+    'txn-m3',
+    '/v3/kv/txn',
+    JSON.stringify({
+      compare: [{ key: b64('k'), result: 'EQUAL', target: 'VERSION', version: '2' }],
+      success: [{ request_put: { key: b64('t'), value: b64('1') } }],
+    }),
+  );
+  await at(1, 'watch-m2', '/v3/watch', JSON.stringify({ create_request: { key: b64('k'), start_revision: '2' } }), { seconds: 3 });
+  await at(2, 'lease-grant-m3', '/v3/lease/grant', JSON.stringify({ TTL: 600, ID: '77' }));
+  // Keep-alives and time-to-live at every member: followers forward them to the leader.
+  for (const i of [0, 1, 2]) {
+    await at(i, `lease-ttl-${i}`, '/v3/lease/timetolive', JSON.stringify({ ID: '77' }));
+    await at(i, `keepalive-${i}`, '/v3/lease/keepalive', JSON.stringify({ ID: '77' }), { seconds: 3 });
+  }
+  await at(1, 'alarm-m2', '/v3/maintenance/alarm', JSON.stringify({ action: 'GET' }));
+  await at(0, 'user-add-root', '/v3/auth/user/add', JSON.stringify({ name: 'root', password: 'rootpw' }));
+  await at(1, 'grant-root', '/v3/auth/user/grant', JSON.stringify({ user: 'root', role: 'root' }));
+  await at(2, 'auth-enable', '/v3/auth/enable', '{}');
+  await at(1, 'no-token-m2', '/v3/kv/range', JSON.stringify({ key: b64('k') }));
+  const root = (await at(0, 'auth-m1', '/v3/auth/authenticate', JSON.stringify({ name: 'root', password: 'rootpw' }))).body as {
+    token: string;
+  };
+  // A simple token is known to every member (it is assigned through the log).
+  await at(2, 'token-at-m3', '/v3/kv/range', JSON.stringify({ key: b64('k') }), { token: root.token });
+  await at(1, 'auth-disable-m2', '/v3/auth/disable', '{}', { token: root.token });
+  return { steps, leaders };
+}
+
+describe.skipIf(skip !== undefined || opensslUnavailable() !== undefined)(
+  'JSON gateway over https on three members: kvd as etcd 3.4',
+  () => {
+    const clusters: Cluster[] = [];
+    const dir = mkdtempSync(join(tmpdir(), 'kv-gateway-tls-'));
+    let certs: TestCerts;
+    beforeAll(async () => {
+      certs = makeTestCerts(dir);
+      const m = certs.get('member');
+      for (const server of ['kvd', 'etcd'] as const)
+        clusters.push(
+          await startCluster({
+            server,
+            size: 3,
+            readyTimeoutMs: 60_000,
+            tls: { certFile: m.certFile, keyFile: m.keyFile, caFile: m.caFile },
+          }),
+        );
+    }, 150_000);
+    afterAll(async () => {
+      for (const c of clusters) await c.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it("answers every step at every member with etcd's status and body", async () => {
+      const ca = certs.get('ca').certFile;
+      const [kvd, etcd] = [await clusterScript(clusters[0]!.clientUrls, ca), await clusterScript(clusters[1]!.clientUrls, ca)];
+      for (const r of [kvd, etcd]) {
+        // Every member names the same leader.
+        expect(new Set(r.leaders).size, JSON.stringify(r.leaders)).toBe(1);
+        for (const i of [0, 1, 2]) delete (r.steps[`status-${i}`]!.body as { dbSizeInUse?: string }).dbSizeInUse;
+      }
+      expect(kvd.steps).toEqual(etcd.steps);
+      expect(Object.keys(kvd.steps)).toEqual(Object.keys(etcd.steps));
+    }, 180_000);
+  },
+);

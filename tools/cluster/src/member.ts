@@ -16,7 +16,7 @@ export interface RestartOptions {
 
 export interface Member {
   readonly name: string;
-  /** "http://127.0.0.1:PORT" */
+  /** "http://127.0.0.1:PORT" ("https://" with the cluster's `tls` option) */
   readonly clientUrl: string;
   readonly peerUrl: string;
   /** "127.0.0.1:PORT" (the client URL without scheme). */
@@ -47,6 +47,8 @@ export interface Member {
 
 export interface MemberSpec {
   name: string;
+  /** The CA the member's https client URL is checked against (https URLs when given). */
+  ca?: Buffer;
   clientPort: number;
   peerPort: number;
   dataDir: string;
@@ -70,8 +72,9 @@ export class MemberProcess implements Member {
   constructor(private readonly spec: MemberSpec) {
     this.name = spec.name;
     this.endpoint = `127.0.0.1:${spec.clientPort}`;
-    this.clientUrl = `http://${this.endpoint}`;
-    this.peerUrl = `http://127.0.0.1:${spec.peerPort}`;
+    const scheme = spec.ca ? 'https' : 'http';
+    this.clientUrl = `${scheme}://${this.endpoint}`;
+    this.peerUrl = `${scheme}://127.0.0.1:${spec.peerPort}`;
     this.dataDir = spec.dataDir;
     this.logFile = spec.logFile;
     this.proc = new ManagedProcess({
@@ -106,7 +109,7 @@ export class MemberProcess implements Member {
   }
 
   health(): Promise<HealthState> {
-    return probeHealth(this.clientUrl);
+    return probeHealth(this.clientUrl, 1000, this.spec.ca);
   }
 
   exited(): Promise<ExitStatus> {
@@ -129,7 +132,7 @@ export class MemberProcess implements Member {
 
   /** Poll /health until it answers healthy; fail at once if the process exits. */
   waitHealthy(timeoutMs: number): Promise<void> {
-    return this.proc.waitReady(healthProbe(this.clientUrl), { timeoutMs });
+    return this.proc.waitReady(healthProbe(this.clientUrl, this.spec.ca), { timeoutMs });
   }
 
   /** Flush and close the log file (after the process has stopped). */

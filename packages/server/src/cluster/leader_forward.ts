@@ -1,7 +1,9 @@
 // Lease requests that only the leader (the primary lessor) can answer — keep-alive and
 // time-to-live — and MemberPromote, forwarded from a follower to the leader's client URL over gRPC
 // (etcd forwards them over its peer port). Over https the follower dials with its own client-port
-// TLS: the CA of --trusted-ca-file and --cert-file/--key-file as its client certificate, so the
+// TLS: the CAs of --trusted-ca-file and --peer-trusted-ca-file (the peer CA as well, so a client
+// port without a trusted CA still works, as etcd's peer-port forward does) and
+// --cert-file/--key-file as its client certificate, so the
 // leader accepts it under --client-cert-auth (as etcd's own gateway, that certificate must be
 // valid for client auth too). The caller's token goes along; without one (a certificate-named
 // caller) the leader sees the member's certificate, and the follower checks the caller's

@@ -194,8 +194,10 @@ export function serveStream(route: Route, req: StreamRequest, sink: StreamSink, 
         }
       }
       if (split.rest() !== '') decode(split.rest());
-      // The body's end is not the stream's: as on etcd, watches and keep-alives go on sending
-      // until the HTTP client goes away (onClose cancels the call).
+      // The body's end is the client's half-close, as grpc-gateway passes it on: a keep-alive
+      // stream then ends once its answers are sent (etcd's loop returns at EOF); a watch goes on
+      // sending until the HTTP client goes away (onClose cancels the call), as etcd's does.
+      if (route.method === 'leaseKeepAlive' && !call.writableEnded) call.emit('end');
     } catch (err) {
       call.fail({ code: 3, details: err instanceof Error ? err.message : String(err) });
     }

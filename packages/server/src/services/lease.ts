@@ -39,24 +39,38 @@ export function leaseService(m: Member): etcdserverpb.LeaseServer {
     leaseKeepAlive(stream: ServerDuplexStream<etcdserverpb.LeaseKeepAliveRequest, etcdserverpb.LeaseKeepAliveResponse>) {
       // A follower's forward (cluster/leader_forward.ts) is answered here or refused, not forwarded.
       const forwarded = stream.metadata.get(ForwardedRenewKey).length > 0;
+      // etcd answers each request before it reads the next, so a client that half-closes gets
+      // every answer first: the stream ends once the client's side has and no renew is pending.
+      let pending = 0;
+      let clientDone = false;
+      const settled = () => {
+        pending--;
+        if (clientDone && pending === 0 && !stream.writableEnded) stream.end();
+      };
       stream.on('data', (req: etcdserverpb.LeaseKeepAliveRequest) => {
-        m.renew(req.ID, { forwarded }).then(
-          (ttl) => {
-            // An unknown or expired lease answers TTL 0 on the stream, as etcd does.
-            if (!stream.writableEnded) stream.write({ header: m.header(m.store.currentRev()), ID: req.ID, TTL: ttl });
-          },
-          (err) => {
-            if (err instanceof RpcError && err.etcdName === 'LeaseNotFound') {
-              if (!stream.writableEnded) stream.write({ header: m.header(m.store.currentRev()), ID: req.ID, TTL: 0n });
-              return;
-            }
-            // Any other failure (e.g. no leader to renew through) ends the stream with its status;
-            // destroy(err) would drop the status and leave the client waiting.
-            endStream(stream, toServiceError(err));
-          },
-        );
+        pending++;
+        m.renew(req.ID, { forwarded })
+          .then(
+            (ttl) => {
+              // An unknown or expired lease answers TTL 0 on the stream, as etcd does.
+              if (!stream.writableEnded) stream.write({ header: m.header(m.store.currentRev()), ID: req.ID, TTL: ttl });
+            },
+            (err) => {
+              if (err instanceof RpcError && err.etcdName === 'LeaseNotFound') {
+                if (!stream.writableEnded) stream.write({ header: m.header(m.store.currentRev()), ID: req.ID, TTL: 0n });
+                return;
+              }
+              // Any other failure (e.g. no leader to renew through) ends the stream with its status;
+              // destroy(err) would drop the status and leave the client waiting.
+              endStream(stream, toServiceError(err));
+            },
+          )
+          .finally(settled);
       });
-      stream.on('end', () => stream.end());
+      stream.on('end', () => {
+        clientDone = true;
+        if (pending === 0) stream.end();
+      });
       stream.on('error', () => undefined);
     },
   };
