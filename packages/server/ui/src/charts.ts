@@ -51,7 +51,13 @@ export class ChartsPane {
             value: (_u: uPlot, v: number | null) => (v === null ? '—' : `${v.toFixed(v < 10 ? 3 : 1)} ${unit}`),
           })),
         ],
-        axes: [{}, { label: unit, size: 70 }],
+        axes: [
+          {
+            space: 90,
+            values: (_u: uPlot, splits: number[]) => splits.map((t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false })),
+          },
+          { label: unit, size: 70 },
+        ],
         scales: { y: { range: (_u: uPlot, _min: number, max: number) => [0, max > 0 ? max * 1.1 : 1] } },
       },
       data as uPlot.AlignedData,
@@ -109,15 +115,21 @@ export class ChartsPane {
     const fsync = histogramInterval(prev, cur, 'etcd_disk_wal_fsync_duration_seconds');
     const ms = (s: number | undefined) => (s === undefined || Number.isNaN(s) ? null : s * 1000);
     const [p, f, w] = this.charts as [Chart, Chart, Chart];
-    this.push(p, cur.t, [ratePerSecond(prev, cur, 'etcd_server_proposals_committed_total')]);
+    const proposals = ratePerSecond(prev, cur, 'etcd_server_proposals_committed_total');
+    this.push(p, cur.t, [proposals]);
     this.push(f, cur.t, [ms(fsync?.mean), ms(fsync?.p99)]);
+    const watchers = total(cur.scrape, 'etcd_debugging_mvcc_watcher_total') ?? null;
     this.push(w, cur.t, [
-      total(cur.scrape, 'etcd_debugging_mvcc_watcher_total') ?? null,
+      watchers,
       total(cur.scrape, 'etcd_debugging_mvcc_watch_stream_total') ?? null,
       total(cur.scrape, 'etcd_debugging_mvcc_slow_watcher_total') ?? null,
     ]);
     this.points++;
+    // The latest values, for people inspecting the page and for the browser test.
     this.root.dataset.points = String(this.points);
+    this.root.dataset.proposalsPerSecond = String(proposals);
+    this.root.dataset.fsyncs = String(fsync?.count ?? 0);
+    this.root.dataset.watchers = String(watchers);
     this.note.textContent = `From this member's /metrics, every ${pollMs / 1000} s · ${this.points} point${this.points === 1 ? '' : 's'} · last interval: ${fsync?.count ?? 0} WAL fsyncs`;
   }
 }
