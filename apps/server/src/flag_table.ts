@@ -29,6 +29,8 @@ export interface FlagDef {
   /** The --config-file key (etcd's json tag); null: not settable from the file. Default: the name. */
   yaml?: string | null;
   use: Use;
+  /** A flag etcd does not have: what docs/flags.md says kvd does with it instead of "etcd's meaning". */
+  kvdOnly?: string;
 }
 
 export interface FlagGroup {
@@ -442,7 +444,7 @@ const security: FlagDef[] = [
     help: 'Acceptable hostnames from HTTP client requests, if server is not secure (empty or * means allow all).',
     use: {
       noEffect:
-        "kvd's client port serves only gRPC, the health endpoints, /metrics and /version and does not check the Host header (as etcd's '*')",
+        "kvd's client port (gRPC, the JSON gateway, the health endpoints, /metrics, /version and the /ui dashboard) does not check the Host header (as etcd's '*')",
     },
   },
 ];
@@ -731,6 +733,15 @@ export const ignoredLegacy = [
 
 /** kv's own flags, not in etcd 3.4. */
 const kvExtensions: FlagDef[] = [
+  {
+    name: 'enable-ui',
+    kind: 'bool',
+    def: 'true',
+    help: 'Serve the web dashboard at /ui on the client URLs (kvd only: no etcd release has one; it calls the JSON gateway, so it needs --enable-grpc-gateway).',
+    use: { apply: (c, v) => (c.enableUi = v as boolean) },
+    kvdOnly:
+      'implemented, kvd only (no etcd release has a dashboard): serves the web dashboard at /ui on every client URL; false answers /ui with 404',
+  },
   {
     name: 'tls-min-version',
     kind: 'string',

@@ -220,6 +220,9 @@ describe('kvd flags', () => {
     // implemented with the metrics (issue 13)
     expect(run(['--listen-metrics-urls', 'http://127.0.0.1:2381']).listenMetricsUrls).toEqual(['http://127.0.0.1:2381']);
     expect(run(['--metrics', 'extensive']).metrics).toBe('extensive');
+    // kvd only: the /ui dashboard (issue 13), on by default
+    expect(run([]).enableUi).toBe(true);
+    expect(run(['--enable-ui=false']).enableUi).toBe(false);
     expect(() => run(['--metrics', 'verbose'])).toThrow(/invalid value "verbose" for --metrics: valid values are "basic", "extensive"/);
     expect(() => run(['--listen-metrics-urls', 'unix://x:1'])).toThrow(
       /--listen-metrics-urls unix:\/\/x:1: the scheme must be http or https/,

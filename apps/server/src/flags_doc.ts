@@ -5,6 +5,7 @@ import { envName } from './flags.js';
 
 function what(d: FlagDef): string {
   const u = d.use;
+  if (d.kvdOnly !== undefined) return d.kvdOnly;
   if ('apply' in u || 'kvd' in u) return "implemented, with etcd's meaning";
   if ('noEffect' in u) return `accepted, no effect: ${u.noEffect}`;
   if ('notYet' in u) return `default accepted; any other value refused until issue ${u.notYet}`;

@@ -84,6 +84,8 @@ export interface ServerConfig {
   preVote: boolean;
   /** --enable-grpc-gateway: the JSON gateway (gateway/) on the client port (on in etcd 3.4). */
   enableGrpcGateway: boolean;
+  /** --enable-ui (kvd only): the web dashboard at /ui on the client port (dashboard/). */
+  enableUi: boolean;
   /** --auth-token: simple (default), jwt with its keys read and checked (auth/token_options.ts), or none. */
   authToken: AuthTokenConfig;
   /** --auth-token-ttl in ms (simple tokens live this long after their last use). */
@@ -158,6 +160,7 @@ export function defaultConfig(): ServerConfig {
     forceNewCluster: false,
     preVote: false,
     enableGrpcGateway: true,
+    enableUi: true,
     authToken: { type: 'simple' },
     authTokenTtlMs: 300_000,
     bcryptCost: 10,

@@ -15,6 +15,10 @@ import { CorruptMonitor, type CorruptCheckDeps } from './cluster/corrupt_monitor
 import { clientPortInjector } from './grpc_http2.js';
 import { answerGateway, isGatewayPath, readBody, type GatewayImpls, type GatewayRequest } from './gateway/index.js';
 import { answerHealth, type HealthProbe, type HttpAnswer } from './health.js';
+import { answerAsset, answerMemberStatuses, isDashboardPath, loadAssets, securityHeaders, type Asset } from './dashboard/index.js';
+import { metadataOf } from './gateway/unary.js';
+import { RpcError, toServiceError } from './errors.js';
+import { readFileSync } from 'node:fs';
 import { enforceKeepalivePolicy } from './keepalive_policy.js';
 import { certHosts, selfCert } from './transport/self_cert.js';
 import { ClientListener } from './listener.js';
@@ -143,6 +147,8 @@ export class KvServer {
 
   /** etcd's --experimental-corrupt-check-time: the leader's periodic HashKV comparison (0 = off). */
   private readonly corruptMonitor: CorruptMonitor;
+  /** --enable-ui: the dashboard's assets, read once at start (dashboard/assets.ts), or why they could not be. */
+  private ui?: { assets: Map<string, Asset> } | { missing: string };
 
   private corruptCheckDeps(): CorruptCheckDeps {
     const m = this.member;
@@ -302,6 +308,7 @@ export class KvServer {
     // then clients — so a member whose data differs from its peers' never serves any of it.
     if (config.experimentalInitialCorruptCheck) await this.checkWithPeers();
     this.requireLeader.start();
+    if (config.enableUi) this.ui = this.loadUi();
     await this.listenClients(injector);
     await this.listenMetrics();
     this.corruptMonitor.start();
@@ -380,8 +387,9 @@ export class KvServer {
 
   /**
    * Client-port HTTP (HTTP/1.x, and HTTP/2 requests that are not gRPC): /version (etcd 3.4's
-   * shape), /metrics (metrics/) and the health endpoints (health.ts). A metrics listener
-   * (`metricsOnly`) serves /metrics and the health endpoints only.
+   * shape), /metrics (metrics/), the JSON gateway (gateway/), the /ui dashboard (dashboard/) and the
+   * health endpoints (health.ts). A metrics listener (`metricsOnly`) serves /metrics and the health
+   * endpoints only.
    */
   private serveHttp(
     req: IncomingMessage | Http2ServerRequest,
@@ -403,6 +411,10 @@ export class KvServer {
           this.o.logger.error({ err, path }, 'metrics endpoint failed');
           reply({ status: 500, headers: { 'Content-Type': 'text/plain' }, body: 'internal error\n' });
         });
+      return;
+    }
+    if (isDashboardPath(path) && !opts.metricsOnly && this.ui) {
+      this.serveDashboard(req, path, reply);
       return;
     }
     if (isGatewayPath(path) && !opts.metricsOnly && this.gatewayImpls) {
@@ -442,6 +454,64 @@ export class KvServer {
       .then((a) => reply(a ?? { status: 404, headers: { 'Content-Type': 'text/plain' }, body: '404 page not found\n' }))
       .catch((err: unknown) => {
         this.o.logger.error({ err, path }, 'health endpoint failed');
+        reply({ status: 500, headers: { 'Content-Type': 'text/plain' }, body: 'internal error\n' });
+      });
+  }
+
+  /** The dashboard's assets from dist/ui; a package built without them serves /ui as 503 with the reason. */
+  private loadUi(): { assets: Map<string, Asset> } | { missing: string } {
+    try {
+      return { assets: loadAssets() };
+    } catch (err) {
+      const missing = err instanceof Error ? err.message : String(err);
+      this.o.logger.warn({ err: missing }, 'dashboard assets missing; /ui answers 503');
+      return { missing };
+    }
+  }
+
+  /** /ui, /ui/ and its assets (dashboard/http.ts), and POST /ui/api/members (dashboard/member_status.ts). */
+  private serveDashboard(req: IncomingMessage | Http2ServerRequest, path: string, reply: (a: HttpAnswer) => void): void {
+    const ui = this.ui!;
+    const method = req.method ?? 'GET';
+    if ('missing' in ui) {
+      reply({ status: 503, headers: { 'Content-Type': 'text/plain; charset=utf-8', ...securityHeaders }, body: `${ui.missing}\n` });
+      return;
+    }
+    if (path !== '/ui/api/members') {
+      reply(answerAsset(method, path, ui.assets));
+      return;
+    }
+    const auth = req.headers['authorization'];
+    const m = this.member;
+    const tlsFiles = this.o.config.clientTls;
+    answerMemberStatuses(method, Array.isArray(auth) ? auth[0] : auth, {
+      selfId: m.memberId,
+      members: () => m.members().map((x) => ({ id: x.id, name: x.name, clientUrls: x.clientUrls })),
+      authorize: async (authorization) => {
+        if (!m.auth.enabled) return;
+        // As the gateway's gate (services/auth_gate.ts tokenCatchUp), then a user is required.
+        const md = metadataOf({ authorization });
+        try {
+          if (m.identity.tokenAhead(md)) await m.consensus.readBarrier();
+          else await m.identity.prepare(md);
+          const ai = m.identity.authInfo(md);
+          if (!ai || ai.username === '') throw new RpcError('UserEmpty');
+        } catch (err) {
+          throw toServiceError(err);
+        }
+      },
+      tls: () => ({
+        ca: tlsFiles.trustedCaFile ? readFileSync(tlsFiles.trustedCaFile) : undefined,
+        cert: tlsFiles.certFile ? readFileSync(tlsFiles.certFile) : undefined,
+        key: tlsFiles.keyFile ? readFileSync(tlsFiles.keyFile) : undefined,
+        rejectUnauthorized: !tlsFiles.selfSigned,
+      }),
+      // Below the browser's own poll interval, so one slow member never stacks requests up.
+      timeoutMs: 2000,
+    })
+      .then(reply)
+      .catch((err: unknown) => {
+        this.o.logger.error({ err, path }, 'dashboard member status failed');
         reply({ status: 500, headers: { 'Content-Type': 'text/plain' }, body: 'internal error\n' });
       });
   }
