@@ -14,6 +14,7 @@ import { hashKvResponse, initialCorruptCheck, parseHashKvRequest, peerHash } fro
 import { CorruptMonitor, type CorruptCheckDeps } from './cluster/corrupt_monitor.js';
 import { clientPortInjector } from './grpc_http2.js';
 import { answerGateway, isGatewayPath, readBody, type GatewayImpls, type GatewayRequest } from './gateway/index.js';
+import { memberDialCa } from './cluster/leader_forward.js';
 import { answerHealth, type HealthProbe, type HttpAnswer } from './health.js';
 import { answerAsset, answerMemberStatuses, isDashboardPath, loadAssets, securityHeaders, type Asset } from './dashboard/index.js';
 import { metadataOf } from './gateway/unary.js';
@@ -221,13 +222,12 @@ export class KvServer {
     // trusting the peer CA as well: etcd forwards over the peer port, so a cluster whose client
     // port has no --trusted-ca-file (clients need no certificate) still renews through followers.
     const forwardPolicy = clientTlsPolicy(o.config.clientTls, o.logger);
-    const forwardCa = (): Buffer | undefined => {
-      const cas = [forwardPolicy?.ca, peerTls?.ca].filter((c): c is Buffer => c !== undefined);
-      return cas.length === 0 ? undefined : Buffer.concat(cas.flatMap((c) => [c, Buffer.from('\n')]));
-    };
     const network = new TcpNetwork({
       onRtt: recorders.observePeerRtt,
-      forwardTls: () => (forwardPolicy || peerTls ? { ca: forwardCa(), cert: forwardPolicy?.cert, key: forwardPolicy?.key } : undefined),
+      forwardTls: () =>
+        forwardPolicy || peerTls
+          ? { ca: memberDialCa(forwardPolicy?.ca, peerTls?.ca), cert: forwardPolicy?.cert, key: forwardPolicy?.key }
+          : undefined,
       logger: o.logger,
       tls: peerTls,
       maxFrameBytes: Math.max(64 * 1024 * 1024, 4 * (o.config.maxRequestBytes + grpcOverheadBytes)),
@@ -484,6 +484,7 @@ export class KvServer {
     const auth = req.headers['authorization'];
     const m = this.member;
     const tlsFiles = this.o.config.clientTls;
+    const peerCaFile = this.o.config.peerTls.trustedCaFile;
     answerMemberStatuses(method, Array.isArray(auth) ? auth[0] : auth, {
       selfId: m.memberId,
       members: () => m.members().map((x) => ({ id: x.id, name: x.name, clientUrls: x.clientUrls })),
@@ -501,7 +502,11 @@ export class KvServer {
         }
       },
       tls: () => ({
-        ca: tlsFiles.trustedCaFile ? readFileSync(tlsFiles.trustedCaFile) : undefined,
+        // As a follower's forwards: the peer CA is trusted too (cluster/leader_forward.ts).
+        ca: memberDialCa(
+          tlsFiles.trustedCaFile ? readFileSync(tlsFiles.trustedCaFile) : undefined,
+          peerCaFile ? readFileSync(peerCaFile) : undefined,
+        ),
         cert: tlsFiles.certFile ? readFileSync(tlsFiles.certFile) : undefined,
         key: tlsFiles.keyFile ? readFileSync(tlsFiles.keyFile) : undefined,
         rejectUnauthorized: !tlsFiles.selfSigned,

@@ -33,6 +33,16 @@ export interface ForwardTls {
   key?: Buffer;
 }
 
+/**
+ * The CAs a member trusts when it dials another member's https client URL (a forward, the
+ * dashboard's Status asks): its client-port CA and its peer CA, either or both; none: the
+ * system's CAs.
+ */
+export function memberDialCa(clientCa: Buffer | undefined, peerCa: Buffer | undefined): Buffer | undefined {
+  const cas = [clientCa, peerCa].filter((c): c is Buffer => c !== undefined);
+  return cas.length === 0 ? undefined : Buffer.concat(cas.flatMap((c) => [c, Buffer.from('\n')]));
+}
+
 export class LeaderForwarder {
   private readonly clients = new Map<string, etcdserverpb.LeaseClient>();
   private readonly clusterClients = new Map<string, etcdserverpb.ClusterClient>();
