@@ -258,7 +258,8 @@ const steps: Step[] = [
     args: () => ['endpoint', 'health', '-w', 'table'],
     normalize: (s) =>
       s
-        .replace(/\| +[\d.]+[µmn]?s +\|/g, '| T |')
+        // µs arrives as its UTF-8 bytes read as latin1 ("Âµs").
+        .replace(/\| +[\d.]+(?:Âµ|µ|m|n)?s +\|/g, '| T |')
         .replace(/-+\+-+\+-+\+-+/g, 'LINE')
         .replace(/\| +TOOK +\|/, '| TOOK |'),
   },
