@@ -32,7 +32,7 @@ import (
 	"google.golang.org/grpc/grpclog"
 )
 
-var workloads = []string{"put", "range", "txn-put", "txn-cas", "watch", "lease-keepalive"}
+var workloads = []string{"put", "range", "txn-put", "txn-cas", "watch", "lease-keepalive", "defrag"}
 
 type config struct {
 	workload       string
@@ -60,6 +60,10 @@ type config struct {
 	seed           int64
 	user           string
 	password       string
+	// defrag (defrag.go)
+	keepEvery     int
+	before, after time.Duration
+	defragTimeout time.Duration
 }
 
 // result is the JSON printed on stdout. Latency (the embedded summary) is per request; for
@@ -99,7 +103,7 @@ const maxErrors = 100
 // prefillBatch: puts per txn when filling the key space (below etcd's --max-txn-ops of 128).
 const prefillBatch = 100
 
-const usage = `usage: kvbench <put|range|txn-put|txn-cas|watch|lease-keepalive> --endpoints H:P[,H:P...] [flags]
+const usage = `usage: kvbench <put|range|txn-put|txn-cas|watch|lease-keepalive|defrag> --endpoints H:P[,H:P...] [flags]
 
 All endpoints go to every clientv3.Client, whose balancer spreads requests over them.
 Prints one JSON object on stdout. Flags:
@@ -146,6 +150,10 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.requestTimeout, "request-timeout", 30*time.Second, "deadline of each request")
 	fs.DurationVar(&c.dialTimeout, "dial-timeout", 5*time.Second, "deadline of connecting")
 	fs.Int64Var(&c.seed, "seed", 1, "seed of the random key choice")
+	fs.IntVar(&c.keepEvery, "keep-every", 10, "defrag: every n-th key is kept (overwritten), the others deleted")
+	fs.DurationVar(&c.before, "before", 2*time.Second, "defrag: reads before the Defragment")
+	fs.DurationVar(&c.after, "after", 2*time.Second, "defrag: reads after it")
+	fs.DurationVar(&c.defragTimeout, "defrag-timeout", 10*time.Minute, "defrag: deadline of the compaction, Defragment, Status and the check")
 	user := fs.String("user", "", "name:password to authenticate as (auth enabled on the server)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, err
@@ -166,7 +174,8 @@ func parseArgs(args []string, stderr io.Writer) (*config, error) {
 		}
 	}
 	positive := map[string]int{"clients": c.clients, "conns": c.conns, "total": c.total, "key-size": c.keySize,
-		"val-size": c.valSize, "key-space-size": c.keySpace, "txn-ops": c.txnOps, "watchers": c.watchers, "streams": c.streams}
+		"val-size": c.valSize, "key-space-size": c.keySpace, "txn-ops": c.txnOps, "watchers": c.watchers, "streams": c.streams,
+		"keep-every": c.keepEvery}
 	for name, v := range positive {
 		if v < 1 {
 			return nil, fmt.Errorf("--%s must be >= 1, got %d", name, v)
@@ -644,7 +653,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 				cl.Close()
 			}
 		}()
-		if c.workload == "watch" {
+		if c.workload == "defrag" {
+			d, derr := runDefrag(c, conns)
+			if derr == nil {
+				return printResult(d, d.Errors > 0 || d.Aborted != "", stdout, stderr)
+			}
+			err = derr
+		} else if c.workload == "watch" {
 			r, err = runWatch(c, conns)
 		} else {
 			r, err = runRequests(c, conns)
@@ -655,13 +670,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 		r = newResult(c)
 		r.Errors, r.FirstError, r.Aborted = 1, err.Error(), "set-up failed: "+err.Error()
 	}
+	return printResult(r, r.Errors > 0 || r.Aborted != "", stdout, stderr)
+}
+
+// printResult prints the one JSON line; the exit code is 1 when requests failed.
+func printResult(r interface{}, failed bool, stdout, stderr io.Writer) int {
 	out, jerr := json.Marshal(r)
 	if jerr != nil {
 		fmt.Fprintf(stderr, "kvbench: encoding the result: %v\n", jerr)
 		return 1
 	}
 	fmt.Fprintln(stdout, string(out))
-	if r.Errors > 0 || r.Aborted != "" {
+	if failed {
 		return 1
 	}
 	return 0
