@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { type Cluster, startCluster, unavailableReason, type ServerKind } from '@kv/cluster-launcher';
 import { BENCH_DIR, buildGoDriver, goUnavailableReason, runGoDriver } from './godriver.js';
 import { LatencyRecorder, type LatencySummary } from './latency.js';
-import { UsageError } from './options.js';
+import { positiveInt, serverKinds, UsageError } from './options.js';
 
 export interface DefragOptions {
   servers: ServerKind[];
@@ -67,23 +67,15 @@ export function parseDefragArgs(argv: string[]): { kind: 'help' } | { kind: 'run
     throw new UsageError((e as Error).message);
   }
   if (values.help) return { kind: 'help' };
-  const servers = (values.servers ?? 'kvd,etcd').split(',').filter((s) => s !== '');
-  for (const s of servers) if (s !== 'kvd' && s !== 'etcd') throw new UsageError(`unknown server "${s}" (kvd,etcd)`);
-  if (servers.length === 0) throw new UsageError('nothing to run');
-  const int = (name: string, v: string | undefined, def: number): number => {
-    if (v === undefined) return def;
-    if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
-    return Number(v);
-  };
   const o: DefragOptions = {
-    servers: [...new Set(servers)] as ServerKind[],
-    keys: int('keys', values.keys, 40_000),
-    valSize: int('val-size', values['val-size'], 1024),
-    keepEvery: int('keep-every', values['keep-every'], 10),
-    clients: int('clients', values.clients, 8),
-    conns: int('conns', values.conns, 2),
-    beforeMs: int('before', values.before, 3000),
-    afterMs: int('after', values.after, 3000),
+    servers: serverKinds(values.servers),
+    keys: positiveInt('keys', values.keys, 40_000),
+    valSize: positiveInt('val-size', values['val-size'], 1024),
+    keepEvery: positiveInt('keep-every', values['keep-every'], 10),
+    clients: positiveInt('clients', values.clients, 8),
+    conns: positiveInt('conns', values.conns, 2),
+    beforeMs: positiveInt('before', values.before, 3000),
+    afterMs: positiveInt('after', values.after, 3000),
     outDir: values.out,
   };
   if (o.conns > o.clients) throw new UsageError(`--conns (${o.conns}) cannot exceed --clients (${o.clients})`);

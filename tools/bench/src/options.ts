@@ -61,6 +61,21 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** `--servers a,b` of the standalone scenarios (scale, defrag): kvd and/or etcd, each once. */
+export function serverKinds(v: string | undefined): ('kvd' | 'etcd')[] {
+  const servers = (v ?? 'kvd,etcd').split(',').filter((s) => s !== '');
+  for (const s of servers) if (s !== 'kvd' && s !== 'etcd') throw new UsageError(`unknown server "${s}" (kvd,etcd)`);
+  if (servers.length === 0) throw new UsageError('nothing to run');
+  return [...new Set(servers)] as ('kvd' | 'etcd')[];
+}
+
+/** A positive integer flag's value, or `def` when absent. */
+export function positiveInt(name: string, v: string | undefined, def: number): number {
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
+  return Number(v);
+}
+
 /** "10s", "500ms", "2m", "1.5s" or bare milliseconds → ms. */
 export function parseDuration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(text.trim());

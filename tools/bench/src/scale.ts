@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { startCluster, unavailableReason, type Member, type ServerKind } from '@kv/cluster-launcher';
 import { ETCDCTL_BIN } from '@kv/testkit';
 import { BENCH_DIR, buildGoDriver, goUnavailableReason, runGoDriver } from './godriver.js';
-import { UsageError } from './options.js';
+import { positiveInt, serverKinds, UsageError } from './options.js';
 
 export interface ScaleOptions {
   servers: ServerKind[];
@@ -57,22 +57,14 @@ export function parseScaleArgs(argv: string[]): { kind: 'help' } | { kind: 'run'
     throw new UsageError((e as Error).message);
   }
   if (values.help) return { kind: 'help' };
-  const servers = (values.servers ?? 'kvd,etcd').split(',').filter((s) => s !== '');
-  for (const s of servers) if (s !== 'kvd' && s !== 'etcd') throw new UsageError(`unknown server "${s}" (kvd,etcd)`);
-  if (servers.length === 0) throw new UsageError('nothing to run');
-  const int = (name: string, v: string | undefined, def: number): number => {
-    if (v === undefined) return def;
-    if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} must be a positive integer, got "${v}"`);
-    return Number(v);
-  };
   return {
     kind: 'run',
     options: {
-      servers: [...new Set(servers)] as ServerKind[],
-      keys: int('keys', values.keys, 300_000),
-      clients: int('clients', values.clients, 200),
-      conns: int('conns', values.conns, 20),
-      valSize: int('val-size', values['val-size'], 256),
+      servers: serverKinds(values.servers),
+      keys: positiveInt('keys', values.keys, 300_000),
+      clients: positiveInt('clients', values.clients, 200),
+      conns: positiveInt('conns', values.conns, 20),
+      valSize: positiveInt('val-size', values['val-size'], 256),
       outDir: values.out,
     },
   };
