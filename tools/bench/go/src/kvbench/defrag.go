@@ -41,15 +41,7 @@ type defragVerify struct {
 }
 
 type defragResult struct {
-	Driver     string   `json:"driver"`
-	Workload   string   `json:"workload"`
-	Endpoints  []string `json:"endpoints"`
-	Clients    int      `json:"clients"`
-	Conns      int      `json:"conns"`
-	Ops        int64    `json:"ops"`
-	Errors     int64    `json:"errors"`
-	FirstError string   `json:"firstError,omitempty"`
-	Aborted    string   `json:"aborted,omitempty"`
+	runInfo
 	// set-up
 	Keys         int     `json:"keys"`
 	Kept         int     `json:"kept"`
@@ -112,7 +104,7 @@ func batches(c *config, n int, f func(ctx context.Context, from, to int) error) 
 }
 
 func runDefrag(c *config, conns []*clientv3.Client) (*defragResult, error) {
-	r := &defragResult{Driver: "go", Workload: c.workload, Endpoints: c.endpoints, Clients: c.clients, Conns: c.conns,
+	r := &defragResult{runInfo: c.runInfo(),
 		Keys: c.keySpace, ValSize: c.valSize}
 	cl := conns[0]
 	ep := c.endpoints[0]

@@ -68,7 +68,8 @@ type config struct {
 
 // result is the JSON printed on stdout. Latency (the embedded summary) is per request; for
 // watch it is per delivered event (put sent → event received) and throughput is events/s.
-type result struct {
+// runInfo opens every JSON result kvbench prints (its fields are inlined by encoding/json).
+type runInfo struct {
 	Driver     string   `json:"driver"`
 	Workload   string   `json:"workload"`
 	Endpoints  []string `json:"endpoints"`
@@ -78,9 +79,13 @@ type result struct {
 	Errors     int64    `json:"errors"`
 	FirstError string   `json:"firstError,omitempty"`
 	Aborted    string   `json:"aborted,omitempty"`
-	Seconds    float64  `json:"seconds"`
-	Throughput float64  `json:"throughput"`
-	Unit       string   `json:"unit"`
+}
+
+type result struct {
+	runInfo
+	Seconds    float64 `json:"seconds"`
+	Throughput float64 `json:"throughput"`
+	Unit       string  `json:"unit"`
 	summary
 	// range
 	Consistency string `json:"consistency,omitempty"`
@@ -353,7 +358,7 @@ func prefill(c *config, cl *clientv3.Client, prefix string, value string) error 
 }
 
 func newResult(c *config) *result {
-	return &result{Driver: "go", Workload: c.workload, Endpoints: c.endpoints, Clients: c.clients, Conns: c.conns, Unit: "req/s"}
+	return &result{runInfo: c.runInfo(), Unit: "req/s"}
 }
 
 func (r *result) fill(st loopStats, rec *samples) {
@@ -689,4 +694,9 @@ func printResult(r interface{}, failed bool, stdout, stderr io.Writer) int {
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runInfo is the opening of a result for this configuration (counters and errors still zero).
+func (c *config) runInfo() runInfo {
+	return runInfo{Driver: "go", Workload: c.workload, Endpoints: c.endpoints, Clients: c.clients, Conns: c.conns}
 }
